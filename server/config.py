@@ -23,7 +23,7 @@ import ssl
 import tomllib
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -1004,6 +1004,20 @@ class Config:
     # (production_warnings): check-config prints each as a "warning:" line (exit 0), serve logs each
     # as a WARNING at start and on reload.
     warnings: tuple[Problem, ...] = ()
+    # ("section.key", "QUNGUAN_SECTION_KEY") for each key a variable set (load_config): a problem found
+    # after parsing (the identity key, a file the server writes) names the variable, as parsing's do.
+    env_sources: tuple[tuple[str, str], ...] = ()
+
+    def naming_variables(self, problems: list[Problem]) -> list[Problem]:
+        """``problems``, each about a key a ``QUNGUAN_*`` variable set saying so: an operator whose
+        file says one thing looks there, not at the environment."""
+        sources = dict(self.env_sources)
+        return [_named(p, sources) for p in problems]
+
+
+def _named(p: Problem, sources: dict[str, str]) -> Problem:
+    var = sources.get(p.key.split("[", 1)[0])
+    return Problem(p.key, p.value, f"{p.why} (set by {var})") if var else p
 
 
 # --------------------------------------------------------------------------- cross-key checks
@@ -1412,13 +1426,12 @@ def _parse_naming_variables(data: dict[str, Any], base_dir: Path, source: Path |
                             sources: dict[str, str]) -> Config:
     """:func:`parse_config`, each problem with a key a variable set naming that variable too: an
     operator whose file says ``port = 8765`` looked there for ``server.port = 'abc'``."""
+    env_sources = tuple(sorted(sources.items()))
     try:
-        return parse_config(data, base_dir, source)
+        return replace(parse_config(data, base_dir, source), env_sources=env_sources)
     except ConfigError as err:
-        def named(p: Problem) -> Problem:
-            var = sources.get(p.key.split("[", 1)[0])
-            return Problem(p.key, p.value, f"{p.why} (set by {var})") if var else p
-        raise ConfigError([named(p) for p in err.problems], err.valid_part) from None
+        valid = replace(err.valid_part, env_sources=env_sources) if err.valid_part is not None else None
+        raise ConfigError([_named(p, sources) for p in err.problems], valid) from None
 
 
 def load_config(path: str | Path | None, environ: dict[str, str] | None = None) -> Config:
@@ -1472,7 +1485,8 @@ def file_problems(cfg: Config) -> list[Problem]:
         why = f"cannot be reached: {err.strerror or err}"
     if why is None:
         return []
-    return [Problem("audit.checkpoint_file", str(path), why + "; the enforcement record's checkpoints go there")]
+    return cfg.naming_variables(
+        [Problem("audit.checkpoint_file", str(path), why + "; the enforcement record's checkpoints go there")])
 
 
 def check_config_main(path: str | Path | None) -> int:

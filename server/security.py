@@ -258,9 +258,12 @@ def vault_for(cfg: Config) -> IdentityVault:
     """The identity vault ``serve`` runs with (on the first start without a configured key, a new
     key, written to its file when the vault is bound to the open store)."""
     ident = cfg.identity
-    return IdentityVault.from_config(ident.key_file, ident.key_env, ident.dev_mode,
-                                     [cfg.base_dir / p for p in ident.old_key_files],
-                                     default_key_file=default_key_file(cfg))
+    try:
+        return IdentityVault.from_config(ident.key_file, ident.key_env, ident.dev_mode,
+                                         [cfg.base_dir / p for p in ident.old_key_files],
+                                         default_key_file=default_key_file(cfg))
+    except KeyProblems as err:
+        raise KeyProblems(cfg.naming_variables(err.problems)) from None
 
 
 def key_problems(cfg: Config) -> list[Problem]:
@@ -271,7 +274,7 @@ def key_problems(cfg: Config) -> list[Problem]:
         _read_keys(ident.key_file, ident.key_env, ident.dev_mode, [cfg.base_dir / p for p in ident.old_key_files],
                    default_key_file(cfg), create=False)
     except KeyProblems as err:
-        return err.problems
+        return cfg.naming_variables(err.problems)
     return []
 
 

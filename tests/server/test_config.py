@@ -550,7 +550,7 @@ def _all_keys() -> list[str]:
     from server import config as mod
 
     names = set()
-    skip = ("base_dir", "source", "operators", "warnings")
+    skip = ("base_dir", "source", "operators", "warnings", "env_sources")
     sections = [f.default_factory for f in fields(mod.Config) if f.name not in skip]
     for cls in (mod.Config, mod.OperatorConfig, *sections):
         names.update(f.name for f in fields(cls))

@@ -303,6 +303,27 @@ def test_a_bad_value_from_the_environment_names_its_variable(tmp_path):
     assert any(p.startswith("limits.max_members = 1") and "set by" not in p for p in found), found
 
 
+def test_problems_found_after_parsing_name_the_variable_that_set_the_key(tmp_path):
+    """The identity key and the checkpoint file are checked once the config parsed (check-config, serve,
+    a reload): a bad one set by a variable named the key alone, and the operator looked in the file."""
+    from server.config import file_problems
+    from server.security import KeyProblems, key_problems, vault_for
+
+    config = tmp_path / "q.toml"
+    config.write_text("[identity]\ndev_mode = false\n", encoding="utf-8")
+    cfg = load_config(config, environ={"QUNGUAN_IDENTITY_KEY_ENV": "QG_TEST_NO_SUCH_KEY",
+                                       "QUNGUAN_AUDIT_CHECKPOINT_FILE": str(tmp_path / "no" / "cp.json")})
+    [key] = [str(p) for p in key_problems(cfg)]
+    assert key.startswith("identity.key_env") and key.endswith("(set by QUNGUAN_IDENTITY_KEY_ENV)"), key
+    with pytest.raises(KeyProblems) as refused:
+        vault_for(cfg)  # what serve says at start
+    assert str(refused.value) == key
+    [checkpoint] = [str(p) for p in file_problems(cfg)]
+    assert checkpoint.endswith("(set by QUNGUAN_AUDIT_CHECKPOINT_FILE)"), checkpoint
+    from_file = load_config(config, environ={"QG_TEST_NO_SUCH_KEY": ""})
+    assert all("set by" not in str(p) for p in key_problems(from_file))
+
+
 def test_a_binary_key_of_32_random_bytes_is_strong_whatever_its_first_and_last_bytes():
     """The length was counted after stripping white space: a random 32-byte key beginning or ending
     with a space byte (about one in twenty) was refused in production."""
