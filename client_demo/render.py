@@ -507,6 +507,9 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
     if kind == "join_result":
         if ev.get("status") == "approved":
             return f"* your request to join {gid} ({clean(ev.get('name', ''))}) was approved: /use {gid}"
+        ended = {"group_dissolved": "dissolved", "group_closed": "closed by the platform"}.get(str(ev.get("cause")))
+        if ended is not None:  # [ext] no decision: the group ended with the request pending
+            return f"* your request to join {gid} lapsed: the group was {ended}"
         return f"* your request to join {gid} was {clean(ev.get('status'))}"
     if kind is None and ev.get("ok") is False:  # an error reply to an unreadable frame
         return f"! {clean(ev.get('code'))}: {clean(ev.get('reason', ''))}"

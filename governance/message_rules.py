@@ -46,7 +46,11 @@ ROLE_CHANGES: Final = frozenset({"admin", "member", "owner", "owner_handed_on"})
 
 def was_member_at(log: Sequence[tuple[str, int]], ts: int) -> bool:
     """Whether a user's membership log in a group, ``(action, ts)`` oldest first, shows them a member
-    at ``ts``: so a former member (left, kicked, banned) may still report what they were shown."""
+    at ``ts``: so a former member (left, kicked, banned) may still report what they were shown.
+
+    Both ends count (``start <= ts <= end``): the log and the messages have milliseconds, and a
+    message in the same one as a join or a removal (an admin's abuse, then the kick) is taken as
+    one the person may have been shown rather than one they may not report."""
     start: int | None = None
     for action, at in log:
         if action in ROLE_CHANGES:

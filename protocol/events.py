@@ -418,10 +418,16 @@ class Invited(EventBase, tag="invited", kw_only=True, frozen=True):
     by: UserObj
 
 
+# [ext] Why a request was refused without a decision: its group ended.
+JoinEndCause = Literal["group_dissolved", "group_closed"]
+
+
 class JoinResult(EventBase, tag="join_result", kw_only=True, frozen=True):
     group_id: str
     status: Literal["approved", "rejected"]
     name: str | None = None  # [ext] approved only: the new member's group's name (a refused one learns nothing)
+    cause: JoinEndCause | None = None  # [ext] rejected with no decision: the group was dissolved or closed
+
 
 
 # -- What the group's managers alone see: its bans, join requests and invite links (v2, [ext]) -------

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from governance import moderation, posting
 from governance.tiers import Caps, caps_for, credit_level
 from protocol.enums import Role
 from protocol.errors import ContractError
-from protocol.events import MessageDeleted, Notice, SuspensionCause, UserObj, UserRenamed
+from protocol.events import JoinEndCause, JoinResult, MessageDeleted, Notice, SuspensionCause, UserObj, UserRenamed
 from server.claims import Settles, settle_when_done
 from server.context import Context
 from server.fanout import publish, publish_many
@@ -140,24 +141,48 @@ async def settled_member(g: Group, uid: str) -> Member | None:
     return m
 
 
-def take_down(users: dict[str, User], g: Group) -> set[Session]:
+@dataclass(slots=True)
+class TakenDown:
+    """What a group's end took from memory: the connections it had (to tell), and the join requests
+    and invitations that waited (their rows go with :class:`DropGroupRequests` in the end's write)."""
+
+    online: set[Session]
+    requests: dict[str, int]
+    invited: dict[str, str]
+
+    def tell_requesters(self, users: dict[str, User], group_id: str, cause: JoinEndCause) -> None:
+        """Each requester learns that their request will never be decided: a client showed it
+        pending for good, and the managers who would have decided it are gone with the group."""
+        for uid in self.requests:
+            if (user := users.get(uid)) is not None:
+                publish(user.sessions, JoinResult(group_id=group_id, status="rejected", cause=cause))
+
+
+def take_down(users: dict[str, User], g: Group) -> TakenDown:
     """A group dissolved or closed, in memory: its members' lists of groups and its connections no
-    longer hold it. Returns the connections it had (to tell)."""
-    online = set(g.online)
+    longer hold it, and its pending join requests and invitations are gone."""
+    taken = TakenDown(set(g.online), dict(g.join_requests), dict(g.invited))
     for uid in g.members:
         users[uid].drop_group(g.group_id)
     g.online.clear()
-    return online
+    g.join_requests.clear()
+    g.invited.clear()
+    return taken
 
 
-def bring_back(users: dict[str, User], g: Group) -> None:
+def bring_back(users: dict[str, User], g: Group, taken: TakenDown) -> None:
     """Undo :func:`take_down` when its write was refused: for the members the group has now, with
     their connections now (a join refused meanwhile is not put back, a connection closed meanwhile
-    does not come back)."""
-    for uid in g.members:
+    does not come back), and the requests and invitations it took. A group dissolved before (a closing
+    that follows a dissolution) had no members' lists to take it from, and none gets it back."""
+    for uid in () if g.dissolved_at is not None else g.members:
         user = users[uid]
         user.add_group(g.group_id)
         g.online.update(user.sessions)
+    for uid, ts in taken.requests.items():
+        g.join_requests.setdefault(uid, ts)
+    for uid, inviter in taken.invited.items():
+        g.invited.setdefault(uid, inviter)
 
 
 def membership_claimed(g: Group, uid: str) -> MembershipWrites:

@@ -47,6 +47,7 @@ from server.storage.changes import (
     AddCredit,
     Audit,
     Change,
+    DropGroupRequests,
     OwnsNoLiveGroup,
     ResolveReport,
     SetGroupFields,
@@ -141,29 +142,37 @@ async def close_group_now(app: Context, g: Group, reason: str, record: Audit, ex
     now = app.now_ms()
     users = app.state.users
     g.closed_at, g.closed_reason = now, reason
-    online = take_down(users, g)
+    taken = take_down(users, g)
 
     def undo_close() -> None:
         g.closed_at, g.closed_reason = None, None
-        bring_back(users, g)
+        bring_back(users, g, taken)
         if undo is not None:
             undo()
 
     await apply(
         app,
         SetGroupFields(g.group_id, {"closed_at": now, "closed_reason": reason}),
+        DropGroupRequests(g.group_id),
         sanction("close_group", "group", g.group_id, reason, now, None, report_id, credit_taken),
         *(extra or []),
         audit=record,
         undo=undo_close,
     )
-    publish(online, ev.GroupClosed(group_id=g.group_id, reason=reason))
+    publish(taken.online, ev.GroupClosed(group_id=g.group_id, reason=reason))
+    taken.tell_requesters(users, g.group_id, "group_closed")
 
 
 @command("close-group")
 async def close_group(app: Context, args: dict[str, Any]) -> Result:
-    """Final: the group's id stays dead (the group blacklist of Art. 11); its owner is penalised."""
-    g = _live(group_of(app, args))
+    """Final: the group's id stays dead (the group blacklist of Art. 11); its owner is penalised.
+
+    A group its owner dissolved is closed too (recorded, the owner who dissolved it penalised): an
+    owner warned, or expecting a report to be upheld, could dissolve first and leave the platform
+    no measure on the group."""
+    g = group_of(app, args)
+    if g.closed_at is not None:
+        raise OperatorError(f"group {g.group_id} is already closed")
     reason = reason_of(args)
     report_id = report_id_of(args)
     owner = app.state.users[g.owner_id]
@@ -171,7 +180,7 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
     await close_group_now(app, g, reason, audit(app, "close_group", reason, g.group_id), changes(pen),
                           report_id, undo, points_of(pen))
     tell_penalty(app, owner, pen, f"your group {g.group_id} was closed by the platform: {reason}", reason=reason)
-    return Result([f"closed group {g.group_id}"])
+    return Result([f"closed group {g.group_id}" + (" (dissolved by its owner before)" if g.dissolved_at else "")])
 
 
 # -- people --------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from server.storage.changes import (
     AddSanction,
     Audit,
     Change,
+    DropGroupRequests,
     GroupCaps,
     SetGroupFields,
     TransferOwner,
@@ -198,16 +199,18 @@ def _close(h: Handover, app: Context, g: Group, why: str, reason: str, actor: st
     reason); its members are told the operator's ``reason`` alone, with the cause as a field, so a
     client says it in its reader's language."""
     g.closed_at, g.closed_reason = now, why
-    online = take_down(app.state.users, g)
+    taken = take_down(app.state.users, g)
 
     def undo() -> None:
         g.closed_at, g.closed_reason = None, None
-        bring_back(app.state.users, g)
+        bring_back(app.state.users, g, taken)
 
     def tell() -> None:
-        publish(online, ev.GroupClosed(group_id=g.group_id, reason=reason, cause="owner_blacklisted"))
+        publish(taken.online, ev.GroupClosed(group_id=g.group_id, reason=reason, cause="owner_blacklisted"))
+        taken.tell_requesters(app.state.users, g.group_id, "group_closed")
 
     h.changes.append(SetGroupFields(g.group_id, {"closed_at": now, "closed_reason": why}))
+    h.changes.append(DropGroupRequests(g.group_id))
     h.changes.append(AddSanction("close_group", "group", g.group_id, why, actor, now, record=Audit(
         now, OPERATOR, actor, "close_group", g.group_id, None, why, {"owner_id": owner.user_id})))
     h.closed.append(g.group_id)

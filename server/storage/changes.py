@@ -481,6 +481,13 @@ class DropJoinRequest(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class DropGroupRequests(Change):
+    """Every pending join request and invitation of a group that ends (dissolved or closed)."""
+
+    group_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class PutInvitation(Change):
     group_id: str
     user_id: str

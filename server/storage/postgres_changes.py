@@ -533,6 +533,12 @@ async def _drop_join_request(db: Conn, r: c.DropJoinRequest) -> None:
     await db.execute("DELETE FROM join_requests WHERE group_id = $1 AND user_id = $2", r.group_id, r.user_id)
 
 
+@applies(c.DropGroupRequests)
+async def _drop_group_requests(db: Conn, d: c.DropGroupRequests) -> None:
+    await db.execute("DELETE FROM join_requests WHERE group_id = $1", d.group_id)
+    await db.execute("DELETE FROM invitations WHERE group_id = $1", d.group_id)
+
+
 @applies(c.PutInvitation)
 async def _put_invitation(db: Conn, i: c.PutInvitation) -> None:
     await db.execute(

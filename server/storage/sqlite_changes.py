@@ -481,6 +481,12 @@ async def _drop_join_request(db: aiosqlite.Connection, r: c.DropJoinRequest) -> 
     await db.execute("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?", (r.group_id, r.user_id))
 
 
+@applies(c.DropGroupRequests)
+async def _drop_group_requests(db: aiosqlite.Connection, d: c.DropGroupRequests) -> None:
+    await db.execute("DELETE FROM join_requests WHERE group_id = ?", (d.group_id,))
+    await db.execute("DELETE FROM invitations WHERE group_id = ?", (d.group_id,))
+
+
 @applies(c.PutInvitation)
 async def _put_invitation(db: aiosqlite.Connection, i: c.PutInvitation) -> None:
     await db.execute(

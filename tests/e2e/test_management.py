@@ -492,7 +492,9 @@ async def test_a_former_member_may_report_what_they_were_shown_before_they_left(
     assert again["ok"] and again["report_id"] == r["report_id"], again  # (the same report, still open)
     # one who left on their own, and came back: what was said while they were away is not theirs to report
     await bystander.request("leave_group", group_id=gid)
+    await asyncio.sleep(0.01)  # (the log has milliseconds: one shared with the leave or the join counts as theirs)
     away = (await owner.send(gid, "趁他不在"))["seq"]
+    await asyncio.sleep(0.01)
     await bystander.request("join_group", group_id=gid)
     assert codes_of(await bystander.call("report", target_type="message", group_id=gid, seq=away,
                                          reason="x")) == "not_found"
@@ -728,3 +730,59 @@ async def test_a_rejected_request_is_not_made_again_until_the_cooldown_ends(make
     await owner.request("reject_join", group_id=gid, user_id=asker.user_id)
     await owner.request("invite", group_id=gid, user_id=asker.user_id)  # (a manager may still let them in)
     assert (await asker.request("join_group", group_id=gid))["status"] == "joined"
+
+
+async def test_a_groups_end_lets_its_pending_requests_and_invitations_lapse_and_tells_the_requesters(server):
+    """A join request pending when its group was dissolved or closed was never decided: the requester's
+    client showed it pending for good, and its row and an invitation's stayed stored for good. Each
+    requester gets ``join_result`` rejected with the cause; the rows go in the same write."""
+    owner = await server.user()
+    dissolved = await open_group(owner, name="to dissolve", join_policy="approval")
+    closed = await open_group(owner, name="to close", join_policy="approval")
+    asker, invitee = await server.user(), await server.user()
+    for gid in (dissolved, closed):
+        assert (await asker.request("join_group", group_id=gid))["status"] == "pending"
+        await owner.request("invite", group_id=gid, user_id=invitee.user_id)
+    assert server.db_rows("SELECT COUNT(*) FROM join_requests WHERE user_id = ?", asker.user_id) == [(2,)]
+    assert server.db_rows("SELECT COUNT(*) FROM invitations WHERE user_id = ?", invitee.user_id) == [(2,)]
+    asker.drain_events()
+
+    await owner.request("dissolve_group", group_id=dissolved)
+    told = await asker.next_event("join_result")
+    assert (told["group_id"], told["status"], told["cause"]) == (dissolved, "rejected", "group_dissolved")
+    rc, _, err = await server.admin("close-group", closed, "--reason", "赌博")
+    assert rc == 0, err
+    told = await asker.next_event("join_result")
+    assert (told["group_id"], told["status"], told["cause"]) == (closed, "rejected", "group_closed")
+    for table, uid in (("join_requests", asker.user_id), ("invitations", invitee.user_id)):
+        assert server.db_rows(f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", uid) == [(0,)], table
+    assert (await invitee.call("join_group", group_id=dissolved))["code"] == "not_found"
+    assert (await invitee.call("join_group", group_id=closed))["code"] == "group_closed"
+
+
+async def test_a_group_its_owner_dissolved_after_a_warning_can_still_be_closed_and_the_owner_penalised(server):
+    """Only a suspension holds a group from being dissolved: a warned owner dissolved first, and
+    close-group then refused the dissolved group, so the platform had no measure left on it and the
+    owner kept the credit a closing costs. It is closed for the record, the owner who dissolved it
+    penalised; the group stays not_found to everyone."""
+    owner, gid, [member] = await group_with(server, 1)
+    rc, _, err = await server.admin("warn-group", gid, "--reason", "广告刷屏")
+    assert rc == 0, err
+    before = (await owner.request("me"))["credit_score"]
+    await owner.request("dissolve_group", group_id=gid)
+    owner.drain_events()
+    rc, out, err = await server.admin("close-group", gid, "--reason", "屡次警告不改")
+    assert rc == 0, err
+    assert out.strip() == f"closed group {gid} (dissolved by its owner before)"
+    penalty = await owner.next_event("notice")
+    assert penalty["kind"] == "credit" and penalty["delta"] == -20
+    assert (await owner.request("me"))["credit_score"] == before - 20
+    rows = server.db_rows("SELECT kind FROM sanctions WHERE target_type = 'group' AND target_id = ? ORDER BY id", gid)
+    assert rows == [("warning",), ("close_group",)]
+    for c in (owner, member):
+        assert (await c.call("history", group_id=gid))["code"] == "not_found"
+        assert gid not in {g["group_id"] for g in (await c.request("my_groups"))["groups"]}
+    rc, _, err = await server.admin("close-group", gid, "--reason", "again")
+    assert rc == 2 and "already closed" in err
+    [again] = await restart(server, owner)  # memory as the store has it: still no group of theirs
+    assert gid not in {g["group_id"] for g in (await again.request("my_groups"))["groups"]}

@@ -1823,7 +1823,9 @@ function onEvent(ev) {
       break;
     case "join_result":
       if (ev.status === "approved") { notice(later("n_join_approved", { group: ev.name || gname(ev.group_id) })); syncGroups().catch(() => {}); }
-      else notice(later("n_join_rejected", { group: ev.name || gname(ev.group_id) }));
+      // **[ext]** `cause`: no decision was made, the group ended (dissolved or closed) with the request pending
+      else notice(later(ev.cause === "group_dissolved" || ev.cause === "group_closed" ? "n_join_" + ev.cause : "n_join_rejected",
+        { group: ev.name || gname(ev.group_id) }));
       break;
     case "invited":
       // (加入 goes once the user is in the group: joined here, or on another device of theirs)
