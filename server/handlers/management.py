@@ -147,7 +147,7 @@ async def _decidable(ctx: Context, sess: Session, gid: str, uid: str, op: str) -
 
 def _pending(g: Group, uid: str) -> None:
     if uid not in g.join_requests:
-        raise ContractError("not_found", f"no join request from {uid}")
+        raise ContractError("not_found", f"no join request from {shown(uid)}")
 
 
 @handler("approve_join")

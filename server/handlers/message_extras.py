@@ -26,7 +26,7 @@ from governance import posting
 from governance.ids import is_user_id
 from protocol import events as ev
 from protocol.enums import Role
-from protocol.errors import ContractError
+from protocol.errors import ContractError, shown
 from server.handlers import media
 from server.handlers.common import user_view
 from server.state import Group, Member, User
@@ -99,7 +99,8 @@ def check_extras(ctx: Context, g: Group, m: Member, user: User, req: rq.Send, no
         mentions = list(dict.fromkeys(req.mentions))
         strangers = [uid for uid in mentions if uid not in g.members]
         if strangers:
-            raise ContractError("bad_request", f"mentions must be members of the group: {', '.join(strangers[:5])}")
+            raise ContractError("bad_request", "mentions must be members of the group: "
+                                                 + ", ".join(shown(uid, 32) for uid in strangers[:5]))
     mention_all = bool(req.mention_all)
     if mention_all:
         perm.check("mention_all", posting.acting_role(Role(m.role), user.powers_suspended_until, now))

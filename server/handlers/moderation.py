@@ -160,7 +160,7 @@ async def unban(ctx: Context, sess: Session, req: rq.Unban, enc: Encoding) -> No
     uid = req.user_id
     b = _bans_in_force(ctx, g).get(uid)
     if b is None:
-        raise ContractError("not_found", f"{uid} is not banned from group {g.group_id}")
+        raise ContractError("not_found", f"{shown(uid)} is not banned from group {g.group_id}")
     perm.check_ban_change(_actor_role(ctx, g, sess.me), b.by == g.owner_id)
     del g.bans[uid]  # (claimed with no await since the check)
 

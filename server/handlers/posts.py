@@ -26,7 +26,7 @@ from governance import public_accounts as policy
 from governance.content import Action, Verdict
 from protocol import events as ev
 from protocol.enums import CommentAction, CommentsMode, ReportTarget
-from protocol.errors import ContractError
+from protocol.errors import ContractError, shown
 from server.fanout import publish_many
 from server.handlers import handler
 from server.handlers.accounts import message_bucket
@@ -57,7 +57,7 @@ MODERATED = {CommentAction.APPROVE: "visible", CommentAction.HIDE: "hidden", Com
 def _id(raw: str, what: str) -> int:
     """A post or comment id (decimal digits); anything else names nothing: ``not_found``."""
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
-        raise ContractError("not_found", f"no {what} {raw[:32]}")
+        raise ContractError("not_found", f"no {what} {shown(raw)}")
     return int(raw)
 
 

@@ -234,7 +234,8 @@ def _subject(ctx: Context, req: rq.CreateAccount, hits: Hits) -> tuple[str | Non
     verified ID number's, which the database reads (None here)."""
     if req.subject_type is SubjectType.INDIVIDUAL:
         if req.org_name is not None or req.org_code is not None:
-            raise ContractError("bad_request", "org_name and org_code are for organisation accounts only")
+            raise ContractError("bad_request", "org_name and org_code are for organisation accounts only",
+                                field="org_name" if req.org_name is not None else "org_code")
         return None, None, None
     if req.org_name is None or req.org_code is None:
         raise ContractError("bad_request", "an organisation account needs org_name and org_code",

@@ -362,3 +362,37 @@ async def test_a_start_names_live_groups_owned_by_a_blacklisted_account(make_ser
     await asyncio.sleep(0.2)
     said = [line for line in srv.output if "owned by a blacklisted account" in line]
     assert len(said) == 1 and gid in said[0] and "close-group" in said[0], "".join(srv.output)
+
+
+async def test_every_reason_quoting_a_clients_id_escapes_it_and_cuts_it_short(server):
+    """The contract's rule for a client's text in a reason (control and format characters written as
+    \\uXXXX, at most 64 characters) held for kick, ban and report, but a dozen ops quoted the id they
+    were given raw and whole: a bidi override and a line break reached the reason, 200+ characters."""
+    import unicodedata
+
+    from tests.e2e.harness import open_group
+
+    owner = await server.user()
+    gid = await open_group(owner, join_policy="approval")
+    await owner.send(gid, "a message")
+    bad = "\u202e\n" + "Z" * 200
+    calls = [
+        ("approve_join", {"group_id": gid, "user_id": bad}),
+        ("reject_join", {"group_id": gid, "user_id": bad}),
+        ("unban", {"group_id": gid, "user_id": bad}),
+        ("send", {"group_id": gid, "text": "x", "attachments": [bad]}),
+        ("send", {"group_id": gid, "text": "x", "mentions": [bad, bad + "2"]}),
+        ("upload_chunk", {"upload_id": bad, "offset": 0, "data": b"x"}),
+        ("upload_end", {"upload_id": bad, "sha256": "0" * 64}),
+        ("delete_upload", {"media_id": bad}),
+        ("media_url", {"group_id": gid, "seq": 1, "media_id": bad}),
+        ("read_post", {"post_id": bad}),
+        ("comments", {"post_id": bad}),
+    ]
+    for op, args in calls:
+        r = await owner.call(op, **args)
+        assert not r["ok"], (op, r)
+        reason = r["reason"]
+        raw = [ch for ch in reason if unicodedata.category(ch) in ("Cc", "Cf")]
+        assert not raw and "\\u202e\\u000a" in reason and len(reason) < 200, (op, reason)
+    assert (await owner.send(gid, "still fine"))["seq"] == 2
