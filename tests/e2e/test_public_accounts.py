@@ -103,8 +103,10 @@ async def test_create_info_and_who_may_create(srv):
                                  subject_type="individual")) == "verification_required"
     assert code(await owner.call("create_account", name="x2", category="cooking", intro="",
                                  subject_type="individual")) == "bad_request"
-    assert code(await owner.call("create_account", name="x3", category="culture", intro="", org_name="某公司",
-                                 subject_type="individual")) == "bad_request"
+    for extra in ({"org_name": "某公司"}, {"org_code": "x"}):  # (a person's account has no organisation)
+        refused = await owner.call("create_account", name="x3", category="culture", intro="",
+                                   subject_type="individual", **extra)
+        assert code(refused) == "bad_request" and refused["field"] == next(iter(extra)), refused
     missing = await owner.call("create_account", name="x4", category="culture", intro="", org_name="某公司",
                                subject_type="organization")
     assert code(missing) == "bad_request" and missing["field"] == "org_code"  # the argument, not the wording
