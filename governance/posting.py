@@ -192,7 +192,8 @@ def check_member_cap(member_count: int, cap: int, group_id: str) -> None:
     """One more member in a group that has ``member_count`` (owner included): ``member_cap_reached``
     at the cap (which follows the owner's credit level, Art. 7, 8)."""
     if member_count >= cap:
-        raise ContractError("member_cap_reached", f"group {group_id} is full ({cap} members)")
+        # (more than the cap when the owner's credit level fell since: nobody is removed for it)
+        raise ContractError("member_cap_reached", f"group {group_id} is full ({member_count} members; at most {cap})")
 
 
 def check_admin_cap(admin_count: int, cap: int) -> None:

@@ -15,6 +15,7 @@ from governance.posting import (
     check_admin_cap,
     check_can_own,
     check_can_post,
+    check_member_cap,
     check_text,
     mostly_rejected,
     screen_text,
@@ -249,6 +250,20 @@ def test_acting_role(role, until, outcome):
 )
 def test_check_admin_cap(count, cap, outcome):
     expect(lambda: check_admin_cap(count, cap), outcome)
+
+
+@pytest.mark.parametrize(
+    "count,cap,outcome",
+    [
+        (0, 10, None),
+        (9, 10, None),
+        (10, 10, ("member_cap_reached", "group 123 is full (10 members; at most 10)", {})),
+        # the owner's credit level fell: the count as it is, not the cap taken for it
+        (3, 2, ("member_cap_reached", "group 123 is full (3 members; at most 2)", {})),
+    ],
+)
+def test_check_member_cap(count, cap, outcome):
+    expect(lambda: check_member_cap(count, cap, "123"), outcome)
 
 
 @pytest.mark.parametrize(
