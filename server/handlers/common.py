@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from governance import moderation, posting
@@ -141,48 +140,50 @@ async def settled_member(g: Group, uid: str) -> Member | None:
     return m
 
 
-@dataclass(slots=True)
-class TakenDown:
-    """What a group's end took from memory: the connections it had (to tell), and the join requests
-    and invitations that waited (their rows go with :class:`DropGroupRequests` in the end's write)."""
-
-    online: set[Session]
-    requests: dict[str, int]
-    invited: dict[str, str]
-
-    def tell_requesters(self, users: dict[str, User], group_id: str, cause: JoinEndCause) -> None:
-        """Each requester learns that their request will never be decided: a client showed it
-        pending for good, and the managers who would have decided it are gone with the group."""
-        for uid in self.requests:
-            if (user := users.get(uid)) is not None:
-                publish(user.sessions, JoinResult(group_id=group_id, status="rejected", cause=cause))
-
-
-def take_down(users: dict[str, User], g: Group) -> TakenDown:
+def take_down(users: dict[str, User], g: Group) -> set[Session]:
     """A group dissolved or closed, in memory: its members' lists of groups and its connections no
-    longer hold it, and its pending join requests and invitations are gone."""
-    taken = TakenDown(set(g.online), dict(g.join_requests), dict(g.invited))
+    longer hold it. Returns the connections it had (to tell).
+
+    Its join requests and invitations stay until the end is stored (:func:`lapse_requests`): nothing
+    acts on them meanwhile (every op refuses a group that is not alive), so a write that fails has
+    none of them to put back, and one whose own write was refused meanwhile is gone from memory as
+    from the store."""
+    online = set(g.online)
     for uid in g.members:
         users[uid].drop_group(g.group_id)
     g.online.clear()
-    g.join_requests.clear()
-    g.invited.clear()
-    return taken
+    return online
 
 
-def bring_back(users: dict[str, User], g: Group, taken: TakenDown) -> None:
+def bring_back(users: dict[str, User], g: Group) -> None:
     """Undo :func:`take_down` when its write was refused: for the members the group has now, with
     their connections now (a join refused meanwhile is not put back, a connection closed meanwhile
-    does not come back), and the requests and invitations it took. A group dissolved before (a closing
-    that follows a dissolution) had no members' lists to take it from, and none gets it back."""
-    for uid in () if g.dissolved_at is not None else g.members:
+    does not come back). Only for a group alive again: one that another end claimed meanwhile (a
+    closing while a dissolution was in flight, or a dissolution before a closing) stays out of its
+    members' lists."""
+    if not g.alive:
+        return
+    for uid in g.members:
         user = users[uid]
         user.add_group(g.group_id)
         g.online.update(user.sessions)
-    for uid, ts in taken.requests.items():
-        g.join_requests.setdefault(uid, ts)
-    for uid, inviter in taken.invited.items():
-        g.invited.setdefault(uid, inviter)
+
+
+def lapse_requests(users: dict[str, User], g: Group, cause: JoinEndCause) -> None:
+    """Once a group's end is stored (with :class:`DropGroupRequests`): its pending join requests and
+    invitations go from memory, and each requester learns that theirs will never be decided (a
+    client showed it pending for good; the managers who would have decided it are gone)."""
+    requesters = list(g.join_requests)
+    g.join_requests.clear()
+    g.invited.clear()
+    for uid in requesters:
+        if (user := users.get(uid)) is not None:
+            publish(user.sessions, JoinResult(group_id=g.group_id, status="rejected", cause=cause))
+
+
+def members_sessions(users: dict[str, User], g: Group) -> set[Session]:
+    """The connections of ``g``'s members now, whether or not the group's own list holds them."""
+    return {s for uid in g.members if (u := users.get(uid)) is not None for s in u.sessions}
 
 
 def membership_claimed(g: Group, uid: str) -> MembershipWrites:

@@ -34,6 +34,7 @@ from server.handlers.common import (
     commit,
     deletions_told,
     held_until,
+    lapse_requests,
     level_of,
     live_group,
     member_of,
@@ -550,16 +551,16 @@ async def dissolve_group(ctx: Context, sess: Session, req: rq.DissolveGroup, enc
     posting.check_keeps_owner("dissolved", own_suspension(ctx, g), now, "sanction")
     users = ctx.state.users
     g.dissolved_at = now
-    taken = take_down(users, g)
+    online = take_down(users, g)
 
     def undo() -> None:
         g.dissolved_at = None
-        bring_back(users, g, taken)
+        bring_back(users, g)
 
     await commit(ctx, acts_as(g, sess.me), ch.SetGroupFields(g.group_id, {"dissolved_at": now}),
                  ch.DropGroupRequests(g.group_id), audit=_audit(ctx, sess.me, "dissolve_group", g), undo=undo)
     g.departed.clear()  # (nobody rejoins a dissolved group: no mute of a leaver carries over)
-    publish(taken.online, ev.GroupDissolved(group_id=g.group_id, by=sess.me.user_id))
-    taken.tell_requesters(users, g.group_id, "group_dissolved")
+    publish(online, ev.GroupDissolved(group_id=g.group_id, by=sess.me.user_id))
+    lapse_requests(users, g, "group_dissolved")
 
 

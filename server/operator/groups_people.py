@@ -16,7 +16,7 @@ from protocol import events as ev
 from server import record
 from server.claims import Together
 from server.fanout import publish
-from server.handlers.common import bring_back, suspension_cause, take_down
+from server.handlers.common import bring_back, lapse_requests, members_sessions, suspension_cause, take_down
 from server.handlers.groups import ClosedRequests
 from server.operator import handover, public_accounts, sanctions
 from server.operator.channel import OperatorError, Result, command, current_operator
@@ -142,11 +142,11 @@ async def close_group_now(app: Context, g: Group, reason: str, record: Audit, ex
     now = app.now_ms()
     users = app.state.users
     g.closed_at, g.closed_reason = now, reason
-    taken = take_down(users, g)
+    online = take_down(users, g)
 
     def undo_close() -> None:
         g.closed_at, g.closed_reason = None, None
-        bring_back(users, g, taken)
+        bring_back(users, g)
         if undo is not None:
             undo()
 
@@ -159,8 +159,12 @@ async def close_group_now(app: Context, g: Group, reason: str, record: Audit, ex
         audit=record,
         undo=undo_close,
     )
-    publish(taken.online, ev.GroupClosed(group_id=g.group_id, reason=reason))
-    taken.tell_requesters(users, g.group_id, "group_closed")
+    if g.dissolved_at is None:
+        # (A dissolution in flight when the closing began had taken the group down, and was refused
+        # since: its members learn of the closing. A group dissolved for good has nobody to tell.)
+        online |= members_sessions(users, g)
+    publish(online, ev.GroupClosed(group_id=g.group_id, reason=reason))
+    lapse_requests(users, g, "group_closed")
 
 
 @command("close-group")

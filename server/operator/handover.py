@@ -41,7 +41,15 @@ from protocol.enums import Role
 from protocol.errors import ContractError
 from server.claims import FieldClaim, Settles
 from server.fanout import publish
-from server.handlers.common import bring_back, caps_of, held_until, level_of, owned_count, take_down
+from server.handlers.common import (
+    bring_back,
+    caps_of,
+    held_until,
+    lapse_requests,
+    level_of,
+    owned_count,
+    take_down,
+)
 from server.operator.common import OPERATOR
 from server.storage.changes import (
     AddRecord,
@@ -199,15 +207,15 @@ def _close(h: Handover, app: Context, g: Group, why: str, reason: str, actor: st
     reason); its members are told the operator's ``reason`` alone, with the cause as a field, so a
     client says it in its reader's language."""
     g.closed_at, g.closed_reason = now, why
-    taken = take_down(app.state.users, g)
+    online = take_down(app.state.users, g)
 
     def undo() -> None:
         g.closed_at, g.closed_reason = None, None
-        bring_back(app.state.users, g, taken)
+        bring_back(app.state.users, g)
 
     def tell() -> None:
-        publish(taken.online, ev.GroupClosed(group_id=g.group_id, reason=reason, cause="owner_blacklisted"))
-        taken.tell_requesters(app.state.users, g.group_id, "group_closed")
+        publish(online, ev.GroupClosed(group_id=g.group_id, reason=reason, cause="owner_blacklisted"))
+        lapse_requests(app.state.users, g, "group_closed")
 
     h.changes.append(SetGroupFields(g.group_id, {"closed_at": now, "closed_reason": why}))
     h.changes.append(DropGroupRequests(g.group_id))
