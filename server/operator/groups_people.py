@@ -522,11 +522,13 @@ ITEM_TARGETS = ("message", "comment", "post")
 
 @dataclass
 class _Charged:
-    """Who one ``resolve`` command has charged, or will charge, for the conduct reported: several reports
-    of one incident (the message, its sender, the sender in that group, by several witnesses) resolved
-    together cost the person once. ``by_items``: the people answerable for the content reports among
-    the command's ids (they pay for that content); ``by_report``: a person charged by a report about
-    them or their account, with that report's id."""
+    """Who one ``resolve`` command has charged for the conduct reported: several reports of one incident
+    (the message, its sender, the sender in that group, by several witnesses) resolved together cost
+    the person once. ``by_items``: the people answerable for a content report this command has stored
+    upheld (they pay for that content; the command resolves its content reports first, so a report
+    about the person comes after); ``by_report``: a person charged by a report about them or their
+    account, with that report's id. Both are filled once the write is stored: a content report another
+    operator resolved meanwhile, or whose write failed, spares nobody."""
 
     by_items: set[str] = field(default_factory=set)
     by_report: dict[str, int] = field(default_factory=dict)
@@ -540,10 +542,12 @@ async def resolve(app: Context, args: dict[str, Any]) -> Result:
     ids = args.get("report_id")
     charged = _Charged()
     if isinstance(ids, list) and len(ids) > 1 and args.get("outcome") == "upheld":
+        content = set()
         for report_id in ids:
             row = await app.store.report(report_id) if is_id(report_id) else None
-            if row is not None and row["status"] == "open" and row["target_type"] in ITEM_TARGETS and row["user_id"]:
-                charged.by_items.add(row["user_id"])
+            if row is not None and row["target_type"] in ITEM_TARGETS:
+                content.add(report_id)
+        ids = sorted(ids, key=lambda report_id: report_id not in content)  # (stable: content first)
     return await each_id(ids, lambda report_id: resolve_one(app, report_id, args, charged),
                          "reports not resolved")
 
@@ -598,6 +602,8 @@ async def resolve_one(app: Context, report_id: Any, args: dict[str, Any], charge
         taken = (await apply(app, resolved, cost.change, undo=cost.undo, conflict=already))[-1]
         pen: Change | None = cost.settle(taken)  # (no await since the write)
         said = cost.said(taken)
+        if charged is not None and target_uid:
+            charged.by_items.add(target_uid)  # (stored: a report about them later in the command spares them)
     else:
         pen, undo = penalty(target if outcome == "upheld" and spared is None else None,
                             app.cfg.credit.penalty_report_upheld)
