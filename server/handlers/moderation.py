@@ -63,6 +63,17 @@ def _text(ctx: Context, author: User, g: Group, raw: str | None, arg: str, field
 
 
 # -- bans ---------------------------------------------------------------------------------
+def _owner_confirmed(g: Group, role: Role, standing: Ban | None) -> list[ch.Change]:
+    """For an admin changing a standing ban (lifting or replacing it): the store confirms that the
+    owner is whom memory shows. Only a ban the owner made is out of an admin's reach, and memory
+    shows a new owner from a transfer's claim on: a transfer refused after an admin lifted the old
+    owner's ban would leave that owner's ban lifted by an admin."""
+    if role is not Role.ADMIN or standing is None:
+        return []
+    return [ch.ActsAs(g.group_id, g.owner_id, Role.OWNER.value,
+                      refusal="the group's ownership was changing as you acted; try again")]
+
+
 @handler("ban")
 # Bans of one user in one group take turns, from the check to the commit: two at once, both
 # refused by the store, left the second's undo putting back the first's ban, never stored.
@@ -88,7 +99,8 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     now = ctx.now_ms()
     until = now + seconds * 1000 if seconds else 0
     gid = g.group_id
-    changes: list[ch.Change] = [acts_as(g, actor), ch.PutBan(gid, uid, until, actor.user_id, reason, now)]
+    changes: list[ch.Change] = [acts_as(g, actor), *_owner_confirmed(g, role, standing),
+                                ch.PutBan(gid, uid, until, actor.user_id, reason, now)]
     # Claimed with no await before the write: from here on, joins, invitations and approvals
     # of this user are refused, and they are no longer a member.
     earlier = g.bans.get(uid)
@@ -161,14 +173,15 @@ async def unban(ctx: Context, sess: Session, req: rq.Unban, enc: Encoding) -> No
     b = _bans_in_force(ctx, g).get(uid)
     if b is None:
         raise ContractError("not_found", f"{shown(uid)} is not banned from group {g.group_id}")
-    perm.check_ban_change(_actor_role(ctx, g, sess.me), b.by == g.owner_id)
+    role = _actor_role(ctx, g, sess.me)
+    perm.check_ban_change(role, b.by == g.owner_id)
     del g.bans[uid]  # (claimed with no await since the check)
 
     def undo() -> None:
         g.bans.setdefault(uid, b)
 
-    await commit(ctx, acts_as(g, sess.me), ch.DropBan(g.group_id, uid), audit=_audit(ctx, sess.me, "unban", g, uid),
-                 undo=undo)
+    await commit(ctx, acts_as(g, sess.me), *_owner_confirmed(g, role, b), ch.DropBan(g.group_id, uid),
+                 audit=_audit(ctx, sess.me, "unban", g, uid), undo=undo)
     publish(to_managers(ctx, g), ev.BanChanged(group_id=g.group_id, user_id=uid, by=sess.me.user_id))
 
 

@@ -289,11 +289,12 @@ class ActsAs(Change):
     group_id: str
     user_id: str
     role: str
+    refusal: str | None = None  # the reason given instead (when the user is not the caller)
 
     def refuse(self, stored: str | None) -> None:
         if stored != self.role:
-            raise ContractError("forbidden", f"you are not the group's {self.role}: the change of your role "
-                                             "was not stored")
+            raise ContractError("forbidden", self.refusal or f"you are not the group's {self.role}: the change of "
+                                                             "your role was not stored")
 
 
 @dataclass(frozen=True, slots=True)
