@@ -298,6 +298,11 @@ async def blacklist_one(app: Context, args: dict[str, Any]) -> Result:
     user = user_of(app, args)
     reason = reason_of(args)
     report_id = report_id_of(args)
+    if user.deleted and await app.store.identity_erased(user.user_id):
+        # (Said, not done: the blacklisting would be listed and in force, and bar nobody.)
+        raise OperatorError(f"{user.username} was cancelled and its phone and identity erased at the end of "
+                            "its retention period: a blacklisting would bar nothing (export --user shows what "
+                            "is kept)")
     person = await app.store.person_key(user.user_id)  # whose public accounts close with it (P13)
     others = await app.store.logins_of_person(person) if person is not None else []
     if user.blacklisted:

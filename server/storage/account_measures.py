@@ -71,6 +71,11 @@ class AccountMeasureReads(Protocol):
         """The subject key of a user's verified person (their ID number's keyed hash, hex), or None."""
         ...
 
+    async def identity_erased(self, user_id: str) -> bool:
+        """Whether a cancelled account's phone and identity were erased (its retention period over):
+        nothing of it is left to bar from registering or verifying again."""
+        ...
+
     async def logins_of_person(self, person: str) -> list[str]:
         """The user ids verified with the ID number whose subject key is ``person`` (:meth:`person_key`),
         cancelled accounts included, by user id."""

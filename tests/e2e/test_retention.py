@@ -712,6 +712,10 @@ async def test_cancelled_account_keeps_records_until_the_period_ends(server):
     row = sql(server, "SELECT length(phone_enc), id_enc, name_enc, id_hmac, display_name FROM users"
                       " WHERE user_id = ?", uid)[0]
     assert row[:4] == (0, None, None, None) and row[4] == "已注销用户"
+    # Blacklisting it now would bar nothing (its phone and ID number are gone): refused, and said why.
+    rc, _, err = await server.admin("blacklist", "leaver", "--reason", "found out later")
+    assert rc == 2 and "erased" in err and "bar nothing" in err, err
+    assert sql(server, "SELECT COUNT(*) FROM sanctions WHERE target_id = ?", uid) == [(0,)]
     # The phone is free for a new account now.
     fresh = await server.client()
     await fresh.request("request_code", phone=c.phone)
