@@ -315,6 +315,7 @@ async def _gather(app: Context, target: dict[str, Any], lo: int, hi: int
         files, items = await _gather_from(app, reads, target, lo, hi)
         kind = target["type"]
         files["reports.jsonl"] = _reports(app, await reads.reports_for(kind, target[f"{kind}_id"], lo, hi))
+        files["appeals.jsonl"] = _appeals(app, await reads.appeals_for(kind, target[f"{kind}_id"], lo, hi))
         return files, items
 
 
@@ -327,6 +328,16 @@ def _reports(app: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         r["reporter_username"] = names.get(r["reporter_id"])
         r["username"] = names.get(r["user_id"]) if r["user_id"] else None
     return _with_times(rows, "created_at", "resolved_at")
+
+
+def _appeals(app: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """appeals.jsonl (Art. 11): the appeals themselves, kept for good with the measures they contest:
+    who appealed, what they wrote, the measure, the decision, the operator's note and who decided."""
+    names = _usernames(app, (r["user_id"] for r in rows))
+    for r in rows:
+        r["appeal_id"], r["sanction_id"] = str(r["appeal_id"]), str(r["sanction_id"])
+        r["username"] = names.get(r["user_id"])
+    return _with_times(rows, "created_at", "decided_at")
 
 
 async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any], lo: int, hi: int

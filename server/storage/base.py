@@ -467,6 +467,12 @@ class ExportReads(Protocol):
         (sqlite_records.REPORTS_FOR), made or resolved in the range, with who resolved each."""
         ...
 
+    async def appeals_for(self, target: str, target_id: str, since: int, until: int) -> list[dict[str, Any]]:
+        """The appeals an export of ``target`` holds (sqlite_records.APPEALS_FOR): a user's own, or those
+        against a group's or an account's measures, made or decided in the range, with the text, the
+        decision, who decided it and the ``measure`` appealed."""
+        ...
+
 
 class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMeasureReads, ModerationReads,
             MediaReads, FreezeReads, Protocol):

@@ -33,9 +33,12 @@ from server.storage.sqlite_records import (
     ACCOUNT_COLS,
     APPEAL_COLS,
     APPEAL_LIFTED,
+    APPEALS_FOR,
+    APPEALS_SELECT,
     AUDIT_COLS,
     ERASE_ACCOUNT,
     ERASING,
+    EXPORT_APPEAL_COLS,
     EXPORT_REPORT_COLS,
     GROUP_COLS,
     HOLD_COLS,
@@ -275,6 +278,10 @@ class PostgresReads:
             f"SELECT {_cols(EXPORT_REPORT_COLS)} FROM reports WHERE {REPORTS_FOR[target]} AND (created_at >= ${n + 1}"
             f" AND created_at < ${n + 2} OR resolved_at >= ${n + 1} AND resolved_at < ${n + 2}) ORDER BY report_id",
             *ids, since, until))
+
+    async def appeals_for(self, target: str, target_id: str, since: int, until: int) -> list[dict[str, Any]]:
+        return _dicts(EXPORT_APPEAL_COLS, await self._fetchall(
+            APPEALS_SELECT.format(where=APPEALS_FOR[target]), target_id, since, until))
 
     async def report(self, report_id: int) -> dict[str, Any] | None:
         return _dict(REPORT_COLS, await self._fetchone(

@@ -33,6 +33,16 @@ EXPORT_REPORT_COLS = (*REPORT_COLS, "resolved_by")
 # message in it, a member named in it), those the user made or answers for, those about the account,
 # its posts and comments. (A scan of the table: an export is an operator's rare act, not a hot read.)
 REPORTS_FOR = {"group": "group_id = $1", "user": "(reporter_id = $1 OR user_id = $2)", "account": "account_id = $1"}
+# The appeals an export holds (Art. 11): a user's own, or those against a group's or an account's measures;
+# with the measure appealed (``a``: appeals, ``s``: sanctions), made or decided in the range ($2, $3).
+APPEALS_FOR = {"user": "a.user_id = $1", "group": "s.target_type = 'group' AND s.target_id = $1",
+               "account": "s.target_type = 'account' AND s.target_id = $1"}
+EXPORT_APPEAL_COLS = ("appeal_id", "sanction_id", "user_id", "text", "created_at", "status", "outcome", "note",
+                      "decided_at", "decided_by", "measure")
+APPEALS_SELECT = ("SELECT a.appeal_id, a.sanction_id, a.user_id, a.text, a.created_at, a.status, a.outcome, a.note,"
+                  " a.decided_at, a.decided_by, s.kind FROM appeals a LEFT JOIN sanctions s ON s.id = a.sanction_id"
+                  " WHERE {where} AND (a.created_at >= $2 AND a.created_at < $3 OR a.decided_at >= $2"
+                  " AND a.decided_at < $3) ORDER BY a.appeal_id")
 QUEUE_COLS = ("item_id", "kind", "group_id", "seq", "account_id", "post_id", "comment_id", "sender_id", "action",
               "category", "term", "created_at", "status", "decision", "note", "decided_at", "expect_text")
 # A review item with what it names (kind message: the message; post: the post; comment: the comment
@@ -116,6 +126,12 @@ class SqliteRecordReads(SqliteReader):
         return _dicts(EXPORT_REPORT_COLS, await self._fetchall(
             f"SELECT {_cols(EXPORT_REPORT_COLS)} FROM reports WHERE {where} AND (created_at >= ? AND created_at < ?"
             " OR resolved_at >= ? AND resolved_at < ?) ORDER BY report_id", (*ids, since, until, since, until)))
+
+    async def appeals_for(self, target: str, target_id: str, since: int, until: int) -> list[dict[str, Any]]:
+        sql = APPEALS_SELECT.format(where=APPEALS_FOR[target])
+        for n in (1, 2, 3):
+            sql = sql.replace(f"${n}", f"?{n}")
+        return _dicts(EXPORT_APPEAL_COLS, await self._fetchall(sql, (target_id, since, until)))
 
     async def report(self, report_id: int) -> dict[str, Any] | None:
         row = await self._fetchone(f"SELECT {_cols(REPORT_COLS)} FROM reports WHERE report_id = ?", (report_id,))

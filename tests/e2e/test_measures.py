@@ -1174,3 +1174,39 @@ async def test_a_blacklisted_owners_group_passes_over_an_admin_whose_powers_are_
     assert rc == 0, err
     assert f"group {both} passed to {junior.username}" in out, out
     assert f"group {alone} passed to {senior.username}" in out, out
+
+
+async def test_exports_carry_the_appeals_themselves(server, tmp_path):
+    """Appeals are kept for good with the measures they contest, but no export carried them: only the
+    decision's record entry, never what the person wrote, nor one still open. A user's export has the
+    appeals they made; a group's those against its measures."""
+    owner, gid, _ = await setup_group(server)
+    rc, _, err = await server.admin("warn-group", gid, "--reason", "广告刷屏")
+    assert rc == 0, err
+    warning = await one_sanction(server, "warning", "--group", gid)
+    on_group = (await owner.request("appeal", sanction_id=warning["id"], text="已清理，请再看"))["appeal_id"]
+    await server.admin("revoke-create", owner.username, "--reason", "spam groups")
+    revoked = await one_sanction(server, "revoke_create", "--user", owner.username)
+    on_user = (await owner.request("appeal", sanction_id=revoked["id"], text="误判"))["appeal_id"]
+    rc, _, err = await server.admin("decide-appeal", on_user, "--outcome", "rejected", "--note", "证据确凿")
+    assert rc == 0, err
+
+    async def appeals_of(*target: str) -> dict[str, dict]:
+        out = tmp_path / "-".join(target).strip("-")
+        rc, _, err = await server.admin("export", *target, "--out", str(out))
+        assert rc == 0, err
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        assert "appeals.jsonl" in {f["name"] for f in manifest["files"]}
+        lines = (out / "appeals.jsonl").read_text(encoding="utf-8").splitlines()
+        return {a["appeal_id"]: a for a in map(json.loads, lines)}
+
+    mine = await appeals_of("--user", owner.username)
+    assert set(mine) == {on_group, on_user}
+    decided = mine[on_user]
+    assert (decided["username"], decided["text"], decided["measure"], decided["sanction_id"]) == (
+        owner.username, "误判", "revoke_create", str(revoked["id"]))
+    assert (decided["status"], decided["outcome"], decided["note"]) == ("decided", "rejected", "证据确凿")
+    assert decided["decided_by"] and decided["decided_at_iso"] and decided["created_at_iso"]
+    assert mine[on_group]["status"] == "open" and mine[on_group]["text"].startswith("已清理")
+    assert set(await appeals_of("--group", gid)) == {on_group}
+    assert await appeals_of("--group", gid, "--until", "2001-01-01") == {}

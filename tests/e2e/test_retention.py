@@ -549,7 +549,8 @@ async def test_export_of_a_group_round_trips(server, tmp_path):
     out = workdir / "exports" / "case1"  # relative to the operator's working directory, not the server's
     manifest = check_manifest(out)
     assert {e["name"] for e in manifest["files"]} == {
-        "messages.jsonl", "membership.jsonl", "netlog.jsonl", "audit.jsonl", "group.json", "reports.jsonl"}
+        "messages.jsonl", "membership.jsonl", "netlog.jsonl", "audit.jsonl", "group.json", "reports.jsonl",
+        "appeals.jsonl"}
     assert manifest["query"]["target"] == {"type": "group", "group_id": gid}
     assert manifest["query"]["since"] is None and manifest["generated_at"] > 0
     stored = sql(server, "SELECT seq, ts, sender_id, text, deleted_at IS NOT NULL FROM messages"
