@@ -116,8 +116,10 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     # The phone before the username: a code for a phone that has an account is answered so at once,
     # whatever the name, so it cannot test free names without end (a taken one spent an attempt,
     # a free one nothing, the phone's conflict leaving the code as it was).
-    if await ctx.store.user_with_phone(phone_hmac) is not None:
-        raise ContractError("conflict", "that phone number already has an account")
+    if (holder := await ctx.store.user_with_phone(phone_hmac)) is not None:
+        cancelled = (held := state.users.get(holder)) is not None and held.deleted
+        raise ContractError("conflict", "that phone number belongs to a cancelled account until its records' "
+                            "retention period ends" if cancelled else "that phone number already has an account")
     if ukey in state.by_username:
         limits.spend_code_attempt(ctx, phone_key)
         raise ContractError("conflict", "that username is taken")
@@ -460,7 +462,10 @@ async def reset_password(ctx: Context, sess: Session, req: rq.ResetPassword, enc
     user = ctx.state.users.get(uid) if uid else None
     if user is None or user.deleted:
         limits.spend_code_attempt(ctx, phone_key)
-        raise ContractError("not_found", "no account has this phone number")
+        # (Told only to whoever holds the phone's code: a cancelled account's phone stays taken
+        # until its retention period ends, and register says so; this must not say there is none.)
+        raise ContractError("not_found", "the account of this phone number was cancelled" if user is not None
+                            else "no account has this phone number")
     async with turn(("password", user.user_id)):  # (one change of a person's password at a time)
         hashed = await ctx.passwords.hash(req.new_password, sess.ip)
         if user.blacklisted or user.reopening:

@@ -250,6 +250,16 @@ async def test_delete_account(server):
     kept = [m for m in hist if m["seq"] == seq][0]
     assert kept["text"] == "bye all" and kept["sender"]["display_name"] == "已注销用户"
     assert all(m["display_name"] != "Quinn" for m in (await owner.request("members", group_id=gid))["members"])
+    # The phone stays the cancelled account's until its records go: register and reset_password say
+    # the same thing (to whoever holds the phone's code).
+    await c.request("request_code", phone=leaver.phone)
+    taken = await c.call("register", username="quinn2", password="password123", phone=leaver.phone,
+                         code=server.last_code(leaver.phone))
+    assert taken["code"] == "conflict" and "cancelled account" in taken["reason"], taken
+    await c.request("request_code", phone=leaver.phone)
+    gone = await c.call("reset_password", phone=leaver.phone, code=server.last_code(leaver.phone),
+                        new_password="password456")
+    assert gone["code"] == "not_found" and "was cancelled" in gone["reason"], gone
     for x in (owner, c):
         await x.close()
 
