@@ -310,6 +310,20 @@ def _blanked(look: str, spans: list[tuple[int, int]]) -> str:
     return look
 
 
+def mask_name(text: str, name: str) -> str:
+    """``text`` with a person's legal ``name`` masked wherever it is written, also with spaces or a
+    separator between its characters (``王 五``, ``Wang-Wu``), whatever the case. A name of one
+    character is left alone: masking it would mask words. (Phone and ID numbers: :func:`redact`.)"""
+    chars = [c for c in name if not (c.isspace() or c in _NAME_SEPARATORS)]
+    if len(chars) < 2:
+        return text
+    pattern = f"[\\s{re.escape(_NAME_SEPARATORS)}]*".join(re.escape(c) for c in chars)
+    return re.sub(pattern, REDACTED, text, flags=re.IGNORECASE)
+
+
+_NAME_SEPARATORS: Final = "·•.-_'"
+
+
 def redact(text: str) -> str:
     """Free text with phone numbers and ID numbers masked, however their digits are written.
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from governance.identity import username_key
-from governance.moderation import redact
+from governance.moderation import mask_name, redact
 from protocol.errors import ContractError
 from server.claims import Settles
 from server.handlers.common import commit, penalize
@@ -122,6 +122,19 @@ def group_of(app: Context, args: dict[str, Any]) -> Group:
     if g is None:
         raise OperatorError(f"unknown group {gid}")
     return g
+
+
+async def without_legal_names(app: Context, reason: str, *user_ids: str) -> str:
+    """``reason`` with the legal name of each of ``user_ids`` masked (:func:`mask_name`): the people a
+    measure names, whose verified names an operator reads beside the case and may type into a reason
+    that the group's members, or a group's new owner, are told. (:func:`reason_of` masks phone and ID
+    numbers; a name needs the person's own, read here.) Awaits: callers check again after it."""
+    for uid in dict.fromkeys(user_ids):
+        sealed = await app.store.sealed_legal_name(uid)
+        name = app.vault.open(sealed) if sealed else None
+        if name:
+            reason = mask_name(reason, name)
+    return reason
 
 
 def user_of(app: Context, args: dict[str, Any], key: str = "username") -> User:

@@ -40,6 +40,7 @@ from server.operator.common import (
     time_of,
     user_of,
     with_usernames,
+    without_legal_names,
 )
 from server.operator.message_penalty import MessageCost, comment_cost, message_cost, post_cost
 from server.state import NO_AGREEMENT
@@ -82,7 +83,8 @@ MAX_CREDIT_DELTA = 1_000_000  # far beyond any level; bounds what one command ca
 @command("warn-group")
 async def warn_group(app: Context, args: dict[str, Any]) -> Result:
     g = _live(group_of(app, args))
-    reason = reason_of(args)
+    reason = await without_legal_names(app, reason_of(args), g.owner_id)
+    _live(g)  # (closed or dissolved meanwhile: the read awaited)
     deadline = time_of(args, "deadline", "--deadline must be a time in the future")
     now = app.now_ms()
     if deadline is not None and deadline <= now:
@@ -100,7 +102,7 @@ async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
     """Posting stops until now + N s: the new end replaces the group's, so it may shorten a suspension;
     the suspensions it cuts short end in the record with it (:func:`sanctions.replacing`)."""
     g = _live(group_of(app, args))
-    reason, seconds = reason_of(args), seconds_of(args)
+    reason, seconds = await without_legal_names(app, reason_of(args), g.owner_id), seconds_of(args)
     report_id = report_id_of(args)
     # Under the group's sanction lock (a lift reads the group's other suspensions to know what
     # still holds, and must see this one), and claimed in memory before the write: posting
@@ -175,9 +177,9 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
     owner warned, or expecting a report to be upheld, could dissolve first and leave the platform
     no measure on the group."""
     g = group_of(app, args)
-    if g.closed_at is not None:
+    reason = await without_legal_names(app, reason_of(args), g.owner_id)
+    if g.closed_at is not None:  # (after the read: closed meanwhile)
         raise OperatorError(f"group {g.group_id} is already closed")
-    reason = reason_of(args)
     report_id = report_id_of(args)
     owner = app.state.users[g.owner_id]
     pen, undo = penalty(owner, app.cfg.credit.penalty_sanction)
@@ -193,7 +195,7 @@ async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
     """Owner/admin powers stop until now + N s: the new end replaces the user's, so it may shorten a
     suspension; the suspensions it cuts short end in the record with it (:func:`sanctions.replacing`)."""
     user = user_of(app, args)
-    reason, seconds = reason_of(args), seconds_of(args)
+    reason, seconds = await without_legal_names(app, reason_of(args), user.user_id), seconds_of(args)
     report_id = report_id_of(args)
     # Under the user's sanction lock and claimed in memory first, like suspend-group.
     async with sanctions.lock_target("user", user.user_id):
@@ -230,7 +232,7 @@ async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
 @command("revoke-create")
 async def revoke_create(app: Context, args: dict[str, Any]) -> Result:
     user = user_of(app, args)
-    reason = reason_of(args)
+    reason = await without_legal_names(app, reason_of(args), user.user_id)
     report_id = report_id_of(args)
     # Under the user's sanction lock and claimed first: a create_group from now on is refused.
     async with sanctions.lock_target("user", user.user_id):
@@ -296,7 +298,7 @@ async def blacklist_one(app: Context, args: dict[str, Any]) -> Result:
     (``identity.max_accounts_per_id`` above 1) is blacklisted after it, each in a transaction of its
     own with its own sanction row (so that each is listed, and lifted, as the accounts it names)."""
     user = user_of(app, args)
-    reason = reason_of(args)
+    reason = await without_legal_names(app, reason_of(args), user.user_id)
     report_id = report_id_of(args)
     if user.deleted and await app.store.identity_erased(user.user_id):
         # (Said, not done: the blacklisting would be listed and in force, and bar nobody.)

@@ -71,6 +71,10 @@ class AccountMeasureReads(Protocol):
         """The subject key of a user's verified person (their ID number's keyed hash, hex), or None."""
         ...
 
+    async def sealed_legal_name(self, user_id: str) -> bytes | None:
+        """A verified user's legal name, sealed (``IdentityVault.open`` reads it), or None."""
+        ...
+
     async def identity_erased(self, user_id: str) -> bool:
         """Whether a cancelled account's phone and identity were erased (its retention period over):
         nothing of it is left to bar from registering or verifying again."""

@@ -81,6 +81,10 @@ class PostgresAccountMeasureReads(PostgresReads):
         row = await self._fetchone("SELECT id_hmac FROM users WHERE user_id = $1", user_id)
         return bytes(row[0]).hex() if row is not None and row[0] is not None else None
 
+    async def sealed_legal_name(self, user_id: str) -> bytes | None:
+        row = await self._fetchone("SELECT name_enc FROM users WHERE user_id = $1", user_id)
+        return bytes(row[0]) if row is not None and row[0] else None
+
     async def identity_erased(self, user_id: str) -> bool:
         row = await self._fetchone("SELECT deleted_at IS NOT NULL AND octet_length(phone_enc) = 0 FROM users"
                                    " WHERE user_id = $1", user_id)

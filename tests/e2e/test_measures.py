@@ -1210,3 +1210,24 @@ async def test_exports_carry_the_appeals_themselves(server, tmp_path):
     assert mine[on_group]["status"] == "open" and mine[on_group]["text"].startswith("已清理")
     assert set(await appeals_of("--group", gid)) == {on_group}
     assert await appeals_of("--group", gid, "--until", "2001-01-01") == {}
+
+
+async def test_a_persons_legal_name_typed_into_a_reason_is_masked_for_everyone_told(server):
+    """An operator reads the verified name beside a case and may type it into the reason: phone and ID
+    numbers were masked, the name was not, and the group's members read it in the warning, the
+    closing and the group log. The legal name of the person the measure names is masked too."""
+    owner = await server.user(verify_id=True)  # (verified as 张三)
+    gid = await open_group(owner, name="named")
+    member = await server.user()
+    await member.request("join_group", group_id=gid)
+    member.drain_events()
+    rc, _, err = await server.admin("warn-group", gid, "--reason", "群主 张 三 发布诈骗信息")
+    assert rc == 0, err
+    warned = await member.next_event("notice", timeout=WITHIN)
+    assert warned["kind"] == "warning" and warned["text"] == "群主 [redacted] 发布诈骗信息", warned
+    rc, _, err = await server.admin("blacklist", owner.username, "--reason", "张三诈骗")
+    assert rc == 0, err
+    closed = await member.next_event("group_closed", timeout=WITHIN)
+    assert "张三" not in json.dumps(closed, ensure_ascii=False) and "[redacted]诈骗" in closed["reason"], closed
+    stored = server.db_rows("SELECT reason FROM sanctions WHERE target_id IN (?, ?)", gid, owner.user_id)
+    assert stored and all("张三" not in r for (r,) in stored), stored

@@ -151,3 +151,21 @@ def test_a_text_without_11_digits_is_left_as_written(text):
 def test_redacting_twice_changes_nothing_more(text):
     once = redact(text)
     assert redact(once) == once
+
+
+@pytest.mark.parametrize(
+    "text,name,masked",
+    [
+        ("fraud by 王五 again", "王五", f"fraud by {REDACTED} again"),
+        ("王 五、王·五 and 王-五", "王五", f"{REDACTED}、{REDACTED} and {REDACTED}"),
+        ("Wang Wu and WANGWU", "Wang Wu", f"{REDACTED} and {REDACTED}"),
+        ("赵六欺诈", "赵六", f"{REDACTED}欺诈"),
+        ("王是姓", "王", "王是姓"),  # one character: it would mask words
+        ("nothing of the name", "王五", "nothing of the name"),
+        ("王六 is not 王五", "王五", f"王六 is not {REDACTED}"),
+    ],
+)
+def test_mask_name(text: str, name: str, masked: str) -> None:
+    from governance.moderation import mask_name
+
+    assert mask_name(text, name) == masked
