@@ -159,7 +159,18 @@ class OperatorChannel:
         if not stat.S_ISSOCK(mode):
             raise ValueError(f"admin.socket = {str(self.path)!r} names a file that is not a socket; refusing "
                              "to replace it (choose a path of its own for the operator socket)")
-        self.path.unlink()
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:  # (a local connect is answered at once: refused by a stale socket, taken by a live one)
+            probe.connect(str(self.path))
+        except OSError:
+            self.path.unlink()  # nobody listens: a killed server's
+            return
+        finally:
+            probe.close()
+        # Another server answers there (one on another database may share the path by mistake):
+        # replacing its socket would cut its operators off from it without a word.
+        raise ValueError(f"admin.socket = {str(self.path)!r} is the socket of a server that is running; refusing "
+                         "to take it (stop that server, or choose a path of its own for this one)")
 
     def identify(self, uid: int | None) -> Operator | None:
         """The operator a peer uid stands for; None when operators are named and the uid is none of them.

@@ -257,6 +257,36 @@ def test_a_file_where_the_operator_socket_goes_is_kept_and_the_start_refused(tmp
     assert precious.read_text(encoding="utf-8") == "keep me"
 
 
+def test_a_live_socket_at_the_operator_socket_path_is_kept_and_a_stale_one_replaced(tmp_path):
+    """A socket at ``admin.socket`` was always taken for a killed server's and replaced: a second server
+    (on another database) given the same path cut the first one's operators off without a word."""
+    import asyncio
+    import socket
+
+    from server.app import CannotStart, run
+
+    path = tmp_path / "admin.sock"
+    live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    live.bind(str(path))
+    live.listen()
+    config = tmp_path / "q.toml"
+    config.write_text(f'[server]\nport = 0\n[admin]\nsocket = "{path}"\n', encoding="utf-8")
+    try:
+        with pytest.raises(CannotStart, match="the socket of a server that is running"):
+            asyncio.run(run(load_config(config, environ={})))
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.connect(str(path))  # still the first one's
+        probe.close()
+    finally:
+        live.close()
+    # Closed, the socket file stays behind as a killed server's does: that one is replaced.
+    assert path.exists()
+    from server.operator.channel import OperatorChannel
+
+    OperatorChannel(None, path)._replace_stale_socket()  # type: ignore[arg-type]  # (no app needed)
+    assert not path.exists()
+
+
 @pytest.mark.parametrize(("key", "strong"), [("x", False), ("/root", False), ("p" * 31, False), ("ab" * 15, False),
                                              ("p" * 32, True), ("ab" * 32, True), ("AB" * 32 + "\n", True)])
 def test_a_production_identity_key_must_be_hard_to_guess(tmp_path, monkeypatch, key, strong):
