@@ -232,6 +232,10 @@ class Group:
     # user id -> the writes about their membership in flight (see MembershipWrites); None while there
     # are none, as almost always (no empty dict in each of millions of groups)
     membership_writes: dict[str, MembershipWrites] | None = None
+    # user id -> (the membership a join claimed, its write) from the claim until the join adds the
+    # user's connections to ``online``: a message settled in the same batch as the join, after its
+    # join point, goes to them too (handlers/common.py: joiners_of). None while there are none.
+    joining: dict[str, tuple[Member, asyncio.Future[Any]]] | None = None
     # user id -> when a manager last rejected their join request (groups.join_request_cooldown_seconds);
     # None until a first rejection. Kept in memory only: a restart forgets it.
     rejected: dict[str, int] | None = None

@@ -34,7 +34,15 @@ if TYPE_CHECKING:
 def commit(ctx: Context, *changes: Change, audit: Audit | None = None,
            undo: Callable[[], None] | None = None, claim: Settles | None = None,
            then: Callable[[bool], None] | None = None) -> asyncio.Future[list[Any]]:
-    """Write ``changes`` (and ``audit``) in one transaction; run ``undo`` if that fails.
+    """:func:`start_write`, for the caller to await (a shield of the write)."""
+    return asyncio.shield(start_write(ctx, *changes, audit=audit, undo=undo, claim=claim, then=then))
+
+
+def start_write(ctx: Context, *changes: Change, audit: Audit | None = None,
+                undo: Callable[[], None] | None = None, claim: Settles | None = None,
+                then: Callable[[bool], None] | None = None) -> asyncio.Future[list[Any]]:
+    """Write ``changes`` (and ``audit``) in one transaction; run ``undo`` if that fails. Returns the
+    store's own future, done the moment the store settles the write (before any callback of it runs).
 
     ``undo`` runs from the write's own completion, before whoever awaits it
     wakes up: the claim in memory is undone exactly when the store refused the
@@ -60,7 +68,20 @@ def commit(ctx: Context, *changes: Change, audit: Audit | None = None,
                     then(stored)
 
         fut.add_done_callback(on_done)
-    return asyncio.shield(fut)
+    return fut
+
+
+def joiners_of(g: Group, users: dict[str, User], seq: int) -> set[Session]:
+    """The connections of members whose join is stored but not yet among the group's (``g.joining``):
+    the store settles a batch's writes and then, at once, its messages, while a join's own code runs
+    a step later. A message ``seq`` after such a member's join point goes to them too, or the first
+    messages of their membership would reach them only through ``history``."""
+    out: set[Session] = set()
+    for uid, (member, write) in (g.joining or {}).items():
+        if member.joined_seq < seq and write.done() and not write.cancelled() and write.exception() is None \
+                and (user := users.get(uid)) is not None and g.members.get(uid) is member:
+            out.update(s for s in user.sessions if s not in g.online)
+    return out
 
 
 def acts_as(g: Group, user: User) -> ActsAs:

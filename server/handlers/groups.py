@@ -34,6 +34,7 @@ from server.handlers.common import (
     owned_count,
     pins_seen,
     settled_member,
+    start_write,
     still_active,
     suspension_cause,
     user_view,
@@ -278,9 +279,19 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     again = ch.UserCaps(joined=caps_of(ctx, user).max_groups_joined, own=counted)
     add = ch.AddMember(g.group_id, uid, Role.MEMBER, now, g.members[uid].joined_seq, action, actor, again,
                        muted_until, room)
-    await commit(ctx, *([acting] if acting is not None else []), add, *([] if rider is None else [rider.change]),
-                 audit=audit, undo=undo, claim=admission,
-                 then=lambda stored: membership_decided(g, user, writes, stored, joined))
+    write = start_write(ctx, *([acting] if acting is not None else []), add,
+                        *([] if rider is None else [rider.change]), audit=audit, undo=undo, claim=admission,
+                        then=lambda stored: membership_decided(g, user, writes, stored, joined))
+    if g.joining is None:
+        g.joining = {}
+    g.joining[uid] = (joined, write)
+    try:
+        await asyncio.shield(write)
+    finally:  # (with no await before the connections join the group's, below)
+        if g.joining is not None and g.joining.get(uid, (None,))[0] is joined:
+            del g.joining[uid]
+            if not g.joining:
+                g.joining = None
     if requested is not None and action != "approve" and g.alive:  # (an approval tells it as a decision)
         request_decided(ctx, g, uid, "joined", uid)  # (they came in without one: invited, a link, an open group)
     if g.members.get(uid) is not joined or not g.alive:

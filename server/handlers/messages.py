@@ -25,7 +25,7 @@ from protocol.requests import error_reply, ok_reply
 from server.fanout import publish
 from server.handlers import DEFERRED, handler, screening
 from server.handlers.accounts import message_bucket
-from server.handlers.common import live_group, member_of, still_active, still_reader, suspension_cause
+from server.handlers.common import joiners_of, live_group, member_of, still_active, still_reader, suspension_cause
 from server.handlers.message_extras import check_extras, claim, message_event, message_obj, reply_visible
 from server.logs import Repeats
 from server.metrics import METRICS
@@ -192,6 +192,8 @@ class Stored:
         METRICS.op("send", "ok").inc()
         if not self.held:
             publish(g.online, self.msg)
+            if g.joining is not None:  # (rare: a join settled in this batch, its connections not yet in)
+                publish(joiners_of(g, ctx.state.users, self.seq), self.msg)
         count_activity(g, self.now, ctx.cfg.groups.activity_window_days)
 
 
