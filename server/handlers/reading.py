@@ -36,7 +36,9 @@ async def mark_read(ctx: Context, sess: Session, req: rq.MarkRead, enc: Encoding
     user = sess.me
     m = member_of(g, user)
     current = max(m.read_seq, m.joined_seq)
-    seq = min(req.seq, g.last_seq)  # nobody has read past the last message
+    # Nobody has read past the last message delivered: one whose seq is taken but still being
+    # stored (last_seq) must not be marked read before any device of theirs could show it.
+    seq = min(req.seq, g.stored_seq)
     if seq <= current:
         return {"read_seq": current}  # never moves back: nothing to store or tell
     # Checked and claimed with no await in between; a concurrent mark_read sees this claim. A refused
