@@ -639,8 +639,9 @@ class RateLimitsConfig:
     # in: past it, a new one is closed at once with 1013. Each request restarts such a
     # connection's auth timer, so without a cap one address could keep thousands open.
     unauthenticated_connections_per_ip: int = setting(50, at_least(0))
-    # Password checks (login, register, delete_account) running at once for one client address:
-    # each costs tens of ms of CPU and argon2_memory_kib; a further one is rate_limited.
+    # Password checks (login, register, delete_account, change_password, reset_password) running at
+    # once for one client address: each costs tens of ms of CPU and argon2_memory_kib; a further one
+    # is rate_limited.
     password_checks_per_ip: int = setting(3, at_least(0))
     # The limits "per IP" count an IPv6 client by its network of this many bits (an IPv4 one by its
     # address): one home line holds a /64 or more (governance/ratelimit.py: network_key).
