@@ -323,6 +323,10 @@ async def join_group(ctx: Context, sess: Session, req: rq.JoinGroup, enc: Encodi
             live_group(ctx, g.group_id)  # (dissolved or closed while the join was stored: said so, not "joined")
             return {"status": "joined"}
         if g.join_policy == JoinPolicy.INVITE:
+            if user.user_id in g.join_requests:
+                # Asked while the group took requests: it stands, and the managers may still approve
+                # it (join_requests lists it), so it is what the asker is told, as in an approval group.
+                return {"status": "pending"}
             raise ContractError("forbidden", "this group is joined by invitation only")
         if await request_to_join(ctx, g, user):
             return {"status": "pending"}

@@ -57,6 +57,14 @@ async def test_approval_policy(server):
     assert (await carol.next_event("join_result"))["status"] == "rejected"
     assert codes_of(await owner.call("approve_join", group_id=gid, user_id=carol.user_id)) == "not_found"
     assert codes_of(await owner.call("approve_join", group_id=gid, user_id=dave.user_id)) == "not_found"
+    # A request made while the group took requests stands when it turns to invitations only: asking
+    # again says it is pending (it was "forbidden: by invitation only" while the request was listed)
+    assert (await dave.request("join_group", group_id=gid))["status"] == "pending"
+    await owner.request("update_group", group_id=gid, join_policy="invite")
+    assert (await dave.request("join_group", group_id=gid))["status"] == "pending"
+    assert codes_of(await carol.call("join_group", group_id=gid)) == "forbidden"  # (no request of hers stands)
+    await admin.request("approve_join", group_id=gid, user_id=dave.user_id)
+    assert (await dave.next_event("join_result"))["status"] == "approved"
     await close_all(owner, admin, bob, carol, dave)
 
 
