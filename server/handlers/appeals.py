@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from protocol.codec import Encoding
     from server.context import Context
     from server.session import Session
+    from server.state import User
 
 MAX_APPEAL_CHARS = 2000
 
@@ -114,6 +115,16 @@ async def my_appeals(ctx: Context, sess: Session, req: rq.MyAppeals, enc: Encodi
 _SHOWN_KINDS = frozenset({"warning", "suspend_group", "suspend_admin", "revoke_create"})
 
 
+async def _standing_rows(ctx: Context, me: User) -> list[dict[str, Any]]:
+    """The sanction rows of ``me`` and of the groups memory shows them owning (read one by one)."""
+    owned = sorted(gid for gid in me.groups if (g := ctx.state.groups.get(gid)) is not None
+                   and g.owner_id == me.user_id)
+    rows = await ctx.store.sanctions("user", me.user_id)
+    for gid in owned:
+        rows += await ctx.store.sanctions("group", gid)
+    return rows
+
+
 @handler("my_sanctions")
 async def my_sanctions(ctx: Context, sess: Session, req: rq.MySanctions, enc: Encoding) -> dict[str, Any]:
     """The sanctions standing now against the caller (``suspend_admin``, ``revoke_create``) and the live
@@ -121,11 +132,14 @@ async def my_sanctions(ctx: Context, sess: Session, req: rq.MySanctions, enc: En
     ``warning`` and ``sanction`` notices reach only the connections open when the measure is taken, so an
     owner offline then never learned of a warning, its deadline, nor the id an appeal takes."""
     me = sess.me
-    owned = sorted(gid for gid in me.groups if (g := ctx.state.groups.get(gid)) is not None
-                   and g.owner_id == me.user_id)
-    rows = await ctx.store.sanctions("user", me.user_id)
-    for gid in owned:
-        rows += await ctx.store.sanctions("group", gid)
+    rows: list[dict[str, Any]] = []
+    for _ in range(3):
+        # Read until two reads agree: a measure taken or lifted while a read's answer was on its way
+        # was told first (``sanction``, ``sanction_lifted``), and this answer must not undo it.
+        again = await _standing_rows(ctx, me)
+        if again == rows:
+            break
+        rows = again
     now = ctx.now_ms()
     out = []
     for r in sorted(rows, key=lambda r: int(r["id"])):
