@@ -337,6 +337,8 @@ def _appeals(app: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         r["appeal_id"], r["sanction_id"] = str(r["appeal_id"]), str(r["sanction_id"])
         r["username"] = names.get(r["user_id"])
+        # (upheld only: whether the decision lifted the measure, or it had already ended)
+        r["lifted"] = bool(r["lifted"]) if r["outcome"] == "upheld" else None
     return _with_times(rows, "created_at", "decided_at")
 
 

@@ -444,8 +444,8 @@ class RecordReads(Protocol):
     async def appeals_by(self, user_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
         """One user's appeals (the keys of :meth:`appeals` and ``lifted``), newest first, with
         ``appeal_id < before``. ``lifted``: whether deciding the appeal lifted its sanction (an upheld
-        appeal of one that had already ended lifts nothing), told by the sanction's lift: made with
-        the decision, at its time, for that appeal (``lift_reason`` "appeal N upheld: ...")."""
+        appeal of one that had already ended lifts nothing), told by the sanction's lift: stored in
+        the decision's write, with its time and operator (sqlite_records.APPEAL_LIFTED)."""
         ...
 
     async def members_joined_at(self, group_id: str) -> dict[str, int]:
@@ -470,7 +470,7 @@ class ExportReads(Protocol):
     async def appeals_for(self, target: str, target_id: str, since: int, until: int) -> list[dict[str, Any]]:
         """The appeals an export of ``target`` holds (sqlite_records.APPEALS_FOR): a user's own, or those
         against a group's or an account's measures, made or decided in the range, with the text, the
-        decision, who decided it and the ``measure`` appealed."""
+        decision, who decided it, the ``measure`` appealed and ``lifted`` (as :meth:`appeals_by`)."""
         ...
 
 

@@ -281,7 +281,7 @@ class PostgresReads:
 
     async def appeals_for(self, target: str, target_id: str, since: int, until: int) -> list[dict[str, Any]]:
         return _dicts(EXPORT_APPEAL_COLS, await self._fetchall(
-            APPEALS_SELECT.format(where=APPEALS_FOR[target]), target_id, since, until))
+            APPEALS_SELECT.format(where=APPEALS_FOR[target], lifted=APPEAL_LIFTED), target_id, since, until))
 
     async def report(self, report_id: int) -> dict[str, Any] | None:
         return _dict(REPORT_COLS, await self._fetchone(

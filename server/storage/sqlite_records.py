@@ -38,9 +38,10 @@ REPORTS_FOR = {"group": "group_id = $1", "user": "(reporter_id = $1 OR user_id =
 APPEALS_FOR = {"user": "a.user_id = $1", "group": "s.target_type = 'group' AND s.target_id = $1",
                "account": "s.target_type = 'account' AND s.target_id = $1"}
 EXPORT_APPEAL_COLS = ("appeal_id", "sanction_id", "user_id", "text", "created_at", "status", "outcome", "note",
-                      "decided_at", "decided_by", "measure")
+                      "decided_at", "decided_by", "measure", "lifted")
 APPEALS_SELECT = ("SELECT a.appeal_id, a.sanction_id, a.user_id, a.text, a.created_at, a.status, a.outcome, a.note,"
-                  " a.decided_at, a.decided_by, s.kind FROM appeals a LEFT JOIN sanctions s ON s.id = a.sanction_id"
+                  " a.decided_at, a.decided_by, s.kind, {lifted} FROM appeals a"
+                  " LEFT JOIN sanctions s ON s.id = a.sanction_id"
                   " WHERE {where} AND (a.created_at >= $2 AND a.created_at < $3 OR a.decided_at >= $2"
                   " AND a.decided_at < $3) ORDER BY a.appeal_id")
 QUEUE_COLS = ("item_id", "kind", "group_id", "seq", "account_id", "post_id", "comment_id", "sender_id", "action",
@@ -128,7 +129,7 @@ class SqliteRecordReads(SqliteReader):
             " OR resolved_at >= ? AND resolved_at < ?) ORDER BY report_id", (*ids, since, until, since, until)))
 
     async def appeals_for(self, target: str, target_id: str, since: int, until: int) -> list[dict[str, Any]]:
-        sql = APPEALS_SELECT.format(where=APPEALS_FOR[target])
+        sql = APPEALS_SELECT.format(where=APPEALS_FOR[target], lifted=APPEAL_LIFTED)
         for n in (1, 2, 3):
             sql = sql.replace(f"${n}", f"?{n}")
         return _dicts(EXPORT_APPEAL_COLS, await self._fetchall(sql, (target_id, since, until)))
@@ -694,10 +695,12 @@ SANCTION_COLS = ("id", "kind", "target_type", "target_id", "reason", "actor", "s
                  "report_id", "lifted_at", "lifted_by", "lift_reason", "credit_taken", "replaced_by")
 APPEAL_COLS = ("appeal_id", "sanction_id", "user_id", "text", "created_at", "status", "outcome", "note",
                "decided_at", "decided_by")
-# Whether appeal ``a`` lifted its sanction ``s``: the lift was stored with the decision (same time)
-# and for this appeal (the reason `decide-appeal` gives it); in both dialects.
-APPEAL_LIFTED = ("COALESCE(a.outcome = 'upheld' AND s.lifted_at = a.decided_at"
-                 " AND s.lift_reason LIKE 'appeal ' || a.appeal_id || ' upheld:%', FALSE)")
+# Whether appeal ``a`` lifted its sanction ``s``: the lift was stored in the decision's own write, so it
+# has the decision's time and operator (a lift by ``lift`` is refused once the sanction is lifted, and an
+# appeal is decided under the sanction's lock, so no other lift shares both); never read from the
+# free-text ``lift_reason``. In both dialects.
+APPEAL_LIFTED = ("COALESCE(a.outcome = 'upheld' AND s.lifted_at = a.decided_at AND s.lifted_by = a.decided_by,"
+                 " FALSE)")
 
 
 class SqliteSanctionReads(SqliteReader):

@@ -1207,8 +1207,11 @@ async def test_exports_carry_the_appeals_themselves(server, tmp_path):
         owner.username, "误判", "revoke_create", str(revoked["id"]))
     assert (decided["status"], decided["outcome"], decided["note"]) == ("decided", "rejected", "证据确凿")
     assert decided["decided_by"] and decided["decided_at_iso"] and decided["created_at_iso"]
+    assert decided["lifted"] is None  # (rejected: nothing to say)
     assert mine[on_group]["status"] == "open" and mine[on_group]["text"].startswith("已清理")
-    assert set(await appeals_of("--group", gid)) == {on_group}
+    rc, _, err = await server.admin("decide-appeal", on_group, "--outcome", "upheld", "--note", "已整改")
+    assert rc == 0, err
+    assert (await appeals_of("--group", gid))[on_group]["lifted"] is True
     assert await appeals_of("--group", gid, "--until", "2001-01-01") == {}
 
 
