@@ -117,7 +117,8 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     # whatever the name, so it cannot test free names without end (a taken one spent an attempt,
     # a free one nothing, the phone's conflict leaving the code as it was).
     if (holder := await ctx.store.user_with_phone(phone_hmac)) is not None:
-        cancelled = (held := state.users.get(holder)) is not None and held.deleted
+        # (one blacklisted as well is never purged: its phone stays taken for good, as any blacklisted one)
+        cancelled = (held := state.users.get(holder)) is not None and held.deleted and not held.blacklisted
         raise ContractError("conflict", "that phone number belongs to a cancelled account until its records' "
                             "retention period ends" if cancelled else "that phone number already has an account")
     if ukey in state.by_username:

@@ -160,11 +160,14 @@ class OperatorChannel:
             raise ValueError(f"admin.socket = {str(self.path)!r} names a file that is not a socket; refusing "
                              "to replace it (choose a path of its own for the operator socket)")
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:  # (a local connect is answered at once: refused by a stale socket, taken by a live one)
+        probe.settimeout(1)  # (a live server with a full backlog does not answer at once)
+        try:  # a local connect is refused by a stale socket, taken by a live one
             probe.connect(str(self.path))
-        except OSError:
-            self.path.unlink()  # nobody listens: a killed server's
+        except (ConnectionRefusedError, FileNotFoundError):
+            self.path.unlink(missing_ok=True)  # nobody listens: a killed server's
             return
+        except OSError:
+            pass  # no answer in time, or not ours to open (another OS user's): a server may be there
         finally:
             probe.close()
         # Another server answers there (one on another database may share the path by mistake):

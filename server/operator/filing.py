@@ -104,7 +104,8 @@ def _groups(app: Context, now: int) -> dict[str, Any]:
     all_groups = app.state.groups.values()
     return {
         "live": len(live),
-        "dissolved": sum(1 for g in all_groups if g.dissolved_at is not None),
+        # (disjoint: a group dissolved and then closed by the platform counts once, as closed)
+        "dissolved": sum(1 for g in all_groups if g.dissolved_at is not None and g.closed_at is None),
         "closed_by_platform": sum(1 for g in all_groups if g.closed_at is not None),
         "suspended_now": sum(1 for g in live if g.suspended_until > now),
         "members_in_live_groups": sum(len(g.members) for g in live),

@@ -260,6 +260,13 @@ async def test_delete_account(server):
     gone = await c.call("reset_password", phone=leaver.phone, code=server.last_code(leaver.phone),
                         new_password="password456")
     assert gone["code"] == "not_found" and "was cancelled" in gone["reason"], gone
+    # blacklisted as well, it is never purged: the phone stays taken for good, and is not said to free
+    rc, _, err = await server.admin("blacklist", "quinn", "--reason", "fraud")
+    assert rc == 0, err
+    await c.request("request_code", phone=leaver.phone)
+    barred = await c.call("register", username="quinn3", password="password123", phone=leaver.phone,
+                          code=server.last_code(leaver.phone))
+    assert barred["code"] == "conflict" and "retention" not in barred["reason"], barred
     for x in (owner, c):
         await x.close()
 

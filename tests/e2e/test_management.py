@@ -768,7 +768,8 @@ async def test_a_groups_end_lets_its_pending_requests_and_invitations_lapse_and_
     assert (await invitee.call("join_group", group_id=closed))["code"] == "group_closed"
 
 
-async def test_a_group_its_owner_dissolved_after_a_warning_can_still_be_closed_and_the_owner_penalised(server):
+async def test_a_group_its_owner_dissolved_after_a_warning_can_still_be_closed_and_the_owner_penalised(
+        server, tmp_path):
     """Only a suspension holds a group from being dissolved: a warned owner dissolved first, and
     close-group then refused the dissolved group, so the platform had no measure left on it and the
     owner kept the credit a closing costs. It is closed for the record, the owner who dissolved it
@@ -792,5 +793,9 @@ async def test_a_group_its_owner_dissolved_after_a_warning_can_still_be_closed_a
         assert gid not in {g["group_id"] for g in (await c.request("my_groups"))["groups"]}
     rc, _, err = await server.admin("close-group", gid, "--reason", "again")
     assert rc == 2 and "already closed" in err
+    rc, _, err = await server.admin("filing-report", "--out", str(tmp_path / "filing"))
+    assert rc == 0, err
+    groups = json.loads((tmp_path / "filing" / "filing-report.json").read_text(encoding="utf-8"))["groups"]
+    assert (groups["dissolved"], groups["closed_by_platform"]) == (0, 1)  # (counted once, as closed)
     [again] = await restart(server, owner)  # memory as the store has it: still no group of theirs
     assert gid not in {g["group_id"] for g in (await again.request("my_groups"))["groups"]}
