@@ -137,6 +137,18 @@ async def without_legal_names(app: Context, reason: str, *user_ids: str) -> str:
     return reason
 
 
+def answerable(app: Context, target_type: str, target_id: str | None) -> list[str]:
+    """The person a sanction or a report on ``target_type`` ``target_id`` names: the user, the group's
+    owner, or the public account's owner (none for a target no longer known)."""
+    if target_id is None:
+        return []
+    if target_type == "user":
+        return [target_id]
+    holder = app.state.groups.get(target_id) if target_type == "group" else (
+        app.state.accounts.get(target_id) if target_type == "account" else None)
+    return [holder.owner_id] if holder is not None else []
+
+
 def user_of(app: Context, args: dict[str, Any], key: str = "username") -> User:
     """The user ``args[key]`` names: by username (case-insensitive, as they log in) or by user id (as
     listings name people: ``reports``, ``review-queue``, ``sanctions``...). A text that is one user's

@@ -577,10 +577,11 @@ async def resolve_one(app: Context, report_id: Any, args: dict[str, Any], charge
     outcome = args.get("outcome")
     if outcome not in ("upheld", "rejected"):
         raise OperatorError("--outcome must be upheld or rejected")
-    note = reason_of(args, "note")  # told to the reporter and kept: masked like every reason
     row = await app.store.report(report_id) if is_id(report_id) else None
     if row is None:
         raise OperatorError(f"unknown report {report_id}")
+    # told to the reporter and kept: masked like every reason, and the reported person's legal name too
+    note = await without_legal_names(app, reason_of(args, "note"), *([row["user_id"]] if row["user_id"] else []))
     assert type(report_id) is int
     already = f"report {report_id} is already resolved"
     if row["status"] != "open":

@@ -39,6 +39,7 @@ from server.fanout import publish
 from server.handlers.common import suspension_cause
 from server.operator.channel import OperatorError, Result, command, current_operator
 from server.operator.common import (
+    answerable,
     apply,
     audit,
     group_of,
@@ -47,6 +48,7 @@ from server.operator.common import (
     reason_of,
     target_label,
     user_of,
+    without_legal_names,
 )
 from server.storage.changes import (
     ACCOUNT_REOPENED,
@@ -410,10 +412,11 @@ def _sanction_id(args: dict[str, Any]) -> int:
 @command("lift")
 async def lift(app: Context, args: dict[str, Any]) -> Result:
     sid = _sanction_id(args)
-    reason = reason_of(args)
     row = await app.store.sanction(sid)
     if row is None:
         raise OperatorError(f"unknown sanction {sid}")
+    # (told to a group's members, an account's editors: the person's legal name masked too)
+    reason = await without_legal_names(app, reason_of(args), *answerable(app, row["target_type"], row["target_id"]))
     group_id = row["target_id"] if row["target_type"] == "group" else None
     async with target_lock(row):
         # Read again under the lock (the first read only names the target, whose lock it is): a lift
@@ -459,6 +462,8 @@ async def decide_appeal(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(already)
     sid = int(row["sanction_id"])
     sanction = await app.store.sanction(sid)
+    if sanction is not None:  # (the note lifts a group's sanction with a notice to its members)
+        note = await without_legal_names(app, note, *answerable(app, sanction["target_type"], sanction["target_id"]))
     async with target_lock(sanction if outcome == "upheld" else None):
         if sanction is not None and outcome == "upheld":
             # Read again under the lock: lifted meanwhile (perhaps with its points given back),

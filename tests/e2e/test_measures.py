@@ -1228,6 +1228,10 @@ async def test_a_persons_legal_name_typed_into_a_reason_is_masked_for_everyone_t
     assert rc == 0, err
     warned = await member.next_event("notice", timeout=WITHIN)
     assert warned["kind"] == "warning" and warned["text"] == "群主 [redacted] 发布诈骗信息", warned
+    rc, _, err = await server.admin("lift", warned["sanction_id"], "--reason", "张三已整改")
+    assert rc == 0, err
+    lifted = await member.next_event("notice", timeout=WITHIN)
+    assert lifted["kind"] == "sanction_lifted" and lifted["reason"] == "[redacted]已整改", lifted
     rc, _, err = await server.admin("blacklist", owner.username, "--reason", "张三诈骗")
     assert rc == 0, err
     closed = await member.next_event("group_closed", timeout=WITHIN)
