@@ -400,6 +400,20 @@ class OwnsNoLiveGroup(Change):
     user_id: str
 
 
+IDENTITY_ERASED = ("the account was cancelled and its phone and identity erased at the end of its retention "
+                   "period: a blacklisting would bar nothing")
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityHeld(Change):
+    """Refused (``forbidden``) once the retention purge has erased the cancelled account ``user_id``'s
+    phone and identity: put after a blacklisting's ``SetUserFields``, which the purge's erasure waits
+    for or is seen by (the purge passes over a blacklisted account), so a blacklisting never stands
+    on an identity that is gone and would bar nobody."""
+
+    user_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class AccountsClosed(Change):
     """``conflict`` while the store has one of ``account_ids`` live: the public accounts a

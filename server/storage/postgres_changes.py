@@ -430,6 +430,13 @@ async def _owns_no_live_group(db: Conn, o: c.OwnsNoLiveGroup) -> None:
         raise ContractError("conflict", "the user still owns a live group")
 
 
+@applies(c.IdentityHeld)
+async def _identity_held(db: Conn, i: c.IdentityHeld) -> None:
+    if await db.fetchval("SELECT 1 FROM users WHERE user_id = $1 AND deleted_at IS NOT NULL"
+                         " AND octet_length(phone_enc) = 0", i.user_id) is not None:
+        raise ContractError("forbidden", c.IDENTITY_ERASED)
+
+
 @applies(c.SetGroupFields)
 async def _set_group_fields(db: Conn, s: c.SetGroupFields) -> None:
     sets, values = _set_clause(s.fields, c.GROUP_FIELDS)

@@ -366,6 +366,13 @@ async def _owns_no_live_group(db: aiosqlite.Connection, o: c.OwnsNoLiveGroup) ->
         raise ContractError("conflict", "the user still owns a live group")
 
 
+@applies(c.IdentityHeld)
+async def _identity_held(db: aiosqlite.Connection, i: c.IdentityHeld) -> None:
+    if list(await db.execute_fetchall("SELECT 1 FROM users WHERE user_id = ? AND deleted_at IS NOT NULL"
+                                      " AND length(phone_enc) = 0", (i.user_id,))):
+        raise ContractError("forbidden", c.IDENTITY_ERASED)
+
+
 @applies(c.SetGroupFields)
 async def _set_group_fields(db: aiosqlite.Connection, s: c.SetGroupFields) -> None:
     sets, values = _set_clause(s.fields, c.GROUP_FIELDS)

@@ -124,3 +124,25 @@ async def test_a_cancellation_removes_the_memberships_another_writer_stored(open
     assert isinstance(results[-1], list), results[-1]  # the cancellation stores, whatever the joins did
     state = await a.load_state(10, 7)
     assert "late" not in state.groups["500000012"].members
+
+
+async def test_a_blacklisting_stands_only_on_an_identity_the_purge_has_not_erased(open_store) -> None:
+    """blacklist refuses a cancelled account whose phone and identity the purge erased, read before the
+    write; the purge may erase them after that read, so the store decides it again in the write."""
+    from server.storage.sqlite import SqliteStore
+
+    store = await open_store()
+    await _users(store, "kept", "erased")
+    for uid in ("kept", "erased"):
+        await store.apply(ch.CancelAccount(uid, 3, uid))
+
+    async def erase(db) -> None:  # (the purge's erasure of the phone, as sqlite_records.ERASE_ACCOUNT)
+        if isinstance(store, SqliteStore):
+            await db.execute("UPDATE users SET phone_enc = x'' WHERE user_id = 'erased'")
+        else:
+            await db.execute("UPDATE users SET phone_enc = ''::bytea WHERE user_id = 'erased'")
+
+    await store.run_in_batch(erase)
+    refused = await _refused(store.apply(ch.SetUserFields("erased", {"blacklisted_at": 5}), ch.IdentityHeld("erased")))
+    assert refused.code == "forbidden" and "bar nothing" in refused.reason
+    await store.apply(ch.SetUserFields("kept", {"blacklisted_at": 5}), ch.IdentityHeld("kept"))  # (still held)
