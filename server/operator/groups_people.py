@@ -392,7 +392,7 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
     await apply(
         app,
         SetUserFields(user.user_id, {"blacklisted_at": now}),
-        IdentityHeld(user.user_id),  # (erased by the purge since the check below: decided here)
+        IdentityHeld(user.user_id),  # (erased by the purge since blacklist_one read it: decided here)
         sanction("blacklist", "user", user.user_id, reason, now, None, report_id),
         *h.changes,
         *pa.changes,
