@@ -44,6 +44,16 @@ def _report_message(page: Any, text: str, reason: str) -> None:
     page.wait_for_selector("#toasts .toast:has-text('举报已提交')")
 
 
+def _file_appeal(page: Any, sanction_id: str, text: str) -> None:
+    """我的账号 → 申诉: an appeal of ``sanction_id``, filed and acknowledged."""
+    page.click("#btn-profile")
+    page.click("#btn-appeal")
+    page.fill("#appeal-sanction", sanction_id)
+    page.fill("#appeal-text", text)
+    page.click("#appeal-submit")
+    page.wait_for_selector("#toasts .toast:has-text('申诉已提交')")
+
+
 def _open_reports(page: Any) -> None:
     page.click("#btn-profile")
     page.click("#btn-my-reports")
@@ -70,12 +80,7 @@ def test_reports_and_appeals_decided_while_away_are_listed_and_noticed_once(brow
 
     admin_ok(srv, "revoke-create", bob_name, "--reason", "批量建群发广告")
     [sanction] = [json.loads(ln) for ln in admin_ok(srv, "sanctions", "--user", bob_name).splitlines()]
-    bob.click("#btn-profile")
-    bob.click("#btn-appeal")
-    bob.fill("#appeal-sanction", sanction["id"])
-    bob.fill("#appeal-text", "我没有发广告")
-    bob.click("#appeal-submit")
-    bob.wait_for_selector("#toasts .toast:has-text('申诉已提交')")
+    _file_appeal(bob, sanction["id"], "我没有发广告")
     _open_reports(bob)
     assert "处理中" in bob.inner_text("#my-report-list li") and "诈骗" in bob.inner_text("#my-report-list li")
     assert "处理中" in bob.inner_text("#my-appeal-list li")
@@ -129,12 +134,7 @@ def test_reports_and_appeals_decided_while_away_are_listed_and_noticed_once(brow
     _checked(live)
     admin_ok(srv, "revoke-create", bob_name, "--reason", "again")
     [_, newer] = [json.loads(ln) for ln in admin_ok(srv, "sanctions", "--user", bob_name).splitlines()]
-    live.click("#btn-profile")
-    live.click("#btn-appeal")
-    live.fill("#appeal-sanction", newer["id"])
-    live.fill("#appeal-text", "第二次")
-    live.click("#appeal-submit")
-    live.wait_for_selector("#toasts .toast:has-text('申诉已提交')")
+    _file_appeal(live, newer["id"], "第二次")
     [open_appeal] = [json.loads(ln) for ln in admin_ok(srv, "appeals", "--open").splitlines()]
     # (what the login's check stored as seen: the live notice's markOutcomesSeen moves it on, after
     # two requests and a digest; the page must not close before)
@@ -194,12 +194,7 @@ def test_an_appeal_upheld_after_its_sanction_ran_out_says_it_had_ended_not_lifte
     name = register(page, server, display="Bob")
     admin_ok(server, "suspend-admin", name, "--seconds", "3", "--reason", "滥用管理权限")
     [sanction] = [json.loads(ln) for ln in admin_ok(server, "sanctions", "--user", name).splitlines()]
-    page.click("#btn-profile")
-    page.click("#btn-appeal")
-    page.fill("#appeal-sanction", sanction["id"])
-    page.fill("#appeal-text", "误判")
-    page.click("#appeal-submit")
-    page.wait_for_selector("#toasts .toast:has-text('申诉已提交')")
+    _file_appeal(page, sanction["id"], "误判")
     [appeal] = [json.loads(ln) for ln in admin_ok(server, "appeals", "--open").splitlines()]
     time.sleep(max(0.0, sanction["expires_at"] / 1000 - time.time()) + 0.2)
     admin_ok(server, "decide-appeal", str(appeal["appeal_id"]), "--outcome", "upheld", "--note", "已核实")
