@@ -465,6 +465,12 @@ async def moderate_comment(ctx: Context, sess: Session, req: rq.ModerateComment,
         # What the platform's restriction (or the account's credit level) keeps off the posts is not
         # let on by approving it: held and hidden comments wait until comments are open again.
         raise ContractError("forbidden", "comments are closed on this account for now: approve later")
+    author = ctx.state.users.get(found.user_id)
+    if status == "visible" and found.status != "visible" and (author is None or not author.active):
+        # (as the platform's own release is refused: a blacklisted or cancelled account speaks no more,
+        # not even through what was kept back before it was closed)
+        raise ContractError("forbidden", "its author's account is closed by the platform or cancelled: "
+                                         "it cannot be shown now")
     # The status the comment had is read in the write's own transaction: who saw it is decided by
     # that, not by the read above (another manager may have hidden it meanwhile).
     [_, was] = await commit(ctx, ch.ManagesAccount(a.account_id, user.user_id),

@@ -56,6 +56,18 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
     release = decision == "release"
     now = app.now_ms()
     account = app.state.accounts.get(aid)
+    writer = app.state.users.get(author_id)
+    if release and (writer is None or not writer.active):
+        # (as for a held group message, name or announcement: a blacklisted or cancelled account speaks
+        # no more, not even through what the platform kept back)
+        raise OperatorError(f"review item {item_id}: its author's account is blacklisted or cancelled, and a "
+                            f"release would publish their {kind} as if they spoke now; reject it, or lift the "
+                            "blacklisting first")
+    if release and kind == "post" and account is not None and author_id != account.owner_id \
+            and author_id not in account.editors:
+        # (the owner took them off the account's editors since: it would go out in the account's name)
+        raise OperatorError(f"review item {item_id}: its author no longer edits the account, and a release "
+                            "would publish the post in its name; reject it")
     if release and kind == "post" and account is not None:
         try:  # (right before the write: a suspension claimed while it is stored came after the release)
             policy.check_release(status=account.status(now), category=account.category, labels=account.labels)

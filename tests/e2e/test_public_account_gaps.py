@@ -507,3 +507,38 @@ async def test_a_held_posts_files_are_served_only_once_it_is_released(srv):
     assert (released.status_code, released.content) == (200, image)
     assert get(srv, urls[1]).status_code == 404  # rejected: never shown
     await owner.close()
+
+
+async def test_what_a_closed_or_removed_author_left_held_is_not_published_for_them(srv):
+    """A held group message of a blacklisted or cancelled sender is not released; held posts and comments
+    were: a blacklisted editor's post went out in the account's name, as did one by an editor the
+    owner had removed, and a manager could approve a blacklisted commenter's held comment."""
+    owner = await srv.user(verify_id=True)
+    editor, former, commenter = [await srv.user(verify_id=True) for _ in range(3)]
+    aid = await new_account(owner, "Held Back")
+    for who in (editor, former):
+        await owner.request("set_editor", account_id=aid, user_id=who.user_id, on=True)
+    by_editor = await editor.request("publish", account_id=aid, title="集会通知", body="b")
+    by_former = await former.request("publish", account_id=aid, title="集会A", body="b")
+    gated = (await owner.request("publish", account_id=aid, title="讨论", body="b", comments="review"))["post_id"]
+    waiting = await commenter.request("comment", post_id=gated, text="我来了")  # (held for the owner's approval)
+    held = await commenter.request("comment", post_id=gated, text="集会吧")  # (held for the platform)
+    assert by_editor["held"] and by_former["held"] and waiting["held"] and held["held"]
+    await owner.request("set_editor", account_id=aid, user_id=former.user_id, on=False)
+    for who in (editor, commenter):
+        rc, _, err = await srv.admin("blacklist", who.username, "--reason", "违规")
+        assert rc == 0, err
+    items = {(i["kind"], str(i["comment_id"] if i["kind"] == "comment" else i["post_id"])): i
+             for i in await queue(srv, account_id=aid)}
+    for key, why in ((("post", by_editor["post_id"]), "blacklisted or cancelled"),
+                     (("post", by_former["post_id"]), "no longer edits"),
+                     (("comment", held["comment_id"]), "blacklisted or cancelled")):
+        rc, _, err = await decide(srv, items[key], "release")
+        assert rc == 2 and why in err, (key, err)
+    refused = await owner.call("moderate_comment", post_id=gated, comment_id=waiting["comment_id"], action="approve")
+    assert code(refused) == "forbidden" and "author" in refused["reason"], refused
+    fan = await srv.user()
+    assert [p["post_id"] for p in (await fan.request("posts", account_id=aid))["posts"]] == [gated]
+    assert (await fan.request("comments", post_id=gated))["comments"] == []
+    rc, _, err = await decide(srv, items[("post", by_former["post_id"])], "reject")  # (rejecting stays possible)
+    assert rc == 0, err
