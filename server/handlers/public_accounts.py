@@ -526,7 +526,11 @@ async def _set_editor(ctx: Context, user: User, req: rq.SetEditor) -> None:
         policy.check_editor(id_verified=target.id_verified)
     cap = ctx.cfg.public_accounts.max_editors
     if req.on and len(a.editors) >= cap:  # checked and claimed below with no await between
-        raise ContractError("conflict", f"an account has at most {cap} editors")
+        # (named to the owner: a seat held by an editor blacklisted since is freed with set_editor off,
+        # and nothing else lists the account's editors; a closed one is said so)
+        held = ", ".join(f"{e} (closed)" if (u := ctx.state.users.get(e)) is None or not u.active else e
+                         for e in sorted(a.editors))
+        raise ContractError("conflict", f"an account has at most {cap} editors; its editors: {held}")
     if req.on:
         a.editors.add(uid)
         target.add_managed(a.account_id)

@@ -542,3 +542,9 @@ async def test_what_a_closed_or_removed_author_left_held_is_not_published_for_th
     assert (await fan.request("comments", post_id=gated))["comments"] == []
     rc, _, err = await decide(srv, items[("post", by_former["post_id"])], "reject")  # (rejecting stays possible)
     assert rc == 0, err
+    # The blacklisted editor still holds a seat: a refusal for a full account names it, and says it is closed
+    await owner.request("set_editor", account_id=aid, user_id=former.user_id, on=True)
+    spare = await srv.user(verify_id=True)
+    full = await owner.call("set_editor", account_id=aid, user_id=spare.user_id, on=True)
+    assert code(full) == "conflict" and f"{editor.user_id} (closed)" in full["reason"], full
+    assert f"{former.user_id} (closed)" not in full["reason"] and former.user_id in full["reason"]
