@@ -670,7 +670,7 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
             groups[gid].invited.setdefault(uid, by)
 
     def decided(stored: bool) -> None:
-        accounts_decided()
+        accounts_decided(stored)
         for g, w in zip((*left, *leaving), writes, strict=True):
             membership_decided(g, user, w, stored, None)
 

@@ -542,7 +542,9 @@ class ClosedRequests:
 
     def undo(self) -> None:
         for gid, ts in self.asked.items():
-            self.ctx.state.groups[gid].join_requests.setdefault(self.uid, ts)
+            g = self.ctx.state.groups[gid]
+            if g.alive:  # (a group ended meanwhile lapsed its requests: lapse_requests, with its end's write)
+                g.join_requests.setdefault(self.uid, ts)
 
     def drops(self) -> list[ch.Change]:
         """Their rows' removals, for a write that does not remove them itself (``CancelAccount`` does)."""

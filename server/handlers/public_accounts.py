@@ -667,10 +667,11 @@ def refuse_if_running_accounts(ctx: Context, user: User) -> None:
         raise ContractError("conflict", "close the public accounts you own first: " + ", ".join(running))
 
 
-def leave_public_accounts(ctx: Context, user: User) -> tuple[Callable[[], None], Callable[[], None]]:
+def leave_public_accounts(ctx: Context, user: User) -> tuple[Callable[[], None], Callable[[bool], None]]:
     """Take a cancelling ``user`` off the editors of the accounts they edit and off the subscribers
     of those they follow, in memory (``CancelAccount`` deletes the rows); returns the undo and what
-    runs once the cancellation is decided (after the undo, if any).
+    runs once the cancellation is decided (after the undo, if any): stored, each account's owner is
+    told the seat is free (``editor_changed`` off), as when they take an editor off themselves.
 
     The seats taken are listed in ``editor_seats_leaving`` meanwhile: an owner who takes the user off
     an account then (memory shows them gone already) stores that too and takes the seat off the
@@ -702,8 +703,13 @@ def leave_public_accounts(ctx: Context, user: User) -> tuple[Callable[[], None],
         for aid in subscriptions:
             user.add_subscription(aid)
 
-    def decided() -> None:
+    def decided(stored: bool) -> None:
         if seats.get(uid) is leaving:
             del seats[uid]
+        for a in edited if stored else ():
+            if a.account_id in leaving and (owner := ctx.state.users.get(a.owner_id)) is not None:
+                # (one the owner took them off meanwhile was told by that change, and left ``leaving``)
+                publish(owner.sessions, ev.EditorChanged(account_id=a.account_id, user_id=uid, on=False,
+                                                          name=a.name))
 
     return undo, decided

@@ -75,8 +75,12 @@ async def test_owner_closes_accounts_before_cancelling_and_editors_and_fans_leav
     assert (await owner.request("me"))["user_id"] == owner.user_id
     assert (await owner.request("publish", account_id=aid, title="still here", body="b"))["post_id"]
 
-    # an editor and subscriber cancels: off the editors (a seat frees up) and off the subscribers
+    # an editor and subscriber cancels: off the editors (a seat frees up, and the owner is told, as for
+    # a set_editor off) and off the subscribers
+    owner.drain_events()
     await editor.request("delete_account", password="password123")
+    freed = await owner.next_event("editor_changed", timeout=2)
+    assert (freed["account_id"], freed["user_id"], freed["on"]) == (aid, editor.user_id, False)
     assert (await owner.request("account_info", account_id=aid))["subscriber_count"] == 1
     await owner.request("set_editor", account_id=aid, user_id=spare.user_id, on=True)
     assert srv.db_rows("SELECT COUNT(*) FROM account_editors WHERE user_id = ?", editor.user_id) == [(0,)]
