@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 from governance import moderation, posting
@@ -69,6 +70,22 @@ def start_write(ctx: Context, *changes: Change, audit: Audit | None = None,
 
         fut.add_done_callback(on_done)
     return fut
+
+
+@contextmanager
+def joining(g: Group, uid: str, member: Member, write: asyncio.Future[Any]) -> Iterator[None]:
+    """While the block runs (a join's wait for its ``write``), ``g.joining`` holds the join, for
+    :func:`joiners_of`; None again once no join waits (as almost always)."""
+    if g.joining is None:
+        g.joining = {}
+    g.joining[uid] = (member, write)
+    try:
+        yield
+    finally:
+        if g.joining is not None and g.joining.get(uid, (None, None))[0] is member:
+            del g.joining[uid]
+            if not g.joining:
+                g.joining = None
 
 
 def joiners_of(g: Group, users: dict[str, User], seq: int) -> set[Session]:

@@ -26,6 +26,7 @@ from server.handlers.common import (
     commit,
     group_max_members,
     held_until,
+    joining,
     level_of,
     live_group,
     member_of,
@@ -282,16 +283,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     write = start_write(ctx, *([acting] if acting is not None else []), add,
                         *([] if rider is None else [rider.change]), audit=audit, undo=undo, claim=admission,
                         then=lambda stored: membership_decided(g, user, writes, stored, joined))
-    if g.joining is None:
-        g.joining = {}
-    g.joining[uid] = (joined, write)
-    try:
+    with joining(g, uid, joined, write):  # (left with no await before the connections join the group's, below)
         await asyncio.shield(write)
-    finally:  # (with no await before the connections join the group's, below)
-        if g.joining is not None and g.joining.get(uid, (None,))[0] is joined:
-            del g.joining[uid]
-            if not g.joining:
-                g.joining = None
     if requested is not None and action != "approve" and g.alive:  # (an approval tells it as a decision)
         request_decided(ctx, g, uid, "joined", uid)  # (they came in without one: invited, a link, an open group)
     if g.members.get(uid) is not joined or not g.alive:

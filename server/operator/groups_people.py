@@ -45,7 +45,6 @@ from server.operator.common import (
 from server.operator.message_penalty import MessageCost, comment_cost, message_cost, post_cost
 from server.state import NO_AGREEMENT
 from server.storage.changes import (
-    IDENTITY_ERASED,
     AddCredit,
     Audit,
     Change,
@@ -302,10 +301,6 @@ async def blacklist_one(app: Context, args: dict[str, Any]) -> Result:
     user = user_of(app, args)
     reason = await without_legal_names(app, reason_of(args), user.user_id)
     report_id = report_id_of(args)
-    if user.deleted and await app.store.identity_erased(user.user_id):
-        # (Said, not done: the blacklisting would be listed and in force, and bar nobody. The store
-        # decides it again in the blacklisting's write, IdentityHeld: the purge may erase meanwhile.)
-        raise OperatorError(f"{user.username}: {IDENTITY_ERASED} (export --user shows what is kept)")
     person = await app.store.person_key(user.user_id)  # whose public accounts close with it (P13)
     others = await app.store.logins_of_person(person) if person is not None else []
     if user.blacklisted:
@@ -392,7 +387,9 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
     await apply(
         app,
         SetUserFields(user.user_id, {"blacklisted_at": now}),
-        IdentityHeld(user.user_id),  # (erased by the purge since blacklist_one read it: decided here)
+        # (A cancelled account whose phone and identity the purge erased: refused, not stored as a
+        # blacklisting in force that bars nobody. Decided in the write, as the purge may run meanwhile.)
+        IdentityHeld(user.user_id),
         sanction("blacklist", "user", user.user_id, reason, now, None, report_id),
         *h.changes,
         *pa.changes,

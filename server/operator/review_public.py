@@ -56,8 +56,8 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
     release = decision == "release"
     now = app.now_ms()
     account = app.state.accounts.get(aid)
-    writer = app.state.users.get(author_id)
-    if release and (writer is None or not writer.active):
+    author = app.state.users.get(author_id)
+    if release and (author is None or not author.active):
         # (as for a held group message, name or announcement: a blacklisted or cancelled account speaks
         # no more, not even through what the platform kept back)
         raise OperatorError(f"review item {item_id}: its author's account is blacklisted or cancelled, and a "
@@ -84,7 +84,6 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
                             "once the account's comments are open again, or reject it")
     settle: Change = (DecideHeldPost(post_id, release, now, note) if kind == "post"
                       else DecideHeldComment(comment_id, release, operator_name(), now))
-    author = app.state.users.get(author_id)
     named: dict[str, Any] = {"post_id": post_id} if kind == "post" else {"post_id": post_id, "comment_id": comment_id}
     record = audit(app, f"review_{decision}", note, None, aid, target_type="account", kind=kind, item_id=item_id,
                    author_id=author_id, **named)

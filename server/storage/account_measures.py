@@ -75,11 +75,6 @@ class AccountMeasureReads(Protocol):
         """A verified user's legal name, sealed (``IdentityVault.open`` reads it), or None."""
         ...
 
-    async def identity_erased(self, user_id: str) -> bool:
-        """Whether a cancelled account's phone and identity were erased (its retention period over):
-        nothing of it is left to bar from registering or verifying again."""
-        ...
-
     async def logins_of_person(self, person: str) -> list[str]:
         """The user ids verified with the ID number whose subject key is ``person`` (:meth:`person_key`),
         cancelled accounts included, by user id."""

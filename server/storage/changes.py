@@ -402,6 +402,8 @@ class OwnsNoLiveGroup(Change):
 
 IDENTITY_ERASED = ("the account was cancelled and its phone and identity erased at the end of its retention "
                    "period: a blacklisting would bar nothing")
+# (the purge's erasure leaves the phone empty: sqlite_records.ERASE_ACCOUNT; both dialects)
+ERASED_ACCOUNT = "SELECT 1 FROM users WHERE user_id = ? AND deleted_at IS NOT NULL AND length(phone_enc) = 0"
 
 
 @dataclass(frozen=True, slots=True)

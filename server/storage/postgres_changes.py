@@ -432,8 +432,7 @@ async def _owns_no_live_group(db: Conn, o: c.OwnsNoLiveGroup) -> None:
 
 @applies(c.IdentityHeld)
 async def _identity_held(db: Conn, i: c.IdentityHeld) -> None:
-    if await db.fetchval("SELECT 1 FROM users WHERE user_id = $1 AND deleted_at IS NOT NULL"
-                         " AND octet_length(phone_enc) = 0", i.user_id) is not None:
+    if await db.fetchval(numbered(c.ERASED_ACCOUNT), i.user_id) is not None:
         raise ContractError("forbidden", c.IDENTITY_ERASED)
 
 

@@ -86,11 +86,6 @@ class SqliteAccountMeasureReads(SqliteReader):
         row = await self._fetchone("SELECT name_enc FROM users WHERE user_id = ?", (user_id,))
         return bytes(row[0]) if row is not None and row[0] else None
 
-    async def identity_erased(self, user_id: str) -> bool:
-        row = await self._fetchone("SELECT deleted_at IS NOT NULL AND length(phone_enc) = 0 FROM users"
-                                   " WHERE user_id = ?", (user_id,))
-        return bool(row is not None and row[0])
-
     async def logins_of_person(self, person: str) -> list[str]:
         rows = await self._fetchall("SELECT user_id FROM users WHERE id_hmac = ? ORDER BY user_id",
                                     (bytes.fromhex(person),))

@@ -368,8 +368,7 @@ async def _owns_no_live_group(db: aiosqlite.Connection, o: c.OwnsNoLiveGroup) ->
 
 @applies(c.IdentityHeld)
 async def _identity_held(db: aiosqlite.Connection, i: c.IdentityHeld) -> None:
-    if list(await db.execute_fetchall("SELECT 1 FROM users WHERE user_id = ? AND deleted_at IS NOT NULL"
-                                      " AND length(phone_enc) = 0", (i.user_id,))):
+    if list(await db.execute_fetchall(c.ERASED_ACCOUNT, (i.user_id,))):
         raise ContractError("forbidden", c.IDENTITY_ERASED)
 
 
