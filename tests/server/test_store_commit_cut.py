@@ -104,7 +104,9 @@ async def stores() -> AsyncIterator[tuple[object, object, CutAt]]:
     parts = urlsplit(url)
     relay = CutAt(parts.hostname or "127.0.0.1", parts.port or 5432)
     await relay.start()
-    cut = PostgresStore(url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{relay.port}"))
+    # (lock_timeout well past SHORT: a test that holds a lock measures command_timeout, and with the
+    # default 2 s the two fired together; on a loaded machine the lock's refusal came first)
+    cut = PostgresStore(url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{relay.port}"), lock_timeout=10.0)
     direct = PostgresStore(url)
     await cut.open()
     await direct.open()
