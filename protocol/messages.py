@@ -94,6 +94,7 @@ __all__ = [
     "Login",
     "Logout",
     "MarkRead",
+    "MessageChanges",
     "Me",
     "MediaUrl",
     "Members",
@@ -388,6 +389,13 @@ class History(GroupRequest, tag="history", kw_only=True, frozen=True):
     """Stored messages of a group, newest first."""
     after_seq: Int64 | None = None
     before_seq: Int64 | None = None
+    limit: Int64 | None = None
+
+
+class MessageChanges(GroupRequest, tag="message_changes", kw_only=True, frozen=True):
+    """Extension: the group's stored messages that changed after ``since`` (the ``cursor`` of an
+    earlier reply), as they read now, in the order they changed; without ``since``, the cursor now."""
+    since: Int64 | None = None
     limit: Int64 | None = None
 
 
@@ -780,6 +788,7 @@ Request: TypeAlias = (
     | MyGroups
     | Send
     | History
+    | MessageChanges
     | Report
     | MyReports
     | Invite

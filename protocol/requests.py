@@ -95,6 +95,7 @@ OPS: dict[str, tuple[Arg, ...]] = {
         "reply_to:int?", "mentions:strs?", "mention_all:bool?", "attachments:strs?",
     ),
     "history": _op("group_id:gid", "after_seq:int?", "before_seq:int?", "limit:int?"),
+    "message_changes": _op("group_id:gid", "since:int?", "limit:int?"),  # extension: edits, recalls, reactions
     "report": _op(
         "target_type:str", "group_id:gid?", "seq:int?", "user_id:str?", "reason:str", "detail:text?",
         "account_id:aid?", "post_id:str?", "comment_id:str?",  # v2: public accounts, posts, comments

@@ -1,4 +1,4 @@
-"""``send`` (the hot path) and ``history``.
+"""``send`` (the hot path), ``history`` and ``message_changes``.
 
 ``send`` checks everything from memory, assigns the group's next seq, queues
 the row for the group commit and returns without awaiting: the ack and the
@@ -50,6 +50,7 @@ _UNREADABLE = Repeats(30.0)
 DEDUP_WINDOW_MS = DAY_MS
 MAX_RETRIES_WAITING = 16  # retries of one send answered when its commit settles; more are rate_limited
 HISTORY_DEFAULT, HISTORY_MAX = 50, 500
+CHANGES_DEFAULT, CHANGES_MAX = 100, 500
 
 
 @handler("send")
@@ -292,14 +293,47 @@ async def history(ctx: Context, sess: Session, req: rq.History, enc: Encoding) -
     limit = req.limit if req.limit is not None else HISTORY_DEFAULT
     limit = max(1, min(limit, HISTORY_MAX))
     rows = await ctx.store.history(g.group_id, m.joined_seq, req.after_seq, durable_before(g, req.before_seq), limit)
-    mine: dict[int, list[str]] = {}
-    reacted = [r.seq for r in rows if r.reactions is not None and not r.deleted]
-    if reacted:  # (a second read only for a page with reactions: which chips are the reader's own)
-        for seq, emoji in await ctx.store.reactions_of(g.group_id, sess.me.user_id, reacted):
-            mine.setdefault(seq, []).append(emoji)
+    mine = await own_reactions(ctx, g.group_id, sess.me.user_id, rows)
     still_reader(ctx, sess, g.group_id)
     gid = g.group_id
     return {"messages": [message_obj(ctx, gid, r, counted(r, mine.get(r.seq))) for r in rows]}
+
+
+@handler("message_changes")
+async def message_changes(ctx: Context, sess: Session, req: rq.MessageChanges, enc: Encoding) -> dict[str, Any]:
+    """**[ext]** What changed in messages a client already had, while it was away: each message
+    edited, recalled or deleted, released from review, or reacted to after ``since``, once, as
+    ``history`` has it now (deleted ones as tombstones). ``history`` with ``after_seq`` brings only
+    new seqs; this brings the changes below them. Without ``since``: only the cursor, to ask for
+    before reading the first page (a change between the two then shows in both, never in neither)."""
+    g = live_group(ctx, req.group_id)
+    m = member_of(g, sess.me)
+    if req.since is None:
+        cursor = await ctx.store.message_clock()
+        still_reader(ctx, sess, g.group_id)
+        return {"messages": [], "cursor": cursor, "more": False}
+    if req.since < 0:
+        raise ContractError("bad_request", "since must be a cursor from message_changes (0 or more)")
+    limit = req.limit if req.limit is not None else CHANGES_DEFAULT
+    limit = max(1, min(limit, CHANGES_MAX))
+    # Up to the group's durable messages only (a newer one comes whole with history after_seq).
+    rows, cursor, more = await ctx.store.message_changes(g.group_id, m.joined_seq, g.stored_seq, req.since, limit)
+    mine = await own_reactions(ctx, g.group_id, sess.me.user_id, rows)
+    still_reader(ctx, sess, g.group_id)
+    gid = g.group_id
+    return {"messages": [message_obj(ctx, gid, r, counted(r, mine.get(r.seq))) for r in rows],
+            "cursor": cursor, "more": more}
+
+
+async def own_reactions(ctx: Context, gid: str, user_id: str, rows: list[HistoryRow]) -> dict[int, list[str]]:
+    """Which of the reaction chips on ``rows`` are the reader's own: a second read, only for a page
+    with reactions."""
+    mine: dict[int, list[str]] = {}
+    reacted = [r.seq for r in rows if r.reactions is not None and not r.deleted]
+    if reacted:
+        for seq, emoji in await ctx.store.reactions_of(gid, user_id, reacted):
+            mine.setdefault(seq, []).append(emoji)
+    return mine
 
 
 def counted(r: HistoryRow, mine: list[str] | None) -> list[str] | None:

@@ -20,7 +20,7 @@ Three kinds of call:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +134,16 @@ class HistoryRow(NamedTuple):
     deleted_by: str | None = None
 
 
+def changes_page(found: Sequence[Sequence[Any]], clock: int, limit: int) -> tuple[list[HistoryRow], int, bool]:
+    """A ``message_changes`` page from up to ``limit + 1`` rows of (rev, the history columns), in rev
+    order, read at ``clock``: the first ``limit``, the cursor (the clock, or the last row's rev when
+    more wait) and whether more do."""
+    more = len(found) > limit
+    rows = found[:limit]
+    cursor = int(rows[-1][0]) if more else clock
+    return [HistoryRow(r[1], r[2], r[3], r[4], r[5], bool(r[6]), *r[7:]) for r in rows], cursor, more
+
+
 class MessageInfo(NamedTuple):
     """What edit_message, react and pin_message check of one stored message."""
 
@@ -235,6 +245,22 @@ class GroupReads(Protocol):
         """The seqs of ``user_id``'s messages in the group after ``after_seq`` that members were shown and
         that still are (delivered, not deleted), newest first, at most ``limit`` (**[ext]**
         ``delete_user_messages``): the group's messages walked back by their key, no index by sender."""
+        ...
+
+    async def message_clock(self) -> int:
+        """The clock of changes to stored messages now (**[ext]** ``message_changes``): each edit, recall
+        or deletion, hold or release, and reaction left or taken back stamps its message with the
+        clock's next value, in its own transaction (migration: SQLite 46, PostgreSQL 43)."""
+        ...
+
+    async def message_changes(
+        self, group_id: str, floor_seq: int, top_seq: int, since: int, limit: int
+    ) -> tuple[list[HistoryRow], int, bool]:
+        """The group's messages with ``floor_seq < seq <= top_seq`` that members are shown (``held =
+        0``), deleted ones included, stamped after ``since``: ``(rows as history has them, in the
+        order they changed; the cursor to ask from next; whether more wait past it)``. The clock is
+        read before the messages: every change it counts has committed, so none stamped at or below
+        the cursor can commit later (one writer commits in order)."""
         ...
 
     async def reactions_of(self, group_id: str, user_id: str, seqs: list[int]) -> list[tuple[int, str]]:

@@ -305,13 +305,22 @@ class SetGroupFields(Change):
     fields: Mapping[str, Any]
 
 
+# Past any number of changes to messages between a backup and its restore (a million a second for
+# eleven days); a cursor is a 64-bit int, so nine million restores still fit.
+RESTORE_CLOCK_GAP = 10**12
+
+
 @dataclass(frozen=True, slots=True)
 class AdvanceSeqs(Change):
     """Move every group's next seq up by ``gap`` (``qunguan restore``): a database restored from a
     backup would otherwise hand out again the seqs of the messages it lost, which clients have seen
-    already (and page past with ``after_seq``). Returns how many groups it moved."""
+    already (and page past with ``after_seq``). Returns how many groups it moved. The clock of
+    changes to messages (**[ext]** ``message_changes``) moves up by ``clock_gap`` for the same
+    reason: a client holds a cursor from the lost database, and changes stamped below it after the
+    restore would never be listed to it."""
 
     gap: int
+    clock_gap: int = RESTORE_CLOCK_GAP
 
 
 GROUP_FIELDS = frozenset(

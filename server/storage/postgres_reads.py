@@ -24,6 +24,7 @@ from server.storage.base import (
     MessageInfo,
     ReporterRecord,
     ReviewPage,
+    changes_page,
     rows_as_dicts,
 )
 from server.storage.freezes import FREEZE_MISSES
@@ -184,6 +185,19 @@ class PostgresReads:
         if newest_first:
             rows.reverse()
         return rows
+
+    async def message_clock(self) -> int:
+        return int((await self._fetchone("SELECT rev FROM message_clock"))[0])
+
+    async def message_changes(
+        self, group_id: str, floor_seq: int, top_seq: int, since: int, limit: int
+    ) -> tuple[list[HistoryRow], int, bool]:
+        clock = await self.message_clock()  # (its own statement first: see base.GroupReads)
+        found = await self._fetchall(
+            f"SELECT rev, seq, ts, sender_id, sender_role, text, deleted_at IS NOT NULL, {HISTORY_EXTRAS}"
+            " FROM messages WHERE group_id = $1 AND rev > $2 AND rev <= $3 AND seq > $4 AND seq <= $5"
+            " AND held = 0 ORDER BY rev LIMIT $6", group_id, since, clock, floor_seq, top_seq, limit + 1)
+        return changes_page(found, clock, limit)
 
     async def reactions_of(self, group_id: str, user_id: str, seqs: list[int]) -> list[tuple[int, str]]:
         rows = await self._fetchall(

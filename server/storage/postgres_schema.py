@@ -1023,4 +1023,37 @@ MIGRATIONS: list[tuple[int, str]] = [
             WHERE c.post_id = p.post_id;
         """,
     ),
+    (
+        43,
+        """
+        -- As SQLite's 46: the clock of changes to stored messages ([ext] message_changes). The clock is a
+        -- row, not a sequence: a sequence's value is seen before the transaction that took it commits,
+        -- and a reader bounding its page by it could pass over a change that commits a moment later.
+        CREATE TABLE message_clock (one INTEGER PRIMARY KEY CHECK (one = 1), rev BIGINT NOT NULL);
+        INSERT INTO message_clock (one, rev) VALUES (1, 0);
+        ALTER TABLE messages ADD COLUMN rev BIGINT;
+        CREATE INDEX messages_rev ON messages(group_id, rev) WHERE rev IS NOT NULL;
+        CREATE FUNCTION qunguan_message_rev() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            gid TEXT;
+            s BIGINT;
+            r BIGINT;
+        BEGIN
+            IF TG_OP = 'DELETE' THEN gid := OLD.group_id; s := OLD.seq; ELSE gid := NEW.group_id; s := NEW.seq; END IF;
+            -- (a purge deletes the message before its reactions: those stamp nothing)
+            IF TG_OP = 'DELETE' AND NOT EXISTS (SELECT 1 FROM messages WHERE group_id = gid AND seq = s) THEN
+                RETURN NULL;
+            END IF;
+            UPDATE message_clock SET rev = rev + 1 WHERE one = 1 RETURNING rev INTO r;
+            UPDATE messages SET rev = r WHERE group_id = gid AND seq = s;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER message_rev_update AFTER UPDATE OF text, held, deleted_at ON messages
+            FOR EACH ROW WHEN (OLD.text IS DISTINCT FROM NEW.text OR OLD.held IS DISTINCT FROM NEW.held
+                               OR OLD.deleted_at IS DISTINCT FROM NEW.deleted_at)
+            EXECUTE FUNCTION qunguan_message_rev();
+        CREATE TRIGGER message_rev_reaction AFTER INSERT OR DELETE ON reactions
+            FOR EACH ROW EXECUTE FUNCTION qunguan_message_rev();
+        """,
+    ),
 ]

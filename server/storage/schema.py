@@ -1150,4 +1150,36 @@ MIGRATIONS: list[tuple[int, str]] = [
         END;
         """,
     ),
+    (
+        46,
+        """
+        -- [ext] message_changes: each change to a stored message a member may see (an edit, a recall or
+        -- deletion, a hold set or released, a reaction left or taken back) stamps the message with the
+        -- next value of one clock, in the change's own transaction, so a client that was away asks for
+        -- what changed after the clock it last saw instead of reading every page again. One writer
+        -- commits in order, so the clock's value read before a page bounds what that page can miss.
+        -- The triggers cover every path that changes these columns; a purge deletes the message first,
+        -- so its reactions going after it stamp nothing.
+        ALTER TABLE messages ADD COLUMN rev INTEGER;
+        CREATE INDEX messages_rev ON messages(group_id, rev) WHERE rev IS NOT NULL;
+        CREATE TABLE message_clock (one INTEGER PRIMARY KEY CHECK (one = 1), rev INTEGER NOT NULL);
+        INSERT INTO message_clock (one, rev) VALUES (1, 0);
+        CREATE TRIGGER message_rev_update AFTER UPDATE OF text, held, deleted_at ON messages
+            WHEN OLD.text IS NOT NEW.text OR OLD.held IS NOT NEW.held OR OLD.deleted_at IS NOT NEW.deleted_at
+        BEGIN
+            UPDATE message_clock SET rev = rev + 1;
+            UPDATE messages SET rev = (SELECT rev FROM message_clock) WHERE group_id = NEW.group_id AND seq = NEW.seq;
+        END;
+        CREATE TRIGGER message_rev_reaction_insert AFTER INSERT ON reactions BEGIN
+            UPDATE message_clock SET rev = rev + 1;
+            UPDATE messages SET rev = (SELECT rev FROM message_clock) WHERE group_id = NEW.group_id AND seq = NEW.seq;
+        END;
+        CREATE TRIGGER message_rev_reaction_delete AFTER DELETE ON reactions
+            WHEN EXISTS (SELECT 1 FROM messages WHERE group_id = OLD.group_id AND seq = OLD.seq)
+        BEGIN
+            UPDATE message_clock SET rev = rev + 1;
+            UPDATE messages SET rev = (SELECT rev FROM message_clock) WHERE group_id = OLD.group_id AND seq = OLD.seq;
+        END;
+        """,
+    ),
 ]

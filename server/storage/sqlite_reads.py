@@ -9,7 +9,7 @@ import aiosqlite
 
 from server.state import Agreement, State
 from server.storage import loading
-from server.storage.base import LIMITED_IN, HistoryRow, MessageInfo, ReporterRecord
+from server.storage.base import LIMITED_IN, HistoryRow, MessageInfo, ReporterRecord, changes_page
 
 # The v2 columns of a history row (HistoryRow's fields after ``deleted``): reactions as a
 # JSON object {emoji: count}, or NULL when nobody reacted; who deleted it (a user id, or an
@@ -116,6 +116,20 @@ class SqliteReads(SqliteReader):
         if newest_first:
             rows.reverse()
         return rows
+
+    async def message_clock(self) -> int:
+        row = await self._fetchone("SELECT rev FROM message_clock")
+        return int(row[0])
+
+    async def message_changes(
+        self, group_id: str, floor_seq: int, top_seq: int, since: int, limit: int
+    ) -> tuple[list[HistoryRow], int, bool]:
+        clock = await self.message_clock()
+        found = await self._fetchall(
+            f"SELECT rev, seq, ts, sender_id, sender_role, text, deleted_at IS NOT NULL, {HISTORY_EXTRAS}"
+            " FROM messages WHERE group_id = ? AND rev > ? AND rev <= ? AND seq > ? AND seq <= ? AND held = 0"
+            " ORDER BY rev LIMIT ?", (group_id, since, clock, floor_seq, top_seq, limit + 1))
+        return changes_page(found, clock, limit)
 
     async def reactions_of(self, group_id: str, user_id: str, seqs: list[int]) -> list[tuple[int, str]]:
         marks = ",".join("?" * len(seqs))  # (a page holds at most 500: well under SQLite's variable limit)

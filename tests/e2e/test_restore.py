@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from server.restore import DEFAULT_SEQ_GAP
+from server.storage.changes import RESTORE_CLOCK_GAP
 from tests.e2e import ops_helpers as ops
 from tests.e2e.harness import ROOT, ServerProcess, open_group
 
@@ -42,6 +43,7 @@ async def test_a_backup_restored_after_a_crash_is_whole_and_its_seqs_are_new(tmp
     rc, _, err = await srv.admin("backup", "--out", str(backup))
     assert rc == 0, err
     lost = [(await alice.send(gid, f"lost {i}"))["seq"] for i in range(30)]
+    await alice.request("edit_message", group_id=gid, seq=lost[0], text="lost, edited")  # moves the clock
     await alice.close()
     srv.kill9()  # a crash: the newest writes are in qunguan.db-wal
     db = srv.dir / "qunguan.db"
@@ -62,11 +64,16 @@ async def test_a_backup_restored_after_a_crash_is_whole_and_its_seqs_are_new(tmp
         [(last, indexed)] = conn.execute("SELECT g.last_seq, s.indexed_seq FROM groups g JOIN search_groups s"
                                          " ON s.group_id = g.group_id WHERE g.group_id = ?", (gid,)).fetchall()
     assert last == indexed == 5 + DEFAULT_SEQ_GAP
+    with sqlite3.connect(replaced) as conn:
+        [(lost_clock,)] = conn.execute("SELECT rev FROM message_clock").fetchall()
+    assert lost_clock > 0
 
     srv.start()
     again = await srv.client()
     await again.login("alice", "password123")
     assert (await again.request("me"))["id_verified"] is True  # the key opens the restored identity data
+    # A cursor of message_changes from the lost database is below every change from now on.
+    assert (await again.request("message_changes", group_id=gid))["cursor"] >= RESTORE_CLOCK_GAP > lost_clock
     hist = await again.request("history", group_id=gid)
     assert [m["text"] for m in hist["messages"]] == [f"kept {i}" for i in range(5)]
     # A client that saw the lost messages pages on from the last one it saw, and finds the new one.
@@ -154,6 +161,9 @@ async def test_on_postgresql_it_settles_what_pg_restore_filled(tmp_path, started
     alice = await srv.user("alice")
     gid = await open_group(alice)
     await alice.send(gid, "one")
+    await alice.request("edit_message", group_id=gid, seq=1, text="one, edited")
+    [(clock,)] = srv.db_rows("SELECT rev FROM message_clock")
+    assert clock > 0
     rc, _, err = await restore(srv)
     assert rc == 2 and "another qunguan node serves this database" in err, err
     rc, _, err = await restore(srv, "backup.db")
@@ -164,6 +174,7 @@ async def test_on_postgresql_it_settles_what_pg_restore_filled(tmp_path, started
     assert rc == 0 and "settled the restored PostgreSQL database: 1 groups' next seq moved up by 500" in out, err
     assert srv.db_rows("SELECT g.last_seq, p.indexed_seq FROM groups g JOIN search_progress p"
                        " ON p.group_id = g.group_id WHERE g.group_id = ?", gid) == [(501, 501)]
+    assert srv.db_rows("SELECT rev FROM message_clock") == [(clock + RESTORE_CLOCK_GAP,)]
     srv.start()
     again = await srv.client()
     await again.login("alice", "password123")
