@@ -393,6 +393,7 @@ REPORTED_POSTS = "SELECT post_id FROM reports WHERE status = 'open' AND post_id 
 # PostgreSQL plans the NOT IN as one hashed set, not a scan of them per row.
 KEPT_AUTHORS = """
     SELECT DISTINCT sender_id FROM messages WHERE ts < :cutoff
+    UNION SELECT DISTINCT user_id FROM reaction_log WHERE ts < :cutoff
     UNION SELECT DISTINCT author_id FROM posts WHERE ts < :cutoff
     UNION SELECT DISTINCT user_id FROM comments WHERE ts < :cutoff
 """
@@ -422,7 +423,9 @@ def released(kind: str, key: str) -> str:
 # counts as ``released()`` says for posts and comments, checked here by the message's key. A pin keeps
 # its message only in a live group (docs/retention.md says why): a dissolved or closed group's pins keep
 # nothing (no group shows them any more, and none is ever open again), and each pin goes with its
-# message (PURGE_DEPENDENTS).
+# message (PURGE_DEPENDENTS). So do its reactions, and so a message stays while one of them must: a
+# reaction is free text members saw, published when it was left (or taken back) and kept a full
+# period from then, and one of a held person is held with them (the reaction log's index by message).
 MESSAGES_BATCH = f"""
     SELECT c.group_id, c.seq, c.ts,
            (c.edited_at IS NULL OR c.edited_at < :cutoff)
@@ -433,7 +436,10 @@ MESSAGES_BATCH = f"""
                              AND (r.status = 'open' OR (r.decision = 'release' AND r.decided_at >= :cutoff)))
            AND NOT EXISTS (SELECT 1 FROM group_pins p JOIN groups g ON g.group_id = p.group_id
                            WHERE p.group_id = c.group_id AND p.seq = c.seq
-                             AND g.dissolved_at IS NULL AND g.closed_at IS NULL) AS gone
+                             AND g.dissolved_at IS NULL AND g.closed_at IS NULL)
+           AND NOT EXISTS (SELECT 1 FROM reaction_log l
+                           WHERE l.group_id = c.group_id AND l.seq = c.seq
+                             AND (l.ts >= :cutoff OR l.user_id IN ({HELD_USERS}))) AS gone
     FROM (SELECT group_id, seq, ts, sender_id, edited_at FROM messages
           WHERE ts >= :ts AND ts < :cutoff AND (ts, group_id, seq) > (:ts, :gid, :seq)
           ORDER BY ts, group_id, seq LIMIT :limit) AS c

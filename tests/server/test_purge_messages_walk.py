@@ -73,6 +73,35 @@ async def test_each_batch_goes_on_after_the_last_message_it_looked_at(open_store
     assert [int(r[0]) for r in reactions] == [9]  # (with its message)
 
 
+async def test_a_young_reaction_or_one_of_a_held_person_keeps_its_message(open_store) -> None:
+    """A reaction is free text members saw: its message (and so the reaction) stays a full period
+    after the newest reaction left or taken back, and while the person who left one is held. The
+    purge used to take yesterday's reaction, a held person's too, with a message past its period."""
+    store = await open_store()
+    await store.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
+    await store.apply(ch.CreateGroup(G1, "live", "other", "open", "u1", 1))
+    await _sql(store, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text)"
+                      " VALUES (?, ?, ?, ?, ?, ?)", *[(G1, seq, TS, "u1", "owner", f"m{seq}") for seq in range(1, 6)])
+    await _sql(store, "INSERT INTO legal_holds (target_type, target_id, reason, created_at) VALUES (?, ?, ?, ?)",
+               ("user", "u-held", "a case", 1))
+    log = "INSERT INTO reaction_log (group_id, seq, user_id, emoji, added, ts) VALUES (?, ?, ?, ?, ?, ?)"
+    left_, taken = (1, 0) if isinstance(store, SqliteStore) else (True, False)
+    await _sql(store, log,
+               (G1, 1, "u2", "👍", left_, CUTOFF),      # left within the period: kept
+               (G1, 2, "u2", "👍", left_, CUTOFF - 1),  # left before it: goes
+               (G1, 3, "u-held", "👎", left_, TS),      # a held person's, however old: kept
+               (G1, 4, "u2", "👍", left_, TS),
+               (G1, 4, "u2", "👍", taken, CUTOFF + 5))  # taken back within the period: kept
+    await _sql(store, "INSERT INTO reactions (group_id, seq, user_id, emoji, ts) VALUES (?, ?, ?, ?, ?)",
+               (G1, 1, "u2", "👍", CUTOFF), (G1, 2, "u2", "👍", CUTOFF - 1), (G1, 3, "u-held", "👎", TS))
+    [(gone, _)] = await store.apply(ch.PurgeMessages(NOW, CUTOFF, 100, None))
+    assert gone == 2 and await _seqs(store, G1) == [1, 3, 4]
+    left = await store._fetchall("SELECT seq, user_id FROM reaction_log ORDER BY seq, ts")
+    assert [(int(r[0]), r[1]) for r in left] == [(1, "u2"), (3, "u-held"), (4, "u2"), (4, "u2")]
+    standing = await store._fetchall("SELECT seq FROM reactions ORDER BY seq")
+    assert [int(r[0]) for r in standing] == [1, 3]
+
+
 DAY = 86_400_000
 H_NOW, H_CUT = 400 * DAY, 400 * DAY - 184 * DAY
 H_OLD = H_NOW - 200 * DAY
