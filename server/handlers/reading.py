@@ -17,7 +17,7 @@ from server.fanout import publish_elsewhere
 from server.handlers import handler
 from server.handlers.common import commit, live_group, member_of, still_reader
 from server.handlers.message_extras import message_obj
-from server.handlers.messages import durable_before
+from server.handlers.messages import counted, durable_before, own_reactions
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ async def search(ctx: Context, sess: Session, req: rq.Search, enc: Encoding) -> 
     # Like history: only what the member may see (after their join point; never held or deleted).
     rows = await ctx.store.search_messages(g.group_id, m.joined_seq, req.query, durable_before(g, req.before_seq),
                                            limit)
+    mine = await own_reactions(ctx, g.group_id, sess.me.user_id, rows)  # (the same objects as history's)
     still_reader(ctx, sess, g.group_id)
     gid = g.group_id
-    return {"messages": [message_obj(ctx, gid, r) for r in rows]}
+    return {"messages": [message_obj(ctx, gid, r, counted(r, mine.get(r.seq))) for r in rows]}

@@ -278,4 +278,8 @@ async def test_search_finds_an_edited_message_by_its_current_text_only(server):
     assert await found("plum") == [indexed] and await found("李子挞") == [] and await found("李子") == [indexed]
     [shown] = (await owner.request("search", group_id=gid, query="cake"))["messages"]
     assert shown["text"] == "Plum cake 李子" and shown["edited_at"] > shown["ts"]
+    # The same objects as history's: the reader's own reactions are said too.
+    await owner.request("react", group_id=gid, seq=indexed, emoji="👍", on=True)
+    [shown] = (await owner.request("search", group_id=gid, query="cake"))["messages"]
+    assert shown["reactions"] == {"👍": 1} and shown["my_reactions"] == ["👍"]
     await owner.close()
