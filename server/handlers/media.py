@@ -33,6 +33,7 @@ import logging
 import re
 import secrets
 import time
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from governance.content import Action
@@ -117,7 +118,8 @@ def _name(ctx: Context, user: User, raw: str | None) -> tuple[str | None, Verdic
     name = raw.strip()
     if len(name) > MAX_NAME_CHARS:
         raise ContractError("too_large", f"name is longer than {MAX_NAME_CHARS} characters")
-    if any(c in "/\\" or not c.isprintable() for c in name):
+    # (isprintable() alone refused every space but ASCII's: U+3000, common in Chinese names, too)
+    if any(c in "/\\" or not (c.isprintable() or unicodedata.category(c) == "Zs") for c in name):
         raise ContractError("bad_request", "name must be a file name: no folders, no control characters")
     return name, screening.passed(ctx, user, name, "name", "file_name")
 
@@ -164,6 +166,7 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
     quota = ch.MediaQuota(cfg.max_bytes_per_user) if cfg.max_bytes_per_user else None
     svc = ctx.media
     _check_open_uploads(svc, user.user_id)  # before the read too: a refused begin costs no query
+    kept = False
     if quota is not None:
         stored, kept = await ctx.store.media_quota_use(user.user_id, declared)
         still_active(user)
@@ -180,6 +183,7 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
     upload_id = secrets.token_urlsafe(18)
     up = Upload(cfg.path, upload_id, user.user_id, mime, req.size, name, now, declared)
     up.name_flag = flag
+    up.kept_already = kept
     svc.add_upload(up)  # claimed: counts against MAX_OPEN_UPLOADS from now on
     try:
         await asyncio.to_thread(up.open)
@@ -275,6 +279,9 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
     index.claim_placing(digest)  # the cleanup keeps a file with this digest while it is being placed
     try:
         await asyncio.to_thread(place, up.path, media_file(root, digest))
+        # (again after the move's await: an account closed or cancelled meanwhile stores no row; the
+        # file placed, which no row names, goes with the cleanup's orphan sweep)
+        still_active(user)
         index.add(entry)  # the row's claim, in the same step as releasing the placing one
     finally:
         index.release_placing(digest)

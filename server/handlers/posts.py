@@ -294,7 +294,7 @@ async def publish_post(ctx: Context, sess: Session, req: rq.Publish, enc: Encodi
     body = posting.check_text(req.body, max_chars=cfg.max_body_chars, field="body")
     attachments: list[ev.AttachmentObj] = []
     if req.attachments:
-        attachments = attachments_for(ctx, user, list(req.attachments))
+        attachments = attachments_for(ctx, user, list(dict.fromkeys(req.attachments)))  # (repeats dropped, as send's)
     # The mode asked for is stored as it is: while the account's credit level carries no comments
     # (P6) it is closed in force (comments_in_force), and it opens when the level rises. Stored as
     # closed, a post published at a low level stayed closed after the account earned its credit.

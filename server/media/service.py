@@ -75,11 +75,13 @@ class MediaService:
     def pending_bytes(self, user_id: str) -> int:
         """The declared bytes of ``user_id``'s unfinished uploads, counted against their storage quota
         at ``upload_begin`` (not one whose ``upload_end`` runs: its row may be stored already, and
-        the store decides it at its insert anyway). Uploads that declared the same SHA-256 count once."""
+        the store decides it at its insert anyway). Uploads that declared the same SHA-256 count once;
+        one of content the user kept already when it began counts nothing (its file is in their
+        stored bytes: counted again, a re-upload refused their next file for bytes they do not use)."""
         seen: set[str] = set()
         total = 0
         for u in self._of(user_id):
-            if u.finishing:
+            if u.finishing or u.kept_already:
                 continue
             if u.sha256 is not None:
                 if u.sha256 in seen:

@@ -54,6 +54,9 @@ class Upload:
         self.name = name
         self.sha256 = sha256  # declared at upload_begin ([ext]), or None
         self.name_flag: Verdict | None = None  # a flag hit on the name, recorded once the upload is stored
+        # Declared content its user kept already when it began: it adds nothing to their stored bytes,
+        # which count that file already (the store decides again at the insert, from the rows).
+        self.kept_already = False
         self.touched_ms = now_ms
         self.received = 0  # bytes accepted (claimed before their write finishes)
         self.finishing = False  # upload_end is running: no more chunks

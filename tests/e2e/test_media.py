@@ -412,6 +412,35 @@ async def test_the_same_bytes_uploaded_again_by_one_user_count_once(make_server)
     await close_all(c, d)
 
 
+async def test_a_file_kept_already_and_being_uploaded_again_is_counted_once(make_server):
+    """A re-upload of bytes the user keeps, declared at upload_begin, adds nothing, also while it is
+    unfinished: its size used to count on top of the stored file, and the next file was refused for
+    bytes the user does not use."""
+    server = make_server(QUOTA_MEDIA)
+    c = await server.user()
+    x = pdf(4000, b"x")
+    assert code(await upload(c, x, "application/pdf")) == "ok"
+    assert code(await upload(c, pdf(4000, b"y"), "application/pdf")) == "ok"  # 8000 stored
+    again = await c.request("upload_begin", mime="application/pdf", size=len(x), sha256=sha(x))
+    assert code(await begin_size(c, 2000)) == "ok"  # 8000 + 0 + 2000: fits
+    refused = await begin_size(c, 1)
+    assert code(refused) == "storage_quota_reached" and "10000 of the 10000 bytes" in refused["reason"], refused
+    await c.request("upload_chunk", upload_id=again["upload_id"], offset=0, data=x)
+    assert code(await c.call("upload_end", upload_id=again["upload_id"], sha256=sha(x))) == "ok"
+    await close_all(c)
+
+
+async def test_a_file_name_may_hold_any_space_but_no_invisible_characters(make_server):
+    server = make_server(FAST_MEDIA)
+    a = await server.user()
+    for name in ("季度报告\u3000终稿.pdf", "plan\u00a0v2.pdf", "a b.pdf"):
+        assert code(await a.call("upload_begin", mime="application/pdf", size=10, name=name)) == "ok", name
+    for name in ("evil\u202efdp.exe", "two\u2028lines.pdf", "tab\there.pdf", "zero\u200bwidth.pdf"):
+        refused = await a.call("upload_begin", mime="application/pdf", size=10, name=name)
+        assert code(refused) == "bad_request" and "control characters" in refused["reason"], (name, refused)
+    await close_all(a)
+
+
 async def test_deleting_what_carries_a_file_or_the_upload_itself_gives_the_room_back(make_server):
     """A file stops counting against its uploader's quota once every message and post that carries it
     is deleted (or rejected, or its group dissolved, its account closed), though the platform keeps
@@ -559,8 +588,9 @@ async def test_files_of_a_closed_group_or_account_are_no_longer_served(make_serv
     shown = (await upload(writer, png(5, 5), "image/png"))["media_id"]
     aid = (await writer.request("create_account", name="图文号", category="culture", intro="",
                                 subject_type="individual"))["account_id"]
-    post = await writer.request("publish", account_id=aid, title="t", body="b", attachments=[shown])
-    post_url = (await member.request("read_post", post_id=post["post_id"]))["attachments"][0]["url"]
+    post = await writer.request("publish", account_id=aid, title="t", body="b", attachments=[shown, shown])
+    [attached] = (await member.request("read_post", post_id=post["post_id"]))["attachments"]  # (repeats dropped)
+    post_url = attached["url"]
     assert get(server, post_url).status_code == 200
     await writer.request("close_account", account_id=aid)
     assert get(server, post_url).status_code == 404
