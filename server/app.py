@@ -383,7 +383,8 @@ class App:
             # group ids is held to the pace of its connections.
             METRICS.rate_limited("connections_per_ip")
             return _not_kept(conn.respond(http.HTTPStatus.TOO_MANY_REQUESTS, "too many requests\n"))
-        return web_routes.finish(self._http_answer(conn, request, path), head=request.method == "HEAD")
+        return web_routes.finish(self._http_answer(conn, request, path), head=request.method == "HEAD",
+                                 tls=self.cfg.server.tls_cert is not None)
 
     def _http_answer(
         self, conn: ServerConnection, request: HttpRequest, path: str

@@ -212,20 +212,29 @@ def method_not_allowed() -> Response:
                          "no-store", (("Allow", ", ".join(METHODS)), ("X-Content-Type-Options", "nosniff")))
 
 
-def _finished(response: Response, head: bool) -> Response:
+# Sent only when this server speaks TLS itself (server.tls_cert): a browser that saw it never again
+# opens the site over plain HTTP, where a first visit could be downgraded and the login's password
+# and token read. Behind a proxy that terminates TLS the proxy sends it (examples/nginx.conf).
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+
+def _finished(response: Response, head: bool, tls: bool) -> Response:
     if "X-Content-Type-Options" not in response.headers:
         response.headers["X-Content-Type-Options"] = "nosniff"
+    if tls:
+        response.headers[HSTS[0]] = HSTS[1]
     # HEAD: the GET answer's headers (its Content-Length included), no body.
     return dataclasses.replace(response, body=b"") if head else response
 
 
-def finish(answer: Response | Coroutine[None, None, Response], head: bool,
+def finish(answer: Response | Coroutine[None, None, Response], head: bool, tls: bool = False,
            ) -> Response | Coroutine[None, None, Response]:
-    """A plain-HTTP answer as it goes out: ``nosniff`` on it, and without its body for ``HEAD``."""
+    """A plain-HTTP answer as it goes out: ``nosniff`` on it (and HSTS when ``tls``: the server
+    speaks TLS itself), and without its body for ``HEAD``."""
     if isinstance(answer, Response):
-        return _finished(answer, head)
+        return _finished(answer, head, tls)
 
     async def later() -> Response:
-        return _finished(await answer, head)
+        return _finished(await answer, head, tls)
 
     return later()

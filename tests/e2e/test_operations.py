@@ -296,6 +296,8 @@ async def test_tls_listener_and_certificate_reload(tmp_path, started):
     srv.proc.send_signal(signal.SIGHUP)
     ops.wait_for_log(srv, lambda e: e["msg"] == "config reloaded")
     assert await common_name() == "second"
+    page = httpx.get(f"https://127.0.0.1:{srv.port}/", verify=client_ctx())
+    assert page.status_code == 200 and page.headers["Strict-Transport-Security"] == "max-age=31536000"
     assert httpx.get(f"https://127.0.0.1:{srv.port}/healthz", verify=client_ctx()).status_code == 200
     with pytest.raises((InvalidHandshake, OSError)):  # plain ws:// to a TLS port does not get a WebSocket
         async with connect(srv.url.replace("wss://", "ws://"), open_timeout=3):

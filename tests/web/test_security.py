@@ -37,6 +37,7 @@ def test_pages_are_served_with_strict_headers(server: ServerProcess) -> None:
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
     assert headers["X-Frame-Options"] == "DENY"
+    assert "Strict-Transport-Security" not in headers  # (plain HTTP: only a server speaking TLS sends it)
     for path, ctype in (("/app.js", "text/javascript; charset=utf-8"), ("/style.css", "text/css; charset=utf-8"),
                         ("/logo.svg", "image/svg+xml"), ("/index.html", "text/html; charset=utf-8")):
         status, headers, body = _get(server, path)
