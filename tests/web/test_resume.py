@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.harness import ServerProcess, open_group
@@ -288,11 +289,24 @@ def _back(page: Any, cable: Cable) -> None:
     page.wait_for_selector("#status.status-connected", timeout=20_000)
 
 
+# A server from before message_changes, as the page sees it: the op is unknown there.
+WITHOUT_CHANGES = """
+(() => {
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (d) {
+    return send.call(this, d.replace('"op":"message_changes"', '"op":"message_changes_unknown"'));
+  };
+})();
+"""
+
+
+@pytest.mark.parametrize("changes_op", [True, False], ids=["message_changes", "older_server"])
 def test_what_changed_while_away_in_the_messages_shown_shows_after_the_reconnect(
-        browser: Any, server: ServerProcess, bg: Background) -> None:
+        browser: Any, server: ServerProcess, bg: Background, changes_op: bool) -> None:
     """The catch-up used to read only after the last seq held: a recall, an edit or a reaction made
     meanwhile to a message already on screen stayed unseen until a reload, and so did the quote of
-    a reply to it and the pin bar."""
+    a reply to it and the pin bar. From a server without [ext] message_changes the page reads the
+    messages it holds again instead."""
     owner, carol, alice = (bg.run(server.user()) for _ in range(3))
     gid = bg.run(owner.request("create_group", name="回来", category="friends", join_policy="open"))["group_id"]
     for c in (carol, alice):
@@ -302,7 +316,12 @@ def test_what_changed_while_away_in_the_messages_shown_shows_after_the_reconnect
     three = bg.run(carol.request("send", group_id=gid, text="回复一", reply_to=one))["seq"]
     bg.run(owner.request("pin_message", group_id=gid, seq=one, on=True))
 
-    page, cable = _page_of(browser, server, alice.username)
+    page = new_page(browser, server)
+    if not changes_op:
+        page.context.add_init_script(WITHOUT_CHANGES)
+    cable = Cable(page)
+    page.reload()
+    login(page, alice.username)
     page.click(f"#group-list [data-gid='{gid}']")
     reply = page.locator(f"#messages .msg[data-seq='{three}']")
     expect(reply.locator(".reply-quote")).to_contain_text("原文一")
@@ -586,4 +605,60 @@ def test_a_request_unanswered_on_a_silent_connection_reconnects_and_the_message_
             await c.close()
 
     assert bg.run(stored()) == ["冻结前", "没有回音"]  # stored once, though sent twice
+    assert page.errors == []
+
+
+RECORD_SENT = """
+(() => {
+  window.__sent = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (d) {
+    try { window.__sent.push(JSON.parse(d)); } catch {}
+    return send.call(this, d);
+  };
+})();
+"""
+
+
+def test_the_catch_up_asks_what_changed_and_reads_no_page_it_holds_again(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """[ext] message_changes: after a reconnect the page asks what changed since the cursor it took
+    before reading the group, and then only what is new. It used to read again every message of the
+    window it held (up to 500 a group, 5,000 in the open one) to find the few that changed."""
+    owner, carol, alice = (bg.run(server.user()) for _ in range(3))
+    gid = bg.run(owner.request("create_group", name="只读变化", category="friends", join_policy="open"))["group_id"]
+    for c in (carol, alice):
+        bg.run(c.request("join_group", group_id=gid))
+    sent = [bg.run(carol.request("send", group_id=gid, text=f"早 {i}"))["seq"] for i in range(60)]
+
+    page = new_page(browser, server)
+    page.context.add_init_script(RECORD_SENT)
+    cable = Cable(page)
+    page.reload()
+    login(page, alice.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.wait_for_selector("#messages .msg .text:has-text('早 59')")
+    load_all_earlier(page)
+    assert seqs(page) == sent
+    asked = page.evaluate("() => window.__sent.filter((f) => f.op === 'message_changes').length")
+    assert asked >= 1   # the cursor, taken before the group's first page
+
+    _away(page, cable)
+    page.evaluate("() => { window.__sent = []; }")
+    bg.run(carol.request("edit_message", group_id=gid, seq=sent[0], text="早 0 改过"))
+    bg.run(owner.request("react", group_id=gid, seq=sent[1], emoji="👍", on=True))
+    bg.run(carol.request("delete_message", group_id=gid, seq=sent[2]))
+    new = bg.run(carol.request("send", group_id=gid, text="离开时的新消息"))["seq"]
+    _back(page, cable)
+
+    page.wait_for_selector("#messages .msg .text:has-text('离开时的新消息')")
+    expect(page.locator(f"#messages .msg[data-seq='{sent[0]}'] .text")).to_have_text("早 0 改过")
+    expect(page.locator(f"#messages .msg[data-seq='{sent[1]}'] .reaction[data-emoji='👍'] .count")).to_have_text("1")
+    expect(page.locator(f"#messages .msg.is-deleted[data-seq='{sent[2]}']")).to_have_count(1)
+    assert seqs(page) == [*sent, new]   # what was scrolled back to stays
+    frames = page.evaluate(f"() => window.__sent.filter((f) => f.group_id === {json.dumps(gid)})")
+    changes = [f for f in frames if f["op"] == "message_changes"]
+    assert changes and all(isinstance(f.get("since"), int) for f in changes), frames
+    reads = [f for f in frames if f["op"] == "history"]
+    assert reads and all(f.get("after_seq", 0) >= sent[-1] for f in reads), reads
     assert page.errors == []

@@ -563,9 +563,10 @@ async function reread(g, seq) {
 // is skipped, even when live events arrive before this runs), or the latest page.
 async function catchUp(g) {
   if (g.resumeAfter) await resume(g, g.resumeAfter);
-  else if (g.lastSeq > 0 && g.resumeAfter === null) await readAfter(g, g.lastSeq);
+  else if (g.lastSeq > 0 && g.resumeAfter === null) { await takeCursor(g); await readAfter(g, g.lastSeq); }
   else {
     g.resumeAfter = null;
+    await takeCursor(g);
     const asked = liveTick;
     const r = await api("history", { group_id: g.group_id, limit: PAGE });
     for (const m of r.messages) fromHistory(g, m, asked);
@@ -585,9 +586,66 @@ async function readAfter(g, after) {
   }
 }
 
-// After a reconnect the messages the page already shows may have changed while it was away:
-// recalled, edited, reacted to, removed by the platform, or (a held message released meanwhile
-// keeps its own, lower seq) filled in. So the catch-up starts not after `from` but at the start of
+// [ext] The clock of changes to messages (message_changes), asked before a group's pages are read
+// on a connection (a change made between the two then shows in both, never in neither): from it, a
+// catch-up after a reconnect asks only what changed (resumeByChanges). Null from a server without it,
+// or when it could not be had: the catch-up then reads the window again (rereadWindow).
+async function takeCursor(g) {
+  try { g.cursor = (await api("message_changes", { group_id: g.group_id })).cursor; }
+  catch (e) {
+    if (e.code === "disconnected") throw e;
+    g.cursor = null;
+  }
+}
+
+async function resume(g, from) {
+  if (g.cursor !== null && await resumeByChanges(g, from)) return;
+  await rereadWindow(g, from);
+}
+
+// What changed while away in the messages the page holds, asked from the cursor it kept: each
+// message recalled, edited, reacted to or removed by the platform once, as it reads now, redrawn in
+// place (and the copy kept for quotes of it); one the page does not hold that falls inside the span
+// it holds (a held message released meanwhile keeps its own, lower seq) filled in. Then what is new,
+// forward from `from`. Nothing else is read again, so what the reader scrolled back to stays. False
+// when the server did not answer it: the window is read again instead.
+async function resumeByChanges(g, from) {
+  let since = g.cursor;
+  try {
+    for (;;) {
+      const asked = liveTick;
+      const r = await api("message_changes", { group_id: g.group_id, since, limit: 500 });
+      keepView(g, () => { for (const m of r.messages) fromChanges(g, m, from, asked); });
+      since = r.cursor;
+      if (!r.more) break;
+    }
+  } catch (e) {
+    if (e.code === "disconnected") throw e;
+    g.cursor = null;
+    return false;
+  }
+  g.cursor = since;
+  await readAfter(g, from);
+  g.resumeAfter = null;
+  if (g.group_id === S.current) redrawQuotes(g);
+  return true;
+}
+
+function fromChanges(g, m, from, asked) {
+  if (m.seq > from) return;   // came after the page's last message: read whole by readAfter
+  if (g.quoted && g.quoted.has(m.seq)) g.quoted.set(m.seq, m);
+  if (!g.msgs.has(m.seq)) {
+    if (g.noMore || (g.firstSeq !== null && m.seq >= g.firstSeq)) { learnMine(g, m); addMessage(g, m); }
+  } else if (changedSince(g, m.seq, asked)) reread(g, m.seq);   // (see fromHistory)
+  else {
+    learnMine(g, m);
+    if (changed(g.msgs.get(m.seq), m)) { replaceMessage(g, m); echoChange(g, m.seq); }
+  }
+}
+
+// From a server without message_changes: the messages the page already shows may have changed while
+// it was away: recalled, edited, reacted to, removed by the platform, or (a held message released
+// meanwhile keeps its own, lower seq) filled in. So the catch-up starts not after `from` but at the start of
 // the window the page holds: the newest REFRESH seqs up to `from`, or in the open group from just
 // above the first message on screen (at most REFRESH_OPEN seqs). That window is read again (what
 // differs is redrawn, what the server no longer shows is taken away), and the same pages go on
@@ -595,7 +653,8 @@ async function readAfter(g, after) {
 // loads them again, as they now are. A reconnect so costs about one page per group.
 const REFRESH = 500;
 const REFRESH_OPEN = 5000;
-async function resume(g, from) {
+async function rereadWindow(g, from) {
+  await takeCursor(g);   // (a server that has it now, after an upgrade: the next catch-up asks changes)
   let low = Math.max(g.noMore ? 1 : (g.firstSeq ?? from), from - REFRESH + 1);
   const top = g.group_id === S.current ? firstShownSeq() : null;
   if (top !== null && top - 10 < low) low = Math.max(g.noMore ? 1 : (g.firstSeq ?? top), top - 10, from - REFRESH_OPEN + 1);

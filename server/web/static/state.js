@@ -93,6 +93,7 @@ export function newGroup(gid, name, role) {
     msgs: new Map(),           // seq -> message
     lastSeq: 0, firstSeq: null, noMore: false, loadingOlder: false,
     resumeAfter: null,         // lastSeq when the connection dropped: the catch-up starts there
+    cursor: null,              // [ext] message_changes' cursor, taken before this connection's pages were read
     readSeq: 0,                // the server's read position (my_groups, read_marker, our own mark_read)
     countedTo: 0,              // unread counts every message from others in (readSeq, countedTo]
     unread: 0, mentioned: false, preview: "", requests: 0, muteAll: false, suspendedUntil: 0, heldUntil: 0,
