@@ -21,6 +21,7 @@ from server.handlers.groups import ClosedRequests
 from server.operator import handover, public_accounts, sanctions
 from server.operator.channel import OperatorError, Result, command, current_operator
 from server.operator.common import (
+    answerable,
     apply,
     audit,
     changes,
@@ -54,6 +55,7 @@ from server.storage.changes import (
     ResolveReport,
     SetGroupFields,
     SetUserFields,
+    with_detail,
 )
 
 if TYPE_CHECKING:
@@ -579,8 +581,11 @@ async def resolve_one(app: Context, report_id: Any, args: dict[str, Any], charge
     row = await app.store.report(report_id) if is_id(report_id) else None
     if row is None:
         raise OperatorError(f"unknown report {report_id}")
-    # told to the reporter and kept: masked like every reason, and the reported person's legal name too
-    note = await without_legal_names(app, reason_of(args, "note"), *([row["user_id"]] if row["user_id"] else []))
+    # told to the reporter and kept: masked like every reason, and the legal names of the person reported
+    # and of whoever answers for the target (a group's owner, a public account's or a post's owner)
+    named = {row["user_id"], *answerable(app, "group", row["group_id"]),
+             *answerable(app, "account", row["account_id"])} - {None}
+    note = await without_legal_names(app, reason_of(args, "note"), *sorted(named))
     assert type(report_id) is int
     already = f"report {report_id} is already resolved"
     if row["status"] != "open":
@@ -614,6 +619,11 @@ async def resolve_one(app: Context, report_id: Any, args: dict[str, Any], charge
     else:
         pen, undo = penalty(target if outcome == "upheld" and spared is None else None,
                             app.cfg.credit.penalty_report_upheld)
+        if spared is not None:
+            # Said: an upheld entry without credit_taken counts as paid (entries from before the
+            # field), and a message, post or comment upheld with --no-penalty would so be spared
+            # every later measure on it (remove-message took nothing).
+            record = with_detail(record, credit_taken=0)
         await apply(app, resolved, *changes(pen), audit=record, undo=undo, conflict=already)
         if pen is not None and charged is not None and target_uid:
             charged.by_report[target_uid] = report_id

@@ -297,6 +297,17 @@ async def test_reports_of_one_incident_resolved_together_cost_the_person_once(ma
     stored = srv.db_rows("SELECT status, outcome FROM reports WHERE report_id = ?", int(again))
     assert stored == [("resolved", "upheld")]
 
+    # A message upheld so is not marked paid: a later measure on it still costs its sender once (the
+    # entry said nothing of credit, and one from before the field counts as having taken it).
+    seq = (await member.request("send", group_id=gid, text="另一条消息", client_msg_id="m2"))["seq"]
+    spared_message = await report(owner, target_type="message", group_id=gid, seq=seq)
+    out = await admin_ok(srv, "resolve", spared_message, "--outcome", "upheld", "--note", "提醒", "--no-penalty")
+    assert f"no credit taken from {member.username}: --no-penalty" in out, out
+    await untold(member, score)
+    out = await admin_ok(srv, "remove-message", gid, str(seq), "--reason", "违规")
+    assert "already taken" not in out, out
+    assert (await member.request("me"))["credit_score"] < score
+
 
 async def test_one_comment_costs_its_author_once_whatever_measures_it_meets(make_server, tmp_path):
     """As a message: a report about a public account's comment upheld with ``resolve``, then the

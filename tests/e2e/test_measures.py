@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import time
 
-from tests.e2e.harness import new_id_number, open_group
+from tests.e2e.harness import close_all, new_id_number, open_group
 from tests.e2e.store_hold import (
     CountedServer,
     until,
@@ -1238,3 +1238,19 @@ async def test_a_persons_legal_name_typed_into_a_reason_is_masked_for_everyone_t
     assert "张三" not in json.dumps(closed, ensure_ascii=False) and "[redacted]诈骗" in closed["reason"], closed
     stored = server.db_rows("SELECT reason FROM sanctions WHERE target_id IN (?, ?)", gid, owner.user_id)
     assert stored and all("张三" not in r for (r,) in stored), stored
+
+
+async def test_the_owners_legal_name_in_a_reports_note_is_masked_for_the_reporter(server):
+    """A report about a group names no user: the note of its resolution, told to the reporter (anyone
+    may report a group), masked phone and ID numbers but not the owner's verified name."""
+    owner = await server.user(verify_id=True)  # (verified as 张三)
+    gid = await open_group(owner, name="reported")
+    stranger = await server.user()
+    rid = (await stranger.request("report", target_type="group", group_id=gid, reason="诈骗"))["report_id"]
+    rc, _, err = await server.admin("resolve", rid, "--outcome", "upheld", "--note", "群主张三已处理")
+    assert rc == 0, err
+    told = await stranger.next_event("notice", timeout=WITHIN)
+    assert told["kind"] == "report_result" and told["text"] == "群主[redacted]已处理", told
+    [mine] = (await stranger.request("my_reports"))["reports"]
+    assert mine["note"] == "群主[redacted]已处理", mine
+    await close_all(owner, stranger)
