@@ -36,6 +36,7 @@ from typing import Any, TextIO
 
 from websockets.exceptions import ConnectionClosed
 
+from client_demo.changes import ChangeCursors
 from client_demo.client import Client, RequestError
 from client_demo.commands import (
     Command,
@@ -363,6 +364,7 @@ class ChatTUI:
         self.unanswered: list[Unanswered] = []  # messages sent without an answer, oldest first (/retry)
         self._catching_up: asyncio.Task[None] | None = None  # reads what was missed (see _catch_up)
         self._live_while_missed: dict[str, set[int]] = {}  # seqs printed live meanwhile, by group
+        self.cursors = ChangeCursors(REQUEST_TIMEOUT)  # what changed while away, in messages shown (changes.py)
 
     @property
     def user_id(self) -> str | None:
@@ -478,7 +480,8 @@ class ChatTUI:
 
     async def _catch_up(self, client: Client) -> None:
         """After logging in again by itself: what came while the connection was down, in each group
-        whose messages this client had shown (one page each; a full one says how to read on, and the
+        whose messages this client had shown, and before it what changed meanwhile in the messages it
+        had shown (**[ext]** message_changes: see changes.py) (one page each; a full one says how to read on, and the
         group stays "missed" for /read until the rest is read), then, as after /login, whether a new
         version of the rules waits for acceptance. A message already printed live meanwhile is not
         printed twice. Best effort: what cannot be read now stays for /history; a group the user is no
@@ -487,12 +490,19 @@ class ChatTUI:
             for gid in sorted(self.missed):
                 after = self.last_seq.get(gid, 0)
                 try:
+                    changed = await self.cursors.changed(client, gid, after)
                     r = await client.request("history", timeout=REQUEST_TIMEOUT, group_id=gid, after_seq=after,
                                              limit=CATCH_UP)
                 except RequestError as exc:
                     if exc.code in ("not_member", "not_found", "group_closed"):
                         self.forget_group(gid)
                     continue
+                if changed:
+                    n = len(changed)
+                    self.say(f"* while you were away, in {clean(gid)}: {n} earlier message{'s' * (n != 1)} changed")
+                    for m in changed:
+                        self.names.learn(m.get("sender"))
+                        self.say(format_message({**m, "group_id": gid}, self.names, hl=self.hl, base=self.http_base))
                 msgs = [m for m in r.get("messages") or [] if isinstance(m, dict)]
                 live = self._live_while_missed.pop(gid, set())
                 full = len(msgs) >= CATCH_UP
@@ -526,6 +536,7 @@ class ChatTUI:
         self.last_seq.pop(gid, None)
         self.missed.discard(gid)
         self._live_while_missed.pop(gid, None)
+        self.cursors.forget(gid)
         if self.current == gid:
             self.current = None
 
@@ -716,6 +727,7 @@ class ChatTUI:
             return
         if isinstance(seq, int) and seq > self.last_seq.get(gid, 0):
             self.last_seq[gid] = seq
+            self.cursors.want(self.client, gid)  # (once: from then on its changes come live, or by the cursor)
 
     def last_seq_of(self, gid: str) -> int:
         seq = self.last_seq.get(gid)
@@ -941,6 +953,7 @@ class ChatTUI:
         self.names = Names()
         self.current = None
         self.last_seq, self.missed, self._live_while_missed = {}, set(), {}
+        self.cursors.forget()
         self.agreement_shown = None
         self.unanswered = []
         self.pending = None

@@ -379,6 +379,45 @@ def test_after_logging_in_again_by_itself_it_shows_what_came_meanwhile_once(
             t.kill()
 
 
+def test_what_changed_meanwhile_in_messages_shown_is_printed_after_the_return(tmp_path: Path) -> None:
+    """[ext] message_changes: an edit or a recall made while the connection was down to a message the
+    client had printed used to go unsaid (only new messages were read). Now each such message is
+    printed once more, as it reads now, before what came meanwhile. (A server of its own: another test
+    here publishes rules that new accounts must accept first.)"""
+    (tmp_path / "srv").mkdir()
+    server = start_or_fail(ServerProcess(tmp_path / "srv"))
+    relay = CuttingRelay(server.port)
+    alice, bob = make_user(server, "Alice"), make_user(server, "Bob")
+    a = TUI(relay.url, tmp_path / "alice.token")  # through the relay
+    b = TUI(server.url, tmp_path / "bob.token")
+    try:
+        for t, (uid, token) in ((a, alice), (b, bob)):
+            t.expect(r"^\* not connected yet")
+            t.command(f"/auth {token}", rf"^\* authenticated as {uid}$")
+        gid = a.command("/create tea room friends open", r"^\* created group (\d{9,12}) ").group(1)
+        b.command(f"/join {gid}", rf"^\* joined {gid}; it is the current group$")
+        first = int(b.command("first words", rf"^\d\d:\d\d \[{gid} #(\d+)\] Bob: first words$").group(1))
+        second = int(b.command("second words", rf"^\d\d:\d\d \[{gid} #(\d+)\] Bob: second words$").group(1))
+        a.expect(MSG.format(gid=gid) + "Bob: second words$")
+        time.sleep(1.5)  # (the cursor, asked once the group's first message was shown, has its answer)
+        relay.go_down()
+        a.expect(r"^\* disconnected: the connection closed.*; reconnecting$")
+        b.command(f"/edit {first} first words, corrected", r"^\d\d:\d\d .*edited: first words, corrected$")
+        b.command(f"/delete {second}", rf"\[{gid} #{second}\] \(")
+        b.command("after the drop", rf"^\d\d:\d\d \[{gid} #\d+\] Bob: after the drop$")
+        relay.come_back()
+        a.expect(rf"^\* while you were away, in {gid}: 2 earlier messages changed$", timeout=TIMEOUT)
+        a.expect(rf"^\d\d:\d\d \[{gid} #{first}\] Bob: first words, corrected \(edited\)$")
+        a.expect(rf"^\d\d:\d\d \[{gid} #{second}\] \(recalled by Bob\)$")
+        a.expect(rf"^\* while you were away, in {gid}: 1 message$")
+        a.expect(MSG.format(gid=gid) + "Bob: after the drop$")
+    finally:
+        for t in (a, b):
+            t.kill()
+        relay.stop()
+        server.cleanup()
+
+
 def test_at_the_connection_cap_logging_in_again_is_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Logging in again by itself met the account's connection cap at every try, and each try printed
     three lines (connected, the refusal, "logging in again shortly") plus a "disconnected": a screen
