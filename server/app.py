@@ -683,6 +683,11 @@ async def run(cfg: Config) -> int:
         app = App(cfg)
     except (ValueError, OSError) as err:
         raise CannotStart(str(err)) from err
+    # A SIGHUP during the start (migrations, a cluster node waiting for its broker) would end the
+    # process by the signal's default action: it is held, and the reload runs once started.
+    loop = asyncio.get_running_loop()
+    held_reload = asyncio.Event()
+    loop.add_signal_handler(signal.SIGHUP, held_reload.set)
     try:
         await app.start()
     except (ValueError, OSError) as err:  # (a key that does not fit, a port in use, a database refused)
@@ -694,10 +699,11 @@ async def run(cfg: Config) -> int:
     tune_gc()
     # Signals first: whoever sees the "listening" line or READY=1 may send SIGHUP at once.
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, app.reload)
+    if held_reload.is_set():
+        app.reload()
     lost = app.cluster.lost if app.cluster is not None else asyncio.Event()
     tls = "s" if app.ssl_context is not None else ""
     print(f"listening on ws{tls}://{cfg.server.host}:{app.port}/ws", flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 
 
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(path: str | None) -> int:
     from server.config import ConfigError, load_config
 
+    # A SIGHUP before the server's own handler is in place (server/app.py: run holds one that comes
+    # during the start) is ignored, not the end of the process: the config is read after this.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         cfg = load_config(path)
     except ConfigError as err:

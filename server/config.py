@@ -21,6 +21,7 @@ import os
 import re
 import ssl
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
@@ -64,14 +65,19 @@ def _one_url_shown(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    rest, query_sep, _ = rest.partition("?")
-    authority, slash, path = rest.partition("/")
-    userinfo, at, host = authority.rpartition("@")  # (the host follows the last @: one may be in a password)
+    # Everything up to the last @ is user info, whatever it holds: a password with a raw /, ? or # (not
+    # percent-encoded) cut at them first was shown whole. A user name shown must look like one.
+    userinfo, at, rest = rest.rpartition("@")
+    shown = ""
     if at:
         user, colon, _ = userinfo.partition(":")
-        userinfo = user if colon or scheme.startswith("postgres") else "***"
-        authority = f"{userinfo}@{host}"
-    return f"{scheme}://{authority}{slash}{path}{'?...' if query_sep else ''}"
+        plain = user and not any(c in user for c in "/?#@")
+        shown = (user if plain and (colon or scheme.startswith("postgres")) else "***") + "@"
+        if "?" in userinfo or "#" in userinfo:  # (a query's @ or a raw ? in a password: which, unknown)
+            return f"{scheme}://{shown}***"
+    rest, query_sep, _ = rest.partition("?")
+    rest = rest.partition("#")[0]
+    return f"{scheme}://{shown}{rest}{'?...' if query_sep else ''}"
 
 
 # The last part of a key whose value is a secret when it is given in the config itself (a key, a
@@ -468,6 +474,10 @@ def _digest_file(path: Path) -> str | None:
 
 
 MAX_RETENTION_DAYS = 36_500  # a century: past it a cut-off in ms before now leaves the store's integers
+# Spans a key gives in seconds or hours, each at most a century too: a moment in ms that far from now
+# still fits the store's 64-bit integers (a token's expiry ten quadrillion seconds on failed every login).
+MAX_SPAN_SECONDS = MAX_RETENTION_DAYS * 86_400
+MAX_SPAN_HOURS = MAX_RETENTION_DAYS * 24
 
 
 def _retention_days(days: int) -> str | None:
@@ -613,7 +623,8 @@ class LimitsConfig:
     max_groups_joined: int = setting(500, at_least(1))
     max_admins: int = setting(10, at_least(0))
     max_text_chars: int = setting(4000, at_least(1))
-    edit_window_seconds: int = setting(172800, at_least(0))  # edit_message: how long after sending; 0: never
+    # edit_message: how long after sending; 0: never
+    edit_window_seconds: int = setting(172800, between(0, MAX_SPAN_SECONDS))
     max_pins: int = setting(10, at_least(0))  # pinned messages per group
     max_invite_links: int = setting(100, at_least(0))  # usable invite links per group at once
 
@@ -704,14 +715,14 @@ class GroupsConfig:
     activity_window_days: int = setting(7, at_least(1))
     # After a manager rejects a join request, its user may not ask that group again for this long (0:
     # at once): each request is an event to every manager, and a raid's accounts asked again at once.
-    join_request_cooldown_seconds: int = setting(3600, at_least(0))
+    join_request_cooldown_seconds: int = setting(3600, between(0, MAX_SPAN_SECONDS))
 
 
 @dataclass(frozen=True, kw_only=True)
 class ReportsConfig:
     """Complaints (Art. 12): how long one may wait for an operator before it is reported overdue."""
 
-    answer_within_hours: int = setting(24, at_least(1))
+    answer_within_hours: int = setting(24, between(1, MAX_SPAN_HOURS))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -752,7 +763,7 @@ class IdentityConfig:
     require_id_to_post: bool = setting(False)
     require_id_to_create: bool = setting(True)
     max_accounts_per_id: int = setting(1, at_least(1))
-    token_ttl_seconds: int = setting(2592000, at_least(60))
+    token_ttl_seconds: int = setting(2592000, between(60, MAX_SPAN_SECONDS))
     argon2_time_cost: int = setting(3, between(1, 20))
     # The low end (1024 KiB) exists so test suites can hash quickly; production wants 65536+.
     argon2_memory_kib: int = setting(65536, between(1024, 4194304))
@@ -825,7 +836,8 @@ class MediaConfig:
     uploads_per_hour: int = setting(60, at_least(0))  # upload_begin per user; 0: no limit
     # The bytes of one user's stored uploads (their media rows); 0: no quota.
     max_bytes_per_user: int = setting(1073741824, at_least(0))
-    unattached_ttl_seconds: int = setting(86400, at_least(1))  # an upload no message carries goes after this
+    # an upload no message carries goes after this
+    unattached_ttl_seconds: int = setting(86400, between(1, MAX_SPAN_SECONDS))
     cleanup_interval_seconds: int = setting(600, at_least(1))
 
 
@@ -1029,6 +1041,18 @@ _SQLITE = "sqlite:///"
 _POSTGRES = ("postgresql://", "postgres://")
 
 
+def _hosts_parse(url: str) -> bool:
+    """Whether a postgresql:// url's server part, as a URL parser cuts it (at the first /, ? or #),
+    is a list of host[:port]: what the driver reads it as."""
+    netloc = urllib.parse.urlsplit(url).netloc
+    for host in netloc.rpartition("@")[2].split(","):
+        port = host.rpartition("]")[2] if host.startswith("[") else host
+        _, colon, digits = port.rpartition(":")
+        if colon and digits and not digits.isdigit():
+            return False
+    return True
+
+
 def _finish_storage(values: dict[str, Any], at: str, ctx: _Context) -> bool:
     url = values.get("url")
     if url is None:
@@ -1045,6 +1069,13 @@ def _finish_storage(values: dict[str, Any], at: str, ctx: _Context) -> bool:
         if url.startswith(prefix):
             if len(url) == len(prefix):
                 ctx.report(f"{at}.url", url, "names no server (e.g. postgresql://user@host/db)")
+                return False
+            if not _hosts_parse(url):
+                # (the driver reads the text after the first /, ? or # as the path: a raw one in the
+                # password leaves a server "host:Ab" whose port is part of the password, and its error
+                # quoted it at start-up)
+                ctx.report(f"{at}.url", url, "the server part is not host[:port][,host[:port]...]: a /, ?, # or @ "
+                           "in the user name or password must be percent-encoded (%2F, %3F, %23, %40)")
                 return False
             values["sqlite_file"] = None
             return True
@@ -1272,13 +1303,21 @@ def _parse_config(data: dict[str, Any], base_dir: Path, source: Path | None) -> 
     if ctx.problems:
         valid = "storage" in built and "identity" in built
         raise ConfigError(ctx.problems, Config(**built, base_dir=ctx.base_dir, source=source) if valid else None)
+    cfg = Config(**built, base_dir=ctx.base_dir, source=source)
+    return replace(cfg, warnings=warnings_of(cfg))
+
+
+def warnings_of(cfg: Config) -> tuple[Problem, ...]:
+    """What ``cfg`` warns of (``Config.warnings``). A reload computes them again from the config it
+    runs, whose restart-only keys and kept operators are the running ones (server/operations.py):
+    from the file alone they would say what does not run (a provider the restart would start, a
+    socket "private" that the kept operators keep shared)."""
     warnings = []
-    admin = built.get("admin")
-    if admin is not None and admin.socket_group and not operators:
-        warnings.append(Problem("admin.socket_group", admin.socket_group, "has no effect without [[operators]]: "
+    if cfg.admin.socket_group and not cfg.operators:
+        warnings.append(Problem("admin.socket_group", cfg.admin.socket_group, "has no effect without [[operators]]: "
                                 "the socket stays private to the server's OS user (mode 0600)"))
-    warnings += production_warnings(built["identity"]) + _unreachable_size_classes(built) + _caps_going_down(built)
-    return Config(**built, base_dir=ctx.base_dir, source=source, warnings=tuple(warnings))
+    warnings += production_warnings(cfg.identity) + _unreachable_size_classes(cfg) + _caps_going_down(cfg)
+    return tuple(warnings)
 
 
 def _check_across(built: dict[str, Any], source: Path | None, ctx: _Context) -> None:
@@ -1305,24 +1344,24 @@ def _check_across(built: dict[str, Any], source: Path | None, ctx: _Context) -> 
         ctx.report("metrics.port", metrics.port, "is server.port too: give the metrics a port of their own")
 
 
-def _unreachable_size_classes(built: dict[str, Any]) -> list[Problem]:
+def _unreachable_size_classes(cfg: Config) -> list[Problem]:
     """A size class needing a credit level beyond the last of ``credit.levels``: valid (the default
     classes beside two levels of one's own), but no owner could ever reach it, so every group stops
     growing below its ``min_members``. Said, where it used to pass unseen."""
-    groups, credit = built["groups"], built["credit"]
+    groups, credit = cfg.groups, cfg.credit
     return [Problem(f"groups.size_classes[{i}].min_credit_level", size.min_credit_level,
                     f"there are only {len(credit.levels)} credit levels (credit.levels): no owner can reach level "
                     f"{size.min_credit_level}, so no group grows to {size.min_members} members ({size.name})")
             for i, size in enumerate(groups.size_classes) if size.min_credit_level > len(credit.levels)]
 
 
-def _caps_going_down(built: dict[str, Any]) -> list[Problem]:
+def _caps_going_down(cfg: Config) -> list[Problem]:
     """A credit level allowing less than the one below it (tiers.caps_going_down): valid, but a
     user who earns credit loses room, which nobody meant; said where it used to pass unseen."""
     return [Problem(f"credit.levels[{n - 1}].{name}", value,
                     f"level {n} allows {value} {name}, fewer than level {n - 1}'s {below} (a level without "
                     f"{name} takes [limits] {name}): set it on the level, or change [limits]")
-            for n, name, value, below in caps_going_down(built["limits"].caps, built["credit"].levels)]
+            for n, name, value, below in caps_going_down(cfg.limits.caps, cfg.credit.levels)]
 
 
 def _same_file_key(path: Path) -> Path:

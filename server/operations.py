@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance.posting import overdue_before
 from server import logs, proxy, sdnotify
-from server.config import Config, ConfigError, load_config, tls_with_proxy_protocol
+from server.config import Config, ConfigError, load_config, tls_with_proxy_protocol, warnings_of
 from server.content import build_filter
 from server.intervals import wait_interval
 from server.media.lists import build_media_lists
@@ -140,6 +140,7 @@ def _reload(app: App) -> bool:
             raise ConfigError(problems)
         fresh, needs_restart = merge_restart_keys(old, fresh)
         fresh, kept_operators = keep_named_operators(old, fresh)
+        fresh = dataclasses.replace(fresh, warnings=warnings_of(fresh))  # (of what runs, not of the file alone)
         # The file alone may pass by turning TLS off, which waits for a restart, and the PROXY
         # protocol on, which would apply now: judged as the server would run it.
         if (why := tls_with_proxy_protocol(fresh.server.tls_cert is not None, fresh.server.proxy_protocol)):
@@ -172,8 +173,6 @@ def _reload(app: App) -> bool:
     app.connection_class.proxy_protocol = fresh.server.proxy_protocol
     METRICS.reloads.labels("applied").inc()
     for warning in fresh.warnings:
-        if kept_operators and warning.key == "admin.socket_group":
-            continue  # (computed from the file alone: the kept operators keep the group's socket 0660)
         log.warning("config: %s", warning)
     if kept_operators:
         log.error("config reloaded, but not the removal of every [[operators]] table: the named operators (%s) "

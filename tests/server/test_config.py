@@ -413,10 +413,28 @@ def test_problem_str_and_error_message():
     ("identity.sms_url", "https://h/send?token=hunter2", "identity.sms_url = 'https://h/send?...': x"),
     ("storage.url", "postgresql://qg@h/db?password=hunter2", "storage.url = 'postgresql://qg@h/db?...': x"),
     ("storage.url", "postgresql://qg:hun@ter2@h/db", "storage.url = 'postgresql://qg@h/db': x"),
+    # (the config review's: a raw /, ? or # in a password used to end the user info, shown whole)
+    ("storage.url", "postgresql://qg:Ab/hunter2@db:5432/q", "storage.url = 'postgresql://qg@db:5432/q': x"),
+    ("storage.url", "postgresql://qg:Ab?hunter2@db/q", "storage.url = 'postgresql://qg@***': x"),
+    ("storage.url", "postgresql://qg:Ab#hunter2@db/q", "storage.url = 'postgresql://qg@***': x"),
+    ("cluster.broker_url", "nats://u:s/hunter2@h1:4222", "cluster.broker_url = 'nats://u@h1:4222': x"),
+    ("storage.url", "postgresql://qg@h/db?password=a@hunter2", "storage.url = 'postgresql://***@***': x"),
 ])
 def test_a_problem_line_shows_no_secret(key, value, shown):
     assert str(Problem(key, value, "x")) == shown
     assert "hunter2" not in str(ConfigError([Problem(key, value, "x")]))
+
+
+@pytest.mark.parametrize("url", ["postgresql://qg:Ab/cd@db:5432/q", "postgres://qg:Ab?cd@db/q",
+                                 "postgresql://qg:Ab#cd@db/q"])
+def test_a_reserved_character_left_raw_in_a_password_is_refused_without_showing_it(tmp_path, url):
+    """The driver cuts the server part at the first /, ? or #: a raw one in the password left a server
+    whose port was part of the password, which check-config passed and serve quoted as it failed."""
+    with pytest.raises(ConfigError) as refused:
+        parse_config({"storage": {"url": url}}, tmp_path)
+    said = str(refused.value)
+    assert "percent-encoded (%2F, %3F, %23, %40)" in said and "Ab" not in said, said
+    assert parse_config({"storage": {"url": "postgresql://qg:Ab%2Fcd@db:5432,db2/q"}}, tmp_path).storage.url
 
 
 # --------------------------------------------------------------------------- sqlite paths

@@ -383,3 +383,34 @@ def test_check_config_says_a_checkpoint_file_it_cannot_reach_rather_than_crash(t
     assert check_config_main(config) == 2
     out = capsys.readouterr().out
     assert "audit.checkpoint_file" in out and "cannot be reached: Permission denied" in out, out
+
+
+def test_a_sighup_during_the_start_is_held_and_reloads_once_started(tmp_path, monkeypatch):
+    """``kill -HUP`` while the server was still starting (migrating, waiting for its broker) ended it
+    by the signal's default action: the handler came only after the start. Now one is held from
+    before the start, and the reload it asked runs once the server listens."""
+    import asyncio
+    import os
+    import signal
+
+    from server.app import App, run
+
+    config = tmp_path / "q.toml"
+    config.write_text("[server]\nport = 0\n", encoding="utf-8")
+    cfg = load_config(config, environ={})
+    real_start = App.start
+    reloads: list[bool] = []
+
+    async def start(self: App) -> None:
+        os.kill(os.getpid(), signal.SIGHUP)
+        await asyncio.sleep(0.05)  # (delivered meanwhile)
+        await real_start(self)
+
+    def reload(self: App) -> None:
+        reloads.append(self._server is not None)  # (started: it listens)
+        os.kill(os.getpid(), signal.SIGTERM)  # and so the server stops, status 0
+
+    monkeypatch.setattr(App, "start", start)
+    monkeypatch.setattr(App, "reload", reload)
+    assert asyncio.run(run(cfg)) == 0
+    assert reloads == [True]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from server import logs, sdnotify
-from server.config import Config, ConfigError, load_config
-from server.operations import DERIVED_KEYS, RESTART_KEYS, merge_restart_keys
+from server.config import Config, ConfigError, load_config, warnings_of
+from server.operations import DERIVED_KEYS, RESTART_KEYS, keep_named_operators, merge_restart_keys
 from server.proxy import (
     V2_SIGNATURE,
     ProxyHeaderError,
@@ -218,6 +218,28 @@ def test_a_kept_restart_key_keeps_what_the_config_derives_from_it(tmp_path):
         for name in derived:
             section, field = name.split(".")
             assert hasattr(getattr(old, section), field), name
+
+
+def test_a_reloads_warnings_are_of_the_config_it_runs(tmp_path):
+    """The warnings are worked out again once the restart-only keys and the kept operators are put
+    back (server/operations.py _reload): from the file alone, ``ping`` said the checksum verifier
+    was gone while it still checked every ID, and that the socket was private while the kept
+    operators kept it shared with its group."""
+    old = dataclasses.replace(Config(), identity=dataclasses.replace(Config().identity, dev_mode=False,
+                                                                     id_verifier="checksum", sms_provider="http"))
+    old = dataclasses.replace(old, warnings=warnings_of(old))
+    assert [w.key for w in old.warnings] == ["identity.id_verifier"]
+    fresh = dataclasses.replace(old, identity=dataclasses.replace(old.identity, id_verifier="http"))
+    assert warnings_of(fresh) == ()  # (the file alone)
+    merged, changed = merge_restart_keys(old, fresh)
+    assert "identity.id_verifier" in changed and [w.key for w in warnings_of(merged)] == ["identity.id_verifier"]
+
+    named = _parse('[admin]\nsocket_group = "0"\n[[operators]]\nname = "alice"\nunix_user = "0"\n'
+                   'role = "operator"\n', tmp_path)
+    unnamed = _parse('[admin]\nsocket_group = "0"\n', tmp_path)
+    assert [w.key for w in unnamed.warnings] == ["admin.socket_group"]
+    kept, was_kept = keep_named_operators(named, unnamed)
+    assert was_kept and warnings_of(kept) == ()
 
 
 def test_every_restart_key_exists():
