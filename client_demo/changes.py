@@ -62,6 +62,10 @@ class ChangeCursors:
             while True:
                 r = await client.request("message_changes", timeout=self.timeout, group_id=gid, since=since,
                                          limit=PAGE)
+                if r.get("reset"):  # (a cursor from before the server's database was restored: none to say)
+                    found.clear()
+                    since = r.get("cursor") if isinstance(r.get("cursor"), int) else since
+                    break
                 for m in r.get("messages") or []:
                     seq = m.get("seq") if isinstance(m, dict) else None
                     if isinstance(seq, int) and seq <= upto:

@@ -305,24 +305,30 @@ async def message_changes(ctx: Context, sess: Session, req: rq.MessageChanges, e
     edited, recalled or deleted, released from review, or reacted to after ``since``, once, as
     ``history`` has it now (deleted ones as tombstones). ``history`` with ``after_seq`` brings only
     new seqs; this brings the changes below them. Without ``since``: only the cursor, to ask for
-    before reading the first page (a change between the two then shows in both, never in neither)."""
+    before reading the first page (a change between the two then shows in both, never in neither).
+    ``joined_seq``: the reader's join point (a client holding messages at or below it from an earlier
+    membership drops them); ``reset``: the cursor is from before the database was restored from a
+    backup, and the client reads what it shows again."""
     g = live_group(ctx, req.group_id)
     m = member_of(g, sess.me)
     if req.since is None:
         cursor = await ctx.store.message_clock()
-        still_reader(ctx, sess, g.group_id)
-        return {"messages": [], "cursor": cursor, "more": False}
+        m = still_reader(ctx, sess, g.group_id)
+        return {"messages": [], "cursor": cursor, "more": False, "reset": False, "joined_seq": m.joined_seq}
     if req.since < 0:
         raise ContractError("bad_request", "since must be a cursor from message_changes (0 or more)")
     limit = req.limit if req.limit is not None else CHANGES_DEFAULT
     limit = max(1, min(limit, CHANGES_MAX))
     # Up to the group's durable messages only (a newer one comes whole with history after_seq).
-    rows, cursor, more = await ctx.store.message_changes(g.group_id, m.joined_seq, g.stored_seq, req.since, limit)
-    mine = await own_reactions(ctx, g.group_id, sess.me.user_id, rows)
-    still_reader(ctx, sess, g.group_id)
+    page = await ctx.store.message_changes(g.group_id, m.joined_seq, g.stored_seq, req.since, limit)
+    mine = await own_reactions(ctx, g.group_id, sess.me.user_id, page.rows)
+    # The join point as it is after the read: one who left and joined again during it is told the new
+    # one, and nothing at or below it is listed.
+    m = still_reader(ctx, sess, g.group_id)
     gid = g.group_id
-    return {"messages": [message_obj(ctx, gid, r, counted(r, mine.get(r.seq))) for r in rows],
-            "cursor": cursor, "more": more}
+    return {"messages": [message_obj(ctx, gid, r, counted(r, mine.get(r.seq))) for r in page.rows
+                         if r.seq > m.joined_seq],
+            "cursor": page.cursor, "more": page.more, "reset": page.reset, "joined_seq": m.joined_seq}
 
 
 async def own_reactions(ctx: Context, gid: str, user_id: str, rows: list[HistoryRow]) -> dict[int, list[str]]:

@@ -134,14 +134,38 @@ class HistoryRow(NamedTuple):
     deleted_by: str | None = None
 
 
-def changes_page(found: Sequence[Sequence[Any]], clock: int, limit: int) -> tuple[list[HistoryRow], int, bool]:
-    """A ``message_changes`` page from up to ``limit + 1`` rows of (rev, the history columns), in rev
-    order, read at ``clock``: the first ``limit``, the cursor (the clock, or the last row's rev when
-    more wait) and whether more do."""
-    more = len(found) > limit
-    rows = found[:limit]
-    cursor = int(rows[-1][0]) if more else clock
-    return [HistoryRow(r[1], r[2], r[3], r[4], r[5], bool(r[6]), *r[7:]) for r in rows], cursor, more
+class ChangesPage(NamedTuple):
+    """A page of **[ext]** ``message_changes``: the messages as ``history`` has them, in the order
+    they last changed; the cursor to ask from next; whether more changes wait past it; ``reset``:
+    the cursor asked from is older than the database's last restore (nothing listed)."""
+
+    rows: list[HistoryRow]
+    cursor: int
+    more: bool
+    reset: bool = False
+
+
+# The changed messages one page looks at, at most: those a reader may not see (before their join
+# point, held) are passed over by the cursor too, so that no page's cost grows with them.
+CHANGES_SCAN = 2000
+# The columns a changes page reads before the history columns (CHANGES_SCAN rows at most).
+CHANGES_HEAD = "rev, held, seq, ts, sender_id, sender_role, text, deleted_at IS NOT NULL"
+
+
+def changes_page(found: Sequence[Sequence[Any]], clock: int, limit: int, floor_seq: int, top_seq: int) -> ChangesPage:
+    """A ``message_changes`` page from up to ``CHANGES_SCAN`` rows (``CHANGES_HEAD``, then the history
+    columns) in rev order, read at ``clock``: the first ``limit`` the reader may see (``floor_seq <
+    seq <= top_seq``, not held), and the cursor: the last row's rev when more wait, else the clock."""
+    rows: list[HistoryRow] = []
+    for i, r in enumerate(found):
+        if r[1] == 0 and floor_seq < r[2] <= top_seq:
+            rows.append(HistoryRow(r[2], r[3], r[4], r[5], r[6], bool(r[7]), *r[8:]))
+            if len(rows) == limit:
+                more = i + 1 < len(found) or len(found) == CHANGES_SCAN
+                return ChangesPage(rows, int(r[0]) if more else clock, more)
+    if len(found) == CHANGES_SCAN:
+        return ChangesPage(rows, int(found[-1][0]), True)
+    return ChangesPage(rows, clock, False)
 
 
 class MessageInfo(NamedTuple):
@@ -255,12 +279,12 @@ class GroupReads(Protocol):
 
     async def message_changes(
         self, group_id: str, floor_seq: int, top_seq: int, since: int, limit: int
-    ) -> tuple[list[HistoryRow], int, bool]:
+    ) -> ChangesPage:
         """The group's messages with ``floor_seq < seq <= top_seq`` that members are shown (``held =
-        0``), deleted ones included, stamped after ``since``: ``(rows as history has them, in the
-        order they changed; the cursor to ask from next; whether more wait past it)``. The clock is
-        read before the messages: every change it counts has committed, so none stamped at or below
-        the cursor can commit later (one writer commits in order)."""
+        0``), deleted ones included, stamped after ``since`` (:func:`changes_page`); ``reset`` when
+        ``since`` is below the clock's floor (a restore since). The clock is read before the
+        messages: every change it counts has committed, and a stamp holds the clock's row until its
+        transaction commits, so none stamped at or below the cursor can commit later."""
         ...
 
     async def reactions_of(self, group_id: str, user_id: str, seqs: list[int]) -> list[tuple[int, str]]:

@@ -317,7 +317,8 @@ class AdvanceSeqs(Change):
     already (and page past with ``after_seq``). Returns how many groups it moved. The clock of
     changes to messages (**[ext]** ``message_changes``) moves up by ``clock_gap`` for the same
     reason: a client holds a cursor from the lost database, and changes stamped below it after the
-    restore would never be listed to it."""
+    restore would never be listed to it; and its floor moves there, so that such a cursor is
+    answered ``reset`` (what the client shows may hold what the restore lost)."""
 
     gap: int
     clock_gap: int = RESTORE_CLOCK_GAP

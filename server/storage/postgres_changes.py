@@ -447,7 +447,7 @@ async def _advance_seqs(db: Conn, a: c.AdvanceSeqs) -> int:
     # (as SQLite's: a group indexed up to its last seq is indexed past the gap, which holds nothing)
     await db.execute("UPDATE search_progress p SET indexed_seq = p.indexed_seq + $1 FROM groups g"
                      " WHERE g.group_id = p.group_id AND p.indexed_seq >= g.last_seq", a.gap)
-    await db.execute("UPDATE message_clock SET rev = rev + $1", a.clock_gap)
+    await db.execute("UPDATE message_clock SET rev = rev + $1, floor = rev + $1", a.clock_gap)
     return _count(await db.execute("UPDATE groups SET last_seq = last_seq + $1", a.gap))
 
 

@@ -19,7 +19,10 @@ from server.storage import changes as c
 from server.storage.account_measures import COMMENT_COLS, POST_COLS
 from server.storage.base import (
     ALL_ITEMS,
+    CHANGES_HEAD,
+    CHANGES_SCAN,
     LIMITED_IN,
+    ChangesPage,
     HistoryRow,
     MessageInfo,
     ReporterRecord,
@@ -191,13 +194,14 @@ class PostgresReads:
 
     async def message_changes(
         self, group_id: str, floor_seq: int, top_seq: int, since: int, limit: int
-    ) -> tuple[list[HistoryRow], int, bool]:
-        clock = await self.message_clock()  # (its own statement first: see base.GroupReads)
+    ) -> ChangesPage:
+        clock, floor = await self._fetchone("SELECT rev, floor FROM message_clock")  # (first: base.GroupReads)
+        if since < floor:
+            return ChangesPage([], int(clock), False, reset=True)
         found = await self._fetchall(
-            f"SELECT rev, seq, ts, sender_id, sender_role, text, deleted_at IS NOT NULL, {HISTORY_EXTRAS}"
-            " FROM messages WHERE group_id = $1 AND rev > $2 AND rev <= $3 AND seq > $4 AND seq <= $5"
-            " AND held = 0 ORDER BY rev LIMIT $6", group_id, since, clock, floor_seq, top_seq, limit + 1)
-        return changes_page(found, clock, limit)
+            f"SELECT {CHANGES_HEAD}, {HISTORY_EXTRAS} FROM messages WHERE group_id = $1 AND rev > $2 AND rev <= $3"
+            " ORDER BY rev LIMIT $4", group_id, since, clock, CHANGES_SCAN)
+        return changes_page(found, int(clock), limit, floor_seq, top_seq)
 
     async def reactions_of(self, group_id: str, user_id: str, seqs: list[int]) -> list[tuple[int, str]]:
         rows = await self._fetchall(

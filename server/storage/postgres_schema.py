@@ -1028,12 +1028,37 @@ MIGRATIONS: list[tuple[int, str]] = [
         """
         -- As SQLite's 46: the clock of changes to stored messages ([ext] message_changes). The clock is a
         -- row, not a sequence: a sequence's value is seen before the transaction that took it commits,
-        -- and a reader bounding its page by it could pass over a change that commits a moment later.
-        CREATE TABLE message_clock (one INTEGER PRIMARY KEY CHECK (one = 1), rev BIGINT NOT NULL);
-        INSERT INTO message_clock (one, rev) VALUES (1, 0);
+        -- and a reader bounding its page by it could pass over a change that commits a moment later;
+        -- the row stays locked by the stamping transaction until it commits, so stamps commit in order.
+        -- The messages' trigger is per statement: a deletion of many messages (delete_user_messages,
+        -- remove-term) moves the clock once, by their number, where a row trigger rewrote the clock's
+        -- row once per message (each such update slower than the last in one transaction). A trigger
+        -- with transition tables cannot name columns: it fires for every update of messages, and its
+        -- own stamping (depth 2) is let through.
+        CREATE TABLE message_clock (one INTEGER PRIMARY KEY CHECK (one = 1), rev BIGINT NOT NULL,
+                                    floor BIGINT NOT NULL);
+        INSERT INTO message_clock (one, rev, floor) VALUES (1, 0, 0);
         ALTER TABLE messages ADD COLUMN rev BIGINT;
         CREATE INDEX messages_rev ON messages(group_id, rev) WHERE rev IS NOT NULL;
-        CREATE FUNCTION qunguan_message_rev() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION qunguan_messages_rev() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF pg_trigger_depth() > 1 THEN
+                RETURN NULL;
+            END IF;
+            WITH c AS (SELECT w.group_id, w.seq, row_number() OVER (ORDER BY w.group_id, w.seq) AS k
+                         FROM new_rows w JOIN old_rows o ON o.group_id = w.group_id AND o.seq = w.seq
+                        WHERE o.text IS DISTINCT FROM w.text OR o.edited_at IS DISTINCT FROM w.edited_at
+                           OR o.held IS DISTINCT FROM w.held OR o.deleted_at IS DISTINCT FROM w.deleted_at),
+                 t AS (SELECT count(*) AS n FROM c),
+                 clock AS (UPDATE message_clock SET rev = rev + t.n FROM t WHERE one = 1 AND t.n > 0 RETURNING rev)
+            UPDATE messages m SET rev = clock.rev - t.n + c.k FROM c, t, clock
+                WHERE m.group_id = c.group_id AND m.seq = c.seq;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER message_rev_update AFTER UPDATE ON messages
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION qunguan_messages_rev();
+        CREATE FUNCTION qunguan_reaction_rev() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
             gid TEXT;
             s BIGINT;
@@ -1048,12 +1073,8 @@ MIGRATIONS: list[tuple[int, str]] = [
             UPDATE messages SET rev = r WHERE group_id = gid AND seq = s;
             RETURN NULL;
         END $$;
-        CREATE TRIGGER message_rev_update AFTER UPDATE OF text, held, deleted_at ON messages
-            FOR EACH ROW WHEN (OLD.text IS DISTINCT FROM NEW.text OR OLD.held IS DISTINCT FROM NEW.held
-                               OR OLD.deleted_at IS DISTINCT FROM NEW.deleted_at)
-            EXECUTE FUNCTION qunguan_message_rev();
         CREATE TRIGGER message_rev_reaction AFTER INSERT OR DELETE ON reactions
-            FOR EACH ROW EXECUTE FUNCTION qunguan_message_rev();
+            FOR EACH ROW EXECUTE FUNCTION qunguan_reaction_rev();
         """,
     ),
 ]

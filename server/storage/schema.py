@@ -1156,16 +1156,20 @@ MIGRATIONS: list[tuple[int, str]] = [
         -- [ext] message_changes: each change to a stored message a member may see (an edit, a recall or
         -- deletion, a hold set or released, a reaction left or taken back) stamps the message with the
         -- next value of one clock, in the change's own transaction, so a client that was away asks for
-        -- what changed after the clock it last saw instead of reading every page again. One writer
-        -- commits in order, so the clock's value read before a page bounds what that page can miss.
-        -- The triggers cover every path that changes these columns; a purge deletes the message first,
-        -- so its reactions going after it stamp nothing.
+        -- what changed after the clock it last saw instead of reading every page again. The clock's row
+        -- stays locked by the stamping transaction until it commits, so stamps commit in their order,
+        -- and the clock's value read before a page bounds what that page can miss. The triggers cover
+        -- every path that changes these columns; a purge deletes the message first, so its reactions
+        -- going after it stamp nothing. floor: the clock when the database was last restored from a
+        -- backup (qunguan restore); a cursor below it is from the database that was replaced.
         ALTER TABLE messages ADD COLUMN rev INTEGER;
         CREATE INDEX messages_rev ON messages(group_id, rev) WHERE rev IS NOT NULL;
-        CREATE TABLE message_clock (one INTEGER PRIMARY KEY CHECK (one = 1), rev INTEGER NOT NULL);
-        INSERT INTO message_clock (one, rev) VALUES (1, 0);
-        CREATE TRIGGER message_rev_update AFTER UPDATE OF text, held, deleted_at ON messages
-            WHEN OLD.text IS NOT NEW.text OR OLD.held IS NOT NEW.held OR OLD.deleted_at IS NOT NEW.deleted_at
+        CREATE TABLE message_clock (one INTEGER PRIMARY KEY CHECK (one = 1), rev INTEGER NOT NULL,
+                                    floor INTEGER NOT NULL);
+        INSERT INTO message_clock (one, rev, floor) VALUES (1, 0, 0);
+        CREATE TRIGGER message_rev_update AFTER UPDATE OF text, edited_at, held, deleted_at ON messages
+            WHEN OLD.text IS NOT NEW.text OR OLD.edited_at IS NOT NEW.edited_at OR OLD.held IS NOT NEW.held
+                 OR OLD.deleted_at IS NOT NEW.deleted_at
         BEGIN
             UPDATE message_clock SET rev = rev + 1;
             UPDATE messages SET rev = (SELECT rev FROM message_clock) WHERE group_id = NEW.group_id AND seq = NEW.seq;

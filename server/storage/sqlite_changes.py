@@ -384,7 +384,7 @@ async def _advance_seqs(db: aiosqlite.Connection, a: c.AdvanceSeqs) -> int:
     # index's catch-up would otherwise walk it 500 seqs a slice between the writer's batches.
     await db.execute("UPDATE search_groups SET indexed_seq = indexed_seq + ? WHERE indexed_seq >= ("
                      "SELECT g.last_seq FROM groups g WHERE g.group_id = search_groups.group_id)", (a.gap,))
-    await db.execute("UPDATE message_clock SET rev = rev + ?", (a.clock_gap,))
+    await db.execute("UPDATE message_clock SET rev = rev + ?, floor = rev + ?", (a.clock_gap, a.clock_gap))
     return await _rowcount(db, "UPDATE groups SET last_seq = last_seq + ?", (a.gap,))
 
 

@@ -9,7 +9,16 @@ import aiosqlite
 
 from server.state import Agreement, State
 from server.storage import loading
-from server.storage.base import LIMITED_IN, HistoryRow, MessageInfo, ReporterRecord, changes_page
+from server.storage.base import (
+    CHANGES_HEAD,
+    CHANGES_SCAN,
+    LIMITED_IN,
+    ChangesPage,
+    HistoryRow,
+    MessageInfo,
+    ReporterRecord,
+    changes_page,
+)
 
 # The v2 columns of a history row (HistoryRow's fields after ``deleted``): reactions as a
 # JSON object {emoji: count}, or NULL when nobody reacted; who deleted it (a user id, or an
@@ -123,13 +132,14 @@ class SqliteReads(SqliteReader):
 
     async def message_changes(
         self, group_id: str, floor_seq: int, top_seq: int, since: int, limit: int
-    ) -> tuple[list[HistoryRow], int, bool]:
-        clock = await self.message_clock()
+    ) -> ChangesPage:
+        clock, floor = await self._fetchone("SELECT rev, floor FROM message_clock")
+        if since < floor:
+            return ChangesPage([], int(clock), False, reset=True)
         found = await self._fetchall(
-            f"SELECT rev, seq, ts, sender_id, sender_role, text, deleted_at IS NOT NULL, {HISTORY_EXTRAS}"
-            " FROM messages WHERE group_id = ? AND rev > ? AND rev <= ? AND seq > ? AND seq <= ? AND held = 0"
-            " ORDER BY rev LIMIT ?", (group_id, since, clock, floor_seq, top_seq, limit + 1))
-        return changes_page(found, clock, limit)
+            f"SELECT {CHANGES_HEAD}, {HISTORY_EXTRAS} FROM messages WHERE group_id = ? AND rev > ? AND rev <= ?"
+            " ORDER BY rev LIMIT ?", (group_id, since, clock, CHANGES_SCAN))
+        return changes_page(found, int(clock), limit, floor_seq, top_seq)
 
     async def reactions_of(self, group_id: str, user_id: str, seqs: list[int]) -> list[tuple[int, str]]:
         marks = ",".join("?" * len(seqs))  # (a page holds at most 500: well under SQLite's variable limit)

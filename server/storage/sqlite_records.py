@@ -426,9 +426,12 @@ def released(kind: str, key: str) -> str:
 # message (PURGE_DEPENDENTS). So do its reactions, and so a message stays while one of them must: a
 # reaction is free text members saw, published when it was left (or taken back) and kept a full
 # period from then, and one of a held person is held with them (the reaction log's index by message).
+# A deletion too keeps its message a period from it: clients that were away learn of a recall or a
+# removal by the message's stamp ([ext] message_changes), which a purge right after it would take.
 MESSAGES_BATCH = f"""
     SELECT c.group_id, c.seq, c.ts,
            (c.edited_at IS NULL OR c.edited_at < :cutoff)
+           AND (c.deleted_at IS NULL OR c.deleted_at < :cutoff)
            AND c.group_id NOT IN ({HELD_GROUPS})
            AND c.sender_id NOT IN ({HELD_USERS})
            AND NOT EXISTS (SELECT 1 FROM review_queue r
@@ -440,7 +443,7 @@ MESSAGES_BATCH = f"""
            AND NOT EXISTS (SELECT 1 FROM reaction_log l
                            WHERE l.group_id = c.group_id AND l.seq = c.seq
                              AND (l.ts >= :cutoff OR l.user_id IN ({HELD_USERS}))) AS gone
-    FROM (SELECT group_id, seq, ts, sender_id, edited_at FROM messages
+    FROM (SELECT group_id, seq, ts, sender_id, edited_at, deleted_at FROM messages
           WHERE ts >= :ts AND ts < :cutoff AND (ts, group_id, seq) > (:ts, :gid, :seq)
           ORDER BY ts, group_id, seq LIMIT :limit) AS c
     ORDER BY c.ts, c.group_id, c.seq"""

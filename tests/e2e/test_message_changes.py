@@ -126,3 +126,19 @@ async def test_a_reader_gets_only_what_it_may_see(make_server, tmp_path):
     assert code(bad) == "bad_request" and "since" in bad["reason"]
     assert code(await m1.call("message_changes", group_id=gid, since="1")) == "bad_request"
     await close_all(owner, admin, m1, late, stranger)
+
+
+async def test_a_reader_who_joined_again_is_told_the_new_join_point(make_server, tmp_path):
+    """A reader who left and joined again while away sees nothing from before the new join: the page
+    says where that is (joined_seq), so that a client drops the older messages it holds."""
+    srv = rich_server(make_server, tmp_path)
+    gid, owner, admin, [m1] = await crowd(srv, 1)
+    old = (await owner.send(gid, "before"))["seq"]
+    since = await cursor_now(m1, gid)
+    assert (await changes(m1, gid, since))["joined_seq"] < old
+    await m1.request("leave_group", group_id=gid)
+    await m1.request("join_group", group_id=gid)
+    await owner.request("edit_message", group_id=gid, seq=old, text="before, edited")
+    r = await changes(m1, gid, since)
+    assert r["messages"] == [] and r["joined_seq"] >= old
+    await close_all(owner, admin, m1)

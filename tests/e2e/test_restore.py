@@ -72,8 +72,13 @@ async def test_a_backup_restored_after_a_crash_is_whole_and_its_seqs_are_new(tmp
     again = await srv.client()
     await again.login("alice", "password123")
     assert (await again.request("me"))["id_verified"] is True  # the key opens the restored identity data
-    # A cursor of message_changes from the lost database is below every change from now on.
-    assert (await again.request("message_changes", group_id=gid))["cursor"] >= RESTORE_CLOCK_GAP > lost_clock
+    # A cursor of message_changes from the lost database is below every change from now on, and is
+    # answered reset: what its client shows may hold what the restore lost.
+    now = await again.request("message_changes", group_id=gid)
+    assert now["cursor"] >= RESTORE_CLOCK_GAP > lost_clock
+    stale = await again.request("message_changes", group_id=gid, since=lost_clock)
+    assert stale["reset"] is True and stale["messages"] == [] and stale["cursor"] == now["cursor"]
+    assert (await again.request("message_changes", group_id=gid, since=now["cursor"]))["reset"] is False
     hist = await again.request("history", group_id=gid)
     assert [m["text"] for m in hist["messages"]] == [f"kept {i}" for i in range(5)]
     # A client that saw the lost messages pages on from the last one it saw, and finds the new one.

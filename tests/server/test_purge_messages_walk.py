@@ -102,6 +102,20 @@ async def test_a_young_reaction_or_one_of_a_held_person_keeps_its_message(open_s
     assert [int(r[0]) for r in standing] == [1, 3]
 
 
+async def test_a_deletion_within_the_period_keeps_its_message(open_store) -> None:
+    """A recall or removal is a change clients that were away learn from the message itself ([ext]
+    message_changes): a message deleted within the period stays a full period after its deletion."""
+    store = await open_store()
+    await store.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
+    await store.apply(ch.CreateGroup(G1, "live", "other", "open", "u1", 1))
+    await _sql(store, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, deleted_at, deleted_by)"
+                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               (G1, 1, TS, "u1", "owner", "kept", CUTOFF, "u1"), (G1, 2, TS, "u1", "owner", "gone", CUTOFF - 1, "u1"),
+               (G1, 3, TS, "u1", "owner", "plain", None, None))
+    [(gone, _)] = await store.apply(ch.PurgeMessages(NOW, CUTOFF, 100, None))
+    assert gone == 2 and await _seqs(store, G1) == [1]
+
+
 DAY = 86_400_000
 H_NOW, H_CUT = 400 * DAY, 400 * DAY - 184 * DAY
 H_OLD = H_NOW - 200 * DAY

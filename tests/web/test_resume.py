@@ -662,3 +662,28 @@ def test_the_catch_up_asks_what_changed_and_reads_no_page_it_holds_again(
     reads = [f for f in frames if f["op"] == "history"]
     assert reads and all(f.get("after_seq", 0) >= sent[-1] for f in reads), reads
     assert page.errors == []
+
+
+def test_a_page_drops_what_a_membership_left_and_joined_again_meanwhile_no_longer_shows(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """[ext] message_changes says the reader's join point: alice left the group on her phone while
+    this page was away and joined it again, so the messages from before the new join are not hers to
+    see any more (history starts there), and the page takes them away."""
+    owner, alice = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(owner.request("create_group", name="又回来", category="friends", join_policy="open"))["group_id"]
+    bg.run(alice.request("join_group", group_id=gid))
+    before = [bg.run(owner.request("send", group_id=gid, text=f"加入前 {i}"))["seq"] for i in range(3)]
+    page, cable = _page_of(browser, server, alice.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.wait_for_selector("#messages .msg .text:has-text('加入前 2')")
+
+    _away(page, cable)
+    bg.run(alice.request("leave_group", group_id=gid))
+    bg.run(alice.request("join_group", group_id=gid))
+    bg.run(owner.request("send", group_id=gid, text="重新加入后"))
+    _back(page, cable)
+
+    page.wait_for_selector("#messages .msg .text:has-text('重新加入后')")
+    expect(page.locator("#messages .msg .text:has-text('加入前')")).to_have_count(0)
+    assert not set(seqs(page)) & set(before)
+    assert page.errors == []

@@ -346,17 +346,18 @@ async function served(ws, op, args = {}) {
 // served's rule for any work whose requests are all `op` (a group's catch-up: history, page after
 // page): done again from its start when one of them is answered as above.
 async function retried(ws, op, work) {
+  const ops = [].concat(op);   // (the ops whose answers are retried: one, or a list)
   for (let tries = 1; ; tries++) {
     try {
       const r = await work();
       if (tries > 1 && (statusKey === "server_busy" || statusKey === "too_many_connections")) setStatus("connected");
       return r;
     } catch (e) {
-      if ((e.code !== "internal" && e.code !== "rate_limited") || e.op !== op) throw e;
+      if ((e.code !== "internal" && e.code !== "rate_limited") || !ops.includes(e.op)) throw e;
       if (conn.ws !== ws || !conn.keep) return NOT_SERVED;
       // (an account at its connections cap: waiting alone does not cure it, so it says what does)
       setStatus(e.reply && e.reply.cause === "connections_per_user" ? "too_many_connections" : "server_busy");
-      if (tries >= SERVE_TRIES) { conn.restart(op + " not served"); return NOT_SERVED; }
+      if (tries >= SERVE_TRIES) { conn.restart(e.op + " not served"); return NOT_SERVED; }
       const ms = e.code === "rate_limited" && e.reply.retry_after_ms > 0 ? e.reply.retry_after_ms
         : 500 * 2 ** (tries - 1) * (0.75 + Math.random() * 0.5);
       await new Promise((resolve) => setTimeout(resolve, ms));
@@ -496,7 +497,7 @@ async function syncGroups(listed = null) {
   // which keeps the live gap fill off, so one given up would leave what came while away unreachable
   // (scrolling back loads only below the first message shown) and later reads would mark it read.
   const ws = conn.ws;
-  await Promise.all([...S.groups.values()].map((g) => retried(ws, "history", () => catchUp(g)).catch(() => {})));
+  await Promise.all([...S.groups.values()].map((g) => retried(ws, CATCH_UP_OPS, () => catchUp(g)).catch(() => {})));
   await Promise.all([...S.groups.values()].filter((g) => g.role !== "member").map(countRequests));
   const g = cur();
   if (g) {
@@ -588,12 +589,15 @@ async function readAfter(g, after) {
 
 // [ext] The clock of changes to messages (message_changes), asked before a group's pages are read
 // on a connection (a change made between the two then shows in both, never in neither): from it, a
-// catch-up after a reconnect asks only what changed (resumeByChanges). Null from a server without it,
-// or when it could not be had: the catch-up then reads the window again (rereadWindow).
+// catch-up after a reconnect asks only what changed (resumeByChanges). Null from a server without it
+// (or refusing it): the catch-up then reads the window again (rereadWindow). A server that cannot
+// serve it now (internal, rate_limited) has the whole catch-up asked again (retried), as for history.
+const CATCH_UP_OPS = ["history", "message_changes"];
+function passing(e) { return e.code === "disconnected" || e.code === "internal" || e.code === "rate_limited"; }
 async function takeCursor(g) {
   try { g.cursor = (await api("message_changes", { group_id: g.group_id })).cursor; }
   catch (e) {
-    if (e.code === "disconnected") throw e;
+    if (passing(e)) throw e;
     g.cursor = null;
   }
 }
@@ -607,20 +611,26 @@ async function resume(g, from) {
 // message recalled, edited, reacted to or removed by the platform once, as it reads now, redrawn in
 // place (and the copy kept for quotes of it); one the page does not hold that falls inside the span
 // it holds (a held message released meanwhile keeps its own, lower seq) filled in. Then what is new,
-// forward from `from`. Nothing else is read again, so what the reader scrolled back to stays. False
-// when the server did not answer it: the window is read again instead.
+// forward from `from`. Nothing else is read again, so what the reader scrolled back to stays. What
+// the page holds at or below the reader's join point (`joined_seq`: they left and joined again while
+// away) is no longer theirs to see, and goes. False when the server refused it, or said `reset` (the
+// cursor is from before a restore of its database): the window is read again instead.
 async function resumeByChanges(g, from) {
   let since = g.cursor;
   try {
     for (;;) {
       const asked = liveTick;
       const r = await api("message_changes", { group_id: g.group_id, since, limit: 500 });
-      keepView(g, () => { for (const m of r.messages) fromChanges(g, m, from, asked); });
+      if (r.reset) { g.cursor = null; return false; }
+      keepView(g, () => {
+        if (typeof r.joined_seq === "number") for (const seq of [...g.msgs.keys()]) if (seq <= r.joined_seq) dropMessage(g, seq);
+        for (const m of r.messages) fromChanges(g, m, from, asked);
+      });
       since = r.cursor;
       if (!r.more) break;
     }
   } catch (e) {
-    if (e.code === "disconnected") throw e;
+    if (passing(e)) throw e;
     g.cursor = null;
     return false;
   }
