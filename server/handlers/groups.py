@@ -332,15 +332,20 @@ def invitation_stands(ctx: Context, g: Group, uid: str) -> bool:
     blacklisted them: they stay members, without the power to let people in). An invitation
     from someone since demoted, removed or gone lapses: nobody else can see or withdraw it."""
     inviter_id = g.invited.get(uid)
-    inviter = ctx.state.users.get(inviter_id) if inviter_id is not None else None
-    m = g.members.get(inviter_id) if inviter_id is not None else None
+    return inviter_id is not None and may_let_in(ctx, g, inviter_id, g.join_policy)
+
+
+def may_let_in(ctx: Context, g: Group, inviter_id: str, join_policy: str) -> bool:
+    """Whether an invitation from ``inviter_id`` lets its invitee into ``g`` under ``join_policy``."""
+    inviter = ctx.state.users.get(inviter_id)
+    m = g.members.get(inviter_id)
     if inviter is None or m is None or inviter.blacklisted:  # a closed account lets nobody in
         return False
     try:
         role = posting.acting_role(Role(m.role), inviter.powers_suspended_until, ctx.now_ms())
     except ContractError:
         return False
-    return perm.may("invite", role, join_policy=g.join_policy)
+    return perm.may("invite", role, join_policy=join_policy)
 
 
 UNUSABLE_LINK = "this invite link is unknown, used up, expired or revoked"
@@ -388,6 +393,10 @@ async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:
     if target is not None:  # a join of it in flight from another connection: its outcome first
         await settled_member(target, user.user_id)
         still_active(user)
+        if user.user_id in target.members and target.alive:
+            # In already (that join, or an earlier one): whatever the link's state now, as for a
+            # join by the group's id; that join may have taken the link's last use.
+            return {"status": "joined", "group_id": target.group_id}
         link = ctx.state.invite_links.get(moderation.code_hash(code))  # (all checked below, after any wait)
     now = ctx.now_ms()
     link, g = usable_link(ctx, link, now)
@@ -487,17 +496,19 @@ async def request_to_join(ctx: Context, g: Group, user: User) -> bool:
     return True
 
 
-def remember_rejection(ctx: Context, g: Group, uid: str) -> None:
+def remember_rejection(ctx: Context, g: Group, uid: str) -> int | None:
     """A manager rejected ``uid``'s request: they may not ask again for a while (the rejections whose
-    wait is over are forgotten here, so the map holds only the waiting ones)."""
+    wait is over are forgotten here, so the map holds only the waiting ones). When it was, or None
+    (no wait is configured)."""
     now, cooldown = ctx.now_ms(), ctx.cfg.groups.join_request_cooldown_seconds
     if not cooldown:
-        return
+        return None
     rejected = g.rejected if g.rejected is not None else {}
     for old in [u for u, at in rejected.items() if not moderation.request_again_in(at, cooldown, now)]:
         del rejected[old]
     rejected[uid] = now
     g.rejected = rejected
+    return now
 
 
 def to_managers(ctx: Context, g: Group) -> list[Session]:

@@ -51,6 +51,7 @@ from server.handlers.groups import (
     admit,
     check_room,
     invitation_stands,
+    may_let_in,
     remember_rejection,
     remove,
     request_decided,
@@ -184,15 +185,24 @@ async def reject_join(ctx: Context, sess: Session, req: rq.RejectJoin, enc: Enco
     g = await _decidable(ctx, sess, req.group_id, uid, "reject_join")
     _pending(g, uid)
     ts = g.join_requests.pop(uid)
+    # The rejection's wait starts with the request's removal, before the write: a request asked again
+    # while it is stored met neither the pending request nor the rejection, and was stored anew.
+    earlier = (g.rejected or {}).get(uid)
+    at = remember_rejection(ctx, g, uid)
 
     def undo() -> None:
         if not banned_now(ctx, g, uid):  # (a ban meanwhile removed it from the store)
             g.join_requests.setdefault(uid, ts)
+        rejected = g.rejected
+        if at is not None and rejected is not None and rejected.get(uid) == at:
+            if earlier is None:
+                del rejected[uid]
+            else:
+                rejected[uid] = earlier
 
     await commit(ctx, acts_as(g, sess.me), ch.DropJoinRequest(g.group_id, uid),
                  audit=_audit(ctx, sess.me, "reject_join", g, uid),
                  undo=undo)
-    remember_rejection(ctx, g, uid)
     publish(_to_user(ctx, uid), ev.JoinResult(group_id=g.group_id, status="rejected"))
     request_decided(ctx, g, uid, "rejected", sess.me.user_id)
 
@@ -221,6 +231,11 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
     # them (as stored) but sends nothing, so nobody can flood a user with `invited`.
     tell = not invitation_stands(ctx, g, uid)
     earlier = g.invited.get(uid)
+    if (not tell and earlier is not None and may_let_in(ctx, g, earlier, "invite")
+            and not may_let_in(ctx, g, actor.user_id, "invite")):
+        # A manager's invitation stands whatever the policy; a member's, put in its place, would lapse
+        # once the group turns to invitations only: a member could so take back a manager's.
+        return
     g.invited[uid] = actor.user_id  # the latest inviter's (as stored): theirs decides whether it stands
 
     def undo() -> None:
