@@ -1317,7 +1317,28 @@ def warnings_of(cfg: Config) -> tuple[Problem, ...]:
         warnings.append(Problem("admin.socket_group", cfg.admin.socket_group, "has no effect without [[operators]]: "
                                 "the socket stays private to the server's OS user (mode 0600)"))
     warnings += production_warnings(cfg.identity) + _unreachable_size_classes(cfg) + _caps_going_down(cfg)
+    warnings += _open_brokers(cfg)
     return tuple(warnings)
+
+
+def _open_brokers(cfg: Config) -> list[Problem]:
+    """A broker off this machine reached without credentials: what crosses it (clients' passwords and
+    codes, identity numbers, operator commands as the forwarding node names them) is open to whoever
+    can reach it (docs/scale-out.md, "What travels over NATS")."""
+    found = []
+    for url in cfg.cluster.broker_urls:
+        host = urllib.parse.urlsplit(url).hostname or ""
+        try:
+            local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            local = False
+        if "@" not in url and not local:
+            found.append(Problem("cluster.broker_url", url, (
+                "names no credentials for a broker off this machine: clients' passwords and codes, identity "
+                "numbers and operator commands cross it, open to whoever can reach it; give NATS a user and "
+                "subject permissions for this service (nats://user:password@host), and TLS (tls://) off a "
+                "private network")))
+    return found
 
 
 def _check_across(built: dict[str, Any], source: Path | None, ctx: _Context) -> None:

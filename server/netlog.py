@@ -57,7 +57,7 @@ KINDS = (
     "profile",        # the display name changed: detail.display_name, detail.was
     "login_ok", "login_failed", "login_refused",  # refused: blacklisted or rate-limited
     "auth_ok", "auth_failed", "auth_refused",
-    "code_request",   # an SMS code was sent: detail.phone_hmac (hex)
+    "code_request",   # an SMS code was asked for (written before the provider's answer): detail.phone_hmac (hex)
     "account_deleted",  # detail.display_name: the name it had (it is renamed on cancellation)
     "delete_account_failed", "delete_account_refused",  # refused: rate-limited
     "verify_identity_failed", "verify_identity_refused",  # failed: the number's answer; refused: rate-limited

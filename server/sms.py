@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -53,7 +54,10 @@ class FileSms:
 
     def _append(self, line: str) -> None:
         self.outbox.parent.mkdir(parents=True, exist_ok=True)
-        with self.outbox.open("a", encoding="utf-8") as f:
+        # Phones and live codes (a code resets a password): readable by the server's user alone, whatever
+        # the process's umask (the shipped unit's is 0077; a shell's is usually 0022).
+        fd = os.open(self.outbox, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with open(fd, "a", encoding="utf-8") as f:
             f.write(line)
 
     async def aclose(self) -> None:

@@ -18,7 +18,6 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import nats
 from nats.errors import MaxPayloadError, NoRespondersError, SlowConsumerError
@@ -30,6 +29,7 @@ from server.cluster.ahead import LoadAhead
 from server.cluster.gateway import STARTING, Gateway, answer_here, previous_lost, resync_notice
 from server.cluster.home import Home, Tail
 from server.cluster.remote import HomeUnreachable
+from server.config import url_without_password
 from server.logs import Repeats
 from server.metrics import METRICS, event_name
 from server.session import CLOSE_TRY_AGAIN, Session
@@ -930,11 +930,9 @@ def _logged(cb: Callable[[Msg], Awaitable[None]]) -> Callable[[Msg], Awaitable[N
 
 
 def shown_url(url: str) -> str:
-    """A NATS url for the log: without the user, password or token it may carry."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    """A NATS url for the log: without the password or token it may carry, as every url the
+    config shows (a token with a raw / in it, cut there by a URL parser, was logged whole)."""
+    return url_without_password(url)
 
 
 PUBLISH_BACKLOG_BYTES = 16 * 1024 * 1024  # what a node lets wait for NATS before its gateway stops reading clients

@@ -626,3 +626,18 @@ def test_a_ca_file_that_cannot_be_read_is_a_config_error(tmp_path: Path, where: 
     with pytest.raises(ConfigError) as info:
         parse_config({"identity": {"provider_ca_file": where}}, tmp_path)
     assert [p.key for p in info.value.problems] == ["identity.provider_ca_file"], info.value.problems
+
+
+@pytest.mark.parametrize(("urls", "warned"), [
+    ("nats://10.0.0.5:4222", ["nats://10.0.0.5:4222"]),
+    ("nats://u:p@10.0.0.5:4222,tls://nats.internal:4443", ["tls://nats.internal:4443"]),
+    ("nats://T0KEN@nats.internal:4222", []),
+    ("nats://127.0.0.1:4222,nats://localhost:4223,nats://[::1]:4224", []),
+])
+def test_a_broker_off_this_machine_without_credentials_is_warned_about(tmp_path, urls, warned):
+    """What crosses the broker (clients' passwords and codes, identity numbers, operator commands) is
+    open to whoever can reach it: a broker elsewhere named without a user or token is said."""
+    cfg = parse_config({"storage": {"url": "postgresql://u@h/db"}, "cluster": {"broker_url": urls}}, tmp_path)
+    said = [w for w in cfg.warnings if w.key == "cluster.broker_url"]
+    assert [w.value for w in said] == warned
+    assert all("user and subject permissions" in str(w) for w in said)

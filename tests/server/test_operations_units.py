@@ -500,8 +500,9 @@ async def test_readyz_names_every_reason_the_broker_first() -> None:
 def test_a_nats_url_is_logged_without_its_credentials() -> None:
     from server.cluster.node import shown_url
 
-    assert shown_url("nats://alice:s3cret@10.0.0.5:4222") == "nats://10.0.0.5:4222"
-    assert shown_url("tls://T0KEN@nats.example:4443") == "tls://nats.example:4443"
+    assert shown_url("nats://alice:s3cret@10.0.0.5:4222") == "nats://alice@10.0.0.5:4222"
+    assert shown_url("tls://T0KEN@nats.example:4443") == "tls://***@nats.example:4443"
+    assert shown_url("nats://ab/cd+ef==@nats.internal:4222") == "nats://***@nats.internal:4222"
     assert shown_url("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
 
 

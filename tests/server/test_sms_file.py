@@ -65,3 +65,18 @@ async def test_the_console_provider_masks_the_number(capsys) -> None:
     assert out == "[sms] code 123456 for 138****8000\n"
     assert "13812348000" not in out
     assert mask_phone("123") == "****"
+
+
+async def test_the_outbox_is_made_readable_by_the_servers_user_alone(tmp_path):
+    """It holds phones and live codes, which reset a password: it was made under the process's umask,
+    0644 from a shell."""
+    old = os.umask(0o022)
+    try:
+        sms = FileSms(tmp_path / "out" / "sms.jsonl")
+        await sms.send("13800138000", "123456", 7)
+        await sms.aclose()
+    finally:
+        os.umask(old)
+    outbox = tmp_path / "out" / "sms.jsonl"
+    assert outbox.stat().st_mode & 0o777 == 0o600
+    assert json.loads(outbox.read_text(encoding="utf-8"))["code"] == "123456"
