@@ -9,10 +9,12 @@ the limits on code requests and failed logins (a fresh hour of password guesses)
 - the windows of ``code_requests_per_phone_per_hour``, ``code_requests_per_ip_per_hour``
   and ``failed_logins_per_ip_per_hour`` (per address, that is per network: governance/ratelimit.py,
   and per account for ``delete_account`` and ``verify_identity``), and of
-  ``failed_logins_per_account`` (``login``'s wrong passwords for an existing account), are rebuilt
-  from the network log's rows of the last hour, which every code request and failed login writes
-  anyway (a partial index keeps the read cheap). The log has each full address; the counters key
-  it by its network as they count it, with the ``ipv6_prefix_length`` of this start.
+  ``failed_logins_per_account`` (``login``'s wrong passwords, for an account or for a name no account
+  has, by its keyed hash), are rebuilt from the network log's rows of the last hour, which every code
+  request and failed login writes anyway (a partial index keeps the read cheap). The log has each
+  full address; the counters key it by its network as they count it, with the
+  ``ipv6_prefix_length`` of this start;
+- ``appeals_per_day`` is rebuilt from the appeals stored in the last day.
 
 A code's count of wrong guesses is not kept: after a takeover it may be guessed five more
 times, within its five minutes. The other windows (reports, @all, sends) start empty, as
@@ -63,6 +65,9 @@ async def restore(app: App) -> None:
                 app.failed_logins_per_account.hit(user_id, at)
             elif name_key := json.loads(detail or "{}").get("name_hmac"):  # a name no account has
                 app.failed_logins_per_account.hit(("name", name_key), at)
+    appeals = app.appeals_per_user  # (a day of them: the appeals themselves are kept for good)
+    for user_id, created_at in await app.store.appeals_since(now_ms - int(appeals.window * 1000)):
+        appeals.hit(user_id, mono - max(0, now_ms - created_at) / 1000)
 
 
 async def keep_code(ctx: Context, phone_key: str) -> None:

@@ -255,6 +255,11 @@ class AccountReads(Protocol):
         ``since``, oldest first."""
         ...
 
+    async def appeals_since(self, since: int) -> list[tuple[str, int]]:
+        """(user_id, created_at) of the appeals made after ``since``: ``appeals_per_day`` read back
+        at a start (server/limits.py), by their own index (SQLite 47, PostgreSQL 44)."""
+        ...
+
 
 class GroupReads(Protocol):
     async def history(

@@ -1077,4 +1077,11 @@ MIGRATIONS: list[tuple[int, str]] = [
             FOR EACH ROW EXECUTE FUNCTION qunguan_reaction_rev();
         """,
     ),
+    (
+        44,
+        """
+        -- As SQLite's 47: the appeals by their time, for appeals_per_day's read-back.
+        CREATE INDEX appeals_created ON appeals(created_at);
+        """,
+    ),
 ]

@@ -1186,4 +1186,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         END;
         """,
     ),
+    (
+        47,
+        """
+        -- The appeals of the last day by their time: appeals_per_day is read back at a start, as the
+        -- other limits are from the network log (server/limits.py); a restart or a takeover gave every
+        -- user a fresh day of appeals.
+        CREATE INDEX appeals_created ON appeals(created_at);
+        """,
+    ),
 ]

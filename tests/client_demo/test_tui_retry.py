@@ -298,17 +298,23 @@ def relay(server: ServerProcess) -> Iterator[CuttingRelay]:
     r.stop()
 
 
+def _in_a_group(a: TUI, b: TUI, alice: tuple[str, str], bob: tuple[str, str]) -> str:
+    """Both clients logged in with their (user id, token), in a group ``a`` created and ``b`` joined."""
+    for t, (uid, token) in ((a, alice), (b, bob)):
+        t.expect(r"^\* not connected yet")
+        t.command(f"/auth {token}", rf"^\* authenticated as {uid}$")
+    gid = a.command("/create tea room friends open", r"^\* created group (\d{9,12}) ").group(1)
+    b.command(f"/join {gid}", rf"^\* joined {gid}; it is the current group$")
+    return str(gid)
+
+
 def test_retry_after_the_connection_is_lost_before_the_ack_posts_the_message_once(
         server: ServerProcess, relay: CuttingRelay, tmp_path: Path) -> None:
     alice, bob = make_user(server, "Alice"), make_user(server, "Bob")
     a = TUI(relay.url, tmp_path / "alice.token")  # through the relay
     b = TUI(server.url, tmp_path / "bob.token")
     try:
-        for t, (uid, token) in ((a, alice), (b, bob)):
-            t.expect(r"^\* not connected yet")
-            t.command(f"/auth {token}", rf"^\* authenticated as {uid}$")
-        gid = a.command("/create tea room friends open", r"^\* created group (\d{9,12}) ").group(1)
-        b.command(f"/join {gid}", rf"^\* joined {gid}; it is the current group$")
+        gid = _in_a_group(a, b, alice, bob)
         a.expect(rf"^\* Bob joined {gid}$")  # nothing more is on its way to alice
 
         relay.cut()
@@ -346,11 +352,7 @@ def test_after_logging_in_again_by_itself_it_shows_what_came_meanwhile_once(
     a = TUI(relay.url, tmp_path / "alice.token")  # through the relay
     b = TUI(server.url, tmp_path / "bob.token")
     try:
-        for t, (uid, token) in ((a, alice), (b, bob)):
-            t.expect(r"^\* not connected yet")
-            t.command(f"/auth {token}", rf"^\* authenticated as {uid}$")
-        gid = a.command("/create tea room friends open", r"^\* created group (\d{9,12}) ").group(1)
-        b.command(f"/join {gid}", rf"^\* joined {gid}; it is the current group$")
+        gid = _in_a_group(a, b, alice, bob)
         b.send("before the drop")
         a.expect(MSG.format(gid=gid) + "Bob: before the drop$")
         relay.go_down()
@@ -391,11 +393,7 @@ def test_what_changed_meanwhile_in_messages_shown_is_printed_after_the_return(tm
     a = TUI(relay.url, tmp_path / "alice.token")  # through the relay
     b = TUI(server.url, tmp_path / "bob.token")
     try:
-        for t, (uid, token) in ((a, alice), (b, bob)):
-            t.expect(r"^\* not connected yet")
-            t.command(f"/auth {token}", rf"^\* authenticated as {uid}$")
-        gid = a.command("/create tea room friends open", r"^\* created group (\d{9,12}) ").group(1)
-        b.command(f"/join {gid}", rf"^\* joined {gid}; it is the current group$")
+        gid = _in_a_group(a, b, alice, bob)
         first = int(b.command("first words", rf"^\d\d:\d\d \[{gid} #(\d+)\] Bob: first words$").group(1))
         second = int(b.command("second words", rf"^\d\d:\d\d \[{gid} #(\d+)\] Bob: second words$").group(1))
         a.expect(MSG.format(gid=gid) + "Bob: second words$")

@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import time
 
-from tests.e2e.harness import close_all, new_id_number, open_group
+from tests.e2e.harness import close_all, new_id_number, open_group, restart
 from tests.e2e.store_hold import (
     CountedServer,
     until,
@@ -491,6 +491,11 @@ async def test_appeals_are_limited_per_user(make_server):
         rc, _, err = await srv.admin("decide-appeal", appeal_id, "--outcome", "rejected", "--note", "维持")
         assert rc == 0, err
     refused = await alice.call("appeal", sanction_id=sid, text="第三次")
+    assert refused["code"] == "rate_limited" and refused["retry_after_ms"] > 0, refused
+    # The day's appeals are read back at a start (a restart, a cluster's takeover): it used to give
+    # every user a fresh day of them.
+    (alice,) = await restart(srv, alice)
+    refused = await alice.call("appeal", sanction_id=sid, text="重启之后")
     assert refused["code"] == "rate_limited" and refused["retry_after_ms"] > 0, refused
     await alice.close()
 

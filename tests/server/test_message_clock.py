@@ -3,42 +3,28 @@ backends: what stamps a message (its triggers), what does not, and a page's boun
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 
 from server.storage import changes as ch
 from server.storage.base import CHANGES_SCAN, changes_page
-from server.storage.sqlite import SqliteStore
+from tests.server.raw_sql import rows_of, run_sql
 
 G = "100000001"
 
 
-async def _sql(store: Any, statement: str, *rows: tuple[Any, ...]) -> None:
-    if not isinstance(store, SqliteStore):
-        counter = iter(range(1, 100))
-        statement = re.sub(r"\?", lambda _: f"${next(counter)}", statement)
-
-    async def fn(db: Any) -> None:
-        await db.executemany(statement, list(rows))
-
-    await store.run_in_batch(fn)
-
-
 async def _revs(store: Any) -> dict[int, int | None]:
-    sql = "SELECT seq, rev FROM messages ORDER BY seq"
-    rows = await (store._fetchall(sql, ()) if isinstance(store, SqliteStore) else store._fetchall(sql))
-    return {int(r[0]): r[1] for r in rows}
+    return {int(r[0]): r[1] for r in await rows_of(store, "SELECT seq, rev FROM messages ORDER BY seq")}
 
 
 async def _group_with(store: Any, n: int) -> None:
     await store.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
     await store.apply(ch.CreateGroup(G, "g", "other", "open", "u1", 1))
-    await _sql(store, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text)"
-                      " VALUES (?, ?, ?, ?, ?, ?)",
-               *[(G, seq, seq, "u1", "owner", f"m{seq}") for seq in range(1, n + 1)])
-    await _sql(store, "UPDATE groups SET last_seq = ? WHERE group_id = ?", (n, G))  # (as the writer keeps it)
+    await run_sql(store, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text)"
+                         " VALUES (?, ?, ?, ?, ?, ?)",
+                  *[(G, seq, seq, "u1", "owner", f"m{seq}") for seq in range(1, n + 1)])
+    await run_sql(store, "UPDATE groups SET last_seq = ? WHERE group_id = ?", (n, G))  # (as the writer keeps it)
 
 
 async def test_each_change_stamps_its_message_once_in_the_order_of_the_clock(open_store) -> None:

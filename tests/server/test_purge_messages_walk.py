@@ -4,32 +4,18 @@ them over; rows of one millisecond split across batches lose none. Both backends
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from server.storage import changes as ch
 from server.storage.sqlite import SqliteStore
+from tests.server.raw_sql import rows_of, run_sql
 
 TS, CUTOFF, NOW = 5, 100, 1_000
 G1, G2 = "100000001", "100000002"
 
 
-async def _sql(store: Any, statement: str, *rows: tuple[Any, ...]) -> None:
-    if not isinstance(store, SqliteStore):
-        counter = iter(range(1, 100))
-        statement = re.sub(r"\?", lambda _: f"${next(counter)}", statement)
-
-    async def fn(db: Any) -> None:
-        await db.executemany(statement, list(rows))
-
-    await store.run_in_batch(fn)
-
-
 async def _seqs(store: Any, gid: str) -> list[int]:
-    sqlite = isinstance(store, SqliteStore)
-    sql = "SELECT seq FROM messages WHERE group_id = " + ("?" if sqlite else "$1") + " ORDER BY seq"
-    rows = await (store._fetchall(sql, (gid,)) if sqlite else store._fetchall(sql, gid))
-    return [int(r[0]) for r in rows]
+    return [int(r[0]) for r in await rows_of(store, "SELECT seq FROM messages WHERE group_id = ? ORDER BY seq", gid)]
 
 
 async def test_each_batch_goes_on_after_the_last_message_it_looked_at(open_store) -> None:
@@ -37,22 +23,23 @@ async def test_each_batch_goes_on_after_the_last_message_it_looked_at(open_store
     await store.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
     await store.apply(ch.CreateGroup(G1, "live", "other", "open", "u1", 1))
     await store.apply(ch.CreateGroup(G2, "gone", "other", "open", "u1", 1))
-    await _sql(store, "UPDATE groups SET dissolved_at = 2 WHERE group_id = ?", (G2,))
+    await run_sql(store, "UPDATE groups SET dissolved_at = 2 WHERE group_id = ?", (G2,))
     # Every message in one millisecond, past the cutoff: the walk's key splits them by group and seq.
-    await _sql(store, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text)"
-                      " VALUES (?, ?, ?, ?, ?, ?)",
-               *[(G1, seq, TS, "u1", "owner", f"m{seq}") for seq in range(1, 41)],
-               *[(G2, seq, TS, "u1", "owner", f"d{seq}") for seq in range(1, 4)])
+    await run_sql(store, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text)"
+                         " VALUES (?, ?, ?, ?, ?, ?)",
+                  *[(G1, seq, TS, "u1", "owner", f"m{seq}") for seq in range(1, 41)],
+                  *[(G2, seq, TS, "u1", "owner", f"d{seq}") for seq in range(1, 4)])
     pins = [(G1, seq, 1, "u1") for seq in range(1, 11)] + [(G2, seq, 1, "u1") for seq in range(1, 4)]
-    await _sql(store, "INSERT INTO group_pins (group_id, seq, pinned_at, pinned_by) VALUES (?, ?, ?, ?)", *pins)
+    await run_sql(store, "INSERT INTO group_pins (group_id, seq, pinned_at, pinned_by) VALUES (?, ?, ?, ?)", *pins)
     item = ("INSERT INTO review_queue (group_id, seq, sender_id, action, category, term, created_at, status,"
             " decision, decided_at, kind) VALUES (?, ?, 'u1', 'review', 'x', 'x', 1, ?, ?, ?, 'message')")
-    await _sql(store, item, *[(G1, seq, "open", None, None) for seq in range(11, 16)],
-               *[(G1, seq, "decided", "release", CUTOFF + 1) for seq in range(16, 21)],  # released within
-               *[(G1, seq, "decided", "release", CUTOFF - 1) for seq in range(21, 26)])  # released before
-    await _sql(store, "UPDATE messages SET edited_at = ? WHERE group_id = ? AND seq > 25 AND seq <= 30", (CUTOFF, G1))
-    await _sql(store, "INSERT INTO reactions (group_id, seq, user_id, emoji, ts) VALUES (?, ?, 'u1', 'ok', 1)",
-               (G1, 31), (G1, 9))
+    await run_sql(store, item, *[(G1, seq, "open", None, None) for seq in range(11, 16)],
+                  *[(G1, seq, "decided", "release", CUTOFF + 1) for seq in range(16, 21)],  # released within
+                  *[(G1, seq, "decided", "release", CUTOFF - 1) for seq in range(21, 26)])  # released before
+    await run_sql(store, "UPDATE messages SET edited_at = ? WHERE group_id = ? AND seq > 25 AND seq <= 30",
+                  (CUTOFF, G1))
+    await run_sql(store, "INSERT INTO reactions (group_id, seq, user_id, emoji, ts) VALUES (?, ?, 'u1', 'ok', 1)",
+                  (G1, 31), (G1, 9))
 
     batches = []
     after = None
@@ -67,9 +54,7 @@ async def test_each_batch_goes_on_after_the_last_message_it_looked_at(open_store
     assert batches == [(0, (TS, G1, 10)), (0, (TS, G1, 20)), (5, (TS, G1, 30)), (10, (TS, G1, 40)), (3, None)]
     assert await _seqs(store, G1) == list(range(1, 21)) + list(range(26, 31))
     assert await _seqs(store, G2) == []
-    sqlite = isinstance(store, SqliteStore)
-    reactions = await (store._fetchall("SELECT seq FROM reactions") if sqlite
-                       else store._fetchall("SELECT seq FROM reactions"))
+    reactions = await rows_of(store, "SELECT seq FROM reactions")
     assert [int(r[0]) for r in reactions] == [9]  # (with its message)
 
 
@@ -80,25 +65,26 @@ async def test_a_young_reaction_or_one_of_a_held_person_keeps_its_message(open_s
     store = await open_store()
     await store.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
     await store.apply(ch.CreateGroup(G1, "live", "other", "open", "u1", 1))
-    await _sql(store, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text)"
-                      " VALUES (?, ?, ?, ?, ?, ?)", *[(G1, seq, TS, "u1", "owner", f"m{seq}") for seq in range(1, 6)])
-    await _sql(store, "INSERT INTO legal_holds (target_type, target_id, reason, created_at) VALUES (?, ?, ?, ?)",
-               ("user", "u-held", "a case", 1))
+    await run_sql(store, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text)"
+                         " VALUES (?, ?, ?, ?, ?, ?)",
+                  *[(G1, seq, TS, "u1", "owner", f"m{seq}") for seq in range(1, 6)])
+    await run_sql(store, "INSERT INTO legal_holds (target_type, target_id, reason, created_at) VALUES (?, ?, ?, ?)",
+                  ("user", "u-held", "a case", 1))
     log = "INSERT INTO reaction_log (group_id, seq, user_id, emoji, added, ts) VALUES (?, ?, ?, ?, ?, ?)"
     left_, taken = (1, 0) if isinstance(store, SqliteStore) else (True, False)
-    await _sql(store, log,
-               (G1, 1, "u2", "👍", left_, CUTOFF),      # left within the period: kept
-               (G1, 2, "u2", "👍", left_, CUTOFF - 1),  # left before it: goes
-               (G1, 3, "u-held", "👎", left_, TS),      # a held person's, however old: kept
-               (G1, 4, "u2", "👍", left_, TS),
-               (G1, 4, "u2", "👍", taken, CUTOFF + 5))  # taken back within the period: kept
-    await _sql(store, "INSERT INTO reactions (group_id, seq, user_id, emoji, ts) VALUES (?, ?, ?, ?, ?)",
-               (G1, 1, "u2", "👍", CUTOFF), (G1, 2, "u2", "👍", CUTOFF - 1), (G1, 3, "u-held", "👎", TS))
+    await run_sql(store, log,
+                  (G1, 1, "u2", "👍", left_, CUTOFF),      # left within the period: kept
+                  (G1, 2, "u2", "👍", left_, CUTOFF - 1),  # left before it: goes
+                  (G1, 3, "u-held", "👎", left_, TS),      # a held person's, however old: kept
+                  (G1, 4, "u2", "👍", left_, TS),
+                  (G1, 4, "u2", "👍", taken, CUTOFF + 5))  # taken back within the period: kept
+    await run_sql(store, "INSERT INTO reactions (group_id, seq, user_id, emoji, ts) VALUES (?, ?, ?, ?, ?)",
+                  (G1, 1, "u2", "👍", CUTOFF), (G1, 2, "u2", "👍", CUTOFF - 1), (G1, 3, "u-held", "👎", TS))
     [(gone, _)] = await store.apply(ch.PurgeMessages(NOW, CUTOFF, 100, None))
     assert gone == 2 and await _seqs(store, G1) == [1, 3, 4]
-    left = await store._fetchall("SELECT seq, user_id FROM reaction_log ORDER BY seq, ts")
+    left = await rows_of(store, "SELECT seq, user_id FROM reaction_log ORDER BY seq, ts")
     assert [(int(r[0]), r[1]) for r in left] == [(1, "u2"), (3, "u-held"), (4, "u2"), (4, "u2")]
-    standing = await store._fetchall("SELECT seq FROM reactions ORDER BY seq")
+    standing = await rows_of(store, "SELECT seq FROM reactions ORDER BY seq")
     assert [int(r[0]) for r in standing] == [1, 3]
 
 
@@ -108,10 +94,11 @@ async def test_a_deletion_within_the_period_keeps_its_message(open_store) -> Non
     store = await open_store()
     await store.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
     await store.apply(ch.CreateGroup(G1, "live", "other", "open", "u1", 1))
-    await _sql(store, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, deleted_at, deleted_by)"
-                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               (G1, 1, TS, "u1", "owner", "kept", CUTOFF, "u1"), (G1, 2, TS, "u1", "owner", "gone", CUTOFF - 1, "u1"),
-               (G1, 3, TS, "u1", "owner", "plain", None, None))
+    await run_sql(store, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text, deleted_at,"
+                         " deleted_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                  (G1, 1, TS, "u1", "owner", "kept", CUTOFF, "u1"),
+                  (G1, 2, TS, "u1", "owner", "gone", CUTOFF - 1, "u1"),
+                  (G1, 3, TS, "u1", "owner", "plain", None, None))
     [(gone, _)] = await store.apply(ch.PurgeMessages(NOW, CUTOFF, 100, None))
     assert gone == 2 and await _seqs(store, G1) == [1]
 
@@ -132,24 +119,24 @@ async def test_what_holds_a_message_keeps_it_through_the_walk(open_store) -> Non
     rows = [(gid, seq, H_OLD, "u-plain") for gid in groups.values() for seq in (1, 2)]
     rows += [("800000100", 1, H_OLD, "u-held"), ("800000101", 1, H_OLD, "u-reported"),
              ("800000102", 1, H_OLD, "u-sanct")]
-    await _sql(store, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text)"
-                      " VALUES (?, ?, ?, ?, 'member', 'x')", *rows)
-    await _sql(store, "INSERT INTO legal_holds (target_type, target_id, reason, created_at, released_at)"
-                      " VALUES (?, ?, 'case', ?, ?)",
-               ("group", groups["op_hold"], H_OLD, None), ("group", groups["released"], H_OLD, H_NOW - 1),
-               ("user", "u-held", H_OLD, None))
-    await _sql(store, "INSERT INTO reports (reporter_id, target_type, group_id, user_id, reason, created_at)"
-                      " VALUES ('r', ?, ?, ?, 'x', ?)",
-               ("group", groups["report"], None, H_OLD), ("user", None, "u-reported", H_OLD))
-    await _sql(store, "INSERT INTO sanctions (kind, target_type, target_id, reason, actor, starts_at, expires_at)"
-                      " VALUES (?, ?, ?, 'x', 'operator', ?, ?)",
-               ("suspend_group", "group", groups["timed"], H_OLD, H_NOW + DAY),
-               ("suspend_group", "group", groups["timed_over"], H_OLD, H_NOW - 1),
-               ("close_group", "group", groups["closed_recent"], H_NOW - 10 * DAY, None),
-               ("close_group", "group", groups["closed_long_ago"], H_NOW - 185 * DAY, None),
-               ("mute", "user", "u-sanct", H_OLD, H_NOW + DAY))
-    await _sql(store, "INSERT INTO review_queue (group_id, seq, sender_id, action, category, term, created_at, kind)"
-                      " VALUES (?, 2, 'u-plain', 'review', 'f', 't', ?, 'message')", (groups["review"], H_OLD))
+    await run_sql(store, "INSERT INTO messages (group_id, seq, ts, sender_id, sender_role, text)"
+                         " VALUES (?, ?, ?, ?, 'member', 'x')", *rows)
+    await run_sql(store, "INSERT INTO legal_holds (target_type, target_id, reason, created_at, released_at)"
+                         " VALUES (?, ?, 'case', ?, ?)",
+                  ("group", groups["op_hold"], H_OLD, None), ("group", groups["released"], H_OLD, H_NOW - 1),
+                  ("user", "u-held", H_OLD, None))
+    await run_sql(store, "INSERT INTO reports (reporter_id, target_type, group_id, user_id, reason, created_at)"
+                         " VALUES ('r', ?, ?, ?, 'x', ?)",
+                  ("group", groups["report"], None, H_OLD), ("user", None, "u-reported", H_OLD))
+    await run_sql(store, "INSERT INTO sanctions (kind, target_type, target_id, reason, actor, starts_at, expires_at)"
+                         " VALUES (?, ?, ?, 'x', 'operator', ?, ?)",
+                  ("suspend_group", "group", groups["timed"], H_OLD, H_NOW + DAY),
+                  ("suspend_group", "group", groups["timed_over"], H_OLD, H_NOW - 1),
+                  ("close_group", "group", groups["closed_recent"], H_NOW - 10 * DAY, None),
+                  ("close_group", "group", groups["closed_long_ago"], H_NOW - 185 * DAY, None),
+                  ("mute", "user", "u-sanct", H_OLD, H_NOW + DAY))
+    await run_sql(store, "INSERT INTO review_queue (group_id, seq, sender_id, action, category, term, created_at, kind)"
+                         " VALUES (?, 2, 'u-plain', 'review', 'f', 't', ?, 'message')", (groups["review"], H_OLD))
     after, total = None, 0
     while True:
         [(n, after)] = await store.apply(ch.PurgeMessages(H_NOW, H_CUT, 2, after))
