@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance.audit import Checkpoint
 from governance.posting import report_overdue
+from governance.sanctions import cut_short
 from protocol import events as ev
 from server import record
 from server.claims import Together
@@ -115,8 +116,13 @@ async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
         _live(g)  # closed or dissolved meanwhile (the read awaited)
         now = app.now_ms()
         until = now + seconds * 1000
+        # A freeze of the group's category is no suspension of the group to shorten: it holds the group
+        # to its end whatever this one's (a shorter sanction cut the freeze's row, and the group posted
+        # again while its category stayed frozen).
+        frozen = app.state.category_frozen_until.get(g.category, 0)
         writes, cut = sanctions.replacing(rows, "suspend_group", "group", g.group_id, reason, now, until,
-                                          report_id, "suspend-group")
+                                          report_id, "suspend-group", kept_until=frozen)
+        until = max(until, frozen)  # (posting stops until then: the sanction's row keeps its own end)
         old = g.suspended_until
         g.suspended_until = until
 
@@ -205,7 +211,10 @@ async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
         rows = await app.store.sanctions("user", user.user_id)
         now = app.now_ms()
         until = now + seconds * 1000
-        pen, undo_penalty = penalty(user, app.cfg.credit.penalty_sanction)
+        # One that shortens a standing suspension is its conduct's, shortened: it costs nothing more (the
+        # points that one took stay taken); a lift costs nothing either.
+        shortens = bool(cut_short(rows, "suspend_admin", until, now))
+        pen, undo_penalty = penalty(None if shortens else user, app.cfg.credit.penalty_sanction)
         writes, cut = sanctions.replacing(rows, "suspend_admin", "user", user.user_id, reason, now, until,
                                           report_id, "suspend-admin", points_of(pen))
         old = user.powers_suspended_until

@@ -216,7 +216,10 @@ async def test_lift_after_a_shortened_suspension_does_not_bring_back_the_longer(
     assert [r["status"] for r in await sanctions(server, "--group", gid)] == ["lifted", "lifted"]
 
 
-async def test_a_shorter_suspend_group_cuts_a_category_freeze_short_but_a_freeze_never_shortens(server):
+async def test_a_shorter_suspend_group_cuts_the_groups_own_but_neither_shortens_a_category_freeze(server):
+    """A freeze of the group's category holds it to the freeze's end whatever the group's own
+    suspensions: a shorter suspend-group used to lift the freeze's row with the group's own, and the
+    group posted again while its category stayed frozen."""
     owner, gid, [m] = await setup_group(server)
     # freeze-category keeps a longer suspension: both stand, the group ends with the longer one.
     await server.admin("suspend-group", gid, "--seconds", "600", "--reason", "long")
@@ -226,13 +229,17 @@ async def test_a_shorter_suspend_group_cuts_a_category_freeze_short_but_a_freeze
     assert [r["status"] for r in rows] == ["in_force", "in_force"]
     r = await m.call("send", group_id=gid, text="x")
     assert r["code"] == "group_suspended" and r["until"] == rows[0]["expires_at"]
-    # suspend-group replaces the end: it cuts short both that outlast it.
+    # suspend-group replaces the group's own end: it cuts short the suspension that outlasts it, not
+    # the freeze, which holds the group to its end.
     await server.admin("suspend-group", gid, "--seconds", "30", "--reason", "shorter")
-    *cut, last = await sanctions(server, "--group", gid)
-    assert [r["status"] for r in cut] == ["lifted", "lifted"] and last["status"] == "in_force"
+    cut, freeze, last = await sanctions(server, "--group", gid)
+    assert (cut["status"], freeze["status"], last["status"]) == ("lifted", "in_force", "in_force")
+    assert last["expires_at"] < freeze["expires_at"]
     r = await m.call("send", group_id=gid, text="x")
-    assert r["code"] == "group_suspended" and r["until"] == last["expires_at"]
+    assert r["code"] == "group_suspended" and r["until"] == freeze["expires_at"]
     rc, out, _ = await server.admin("lift", last["id"], "--reason", "x")
+    assert rc == 0 and f"({freeze['expires_at']}) by another sanction" in out, out
+    rc, out, _ = await server.admin("lift", freeze["id"], "--reason", "x")
     assert rc == 0 and "posting works again" in out
 
 
@@ -258,8 +265,10 @@ async def test_a_shorter_suspend_admin_ends_the_longer_in_the_record(server):
     await server.admin("suspend-admin", owner.username, "--seconds", "600", "--reason", "abuse")
     [longer] = await sanctions(server, "--user", owner.username)
     before = audit_rows(server)
+    score = (await owner.request("me"))["credit_score"]
     rc, out, err = await server.admin("suspend-admin", owner.username, "--seconds", "60", "--reason", "shorter")
     assert rc == 0, err
+    assert (await owner.request("me"))["credit_score"] == score  # (its conduct's, shortened: nothing more)
     cut, shorter = await sanctions(server, "--user", owner.username)
     assert cut["id"] == longer["id"] and cut["status"] == "lifted"
     assert cut["lift_reason"] == "replaced by a shorter suspend-admin: shorter"
@@ -1093,7 +1102,8 @@ async def test_a_blacklisted_owners_group_skips_an_admin_whose_own_group_is_susp
 async def test_an_upheld_appeal_of_a_suspension_cut_short_by_a_shorter_one_gives_its_points_back(server):
     """A shorter ``suspend-admin`` lifts the longer one it cuts short; nobody chose then whether that
     one's points come back, and ``lift`` can no longer reach it. An upheld appeal against it gives
-    them back (before, it said "upheld" and gave nothing)."""
+    them back (before, it said "upheld" and gave nothing). The shorter one, its conduct's shortened,
+    took nothing more: the points were the longer one's alone."""
     owner, _, _ = await setup_group(server)
     start = await score(owner)
     await server.admin("suspend-admin", owner.username, "--seconds", "2592000", "--reason", "abuse")
@@ -1101,11 +1111,11 @@ async def test_an_upheld_appeal_of_a_suspension_cut_short_by_a_shorter_one_gives
     longer = await one_sanction(server, "suspend_admin", "--user", owner.username)
     appeal_id = (await owner.request("appeal", sanction_id=longer["id"], text="误判"))["appeal_id"]
     await server.admin("suspend-admin", owner.username, "--seconds", "86400", "--reason", "abuse")
-    assert await score(owner) == start - 40  # each took its points
+    assert await score(owner) == start - 20  # the first took its points, the shorter nothing more
     rc, out, err = await server.admin("decide-appeal", appeal_id, "--outcome", "upheld", "--note", "情况属实")
     assert rc == 0, err
     assert "20 credit points given back" in out, out
-    assert await score(owner) == start - 20
+    assert await score(owner) == start
 
 
 async def test_an_operator_lift_worded_like_a_replacement_is_not_taken_for_one(server):
