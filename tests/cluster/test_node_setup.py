@@ -195,4 +195,5 @@ async def test_a_node_that_cannot_reach_nats_says_so_on_readyz_and_in_a_few_log_
         c.cleanup()
     lines = [line for line in out.splitlines() if "NATS" in line and "WARNING" in line]
     assert len(lines) == 1, out
-    assert f"NATS at nats://127.0.0.1:{port}: " in lines[0] and "s3cret" not in out, out
+    # (the user shown, the password not: as the config shows a url)
+    assert f"NATS at nats://qunguan@127.0.0.1:{port}: " in lines[0] and "s3cret" not in out, out

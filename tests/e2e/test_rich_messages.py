@@ -357,9 +357,12 @@ async def test_purge_takes_versions_reactions_and_media_links_with_the_message(m
         await m1.request("edit_message", group_id=gid, seq=seq, text="edited")
         await owner.request("react", group_id=gid, seq=seq, emoji="👀", on=True)
         srv.db_rows("INSERT INTO message_media (group_id, seq, media_id) VALUES (?, ?, ?)", gid, seq, f"m{seq}")
-    # Sent and edited 200 days ago (a message is kept a full period after its last edit).
+    # Sent, edited and reacted to 200 days ago (a message is kept a full period after its last edit
+    # and its last reaction).
     srv.db_rows("UPDATE messages SET ts = ?, edited_at = ? WHERE group_id = ? AND seq = ?",
                 int(time.time() * 1000) - 200 * DAY_MS, int(time.time() * 1000) - 200 * DAY_MS + 1, gid, old)
+    srv.db_rows("UPDATE reaction_log SET ts = ? WHERE group_id = ? AND seq = ?",
+                int(time.time() * 1000) - 200 * DAY_MS + 2, gid, old)
     rc, out, err = await srv.admin("purge")
     assert rc == 0 and "messages: 1" in out, (out, err)
     for table in ("message_versions", "reactions", "message_media"):
