@@ -57,8 +57,16 @@ def url_without_password(url: str) -> str:
     """``url`` with what may be a secret left out, for messages and logs: each URL of a
     comma-separated list (a NATS cluster's) loses the password of its user info (a user info
     with no password is a token, ``nats://TOKEN@host``, shown as ``***``, but a PostgreSQL user
-    name is kept) and its query (``?token=``, ``?password=``: shown as ``?...``)."""
-    return ",".join(_one_url_shown(part) for part in url.split(","))
+    name is kept) and its query (``?token=``, ``?password=``: shown as ``?...``). A piece between
+    commas that starts no url of its own (a comma in a password, a PostgreSQL url's second host) is
+    part of the url before it."""
+    urls: list[str] = []
+    for piece in url.split(","):
+        if urls and "://" not in piece:
+            urls[-1] += "," + piece
+        else:
+            urls.append(piece)
+    return ",".join(_one_url_shown(u) for u in urls)
 
 
 def _one_url_shown(url: str) -> str:
@@ -1044,7 +1052,10 @@ _POSTGRES = ("postgresql://", "postgres://")
 def _hosts_parse(url: str) -> bool:
     """Whether a postgresql:// url's server part, as a URL parser cuts it (at the first /, ? or #),
     is a list of host[:port]: what the driver reads it as."""
-    netloc = urllib.parse.urlsplit(url).netloc
+    try:
+        netloc = urllib.parse.urlsplit(url).netloc
+    except ValueError:  # (a [ or ] outside a host: "Invalid IPv6 URL")
+        return False
     for host in netloc.rpartition("@")[2].split(","):
         port = host.rpartition("]")[2] if host.startswith("[") else host
         _, colon, digits = port.rpartition(":")
@@ -1327,10 +1338,10 @@ def _open_brokers(cfg: Config) -> list[Problem]:
     can reach it (docs/scale-out.md, "What travels over NATS")."""
     found = []
     for url in cfg.cluster.broker_urls:
-        host = urllib.parse.urlsplit(url).hostname or ""
         try:
+            host = urllib.parse.urlsplit(url).hostname or ""
             local = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
+        except ValueError:  # (not an address: a name; or no host a parser can read)
             local = False
         if "@" not in url and not local:
             found.append(Problem("cluster.broker_url", url, (

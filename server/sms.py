@@ -57,6 +57,7 @@ class FileSms:
         # Phones and live codes (a code resets a password): readable by the server's user alone, whatever
         # the process's umask (the shipped unit's is 0077; a shell's is usually 0022).
         fd = os.open(self.outbox, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # (one made before, under a shell's umask, too)
         with open(fd, "a", encoding="utf-8") as f:
             f.write(line)
 

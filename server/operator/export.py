@@ -278,8 +278,8 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
     loop = asyncio.get_running_loop()
     # From the claim on, whatever fails removes what this export wrote (the folder is its own).
     try:
-        files, items = await _gather(app, target, lo, hi)
-        media = export_media.media_rows(app.state.media, items)
+        files, (messages, posts) = await _gather(app, target, lo, hi)
+        media = export_media.media_rows(app.state.media, messages, posts)
         if media:
             files["media.jsonl"] = _with_times(media, "created_at")
         entries = await loop.run_in_executor(None, _write_files, out, files)
@@ -307,10 +307,9 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
     return lines
 
 
-async def _gather(app: Context, target: dict[str, Any], lo: int, hi: int
-                  ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The files of an export of ``target`` (but media.jsonl), and the items whose attachments
-    media.jsonl lists (messages; posts as ``(account_id, post_id)``)."""
+async def _gather(app: Context, target: dict[str, Any], lo: int, hi: int) -> tuple[dict[str, Any], Carriers]:
+    """The files of an export of ``target`` (but media.jsonl), and the messages and posts whose
+    attachments media.jsonl lists."""
     async with app.store.export_snapshot() as reads:  # every file from the same moment of the store
         files, items = await _gather_from(app, reads, target, lo, hi)
         kind = target["type"]
@@ -342,18 +341,21 @@ def _appeals(app: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return _with_times(rows, "created_at", "decided_at")
 
 
+# The exported messages and posts (their rows with account_id) whose attachments media.jsonl lists.
+Carriers = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
 async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any], lo: int, hi: int
-                       ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                       ) -> tuple[dict[str, Any], Carriers]:
     files: dict[str, Any]
     if target["type"] == "account":
         aid = target["account_id"]
         records = await reads.export_account(aid, lo, hi)
-        # The posts carry the attachments here: media.jsonl names them as (account_id, post_id).
-        items = [{"group_id": aid, "seq": p["post_id"], "attachments": p["attachments"]} for p in records["posts"]]
+        posts = [{**p, "account_id": aid} for p in records["posts"]]  # (the posts carry the attachments here)
         account = records["account"]
         names = _usernames(app, (p["author_id"] for p in records["posts"]), (c["user_id"] for c in records["comments"]),
                            (e["user_id"] for e in records["editors"]), [account["owner_id"] if account else None])
-        return await asyncio.to_thread(account_files, names, records), items
+        return await asyncio.to_thread(account_files, names, records), ([], posts)
     if target["type"] == "group":
         gid = target["group_id"]
         group = app.state.groups.get(gid)
@@ -362,7 +364,7 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
         names = _usernames(app, (m["sender_id"] for m in records["messages"]))
         files = await asyncio.to_thread(_common_files, names, records)
         files["group.json"] = _with_times([records["group"]], "created_at", "dissolved_at", "closed_at")[0]
-        return files, records["messages"]
+        return files, (records["messages"], [])
     uid = target["user_id"]
     records = await reads.export_user(uid, lo, hi)
     await _add_versions(reads, records["messages"])
@@ -371,10 +373,7 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
     names = _usernames(app, (m["sender_id"] for m in records["messages"]), (p["author_id"] for p in records["posts"]))
     files = await asyncio.to_thread(_user_files, names, records, reactions)
     files["identity.json"] = identity_record(app, uid, records["account"])
-    # Their posts carry attachments too: media.jsonl names them as (account_id, post_id).
-    items = [*records["messages"], *({"group_id": p["account_id"], "seq": p["post_id"],
-                                      "attachments": p["attachments"]} for p in records["posts"])]
-    return files, items
+    return files, (records["messages"], records["posts"])  # (their posts carry attachments too)
 
 
 def _user_files(names: Names, records: dict[str, Any], reactions: list[dict[str, Any]]) -> dict[str, Any]:

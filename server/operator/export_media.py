@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,30 +30,44 @@ FOLDER = "media"
 _COPY_CHUNK = 1 << 20
 
 
-def media_rows(index: MediaIndex, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The media rows of the attachments of ``messages`` (exported rows: ``attachments`` is a list of
-    attachment objects, or the JSON text of one)."""
-    carried: dict[str, list[list[Any]]] = {}
-    for m in messages:
-        items = m.get("attachments")
-        if isinstance(items, str):
-            try:
-                items = json.loads(items)
-            except ValueError:
-                continue
-        for item in items if isinstance(items, list) else ():
-            if isinstance(item, dict) and isinstance(item.get("media_id"), str):
-                carried.setdefault(item["media_id"], []).append([m["group_id"], m["seq"]])
+def media_rows(index: MediaIndex, messages: Iterable[dict[str, Any]],
+               posts: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """The media rows of the attachments of ``messages`` and ``posts`` (exported rows: ``attachments``
+    is a list of attachment objects, or the JSON text of one), each row saying which messages
+    (``[group_id, seq]``) and which posts (``[account_id, post_id]``) carry it: a group and an
+    account may have the same number, so one list could not tell them apart."""
+    carried = _carried(messages, lambda m: [m["group_id"], m["seq"]])
+    on_posts = _carried(posts, lambda p: [p["account_id"], p["post_id"]])
     rows = []
-    for media_id in sorted(carried):
+    for media_id in sorted(carried.keys() | on_posts.keys()):
+        where: dict[str, Any] = {}
+        if media_id in carried:
+            where["messages"] = carried[media_id]
+        if media_id in on_posts:
+            where["posts"] = on_posts[media_id]
         e = index.get(media_id)
         if e is None:  # removed already: the message row still names it
-            rows.append({"media_id": media_id, "missing": True, "messages": carried[media_id]})
+            rows.append({"media_id": media_id, "missing": True, **where})
             continue
         rows.append({"media_id": media_id, "sha256": e.sha256, "mime": e.mime, "kind": e.kind, "size": e.size,
                      "name": e.name, "width": e.width, "height": e.height, "uploader": e.uploader,
-                     "created_at": e.created_at, "file": f"{FOLDER}/{e.sha256}", "messages": carried[media_id]})
+                     "created_at": e.created_at, "file": f"{FOLDER}/{e.sha256}", **where})
     return rows
+
+
+def _carried(items: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], list[Any]]) -> dict[str, list[list[Any]]]:
+    carried: dict[str, list[list[Any]]] = {}
+    for m in items:
+        attached = m.get("attachments")
+        if isinstance(attached, str):
+            try:
+                attached = json.loads(attached)
+            except ValueError:
+                continue
+        for item in attached if isinstance(attached, list) else ():
+            if isinstance(item, dict) and isinstance(item.get("media_id"), str):
+                carried.setdefault(item["media_id"], []).append(key(m))
+    return carried
 
 
 def copy_files(root: Path, out: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance.audit import Checkpoint
 from governance.posting import report_overdue
-from governance.sanctions import cut_short
+from governance.sanctions import cut_short, standing
 from protocol import events as ev
 from server import record
 from server.claims import Together
@@ -116,10 +116,12 @@ async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
         _live(g)  # closed or dissolved meanwhile (the read awaited)
         now = app.now_ms()
         until = now + seconds * 1000
-        # A freeze of the group's category is no suspension of the group to shorten: it holds the group
-        # to its end whatever this one's (a shorter sanction cut the freeze's row, and the group posted
-        # again while its category stayed frozen).
-        frozen = app.state.category_frozen_until.get(g.category, 0)
+        # A freeze of the group's category is no suspension of the group to shorten: its row, while it
+        # stands for the group, holds the group to its end whatever this one's (a shorter sanction cut
+        # it, and the group posted again while its category stayed frozen). One lifted for this group
+        # (an exemption, an upheld appeal) holds nothing.
+        frozen = max((int(r["expires_at"]) for r in rows
+                      if r["cause"] == "freeze" and standing(r, "suspend_group", now)), default=0)
         writes, cut = sanctions.replacing(rows, "suspend_group", "group", g.group_id, reason, now, until,
                                           report_id, "suspend-group", kept_until=frozen)
         until = max(until, frozen)  # (posting stops until then: the sanction's row keeps its own end)

@@ -256,7 +256,7 @@ class AccountReads(Protocol):
         ...
 
     async def appeals_since(self, since: int) -> list[tuple[str, int]]:
-        """(user_id, created_at) of the appeals made after ``since``: ``appeals_per_day`` read back
+        """(user_id, created_at) of the appeals made after ``since``, oldest first: ``appeals_per_day`` read back
         at a start (server/limits.py), by their own index (SQLite 47, PostgreSQL 44)."""
         ...
 

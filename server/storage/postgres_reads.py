@@ -45,6 +45,7 @@ from server.storage.sqlite_records import (
     EXPORT_APPEAL_COLS,
     EXPORT_REPORT_COLS,
     GROUP_COLS,
+    GROUP_EXPORT_MESSAGES,
     HOLD_COLS,
     ID_HELD,
     MEMBERSHIP_COLS,
@@ -169,7 +170,8 @@ class PostgresReads:
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     async def appeals_since(self, since: int) -> list[tuple[str, int]]:
-        rows = await self._fetchall("SELECT user_id, created_at FROM appeals WHERE created_at > $1", since)
+        rows = await self._fetchall("SELECT user_id, created_at FROM appeals WHERE created_at > $1"
+                                    " ORDER BY created_at", since)
         return [(r[0], int(r[1])) for r in rows]
 
     # -- messages ------------------------------------------------------------------------
@@ -344,8 +346,7 @@ class PostgresReads:
     # -- export for supervision (G13) -------------------------------------------------------------
     async def export_group(self, group_id: str, since: int, until: int, members: set[str]) -> dict[str, Any]:
         messages = await rows_as_dicts(MSG_COLS, await self._fetchall(
-            f"SELECT {_cols(MSG_COLS)} FROM messages WHERE group_id = $1 AND ts >= $2 AND ts < $3 ORDER BY seq",
-            group_id, since, until))
+            GROUP_EXPORT_MESSAGES.replace(":g", "$1").replace(":s", "$2").replace(":u", "$3"), group_id, since, until))
         membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
             f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
             " WHERE group_id = $1 AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))

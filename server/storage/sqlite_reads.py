@@ -107,7 +107,8 @@ class SqliteReads(SqliteReader):
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     async def appeals_since(self, since: int) -> list[tuple[str, int]]:
-        rows = await self._fetchall("SELECT user_id, created_at FROM appeals WHERE created_at > ?", (since,))
+        rows = await self._fetchall("SELECT user_id, created_at FROM appeals WHERE created_at > ? ORDER BY created_at",
+                                    (since,))
         return [(r[0], int(r[1])) for r in rows]
 
     # -- messages ------------------------------------------------------------------------

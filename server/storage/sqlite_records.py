@@ -81,6 +81,20 @@ def _cols(cols: Iterable[str], prefix: str = "") -> str:
     return ", ".join(prefix + col for col in cols)
 
 
+# A group's messages in an export's range (:g the group, [:s, :u) the range): those sent in it, and
+# those whose text or state members saw change in it, each a publication the record must show (as
+# the retention purge keeps a text a full period from each): edited, deleted, released from the
+# platform's hold, or reacted to. The group's key range is read once; the reactions and releases by
+# their own indexes. (Numbered as each backend numbers: ?1 or $1 for :g, and so on.)
+GROUP_EXPORT_MESSAGES = (
+    f"SELECT {_cols(MSG_COLS)} FROM messages WHERE group_id = :g AND (ts >= :s AND ts < :u"
+    " OR edited_at >= :s AND edited_at < :u OR deleted_at >= :s AND deleted_at < :u"
+    " OR seq IN (SELECT seq FROM reaction_log WHERE group_id = :g AND ts >= :s AND ts < :u)"
+    " OR seq IN (SELECT seq FROM review_queue WHERE kind = 'message' AND group_id = :g AND decision = 'release'"
+    " AND decided_at >= :s AND decided_at < :u))"
+    " ORDER BY seq")
+
+
 def _dicts(cols: tuple[str, ...], rows: Iterable[Any]) -> list[dict[str, Any]]:
     return [dict(zip(cols, r, strict=True)) for r in rows]
 
@@ -184,15 +198,15 @@ class SqliteRecordReads(SqliteReader):
     async def export_group(self, group_id: str, since: int, until: int, members: set[str]) -> dict[str, Any]:
         """A group's records with ``since <= ts < until``.
 
-        ``messages`` (by seq), ``membership`` and the ``audit`` entries naming
+        ``messages`` (by seq: ``GROUP_EXPORT_MESSAGES``, those sent in the range and those edited,
+        deleted, released or reacted to in it), ``membership`` and the ``audit`` entries naming
         the group; ``netlog``: the rows of everyone who posted or whose
         membership changed in the range, and of ``members``; ``group``: its row.
         Keys of each row: the ``*_COLS`` of this module.
         """
         rng = (since, until)
         messages = await rows_as_dicts(MSG_COLS, await self._fetchall(
-            f"SELECT {_cols(MSG_COLS)} FROM messages WHERE group_id = ? AND ts >= ? AND ts < ? ORDER BY seq",
-            (group_id, *rng)))
+            GROUP_EXPORT_MESSAGES.replace(":g", "?1").replace(":s", "?2").replace(":u", "?3"), (group_id, *rng)))
         membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
             f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
             " WHERE group_id = ? AND ts >= ? AND ts < ? ORDER BY id", (group_id, *rng)))
@@ -701,7 +715,7 @@ async def _reseal_batch(db: aiosqlite.Connection, r: c.ResealBatch) -> tuple[str
 
 # -- measures that finish: sanctions and appeals ----------------------------------------------------
 SANCTION_COLS = ("id", "kind", "target_type", "target_id", "reason", "actor", "starts_at", "expires_at",
-                 "report_id", "lifted_at", "lifted_by", "lift_reason", "credit_taken", "replaced_by")
+                 "report_id", "lifted_at", "lifted_by", "lift_reason", "credit_taken", "replaced_by", "cause")
 APPEAL_COLS = ("appeal_id", "sanction_id", "user_id", "text", "created_at", "status", "outcome", "note",
                "decided_at", "decided_by")
 # Whether appeal ``a`` lifted its sanction ``s``: the lift was stored in the decision's own write, so it

@@ -243,6 +243,27 @@ async def test_a_shorter_suspend_group_cuts_the_groups_own_but_neither_shortens_
     assert rc == 0 and "posting works again" in out
 
 
+async def test_a_group_exempted_from_its_categorys_freeze_is_held_by_its_own_suspension_alone(server):
+    """Its freeze row lifted, a group posts again; a short suspend-group then holds it that long only
+    (it was held to the freeze's end, with nothing in force that lift could reach)."""
+    owner, gid, [m] = await setup_group(server)
+    rc, _, err = await server.admin("freeze-category", "friends", "--seconds", "600", "--reason", "emergency")
+    assert rc == 0, err
+    [freeze] = await sanctions(server, "--group", gid)
+    assert freeze["cause"] == "freeze"
+    rc, _, err = await server.admin("lift", freeze["id"], "--reason", "not this group")
+    assert rc == 0, err
+    assert "seq" in await m.request("send", group_id=gid, text="exempted")
+    rc, _, err = await server.admin("suspend-group", gid, "--seconds", "2", "--reason", "brief")
+    assert rc == 0, err
+    _, own = await sanctions(server, "--group", gid)
+    assert own["cause"] is None
+    r = await m.call("send", group_id=gid, text="x")
+    assert r["code"] == "group_suspended" and r["until"] == own["expires_at"], r
+    await asyncio.sleep(max(0.0, own["expires_at"] / 1000 - time.time()) + 0.2)
+    assert "seq" in await m.request("send", group_id=gid, text="after its own end")
+
+
 async def test_a_lifted_group_suspension_says_what_still_holds_the_group(server):
     """``sanction_lifted`` of a group's suspension carries ``until`` and ``cause`` of what still
     holds it (here its category's freeze), so a client keeps the right end without reading ``text``."""

@@ -584,6 +584,14 @@ async def test_export_of_a_group_round_trips(server, tmp_path):
     ranged = read_jsonl(tmp_path / "ranged" / "messages.jsonl")
     assert [e["seq"] for e in ranged] == [s for s, t, *_ in stored if ts[4] <= t < ts[8]]
     check_manifest(tmp_path / "ranged")
+    # A message sent before a range and edited in it is part of it: its new text was published then.
+    mark = int(time.time() * 1000)
+    await owner.request("edit_message", group_id=gid, seq=2, text="改过 edited")
+    since = dt.datetime.fromtimestamp(mark / 1000, dt.UTC).isoformat(timespec="milliseconds")
+    rc, _, err = await server.admin("export", "--group", gid, "--since", since, "--out", str(tmp_path / "edited"))
+    assert rc == 0, err
+    [edited] = read_jsonl(tmp_path / "edited" / "messages.jsonl")
+    assert (edited["seq"], edited["text"], edited["ts"] < mark) == (2, "改过 edited", True)
     # Refusals: one line, exit 2.
     for args in (("export", "--group", gid, "--out", str(out)),  # not empty
                  ("export", "--group", "999999999", "--out", str(tmp_path / "x")),

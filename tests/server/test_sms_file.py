@@ -80,3 +80,8 @@ async def test_the_outbox_is_made_readable_by_the_servers_user_alone(tmp_path):
     outbox = tmp_path / "out" / "sms.jsonl"
     assert outbox.stat().st_mode & 0o777 == 0o600
     assert json.loads(outbox.read_text(encoding="utf-8"))["code"] == "123456"
+    outbox.chmod(0o644)  # (one made by an earlier version, under that umask)
+    sms = FileSms(outbox)
+    await sms.send("13800138000", "654321", 8)
+    await sms.aclose()
+    assert outbox.stat().st_mode & 0o777 == 0o600
