@@ -46,6 +46,7 @@ from server.storage.sqlite_records import (
     EXPORT_REPORT_COLS,
     GROUP_COLS,
     GROUP_EXPORT_MESSAGES,
+    GROUP_MEMBERSHIP_LOG,
     HOLD_COLS,
     ID_HELD,
     MEMBERSHIP_COLS,
@@ -69,6 +70,7 @@ from server.storage.sqlite_records import (
     erased_key,
     messages_params,
     messages_walked,
+    present_in_range,
     queue_item,
 )
 
@@ -350,9 +352,9 @@ class PostgresReads:
         membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
             f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
             " WHERE group_id = $1 AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))
-        people = {m["sender_id"] for m in messages}
-        people |= {r["user_id"] for r in membership} | {r["actor_id"] for r in membership if r["actor_id"]}
-        people |= set(members)
+        log = await self._fetchall(GROUP_MEMBERSHIP_LOG.replace("?1", "$1"), group_id)
+        people = present_in_range(log, members, since, until) | {m["sender_id"] for m in messages}
+        people |= {r["actor_id"] for r in membership if r["actor_id"]}
         netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id = ANY($1::text[])"
             " AND ts >= $2 AND ts < $3 ORDER BY id", sorted(people), since, until))

@@ -81,6 +81,34 @@ def _cols(cols: Iterable[str], prefix: str = "") -> str:
     return ", ".join(prefix + col for col in cols)
 
 
+# The membership log's actions that end a membership (the others start one, or change a member's role).
+MEMBERSHIP_ENDS = frozenset({"leave", "kick", "ban", "account_deleted"})
+# A group's whole membership log, oldest first, for who was in it during an export's range.
+GROUP_MEMBERSHIP_LOG = "SELECT user_id, action, ts FROM membership_log WHERE group_id = ?1 ORDER BY ts, id"
+
+
+def present_in_range(log: Iterable[Any], members: set[str], since: int, until: int) -> set[str]:
+    """Who was a member of a group at some moment of ``[since, until)``, from its membership log
+    (``(user_id, action, ts)``, oldest first) and its ``members`` now: a member when the range began,
+    one whose membership changed in it, one who left after it with no earlier row kept (the
+    retention purge took their joining), and a member now with no row at all (the same). Not one
+    who joined only after the range: an export is no place for the network logs of someone who had
+    nothing to do with the group then."""
+    state: dict[str, bool] = {}  # (as of the last row read before the range's end)
+    present: set[str] = set()
+    first_after: dict[str, str] = {}
+    for uid, action, ts in log:
+        if ts < until:
+            if ts >= since:
+                present.add(uid)
+            state[uid] = action not in MEMBERSHIP_ENDS
+        elif uid not in state:
+            first_after.setdefault(uid, action)
+    present |= {uid for uid, member in state.items() if member}
+    present |= {uid for uid, action in first_after.items() if action in MEMBERSHIP_ENDS}
+    return present | {uid for uid in members if uid not in state and uid not in first_after}
+
+
 # A group's messages in an export's range (:g the group, [:s, :u) the range): those sent in it, and
 # those whose text or state members saw change in it, each a publication the record must show (as
 # the retention purge keeps a text a full period from each): edited, deleted, released from the
@@ -200,8 +228,9 @@ class SqliteRecordReads(SqliteReader):
 
         ``messages`` (by seq: ``GROUP_EXPORT_MESSAGES``, those sent in the range and those edited,
         deleted, released or reacted to in it), ``membership`` and the ``audit`` entries naming
-        the group; ``netlog``: the rows of everyone who posted or whose
-        membership changed in the range, and of ``members``; ``group``: its row.
+        the group; ``netlog``: the rows of everyone who was a member during the range
+        (:func:`present_in_range`, ``members`` the members now), posted in it or acted on a
+        membership in it; ``group``: its row.
         Keys of each row: the ``*_COLS`` of this module.
         """
         rng = (since, until)
@@ -210,9 +239,9 @@ class SqliteRecordReads(SqliteReader):
         membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
             f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
             " WHERE group_id = ? AND ts >= ? AND ts < ? ORDER BY id", (group_id, *rng)))
-        people = {m["sender_id"] for m in messages}
-        people |= {r["user_id"] for r in membership} | {r["actor_id"] for r in membership if r["actor_id"]}
-        people |= set(members)
+        log = await self._fetchall(GROUP_MEMBERSHIP_LOG, (group_id,))
+        people = present_in_range(log, members, since, until) | {m["sender_id"] for m in messages}
+        people |= {r["actor_id"] for r in membership if r["actor_id"]}
         netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id IN (SELECT value FROM json_each(?))"
             " AND ts >= ? AND ts < ? ORDER BY id", (json.dumps(sorted(people)), *rng)))
