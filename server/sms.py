@@ -5,9 +5,11 @@ handed over, or raises ``ContractError("internal", ...)`` when it could not be."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -57,7 +59,9 @@ class FileSms:
         # Phones and live codes (a code resets a password): readable by the server's user alone, whatever
         # the process's umask (the shipped unit's is 0077; a shell's is usually 0022).
         fd = os.open(self.outbox, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.fchmod(fd, 0o600)  # (one made before, under a shell's umask, too)
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # (one made before, under a shell's umask, too; not a pipe)
+            with contextlib.suppress(PermissionError):  # (another user's file: theirs to mind)
+                os.fchmod(fd, 0o600)
         with open(fd, "a", encoding="utf-8") as f:
             f.write(line)
 

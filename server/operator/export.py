@@ -38,7 +38,7 @@ makes the server write, into a new (or empty) folder DIR:
   editors.jsonl     its editors now
   measures.jsonl    the platform's sanctions on it (warnings, restrictions,
                     suspensions, closing, post removals), lifted ones included
-  media.jsonl,      (when the exported messages carry attachments) the media rows,
+  media.jsonl,      (when the exported messages or posts carry attachments) the media rows,
   media/<sha256>    and each file once (server/operator/export_media.py)
   manifest.json     the query (target, since, until), when it was generated,
                     and for each file above its SHA-256, line count and size

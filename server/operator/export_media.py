@@ -1,11 +1,12 @@
-"""The files of exported messages, for ``qunguan admin export`` (server/operator/export.py).
+"""The files of exported messages and posts, for ``qunguan admin export`` (server/operator/export.py).
 
-When the exported messages carry attachments, the export gets
+When the exported messages or posts carry attachments, the export gets
 
   media.jsonl   one line per media row: media_id, sha256, mime, kind, size, name,
                 width, height, uploader, created_at (+ ``_iso``), ``file`` (its path
-                in the export) and the (group_id, seq) of the exported messages
-                carrying it
+                in the export), ``messages``: the [group_id, seq] of the exported
+                messages carrying it, and ``posts``: the [account_id, post_id] of the
+                exported posts (each only when there are some)
   media/<sha256>  each distinct file once, mode 0600
 
 and ``manifest.json`` lists every copied file under ``media`` with the SHA-256 of

@@ -122,8 +122,9 @@ async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
         # (an exemption, an upheld appeal) holds nothing.
         frozen = max((int(r["expires_at"]) for r in rows
                       if r["cause"] == "freeze" and standing(r, "suspend_group", now)), default=0)
-        writes, cut = sanctions.replacing(rows, "suspend_group", "group", g.group_id, reason, now, until,
-                                          report_id, "suspend-group", kept_until=frozen)
+        own = [r for r in rows if r["cause"] != "freeze"]  # (the group's own suspensions: those it replaces)
+        writes, cut = sanctions.replacing(own, "suspend_group", "group", g.group_id, reason, now, until,
+                                          report_id, "suspend-group")
         until = max(until, frozen)  # (posting stops until then: the sanction's row keeps its own end)
         old = g.suspended_until
         g.suspended_until = until

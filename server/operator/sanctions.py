@@ -167,7 +167,7 @@ def cut_short_by_another(row: dict[str, Any]) -> bool:
 
 def replacing(rows: list[dict[str, Any]], kind: str, target_type: str, target_id: str, reason: str, now: int,
               until: int, report_id: int | None, command_name: str,
-              credit_taken: int = 0, kept_until: int = 0) -> tuple[list[Change], list[int]]:
+              credit_taken: int = 0) -> tuple[list[Change], list[int]]:
     """The changes that impose a timed measure of ``kind`` ending at ``until`` on a target whose
     sanctions are ``rows`` (read under :func:`lock_target`): its sanction row, and the lift of each
     standing sanction it cuts short (:func:`governance.sanctions.cut_short`), so the record, ``lift``
@@ -176,9 +176,8 @@ def replacing(rows: list[dict[str, Any]], kind: str, target_type: str, target_id
 
     The new row and the lifts are one change (``AddSanction.replaces``): each sanction cut short
     records the new one's id as its ``replaced_by``, which exists only inside the transaction. The
-    ``lift_reason`` says the same in words, for operators. ``kept_until``: the target stays held until
-    then whatever the new end (a freeze of a group's category), and what ends no later stands."""
-    cut = cut_short(rows, kind, max(until, kept_until), now)
+    ``lift_reason`` says the same in words, for operators."""
+    cut = cut_short(rows, kind, until, now)
     return [AddSanction(kind, target_type, target_id, reason, operator_name(), now, until, report_id, credit_taken,
                         replaces=tuple(cut), lift_reason=f"replaced by a shorter {command_name}: {reason}")], cut
 

@@ -479,8 +479,9 @@ class RecordReads(Protocol):
     # measures that finish: sanctions (Art. 11) and appeals
     async def sanctions(self, target_type: str | None = None, target_id: str | None = None) -> list[dict[str, Any]]:
         """Sanctions by id (all, or those on one target): id, kind, target_type, target_id, reason, actor,
-        starts_at, expires_at, report_id, lifted_at, lifted_by, lift_reason, credit_taken, and replaced_by
-        (the id of the sanction that cut it short and lifted it, else None)."""
+        starts_at, expires_at, report_id, lifted_at, lifted_by, lift_reason, credit_taken, replaced_by
+        (the id of the sanction that cut it short and lifted it, else None), and cause (``freeze``: a
+        category's freeze gave it; else None)."""
         ...
 
     async def sanction(self, sanction_id: int) -> dict[str, Any] | None:

@@ -81,8 +81,10 @@ def _cols(cols: Iterable[str], prefix: str = "") -> str:
     return ", ".join(prefix + col for col in cols)
 
 
-# The membership log's actions that end a membership (the others start one, or change a member's role).
+# The membership log's actions that end a membership, and those that change a member's role (the
+# others start one).
 MEMBERSHIP_ENDS = frozenset({"leave", "kick", "ban", "account_deleted"})
+ROLE_CHANGES = frozenset({"admin", "member", "owner", "owner_handed_on"})
 # A group's whole membership log, oldest first, for who was in it during an export's range.
 GROUP_MEMBERSHIP_LOG = "SELECT user_id, action, ts FROM membership_log WHERE group_id = ?1 ORDER BY ts, id"
 
@@ -90,8 +92,9 @@ GROUP_MEMBERSHIP_LOG = "SELECT user_id, action, ts FROM membership_log WHERE gro
 def present_in_range(log: Iterable[Any], members: set[str], since: int, until: int) -> set[str]:
     """Who was a member of a group at some moment of ``[since, until)``, from its membership log
     (``(user_id, action, ts)``, oldest first) and its ``members`` now: a member when the range began,
-    one whose membership changed in it, one who left after it with no earlier row kept (the
-    retention purge took their joining), and a member now with no row at all (the same). Not one
+    one whose membership changed in it, one who left or whose role changed after it with no earlier
+    row kept (the retention purge took their joining), and a member now with no row at all (the
+    same). Not one
     who joined only after the range: an export is no place for the network logs of someone who had
     nothing to do with the group then."""
     state: dict[str, bool] = {}  # (as of the last row read before the range's end)
@@ -105,18 +108,20 @@ def present_in_range(log: Iterable[Any], members: set[str], since: int, until: i
         elif uid not in state:
             first_after.setdefault(uid, action)
     present |= {uid for uid, member in state.items() if member}
-    present |= {uid for uid, action in first_after.items() if action in MEMBERSHIP_ENDS}
+    present |= {uid for uid, action in first_after.items() if action in MEMBERSHIP_ENDS | ROLE_CHANGES}
     return present | {uid for uid in members if uid not in state and uid not in first_after}
 
 
 # A group's messages in an export's range (:g the group, [:s, :u) the range): those sent in it, and
 # those whose text or state members saw change in it, each a publication the record must show (as
-# the retention purge keeps a text a full period from each): edited, deleted, released from the
-# platform's hold, or reacted to. The group's key range is read once; the reactions and releases by
+# the retention purge keeps a text a full period from each): edited (the last edit, or an earlier
+# text written in the range: a version's ts), deleted, released from the platform's hold, or reacted
+# to. The group's key range is read once; the reactions and releases by
 # their own indexes. (Numbered as each backend numbers: ?1 or $1 for :g, and so on.)
 GROUP_EXPORT_MESSAGES = (
     f"SELECT {_cols(MSG_COLS)} FROM messages WHERE group_id = :g AND (ts >= :s AND ts < :u"
     " OR edited_at >= :s AND edited_at < :u OR deleted_at >= :s AND deleted_at < :u"
+    " OR seq IN (SELECT seq FROM message_versions WHERE group_id = :g AND ts >= :s AND ts < :u)"
     " OR seq IN (SELECT seq FROM reaction_log WHERE group_id = :g AND ts >= :s AND ts < :u)"
     " OR seq IN (SELECT seq FROM review_queue WHERE kind = 'message' AND group_id = :g AND decision = 'release'"
     " AND decided_at >= :s AND decided_at < :u))"

@@ -264,6 +264,21 @@ async def test_a_group_exempted_from_its_categorys_freeze_is_held_by_its_own_sus
     assert "seq" in await m.request("send", group_id=gid, text="after its own end")
 
 
+async def test_a_shorter_suspend_group_in_a_frozen_category_ends_the_groups_own_longer_one(server):
+    """It keeps the freeze's row and still ends the group's own suspension that outlasts it: that one
+    stood, and held the group again once the freeze's row was lifted for it."""
+    owner, gid, [m] = await setup_group(server)
+    await server.admin("suspend-group", gid, "--seconds", "300", "--reason", "own")
+    await server.admin("freeze-category", "friends", "--seconds", "600", "--reason", "emergency")
+    await server.admin("suspend-group", gid, "--seconds", "2", "--reason", "brief")
+    own, freeze, brief = await sanctions(server, "--group", gid)
+    assert (own["status"], freeze["status"], brief["status"]) == ("lifted", "in_force", "in_force")
+    rc, _, err = await server.admin("lift", freeze["id"], "--reason", "not this group")
+    assert rc == 0, err
+    await asyncio.sleep(max(0.0, brief["expires_at"] / 1000 - time.time()) + 0.2)
+    assert "seq" in await m.request("send", group_id=gid, text="free again")
+
+
 async def test_a_lifted_group_suspension_says_what_still_holds_the_group(server):
     """``sanction_lifted`` of a group's suspension carries ``until`` and ``cause`` of what still
     holds it (here its category's freeze), so a client keeps the right end without reading ``text``."""

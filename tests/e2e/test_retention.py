@@ -592,6 +592,16 @@ async def test_export_of_a_group_round_trips(server, tmp_path):
     assert rc == 0, err
     [edited] = read_jsonl(tmp_path / "edited" / "messages.jsonl")
     assert (edited["seq"], edited["text"], edited["ts"] < mark) == (2, "改过 edited", True)
+    # Edited in a range and again after it: that range's text is an earlier version's, still in it.
+    await asyncio.sleep(0.01)
+    after = int(time.time() * 1000)
+    await owner.request("edit_message", group_id=gid, seq=2, text="又改 again")
+    until = dt.datetime.fromtimestamp(after / 1000, dt.UTC).isoformat(timespec="milliseconds")
+    rc, _, err = await server.admin("export", "--group", gid, "--since", since, "--until", until,
+                                    "--out", str(tmp_path / "between"))
+    assert rc == 0, err
+    [between] = read_jsonl(tmp_path / "between" / "messages.jsonl")
+    assert between["seq"] == 2 and "改过 edited" in [v["text"] for v in between["versions"]]
     # Refusals: one line, exit 2.
     for args in (("export", "--group", gid, "--out", str(out)),  # not empty
                  ("export", "--group", "999999999", "--out", str(tmp_path / "x")),
