@@ -150,6 +150,14 @@ class Hits:
         record_hit(self.ctx, self.user, account_id, action, verdict, field=field)
 
 
+class Unscreened(Hits):
+    """A pass of the checks without the word lists: every other refusal first, so that a request
+    refused anyway costs its author no credit for a listed word in it (as a group's name)."""
+
+    def screen(self, text: str, field: str, restated: bool = False) -> None:
+        return
+
+
 def record_hit(ctx: Context, user: User, account_id: str | None, action: str, verdict: Verdict,
                **detail: Any) -> None:
     """An enforcement-record entry for a word-list hit in what a public account shows (a name, a
@@ -255,22 +263,31 @@ def _subject(ctx: Context, req: rq.CreateAccount, hits: Hits) -> tuple[str | Non
 
 
 # -- ops ---------------------------------------------------------------------------------------
-@handler("create_account")
-async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc: Encoding) -> dict[str, Any]:
-    user = sess.me
-    if not user.id_verified:
-        raise ContractError("verification_required", "opening a public account needs a verified identity")
-    check_agreement(ctx, user)  # (before the words are screened: a refusal anyway costs no credit)
-    hits = Hits(ctx, user, None)
+def _create_checks(ctx: Context, req: rq.CreateAccount, hits: Hits) -> tuple[
+        str, str, str, str, str | None, str | None, str | None]:
+    """``create_account``'s arguments checked, screened by ``hits``: (name, its key, category, intro,
+    subject key, org name, org code)."""
     name, key = _name(ctx, req.name, hits)
     category = _category(ctx, req.category, req.subject_type)
     intro = _intro(ctx, req.intro, hits)
     subject_key, org_name, org_code = _subject(ctx, req, hits)
     if subject_key is not None and subject_key in ctx.state.barred_subjects:
         raise ContractError("blacklisted", "this organisation is barred from running public accounts")
+    policy.check_category_open(category, ctx.state.account_category_frozen_until.get(category, 0), ctx.now_ms())
+    return name, key, category, intro, subject_key, org_name, org_code
+
+
+@handler("create_account")
+async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc: Encoding) -> dict[str, Any]:
+    user = sess.me
+    if not user.id_verified:
+        raise ContractError("verification_required", "opening a public account needs a verified identity")
+    check_agreement(ctx, user)  # (before the words are screened: a refusal anyway costs no credit)
+    _create_checks(ctx, req, Unscreened(ctx, user, None))  # (every other refusal before the word lists)
+    hits = Hits(ctx, user, None)
+    name, key, category, intro, subject_key, org_name, org_code = _create_checks(ctx, req, hits)
     cfg = ctx.cfg.public_accounts
     state = ctx.state
-    policy.check_category_open(category, state.account_category_frozen_until.get(category, 0), ctx.now_ms())
     for _ in range(ACCOUNT_ID_TRIES):
         # The name is claimed in memory with no await since the check, so a concurrent create
         # with the same name is refused at once; the database's UNIQUE has the last word. A name

@@ -145,6 +145,18 @@ async def test_names_taken_reserved_and_screened(srv):
                                  subject_type="individual")) == "content_blocked"
     assert code(await other.call("create_account", name="好名字", category="culture", intro="来赌场",
                                  subject_type="individual")) == "content_blocked"
+    # A request refused anyway is refused for that, and its listed words cost nothing: every other
+    # check comes before the word lists (a blocked name with a wrong category cost two points).
+    score = (await other.request("me"))["credit_score"]
+    for args, refused in (({"category": "no-such"}, "bad_request"),
+                          ({"category": "government"}, "forbidden"),
+                          ({"category": "culture", "intro": "x" * 501}, "too_large"),
+                          ({"category": "culture", "subject_type": "organization", "org_name": "某公司"},
+                           "bad_request")):
+        got = await other.call("create_account", **{"name": "赌场之家", "intro": "", "subject_type": "individual",
+                                                    **args})
+        assert code(got) == refused, (args, got)
+    assert (await other.request("me"))["credit_score"] == score
     # update_account: owner only, the same rules; the old name is free again afterwards
     aid = await new_account(other, "Second Shop")
     assert code(await owner.call("update_account", account_id=aid, intro="hi")) == "forbidden"
