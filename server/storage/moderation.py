@@ -39,11 +39,13 @@ _HELD_KINDS = "kind IN (" + ", ".join(f"'{k}'" for k in SHOWN_TEXT_KINDS) + ")"
 
 
 # The held ones (``review``) waiting for a decision, one author's (``my_held_texts``), newest first;
-# parameters: the author, the item id to list below, the page size.
+# parameters: the author, the item id to list below, the page size. Found by the open held texts'
+# index (review_queue_held: few rows) and sorted, not walked down review_queue_open for the order
+# (``+item_id``: SQLite took every open item of the queue, a raid's held messages too, 37 ms at 100,000).
 HELD_TEXTS_BY = (
     "SELECT item_id, kind, group_id, account_id, item_text, created_at FROM review_queue"
     f" WHERE sender_id = ? AND status = 'open' AND action = 'review' AND {_HELD_KINDS} AND item_id < ?"
-    " ORDER BY item_id DESC LIMIT ?"
+    " ORDER BY +item_id DESC LIMIT ?"
 )
 HELD_TEXT_COLS = ("item_id", "kind", "group_id", "account_id", "text", "created_at")
 # ``changes.WithdrawHeldText``: the author closes their own held text while it still waits; parameters:

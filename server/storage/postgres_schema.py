@@ -1084,4 +1084,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX appeals_created ON appeals(created_at);
         """,
     ),
+    (
+        45,
+        """
+        -- As SQLite's 48: the open held texts by kind.
+        CREATE INDEX review_queue_held ON review_queue(status, action, kind);
+        """,
+    ),
 ]
