@@ -83,7 +83,7 @@ async def test_the_upgrade_keeps_every_row_and_never_gives_an_id_purged_before_i
             sqlite_db.sql("SELECT * FROM review_queue ORDER BY item_id")) == before
     for table, indexes in (("reports", {"reports_status", "reports_reporter"}),
                            ("review_queue", {"review_queue_status", "review_queue_released", "review_queue_message",
-                                            "review_queue_open"})):
+                                            "review_queue_open", "review_queue_held"})):
         [(sql,)] = sqlite_db.sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", table)
         assert "AUTOINCREMENT" in sql
         assert {r[0] for r in sqlite_db.sql("SELECT name FROM sqlite_master WHERE tbl_name = ? AND type = 'index'",
