@@ -348,11 +348,11 @@ class PostgresReads:
     # -- export for supervision (G13) -------------------------------------------------------------
     async def export_group(self, group_id: str, since: int, until: int, members: set[str]) -> dict[str, Any]:
         messages = await rows_as_dicts(MSG_COLS, await self._fetchall(
-            GROUP_EXPORT_MESSAGES.replace(":g", "$1").replace(":s", "$2").replace(":u", "$3"), group_id, since, until))
+            GROUP_EXPORT_MESSAGES, group_id, since, until))
         membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
             f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
             " WHERE group_id = $1 AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))
-        log = await self._fetchall(GROUP_MEMBERSHIP_LOG.replace("?1", "$1"), group_id)
+        log = await self._fetchall(GROUP_MEMBERSHIP_LOG, group_id)
         people = present_in_range(log, members, since, until) | {m["sender_id"] for m in messages}
         people |= {r["actor_id"] for r in membership if r["actor_id"]}
         netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(

@@ -85,8 +85,9 @@ def _cols(cols: Iterable[str], prefix: str = "") -> str:
 # others start one).
 MEMBERSHIP_ENDS = frozenset({"leave", "kick", "ban", "account_deleted"})
 ROLE_CHANGES = frozenset({"admin", "member", "owner", "owner_handed_on"})
-# A group's whole membership log, oldest first, for who was in it during an export's range.
-GROUP_MEMBERSHIP_LOG = "SELECT user_id, action, ts FROM membership_log WHERE group_id = ?1 ORDER BY ts, id"
+# A group's whole membership log, oldest first, for who was in it during an export's range ($1 the
+# group: numbered as APPEALS_SELECT is, SQLite's copy below).
+GROUP_MEMBERSHIP_LOG = "SELECT user_id, action, ts FROM membership_log WHERE group_id = $1 ORDER BY ts, id"
 
 
 def present_in_range(log: Iterable[Any], members: set[str], since: int, until: int) -> set[str]:
@@ -112,20 +113,23 @@ def present_in_range(log: Iterable[Any], members: set[str], since: int, until: i
     return present | {uid for uid in members if uid not in state and uid not in first_after}
 
 
-# A group's messages in an export's range (:g the group, [:s, :u) the range): those sent in it, and
+# A group's messages in an export's range ($1 the group, [$2, $3) the range): those sent in it, and
 # those whose text or state members saw change in it, each a publication the record must show (as
 # the retention purge keeps a text a full period from each): edited (the last edit, or an earlier
 # text written in the range: a version's ts), deleted, released from the platform's hold, or reacted
 # to. The group's key range is read once; the reactions and releases by
-# their own indexes. (Numbered as each backend numbers: ?1 or $1 for :g, and so on.)
+# their own indexes.
 GROUP_EXPORT_MESSAGES = (
-    f"SELECT {_cols(MSG_COLS)} FROM messages WHERE group_id = :g AND (ts >= :s AND ts < :u"
-    " OR edited_at >= :s AND edited_at < :u OR deleted_at >= :s AND deleted_at < :u"
-    " OR seq IN (SELECT seq FROM message_versions WHERE group_id = :g AND ts >= :s AND ts < :u)"
-    " OR seq IN (SELECT seq FROM reaction_log WHERE group_id = :g AND ts >= :s AND ts < :u)"
-    " OR seq IN (SELECT seq FROM review_queue WHERE kind = 'message' AND group_id = :g AND decision = 'release'"
-    " AND decided_at >= :s AND decided_at < :u))"
+    f"SELECT {_cols(MSG_COLS)} FROM messages WHERE group_id = $1 AND (ts >= $2 AND ts < $3"
+    " OR edited_at >= $2 AND edited_at < $3 OR deleted_at >= $2 AND deleted_at < $3"
+    " OR seq IN (SELECT seq FROM message_versions WHERE group_id = $1 AND ts >= $2 AND ts < $3)"
+    " OR seq IN (SELECT seq FROM reaction_log WHERE group_id = $1 AND ts >= $2 AND ts < $3)"
+    " OR seq IN (SELECT seq FROM review_queue WHERE kind = 'message' AND group_id = $1 AND decision = 'release'"
+    " AND decided_at >= $2 AND decided_at < $3))"
     " ORDER BY seq")
+# (SQLite's own numbering of the two: ?1 for $1, and so on)
+_SQLITE_GROUP_EXPORT_MESSAGES = GROUP_EXPORT_MESSAGES.replace("$", "?")
+_SQLITE_GROUP_MEMBERSHIP_LOG = GROUP_MEMBERSHIP_LOG.replace("$", "?")
 
 
 def _dicts(cols: tuple[str, ...], rows: Iterable[Any]) -> list[dict[str, Any]]:
@@ -240,11 +244,11 @@ class SqliteRecordReads(SqliteReader):
         """
         rng = (since, until)
         messages = await rows_as_dicts(MSG_COLS, await self._fetchall(
-            GROUP_EXPORT_MESSAGES.replace(":g", "?1").replace(":s", "?2").replace(":u", "?3"), (group_id, *rng)))
+            _SQLITE_GROUP_EXPORT_MESSAGES, (group_id, *rng)))
         membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
             f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
             " WHERE group_id = ? AND ts >= ? AND ts < ? ORDER BY id", (group_id, *rng)))
-        log = await self._fetchall(GROUP_MEMBERSHIP_LOG, (group_id,))
+        log = await self._fetchall(_SQLITE_GROUP_MEMBERSHIP_LOG, (group_id,))
         people = present_in_range(log, members, since, until) | {m["sender_id"] for m in messages}
         people |= {r["actor_id"] for r in membership if r["actor_id"]}
         netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
