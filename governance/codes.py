@@ -12,7 +12,20 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from governance.names import bad_field
+
 Mac = Callable[[str, str], bytes]  # (phone key, code) -> MAC
+DIGITS = 6
+
+
+def given_code(raw: str) -> str:
+    """The code a ``register`` or ``reset_password`` gives, spaces around it dropped (a pasted one):
+    ``bad_request`` (**[ext]** ``field: "code"``) unless it is then six ASCII digits, decided before
+    the code is tried, so a typing slip uses up none of its guesses."""
+    code = raw.strip()
+    if not (len(code) == DIGITS and code.isascii() and code.isdigit()):
+        raise bad_field("code", f"code must be the {DIGITS} digits sent by SMS")
+    return code
 
 
 def plain_mac(phone_key: str, code: str) -> bytes:
@@ -41,7 +54,7 @@ class CodeBook:
 
     def issue(self, phone_key: str, now: float, randbelow: Callable[[int], int]) -> str:
         """A new code for ``phone_key``, replacing any earlier one. Pass ``secrets.randbelow``."""
-        code = f"{randbelow(1_000_000):06d}"
+        code = str(randbelow(10**DIGITS)).zfill(DIGITS)
         self._pending[phone_key] = _Pending(self.mac(phone_key, code), now + self.ttl)
         return code
 

@@ -26,6 +26,15 @@ def is_group_id(s: object) -> bool:
     return isinstance(s, str) and is_group_id_text(s)
 
 
+def serial_id(s: str) -> int | None:
+    """A stored item's serial id (a post, comment, report, appeal, sanction or held text) as it
+    was issued: 1 to 18 ASCII digits, no leading zero; None for anything else (" 7", "07", "７",
+    "-7"), so that one item has one spelling and every op reads an id the same way."""
+    if s.isascii() and s.isdigit() and 0 < len(s) <= 18 and s[0] != "0":
+        return int(s)
+    return None
+
+
 def new_user_id(token_hex: Callable[[int], str]) -> str:
     return "u" + token_hex(8)
 

@@ -387,12 +387,9 @@ def log_entry(entry_id: int, ts: int, actor_type: str, actor_id: str | None, act
 
 
 def log_limit(limit: int | None) -> int:
-    """``group_log``'s page size: default :data:`LOG_DEFAULT`, at most :data:`LOG_MAX`."""
-    if limit is None:
-        return LOG_DEFAULT
-    if limit < 1:
-        raise ContractError("bad_request", "limit must be at least 1")
-    return min(limit, LOG_MAX)
+    """``group_log``'s page size: default :data:`LOG_DEFAULT`, clamped to 1 to :data:`LOG_MAX`, as
+    every paged op's (0 or a negative value gives 1)."""
+    return LOG_DEFAULT if limit is None else max(1, min(limit, LOG_MAX))
 
 
 def request_again_in(rejected_at: int | None, cooldown_seconds: int, now: int) -> int:

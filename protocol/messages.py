@@ -406,7 +406,7 @@ class Report(RequestBase, tag="report", kw_only=True, frozen=True):
     group_id: GroupId | None = None
     seq: Int64 | None = None
     user_id: Str | None = None
-    reason: Str
+    reason: Text  # (the op applies its limit: too_large over it, as for every text)
     detail: Text | None = None
     account_id: AccountId | None = None
     post_id: Str | None = None

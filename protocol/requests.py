@@ -97,7 +97,7 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "history": _op("group_id:gid", "after_seq:int?", "before_seq:int?", "limit:int?"),
     "message_changes": _op("group_id:gid", "since:int?", "limit:int?"),  # extension: edits, recalls, reactions
     "report": _op(
-        "target_type:str", "group_id:gid?", "seq:int?", "user_id:str?", "reason:str", "detail:text?",
+        "target_type:str", "group_id:gid?", "seq:int?", "user_id:str?", "reason:text", "detail:text?",
         "account_id:aid?", "post_id:str?", "comment_id:str?",  # v2: public accounts, posts, comments
     ),
     "my_reports": _op("before:str?", "limit:int?"),  # extension: one's reports and their outcomes (Art. 12)

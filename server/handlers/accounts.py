@@ -9,6 +9,7 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from governance import identity as idn
+from governance.codes import given_code
 from governance.ids import new_user_id
 from governance.names import CANCELLED_NAME
 from governance.ratelimit import TokenBucket, WindowCounter
@@ -83,6 +84,7 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     username = idn.validate_username(req.username)
     idn.validate_password(req.password)
     phone = idn.normalize_phone(req.phone)
+    code = given_code(req.code)
     # Without a display name the account shows its username, checked above as such (the label of a
     # cancelled account included): a refusal names the argument the client sent, never one it left out.
     chosen = idn.validate_display_name(req.display_name) if req.display_name else username
@@ -95,7 +97,7 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     # nothing, not even whether a username is taken. It is only checked here, so a name refused
     # below does not use it up, but spends one of its five attempts (a code is not a licence to
     # try names); it is used up below, with the claim.
-    if not limits.check_code(ctx, phone_key, req.code):
+    if not limits.check_code(ctx, phone_key, code):
         raise ContractError("bad_code", "wrong or expired code")
     # The word lists after the code too (without one, register tells nothing of what they hold).
     # The username is what others see while a display name is held or once one is removed, and
@@ -130,7 +132,7 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     if ukey in state.by_username:
         limits.spend_code_attempt(ctx, phone_key)
         raise ContractError("conflict", "that username is taken")
-    if not limits.consume_code(ctx, phone_key, req.code):
+    if not limits.consume_code(ctx, phone_key, code):
         raise ContractError("bad_code", "wrong or expired code")
     user = User(
         user_id=user_id,
@@ -453,11 +455,12 @@ async def reset_password(ctx: Context, sess: Session, req: rq.ResetPassword, enc
     five wrong guesses void a code). Every login of the account ends, as at ``change_password``; the
     connection stays unauthenticated, to log in with the new password."""
     phone = idn.normalize_phone(req.phone)
+    code = given_code(req.code)
     _valid_new_password(req.new_password)
     phone_hmac = ctx.vault.lookup("phone", phone)
     phone_key = phone_hmac.hex()
     # The code first: without it the op tells nothing, not even whether the phone has an account.
-    if not limits.check_code(ctx, phone_key, req.code):
+    if not limits.check_code(ctx, phone_key, code):
         raise ContractError("bad_code", "wrong or expired code")
     uid = await ctx.store.user_with_phone(phone_hmac)
     user = ctx.state.users.get(uid) if uid else None
@@ -475,7 +478,7 @@ async def reset_password(ctx: Context, sess: Session, req: rq.ResetPassword, enc
         still_active(user)
         # Used up with the claim, with no await between (of two resets with one code, the second
         # gets bad_code here).
-        if not limits.consume_code(ctx, phone_key, req.code):
+        if not limits.consume_code(ctx, phone_key, code):
             raise ContractError("bad_code", "wrong or expired code")
         await _set_password(ctx, sess, user, hashed, None)
     netlog.session(ctx, sess, "password_reset", user.user_id)

@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from governance import posting
+from governance.ids import serial_id
 from governance.sanctions import status
 from protocol.enums import Role
 from protocol.errors import ContractError
@@ -46,14 +47,11 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
     text = req.text.strip()
     if not text:
         raise ContractError("bad_request", "text is required: say why the sanction should be lifted")
-    if len(text) > MAX_APPEAL_CHARS:
-        raise ContractError("too_large", f"text is at most {MAX_APPEAL_CHARS} characters")
-    posting.check_no_nul(text, "text")
-    sid = req.sanction_id  # (as given: " 1\n" is no id, as other ids are read)
-    if not (sid.isascii() and sid.isdigit() and 0 < len(sid) <= 18 and sid[0] != "0"):
+    posting.check_text(text, max_chars=MAX_APPEAL_CHARS, field="text")
+    if (sid := serial_id(req.sanction_id)) is None:  # (as given: " 1\n" is no id, as other ids are read)
         raise ContractError("bad_request", "sanction_id must be a sanction id")
     me = sess.me
-    row = await ctx.store.sanction(int(sid))
+    row = await ctx.store.sanction(sid)
     still_active(me)  # (the read awaited: an account closed or cancelled meanwhile appeals nothing)
     mine = False
     if row is not None:
@@ -85,7 +83,7 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
     # this user has no other open appeal against it; for a group's sanction, the store confirms first
     # that they own the group (memory shows a transfer to them from its claim on, before it is stored).
     owner = [ch.ActsAs(row["target_id"], me.user_id, Role.OWNER)] if row["target_type"] == "group" else []
-    *_, appeal_id = await ctx.store.apply(*owner, ch.InsertAppeal(int(sid), me.user_id, text, now))
+    *_, appeal_id = await ctx.store.apply(*owner, ch.InsertAppeal(sid, me.user_id, text, now))
     return {"appeal_id": str(appeal_id)}
 
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 from governance import moderation, posting
+from governance.ids import serial_id
 from governance.tiers import Caps, caps_for, credit_level
 from protocol.enums import Role
 from protocol.errors import ContractError
@@ -442,9 +443,8 @@ def own_page(before: str | None, limit: int | None, what: str, default: int = 20
     ``my_appeals``): ``bad_request`` for a ``before`` that is no id of ``what``; the size clamped."""
     after = None
     if before is not None:
-        if not (before.isascii() and before.isdigit() and len(before) <= 18):
+        if (after := serial_id(before)) is None:
             raise ContractError("bad_request", f"'before' must be {what}")
-        after = int(before)
     return after, default if limit is None else max(1, min(limit, most))
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from governance.ids import serial_id
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.fanout import publish
@@ -57,21 +58,20 @@ async def my_held_texts(ctx: Context, sess: Session, req: rq.MyHeldTexts, enc: E
 
 @handler("withdraw_held_text")
 async def withdraw_held_text(ctx: Context, sess: Session, req: rq.WithdrawHeldText, enc: Encoding) -> None:
-    hid = req.held_id  # (as given: " 4\n" is no id, as other ids are read)
-    if not (hid.isascii() and hid.isdigit() and 0 < len(hid) <= 18 and hid[0] != "0"):
+    if (hid := serial_id(req.held_id)) is None:  # (as given: " 4\n" is no id, as other ids are read)
         raise ContractError("bad_request", "held_id must be an id from my_held_texts")
     me = sess.me
-    item = await ctx.store.review_item(int(hid))
+    item = await ctx.store.review_item(hid)
     kind = item["kind"] if item is not None else ""
     # WithdrawHeldText re-checks in its transaction that the item is the caller's, held and still open
     # (``not_found`` otherwise: someone else's item is answered like one that does not exist).
     mine = item if item is not None and item["sender_id"] == me.user_id else {}
     group_id, account_id = mine.get("group_id"), mine.get("account_id")
     await ctx.store.apply(
-        ch.WithdrawHeldText(int(hid), me.user_id, ctx.now_ms()),
+        ch.WithdrawHeldText(hid, me.user_id, ctx.now_ms()),
         audit=ch.Audit(ctx.now_ms(), "user", me.user_id, "withdraw_held_text", group_id, me.user_id,
-                       detail={"item_id": int(hid), "kind": kind,
+                       detail={"item_id": hid, "kind": kind,
                                **({"account_id": account_id} if account_id else {})}))
-    publish(me.sessions, ev.HeldTextSettled(held_id=hid, kind=kind, outcome="withdrawn", group_id=group_id,
+    publish(me.sessions, ev.HeldTextSettled(held_id=req.held_id, kind=kind, outcome="withdrawn", group_id=group_id,
                                             account_id=account_id))
     return None

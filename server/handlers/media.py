@@ -117,7 +117,8 @@ def _name(ctx: Context, user: User, raw: str | None) -> tuple[str | None, Verdic
         return None, None
     name = raw.strip()
     if len(name) > MAX_NAME_CHARS:
-        raise ContractError("too_large", f"name is longer than {MAX_NAME_CHARS} characters")
+        raise ContractError("too_large", f"name is longer than {MAX_NAME_CHARS} characters", field="name",
+                            max_chars=MAX_NAME_CHARS)
     # (isprintable() alone refused every space but ASCII's: U+3000, common in Chinese names, too)
     if any(c in "/\\" or not (c.isprintable() or unicodedata.category(c) == "Zs") for c in name):
         raise ContractError("bad_request", "name must be a file name: no folders, no control characters")

@@ -24,6 +24,7 @@ import msgspec
 from governance import posting
 from governance import public_accounts as policy
 from governance.content import Action, Verdict
+from governance.ids import serial_id
 from protocol import events as ev
 from protocol.enums import CommentAction, CommentsMode, ReportTarget
 from protocol.errors import ContractError, shown
@@ -55,18 +56,18 @@ MODERATED = {CommentAction.APPROVE: "visible", CommentAction.HIDE: "hidden", Com
 
 # -- helpers -----------------------------------------------------------------------------------
 def _id(raw: str, what: str) -> int:
-    """A post or comment id (decimal digits); anything else names nothing: ``not_found``."""
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+    """A post or comment id (``serial_id``: as issued); anything else names nothing: ``not_found``."""
+    if (n := serial_id(raw)) is None:
         raise ContractError("not_found", f"no {what} {shown(raw)}")
-    return int(raw)
+    return n
 
 
 def _before(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+    if (n := serial_id(raw)) is None:
         raise ContractError("bad_request", "'before' must be a post or comment id")
-    return int(raw)
+    return n
 
 
 def _limit(raw: int | None, default: int, most: int) -> int:

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from server.session import Session
     from server.state import User
 
+MAX_REASON_CHARS = 200
+MAX_DETAIL_CHARS = 2000
+
 
 def _known_group(ctx: Context, gid: str) -> None:
     g = ctx.state.groups.get(gid)
@@ -114,14 +117,11 @@ async def _former_members_message(ctx: Context, sess: Session, gid: str, seq: in
 
 @handler("report")
 async def report(ctx: Context, sess: Session, req: rq.Report, enc: Encoding) -> dict[str, Any]:
-    reason = req.reason.strip()
-    detail = (req.detail or "").strip()
-    if not 1 <= len(reason) <= 200:
-        raise ContractError("bad_request", "reason is 1 to 200 characters")
-    if len(detail) > 2000:
-        raise ContractError("too_large", "detail is at most 2000 characters")
-    if "\x00" in reason or "\x00" in detail:
-        raise ContractError("bad_request", "reason and detail may not contain a NUL character")
+    # (too_large with field and max_chars over a limit, bad_request for an empty reason or a NUL,
+    # as every other text)
+    reason = posting.check_text(req.reason.strip(), max_chars=MAX_REASON_CHARS, field="reason")
+    detail = posting.check_text((req.detail or "").strip(), max_chars=MAX_DETAIL_CHARS, field="detail",
+                                allow_empty=True)
     t = await _target(ctx, sess, req)
     reporter = sess.me.user_id
     kind = req.target_type

@@ -2,7 +2,8 @@ import itertools
 
 import pytest
 
-from governance.codes import CodeBook
+from governance.codes import CodeBook, given_code
+from protocol.errors import ContractError
 
 
 def fixed(*values):
@@ -137,3 +138,17 @@ def test_a_code_is_kept_as_a_mac_and_works_once_restored_elsewhere():
     late = CodeBook(ttl=300, mac=mac)
     late.restore("p", *stored)
     assert late.consume("p", code, 300.0) is False  # expired on the clock the store kept
+
+
+@pytest.mark.parametrize(("given", "read"), [
+    ("012345", "012345"), (" 123456 ", "123456"), ("\u3000123456\n", "123456"),
+    ("", None), ("12345", None), ("1234567", None), ("１２３４５６", None), ("12 456", None),
+    ("-12345", None), ("+12345", None), ("abcdef", None), ("12345\x00", None), ("١٢٣٤٥٦", None),
+])
+def test_given_code_is_six_ascii_digits(given, read):
+    if read is not None:
+        assert given_code(given) == read
+    else:
+        with pytest.raises(ContractError) as refused:
+            given_code(given)
+        assert (refused.value.code, refused.value.extra.get("field")) == ("bad_request", "code")

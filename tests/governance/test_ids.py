@@ -3,7 +3,7 @@ import secrets
 
 import pytest
 
-from governance.ids import is_group_id, is_user_id, new_group_id, new_user_id
+from governance.ids import is_group_id, is_user_id, new_group_id, new_user_id, serial_id
 
 
 @pytest.mark.parametrize("digits", [9, 10, 11, 12])
@@ -65,3 +65,12 @@ def test_user_id():
     assert new_user_id(lambda n: "ab" * n) == "u" + "ab" * 8
     assert not is_user_id("u" + "A" * 16)
     assert not is_user_id("x" + "a" * 16)
+
+
+@pytest.mark.parametrize(("text", "n"), [
+    ("7", 7), ("10", 10), ("9" * 18, int("9" * 18)),
+    ("0", None), ("07", None), (" 7", None), ("7\n", None), ("+7", None), ("-7", None), ("７", None),
+    ("٧", None), ("", None), ("1" * 19, None), ("7.0", None),
+])
+def test_serial_id_reads_only_the_spelling_issued(text, n):
+    assert serial_id(text) == n
