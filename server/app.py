@@ -364,6 +364,8 @@ class App:
         self, conn: ServerConnection, request: HttpRequest
     ) -> HttpResponse | Coroutine[None, None, HttpResponse | None] | None:
         path = request.path.split("?", 1)[0]
+        if not web_routes.host_allowed(request.headers.get_all("Host"), self.cfg.server.hostnames):
+            return web_routes.misdirected()  # DNS rebinding: see server/web/routes.py
         if path == "/ws":
             refused = web_routes.refuse_foreign_origin(conn, request, self.cfg.server.allowed_origins)
             if refused is not None:  # cross-site WebSocket hijacking: see server/web/routes.py

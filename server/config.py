@@ -522,6 +522,8 @@ def _cidr(v: str) -> str | None:
     return None
 
 
+_HOSTNAME = matches(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*",
+                    "a host name in lower case (letters, digits, hyphens, dots), without a port")
 _ORIGIN = matches(r"\*|https?://[^/\s?#]+", '"*" or an origin: http:// or https://, a host, an optional :port, no path')
 
 # --------------------------------------------------------------------------- sections
@@ -552,6 +554,9 @@ class ServerConfig:
     # Origins (scheme://host[:port]) whose pages may open a WebSocket here, besides the
     # server's own; "*" allows any. A handshake with another Origin gets 403 (server/web/).
     allowed_origins: tuple[str, ...] = setting((), kind=str_list(_ORIGIN))
+    # The host names clients reach this server by; when set, a request whose Host names another
+    # (not an address, not localhost) gets 421: a DNS-rebinding page is not taken as our own.
+    hostnames: tuple[str, ...] = setting((), kind=str_list(_HOSTNAME))
     # Reverse proxies / load balancers (CIDRs or addresses) whose X-Forwarded-For, or PROXY
     # protocol header when proxy_protocol = true, names the real client (server/proxy.py).
     trusted_proxies: tuple[str, ...] = setting((), kind=str_list(_cidr))

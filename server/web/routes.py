@@ -23,6 +23,14 @@ server's own origin (the ``Origin``'s host equals the ``Host`` the handshake cam
 to) is allowed; so is any origin listed in ``[server] allowed_origins`` (``"*"``
 allows every origin). Anything else gets HTTP 403 before the upgrade.
 
+**DNS rebinding.** The Origin check takes the ``Host`` header as the server's own
+name, and so does a browser's same-origin policy; a page on a name its author
+controls, pointed by DNS at this server's address once the page has loaded, is
+"the server's own origin" to both. With ``[server] hostnames`` set, every request
+(the WebSocket handshake and every plain-HTTP answer) must name one of them in
+``Host``, or an address (a name rebound to an address is always a name), or
+``localhost``; anything else gets HTTP 421 (:func:`host_allowed`).
+
 **Methods.** The WebSocket library hands every request to ``process_request``,
 whatever its method. The plain-HTTP answers (everything but ``/ws``) are for
 ``GET`` and ``HEAD`` only: any other method gets 405 with ``Allow: GET, HEAD``
@@ -37,6 +45,7 @@ import dataclasses
 import email.utils
 import hashlib
 import http
+import ipaddress
 import re
 from collections.abc import Coroutine, Iterable
 from pathlib import Path
@@ -49,7 +58,7 @@ from websockets.http11 import Request, Response
 from server.web import qr
 
 __all__ = ["METHODS", "PAGE_CSP", "STATIC_DIR", "finish", "html_page", "http_response", "method_not_allowed",
-           "origin_allowed",
+           "host_allowed", "misdirected", "origin_allowed",
            "refuse_foreign_origin", "static_response"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -194,6 +203,35 @@ def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(host) and parts.netloc == (host or "").lower()
+
+
+def host_allowed(hosts: list[str], names: tuple[str, ...]) -> bool:
+    """May a request whose ``Host`` headers are ``hosts`` be answered, when this server is reached by
+    the host ``names`` (``[server] hostnames``; empty: by any)? An address and ``localhost`` always:
+    DNS rebinding needs a name."""
+    if not names:
+        return True
+    if len(hosts) != 1:
+        return False
+    host = hosts[0].strip().lower()
+    if host.startswith("["):  # [IPv6]:port
+        host = host[1:host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    host = host.removesuffix(".")
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return host in names
+
+
+def misdirected() -> Response:
+    """421 for a request naming a host this server is not reached by (``host_allowed``)."""
+    return http_response(http.HTTPStatus.MISDIRECTED_REQUEST, b"this server is not reached by that host name\n",
+                         "text/plain; charset=utf-8", "no-store", (("X-Content-Type-Options", "nosniff"),))
 
 
 def refuse_foreign_origin(conn: ServerConnection, request: Request, allowed: tuple[str, ...]) -> Response | None:

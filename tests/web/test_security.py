@@ -146,6 +146,46 @@ async def test_allowed_origins_lists_more_origins(tmp_path: Path) -> None:
         await srv.stopped()
 
 
+def _status_for_host(srv: ServerProcess, path: str, host: str, upgrade: bool = False) -> int:
+    """The status of a GET of ``path`` naming ``host`` in its Host header (a WebSocket upgrade of it too)."""
+    extra = ("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: qunguan.v1+json\r\n"
+             f"Origin: http://{host}\r\n") if upgrade else ""
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode())
+        return int(s.recv(65536).split(b" ", 2)[1])
+
+
+async def test_hostnames_refuse_a_rebound_name(tmp_path: Path) -> None:
+    """DNS rebinding: a page on a name its author controls, its DNS switched to this server's address,
+    names that name in Host, and its Origin matches it. Without ``hostnames`` the server answers it as
+    its own (the upgrade included); with them, 421, while its own name, an address and localhost
+    are answered."""
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "named").mkdir()
+    plain = ServerProcess(tmp_path / "plain")
+    plain.start()
+    try:
+        assert _status_for_host(plain, "/", "rebound.example:80") == 200
+        assert _status_for_host(plain, "/ws", "rebound.example", upgrade=True) == 101
+    finally:
+        await plain.stopped()
+    srv = ServerProcess(tmp_path / "named")
+    named = srv.config.read_text().replace("[server]\n", '[server]\nhostnames = ["chat.example.com"]\n', 1)
+    srv.config.write_text(named)
+    srv.start()
+    try:
+        for path, upgrade in (("/", False), ("/ws", True), ("/healthz", False), ("/app.js", False)):
+            assert _status_for_host(srv, path, "rebound.example", upgrade) == 421, path
+            assert _status_for_host(srv, path, "chat.example.com.rebound.example", upgrade) == 421, path
+            want = 101 if upgrade else 200
+            for host in ("chat.example.com", "CHAT.example.com:443", f"127.0.0.1:{srv.port}", f"[::1]:{srv.port}",
+                         "localhost"):
+                assert _status_for_host(srv, path, host, upgrade) == want, (path, host)
+    finally:
+        await srv.stopped()
+
+
 def test_origin_rules() -> None:
     assert origin_allowed(None, "h:1", ())
     assert origin_allowed("http://h:1", "h:1", ())
@@ -159,6 +199,10 @@ def test_origin_rules() -> None:
         parse_config({"server": {"allowed_origins": ["chat.example.com", "https://x/path", 3]}}, base_dir=Path("."))
     assert [p.key for p in err.value.problems] == [
         "server.allowed_origins[0]", "server.allowed_origins[1]", "server.allowed_origins[2]"]
+    with pytest.raises(ConfigError) as err:
+        parse_config({"server": {"hostnames": ["chat.example.com:443", "https://chat.example.com", "Chat.example.com",
+                                               "", "a..b", "ok.example"]}}, base_dir=Path("."))
+    assert [p.key for p in err.value.problems] == [f"server.hostnames[{i}]" for i in range(5)]
 
 
 def test_refusals_outside_the_web_routes_carry_nosniff_too(server: ServerProcess) -> None:
