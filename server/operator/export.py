@@ -15,6 +15,11 @@ makes the server write, into a new (or empty) folder DIR:
                     range, or who is a member now
   audit.jsonl       the enforcement-record entries about the target, with
                     their hash-chain fields (``verify-audit`` checks the chain)
+  measures.jsonl    the platform's sanctions on the target (the group, the user,
+                    the public account) in force at some moment of the range or
+                    taken in it: those standing when it began (a warning until
+                    lifted) and those begun in it, lifted ones included; a
+                    removal (of a message, post, comment) only in its own range
   reports.jsonl     the complaints made or resolved in the range, open ones
                     included: for a group, those in it (about it, a message in
                     it, a member named in it); for a user, those they made and
@@ -36,8 +41,8 @@ makes the server write, into a new (or empty) folder DIR:
                     uploads in media.jsonl, carried by (account_id, post_id))
   comments.jsonl    the comments on them, whatever their status
   editors.jsonl     its editors now
-  measures.jsonl    the platform's sanctions on it (warnings, restrictions,
-                    suspensions, closing, post removals), lifted ones included
+  measures.jsonl    as above: its warnings, restrictions, suspensions, closing
+                    and post removals
   media.jsonl,      (when the exported messages or posts carry attachments) the media rows,
   media/<sha256>    and each file once (server/operator/export_media.py)
   manifest.json     the query (target, since, until), when it was generated,
@@ -233,13 +238,20 @@ async def _add_versions(reads: ExportReads, messages: list[dict[str, Any]]) -> N
             m["reactions"] = log
 
 
+def _measures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """measures.jsonl: the platform's sanctions on the target in force during the range or taken in it
+    (``MEASURES_IN_RANGE``), lifted ones included, with when and by whom."""
+    return _with_times(rows, "starts_at", "expires_at", "lifted_at")
+
+
 def _common_files(names: Names, records: dict[str, Any]) -> dict[str, Any]:
-    """messages.jsonl, membership.jsonl, netlog.jsonl and audit.jsonl from a store export read."""
+    """messages.jsonl, membership.jsonl, netlog.jsonl, audit.jsonl and measures.jsonl from a store export read."""
     return {
         "messages.jsonl": _messages(names, records["messages"]),
         "membership.jsonl": _with_times(records["membership"], "ts"),
         "netlog.jsonl": _with_times(_decode_detail(records["netlog"]), "ts"),
         "audit.jsonl": _with_times(_decode_detail(records["audit"]), "ts"),
+        "measures.jsonl": _measures(records["measures"]),
     }
 
 
@@ -415,7 +427,7 @@ def account_files(names: Names, records: dict[str, Any]) -> dict[str, Any]:
         "posts.jsonl": _with_times(posts, "ts", "deleted_at", "removed_at"),
         "comments.jsonl": _with_times(comments, "ts", "moderated_at"),
         "editors.jsonl": _with_times(records["editors"], "added_at"),
-        "measures.jsonl": _with_times(records["sanctions"], "starts_at", "expires_at", "lifted_at"),
+        "measures.jsonl": _measures(records["sanctions"]),
         "audit.jsonl": _with_times(_decode_detail(records["audit"]), "ts"),
     }
 

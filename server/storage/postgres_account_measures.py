@@ -23,7 +23,7 @@ from server.storage.media import numbered
 from server.storage.postgres_changes import Conn, applies
 from server.storage.postgres_reads import PostgresReads
 from server.storage.public import CommentRow, PostRow, post_row
-from server.storage.sqlite_records import AUDIT_COLS, SANCTION_COLS
+from server.storage.sqlite_records import AUDIT_COLS, MEASURES_IN_RANGE, SANCTION_COLS
 
 
 def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
@@ -102,8 +102,7 @@ class PostgresAccountMeasureReads(PostgresReads):
             "SELECT user_id, added_at FROM account_editors WHERE account_id = $1 ORDER BY added_at, user_id",
             account_id))
         sanctions = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
-            f"SELECT {_cols(SANCTION_COLS)} FROM sanctions WHERE target_type = 'account' AND target_id = $1"
-            " AND starts_at >= $2 AND starts_at < $3 ORDER BY id", account_id, since, until))
+            MEASURES_IN_RANGE, "account", account_id, since, until))
         audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
             f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE ((target_id = $1 AND group_id IS NULL)"
             " OR ((detail::jsonb) ->> 'account_id') = $1)"

@@ -49,6 +49,7 @@ from server.storage.sqlite_records import (
     GROUP_MEMBERSHIP_LOG,
     HOLD_COLS,
     ID_HELD,
+    MEASURES_IN_RANGE,
     MEMBERSHIP_COLS,
     MESSAGES_BATCH,
     MSG_COLS,
@@ -363,7 +364,10 @@ class PostgresReads:
             " AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))
         group = _dict(GROUP_COLS, await self._fetchone(
             f"SELECT {_cols(GROUP_COLS)} FROM groups WHERE group_id = $1", group_id))
-        return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit, "group": group}
+        measures = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
+            MEASURES_IN_RANGE, "group", group_id, since, until))
+        return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit, "group": group,
+                "measures": measures}
 
     async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
         account = _dict(ACCOUNT_COLS, await self._fetchone(
@@ -389,8 +393,10 @@ class PostgresReads:
         comments = await rows_as_dicts(USER_COMMENT_COLS, await self._fetchall(
             f"SELECT {_cols(COMMENT_COLS, 'c.')}, p.account_id FROM comments c JOIN posts p ON p.post_id = c.post_id"
             " WHERE c.user_id = $1 AND c.ts >= $2 AND c.ts < $3 ORDER BY c.comment_id", user_id, since, until))
+        measures = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
+            MEASURES_IN_RANGE, "user", user_id, since, until))
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
-                "account": account, "posts": posts, "comments": comments}
+                "account": account, "posts": posts, "comments": comments, "measures": measures}
 
     async def membership_actions(self, group_id: str, user_id: str) -> list[tuple[str, int]]:
         rows = await self._fetchall("SELECT action, ts FROM membership_log WHERE group_id = $1 AND user_id = $2"

@@ -22,7 +22,7 @@ from server.storage.base import rows_as_dicts
 from server.storage.public import CommentRow, PostRow, post_row
 from server.storage.sqlite_changes import applies
 from server.storage.sqlite_reads import SqliteReader
-from server.storage.sqlite_records import AUDIT_COLS, SANCTION_COLS
+from server.storage.sqlite_records import AUDIT_COLS, SANCTION_COLS, SQLITE_MEASURES_IN_RANGE
 
 
 def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
@@ -104,8 +104,7 @@ class SqliteAccountMeasureReads(SqliteReader):
             "SELECT user_id, added_at FROM account_editors WHERE account_id = ? ORDER BY added_at, user_id",
             (account_id,)))
         sanctions = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
-            f"SELECT {_cols(SANCTION_COLS)} FROM sanctions WHERE target_type = 'account' AND target_id = ?"
-            " AND starts_at >= ? AND starts_at < ? ORDER BY id", (account_id, *rng)))
+            SQLITE_MEASURES_IN_RANGE, ("account", account_id, *rng)))
         audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
             f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE ((target_id = ? AND group_id IS NULL)"
             " OR json_extract(detail, '$.account_id') = ?)"

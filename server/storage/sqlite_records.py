@@ -259,7 +259,10 @@ class SqliteRecordReads(SqliteReader):
             " AND ts >= ? AND ts < ? ORDER BY id", (group_id, *rng)))
         row = await self._fetchone(f"SELECT {_cols(GROUP_COLS)} FROM groups WHERE group_id = ?", (group_id,))
         group = dict(zip(GROUP_COLS, row, strict=True)) if row is not None else None
-        return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit, "group": group}
+        measures = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
+            SQLITE_MEASURES_IN_RANGE, ("group", group_id, *rng)))
+        return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit, "group": group,
+                "measures": measures}
 
     async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
         """A user's records with ``since <= ts < until``.
@@ -299,8 +302,10 @@ class SqliteRecordReads(SqliteReader):
         comments = await rows_as_dicts(USER_COMMENT_COLS, await self._fetchall(
             f"SELECT {_cols(COMMENT_COLS, 'c.')}, p.account_id FROM comments c JOIN posts p ON p.post_id = c.post_id"
             " WHERE c.user_id = ? AND c.ts >= ? AND c.ts < ? ORDER BY c.comment_id", (user_id, *rng)))
+        measures = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
+            SQLITE_MEASURES_IN_RANGE, ("user", user_id, *rng)))
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
-                "account": account, "posts": posts, "comments": comments}
+                "account": account, "posts": posts, "comments": comments, "measures": measures}
 
     async def membership_actions(self, group_id: str, user_id: str) -> list[tuple[str, int]]:
         rows = await self._fetchall("SELECT action, ts FROM membership_log WHERE group_id = ? AND user_id = ?"
@@ -756,6 +761,15 @@ SANCTION_COLS = ("id", "kind", "target_type", "target_id", "reason", "actor", "s
                  "report_id", "lifted_at", "lifted_by", "lift_reason", "credit_taken", "replaced_by", "cause")
 APPEAL_COLS = ("appeal_id", "sanction_id", "user_id", "text", "created_at", "status", "outcome", "note",
                "decided_at", "decided_by")
+# An export's measures.jsonl (G13): the sanctions on one target ($1 its type, $2 its id) in force at
+# some moment of the range $3 <= t < $4, or taken in it: those it began with (begun earlier, not lifted
+# and not run out by its start: a warning stands until lifted, whatever its deadline) and those begun
+# in it. A removal (remove_message, remove_post, ...) is an act, not a state: only in its own range.
+MEASURES_IN_RANGE = (
+    f"SELECT {', '.join(SANCTION_COLS)} FROM sanctions WHERE target_type = $1 AND target_id = $2 AND starts_at < $4"
+    " AND (starts_at >= $3 OR substr(kind, 1, 7) <> 'remove_' AND (lifted_at IS NULL OR lifted_at >= $3)"
+    " AND (expires_at IS NULL OR expires_at > $3 OR kind = 'warning')) ORDER BY id")
+SQLITE_MEASURES_IN_RANGE = MEASURES_IN_RANGE.replace("$", "?")
 # Whether appeal ``a`` lifted its sanction ``s``: the lift was stored in the decision's own write, so it
 # has the decision's time and operator (a lift by ``lift`` is refused once the sanction is lifted, and an
 # appeal is decided under the sanction's lock, so no other lift shares both); never read from the

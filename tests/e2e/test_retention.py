@@ -549,8 +549,8 @@ async def test_export_of_a_group_round_trips(server, tmp_path):
     out = workdir / "exports" / "case1"  # relative to the operator's working directory, not the server's
     manifest = check_manifest(out)
     assert {e["name"] for e in manifest["files"]} == {
-        "messages.jsonl", "membership.jsonl", "netlog.jsonl", "audit.jsonl", "group.json", "reports.jsonl",
-        "appeals.jsonl"}
+        "messages.jsonl", "membership.jsonl", "netlog.jsonl", "audit.jsonl", "measures.jsonl", "group.json",
+        "reports.jsonl", "appeals.jsonl"}
     assert manifest["query"]["target"] == {"type": "group", "group_id": gid}
     assert manifest["query"]["since"] is None and manifest["generated_at"] > 0
     stored = sql(server, "SELECT seq, ts, sender_id, text, deleted_at IS NOT NULL FROM messages"
@@ -602,6 +602,17 @@ async def test_export_of_a_group_round_trips(server, tmp_path):
     assert rc == 0, err
     [between] = read_jsonl(tmp_path / "between" / "messages.jsonl")
     assert between["seq"] == 2 and "改过 edited" in [v["text"] for v in between["versions"]]
+    assert read_jsonl(tmp_path / "between" / "measures.jsonl") == []
+    # A measure standing when a range begins is one of its measures, as one taken in it is.
+    rc, out_s, err = await server.admin("suspend-group", gid, "--seconds", "3600", "--reason", "整顿")
+    assert rc == 0, err
+    await asyncio.sleep(0.01)
+    since = dt.datetime.fromtimestamp(time.time(), dt.UTC).isoformat(timespec="milliseconds")
+    rc, _, err = await server.admin("export", "--group", gid, "--since", since, "--out", str(tmp_path / "suspended"))
+    assert rc == 0, err
+    [measure] = read_jsonl(tmp_path / "suspended" / "measures.jsonl")
+    assert (measure["kind"], measure["reason"], measure["lifted_at"]) == ("suspend_group", "整顿", None)
+    assert measure["starts_at_iso"] and measure["expires_at"] > measure["starts_at"]
     # Refusals: one line, exit 2.
     for args in (("export", "--group", gid, "--out", str(out)),  # not empty
                  ("export", "--group", "999999999", "--out", str(tmp_path / "x")),
