@@ -1,9 +1,10 @@
 """What changed in messages already shown while the connection was down (**[ext]** ``message_changes``).
 
 A group's cursor is taken once its messages are first shown: changes after it come live while the
-connection is up. After a drop, the catch-up asks what changed since the cursor (edits, recalls and
-removals, reactions, held messages released) in the messages shown before the drop, and prints each
-once, as it reads now; then it keeps the new cursor.
+connection is up, and each live change moves the cursor on (:meth:`ChangeCursors.moved`), so a drop
+later does not print again what was shown live. After a drop, the catch-up asks what changed since
+the cursor (edits, recalls and removals, reactions, held messages released) in the messages shown
+before the drop, and prints each once, as it reads now; then it keeps the new cursor.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class ChangeCursors:
         self.timeout = timeout
         self.by_group: dict[str, int] = {}
         self._asking: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()  # groups that changed live while their cursor was being asked
         self.unknown = False  # the server does not know the op: asked no more
 
     def want(self, client: Client | None, gid: str) -> None:
@@ -36,6 +38,29 @@ class ChangeCursors:
         self._asking[gid] = task
         task.add_done_callback(lambda _: self._asking.pop(gid, None))
 
+    def moved(self, client: Client | None, gid: str) -> None:
+        """A change in ``gid`` was shown live: its cursor is taken again, so that a catch-up after a
+        later drop starts past it. Asked once at a time per group (a change meanwhile asks once more
+        when the answer is in); a group without a cursor keeps none."""
+        if client is None or self.unknown or gid not in self.by_group:
+            return
+        if gid in self._asking:
+            self._again.add(gid)
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._take(client, gid))
+        except RuntimeError:
+            return
+        self._asking[gid] = task
+
+        def done(_: object) -> None:
+            self._asking.pop(gid, None)
+            if gid in self._again:
+                self._again.discard(gid)
+                self.moved(client, gid)
+
+        task.add_done_callback(done)
+
     async def _take(self, client: Client, gid: str) -> None:
         try:
             r = await client.request("message_changes", timeout=self.timeout, group_id=gid)
@@ -48,7 +73,8 @@ class ChangeCursors:
             return
         cursor = r.get("cursor")
         if isinstance(cursor, int) and not isinstance(cursor, bool):
-            self.by_group.setdefault(gid, cursor)
+            # (never back: a catch-up's cursor may have moved it on meanwhile)
+            self.by_group[gid] = max(cursor, self.by_group.get(gid, cursor))
 
     async def changed(self, client: Client, gid: str, upto: int) -> list[dict[str, Any]]:
         """The messages up to seq ``upto`` that changed since ``gid``'s cursor, each once as it reads
@@ -82,7 +108,7 @@ class ChangeCursors:
                 raise
             self.by_group.pop(gid, None)
             return []
-        self.by_group[gid] = since
+        self.by_group[gid] = max(since, self.by_group.get(gid, since))
         return list(found.values())
 
     def forget(self, gid: str | None = None) -> None:
@@ -91,6 +117,7 @@ class ChangeCursors:
             self.by_group.pop(gid, None)
             return
         self.by_group.clear()
+        self._again.clear()
         for task in list(self._asking.values()):
             task.cancel()
         self._asking.clear()

@@ -427,9 +427,9 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
     if kind == "comment":
         return format_comment_event(ev, names)
     if kind == "member_joined":
-        user = ev.get("user") or {}
+        user = ev.get("user") if isinstance(ev.get("user"), dict) else {}
         names.learn(user)
-        return f"* {clean(user.get('display_name') or user.get('user_id'))} joined {gid}"
+        return f"* {names(user.get('user_id'))} joined {gid}"  # (with the id, as every member event: names repeat)
     if kind == "member_left":
         return f"* {names(ev.get('user_id'))} left {gid}"
     if kind == "member_removed":

@@ -54,7 +54,10 @@ def hhmm(ms: Any, now: float | None = None) -> str:
     """Local time ``HH:MM`` of a millisecond timestamp; with the date when not today."""
     if not isinstance(ms, (int, float)) or isinstance(ms, bool):
         return "--:--"
-    t = time.localtime(ms / 1000)
+    try:
+        t = time.localtime(ms / 1000)
+    except (OverflowError, OSError, ValueError):  # (a time no calendar shows: said as none)
+        return "--:--"
     today = time.localtime(time.time() if now is None else now)
     if (t.tm_year, t.tm_yday) == (today.tm_year, today.tm_yday):
         return time.strftime("%H:%M", t)

@@ -86,6 +86,8 @@ from client_demo.upload import upload_file
 
 HISTORY_MAX = 500  # the server's largest history page (docs/protocol.md, history)
 CATCH_UP = 50  # messages read per group after logging in again by itself (then: /history N after SEQ)
+# Live changes of messages already shown: each moves the group's message_changes cursor on (changes.py).
+CHANGES_SHOWN = frozenset({"message_edited", "message_deleted", "reaction", "message_released"})
 
 DEFAULT_URL = "ws://127.0.0.1:8765/ws"
 REQUEST_TIMEOUT = 10.0
@@ -359,6 +361,7 @@ class ChatTUI:
         # The refusal the last attempt to log in again got (code, cause), said once: a wait that goes
         # on (the account's connections at their cap) is not printed again at every try.
         self._refused_again: tuple[str, Any] | None = None
+        self._retry_after = 0.0  # seconds a refusal of the automatic re-login asked to wait (retry_after_ms)
         self.pending: Command | None = None  # a command waiting for "yes" (see ask)
         self.agreement_shown: str | None = None  # the version /agreement showed: what a bare /accept takes
         self.unanswered: list[Unanswered] = []  # messages sent without an answer, oldest first (/retry)
@@ -417,16 +420,21 @@ class ChatTUI:
                     self._catching_up = asyncio.create_task(self._catch_up(client))
                 except RequestError as exc:
                     if exc.code in ("unauthenticated", "blacklisted"):
-                        self.error(exc.code, exc.reason)
+                        self.error(exc.code, refusal_text(exc.reason, exc.reply))
                         self._refused_again = None
-                        self.token = None  # (the token is no longer good: log in again)
+                        # (the token is no longer good: its saved copy goes too, or a bare /auth would
+                        # try it again; nothing of this login is left to read)
+                        gone = self.forget_login()
+                        self.say(f"* logged out{gone} - /login or /auth again")
                     else:
                         # A moment's refusal (internal during a failover, rate_limited): the token is
                         # kept, and this connection closed to log in again shortly (_reconnect). Said
                         # once while the same refusal repeats.
                         refused = (exc.code, exc.reply.get("cause") if isinstance(exc.reply, dict) else None)
+                        wait = exc.reply.get("retry_after_ms") if isinstance(exc.reply, dict) else None
+                        self._retry_after = wait / 1000 if isinstance(wait, int | float) and wait > 0 else 0.0
                         if refused != self._refused_again:
-                            self.error(exc.code, exc.reason)
+                            self.error(exc.code, refusal_text(exc.reason, exc.reply))
                             self.say(AT_CAP if refused == ("rate_limited", "connections_per_user")
                                      else "* logging in again shortly with the same token")
                         self._refused_again = refused
@@ -440,11 +448,11 @@ class ChatTUI:
             get = asyncio.ensure_future(client.events.get())
             await asyncio.wait({get, client._reader}, return_when=asyncio.FIRST_COMPLETED)
             if get.done():
-                self.show_event(get.result())
+                self.show_event_safely(get.result())
                 continue
             get.cancel()
             for ev in client.drain_events():
-                self.show_event(ev)
+                self.show_event_safely(ev)
             if self._closing or client.refused:
                 return
             why = close_reason(client.close_error)
@@ -469,7 +477,8 @@ class ChatTUI:
         """Keep a logged-in session connected, so its events keep arriving."""
         delay = 0.5
         while not self._closing and self.token is not None:
-            await asyncio.sleep(delay)
+            await asyncio.sleep(max(delay, self._retry_after))  # (a refusal's retry_after_ms: no sooner)
+            self._retry_after = 0.0
             try:
                 await self.connect()
                 return
@@ -496,6 +505,13 @@ class ChatTUI:
                 except RequestError as exc:
                     if exc.code in ("not_member", "not_found", "group_closed"):
                         self.forget_group(gid)
+                    else:  # (a moment's refusal: said, and left for /history; the other groups still read)
+                        self.say(f"* could not read what you missed in {clean(gid)}: "
+                                 f"{refusal_text(exc.reason, exc.reply)} - /use {clean(gid)} then /history")
+                    continue
+                except TimeoutError:
+                    self.say(f"* could not read what you missed in {clean(gid)} (no answer) - "
+                             f"/use {clean(gid)} then /history")
                     continue
                 if changed:
                     n = len(changed)
@@ -540,20 +556,41 @@ class ChatTUI:
         if self.current == gid:
             self.current = None
 
+    def show_event_safely(self, ev: Any) -> None:
+        """:meth:`show_event`, but an event this client cannot read is said so and skipped: it must not
+        end the task that shows every later one (and notices a dropped connection)."""
+        try:
+            self.show_event(ev)
+        except Exception:
+            kind = ev.get("ev") if isinstance(ev, dict) else None
+            named = clean(kind) if isinstance(kind, str) else "no kind"
+            self.say(f"* an event this client cannot read was skipped ({named})")
+
     def show_event(self, ev: dict[str, Any]) -> None:
         kind = ev.get("ev")
-        self.say(format_event(ev, self.names, hl=self.hl, base=self.http_base))
+        gid, seq = ev.get("group_id"), ev.get("seq")
+        # A group's messages come live in seq order: one at or below what this client has shown of the
+        # group was printed already, by a catch-up or /history page read while its event was on the way.
+        # (A released message has an earlier seq by nature: it was held.)
+        repeat = (kind == "message" and isinstance(gid, str) and isinstance(seq, int) and gid not in self.missed
+                  and seq <= self.last_seq.get(gid, 0))
+        if not repeat:
+            self.say(format_event(ev, self.names, hl=self.hl, base=self.http_base))
         if kind in ("message", "message_released"):
-            gid, seq = ev.get("group_id"), ev.get("seq")
             if isinstance(gid, str) and gid in self.missed and isinstance(seq, int):
                 self._live_while_missed.setdefault(gid, set()).add(seq)
             self.seen(ev)
-        gid = ev.get("group_id")
+        if kind in CHANGES_SHOWN and isinstance(gid, str) and gid not in self.missed:
+            self.cursors.moved(self.client, gid)  # (while missed: the catch-up reads from the old cursor)
         if kind in ("group_dissolved", "group_closed") and isinstance(gid, str):
             if gid == self.current:
                 self.say("* no current group now (/groups, /use GID)")
             self.forget_group(gid)
         elif kind in ("member_removed", "member_left") and ev.get("user_id") == self.user_id and isinstance(gid, str):
+            if kind == "member_removed":
+                how = "banned from" if ev.get("banned") else "removed from"
+                now = "; no current group now (/groups, /use GID)" if gid == self.current else ""
+                self.say(f"* you were {how} {clean(gid)}{now}")
             self.forget_group(gid)  # (member_left: left on another device)
 
     async def close(self) -> None:

@@ -50,7 +50,7 @@ def test_hhmm_is_local_time():
     ({"ev": "message_deleted", "group_id": GID, "seq": 42, "deleted_by": "platform"},
      f"[{GID} #42] (removed by the platform)"),
     ({"ev": "member_joined", "group_id": GID, "user": {"user_id": "u2", "display_name": "Bob",
-                                                         "role": "member"}}, f"* Bob joined {GID}"),
+                                                         "role": "member"}}, f"* Bob (u2) joined {GID}"),
     ({"ev": "member_left", "group_id": GID, "user_id": "u2"}, f"* Bob (u2) left {GID}"),
     ({"ev": "member_removed", "group_id": GID, "user_id": "u2", "by": "u1"},
      f"* Bob (u2) was removed from {GID} by Alice (u1)"),
@@ -228,7 +228,7 @@ def test_two_clients_events_saved_token_and_eof(server, tui, tmp_path):
     bob = tui(tmp_path / "bob.token")
     register(bob, server, "tui_bob", "Bob Li")
     bob.command(f"/join {gid}", rf"^\* joined {gid}; it is the current group$")
-    alice.expect(rf"^\* Bob Li joined {gid}$")
+    alice.expect(rf"^\* Bob Li \(u[0-9a-f]{{16}}\) joined {gid}$")
 
     bob.send("hi alice")
     alice.expect(rf"^\d\d:\d\d \[{gid} #\d+\] Bob Li: hi alice$")

@@ -148,3 +148,82 @@ async def test_the_catch_up_forgets_a_group_left_meanwhile_and_reads_the_others(
     assert f"* while you were away, in {kept}: 2 messages" in text
     assert "(version v3) wait for your acceptance" in text
     assert gone not in tui.last_seq and tui.missed == set() and tui.last_seq_of(kept) == 5
+
+
+def _msg(gid: str, seq: int, text: str) -> dict:
+    return {"ev": "message", "group_id": gid, "seq": seq, "ts": 1, "text": text,
+            "sender": {"user_id": "u2", "display_name": "B", "role": "member"}}
+
+
+async def test_a_live_message_the_catch_up_page_printed_first_is_not_printed_again(tmp_path) -> None:
+    """A review's case: the live ``message`` and the catch-up's ``history`` answer arrive in one read;
+    the answer is handled first (the page prints #11 and the group is no longer missed), then the
+    event printed #11 again. A group's messages come in seq order, so one at or below what was shown
+    is a repeat."""
+    out = io.StringIO()
+    tui = ChatTUI("ws://127.0.0.1:1/ws", out=out, token_file=tmp_path / "token")
+    gid = "100000001"
+    tui.show_event(_msg(gid, 10, "before"))
+    tui.missed = set(tui.last_seq)
+
+    class _Link:
+        async def request(self, op: str, timeout: float = 0, **params: object) -> dict:
+            if op == "agreement":
+                return {"version": "v1", "accepted": True}
+            return {"messages": [{k: v for k, v in _msg(gid, 11, "new").items() if k != "ev"}]}
+
+    await tui._catch_up(_Link())  # type: ignore[arg-type]
+    tui.show_event(_msg(gid, 11, "new"))  # its event, handled after the page
+    tui.show_event(_msg(gid, 12, "newer"))
+    lines = out.getvalue().splitlines()
+    assert sum("B: new" in line and "newer" not in line for line in lines) == 1, lines
+    assert sum("B: newer" in line for line in lines) == 1
+    # A held message released later has an earlier seq by nature: it is printed.
+    tui.show_event({**_msg(gid, 9, "released late"), "ev": "message_released"})
+    assert "released late" in out.getvalue()
+
+
+def test_an_event_the_client_cannot_read_is_skipped_and_the_next_shown(tmp_path) -> None:
+    """One malformed event ended the task that shows events: no event, no "disconnected", no
+    reconnect after it. It is said and skipped."""
+    out = io.StringIO()
+    tui = ChatTUI("ws://127.0.0.1:1/ws", out=out, token_file=tmp_path / "token")
+    gid = "100000001"
+    for bad in ({**_msg(gid, 1, "x"), "sender": "u2", "attachments": 5}, {**_msg(gid, 2, "x"), "ts": 10**30},
+                {"ev": "message_edited", "group_id": gid, "seq": "7", "mentions": 3}, ["not", "a", "map"]):
+        tui.show_event_safely(bad)
+    tui.show_event_safely(_msg(gid, 3, "fine after"))
+    text = out.getvalue()
+    assert "B: fine after" in text, text
+    assert text.count("* an event this client cannot read was skipped") == 2, text
+    assert f"--:-- [{gid} #2] B: x" in text  # a time no calendar shows: said as none, the message shown
+
+
+def test_being_removed_is_said_to_the_one_removed(tmp_path) -> None:
+    out = io.StringIO()
+    tui = ChatTUI("ws://127.0.0.1:1/ws", out=out, token_file=tmp_path / "token")
+    tui.user_id = "u1"
+    gid = "100000001"
+    tui.show_event(_msg(gid, 3, "hello"))
+    tui.current = gid
+    tui.show_event({"ev": "member_removed", "group_id": gid, "user_id": "u1", "by": "u2", "banned": True})
+    assert f"* you were banned from {gid}; no current group now" in out.getvalue()
+    assert tui.current is None and gid not in tui.last_seq
+
+
+async def test_a_login_refused_for_good_forgets_the_saved_token(tmp_path, monkeypatch) -> None:
+    """Logging in again by itself with a token the server no longer takes: the saved copy went on
+    being tried by a bare /auth. It is removed, and the user told to log in again."""
+    import client_demo.tui as tui_mod
+
+    _FakeClient.code, _FakeClient.made, _FakeClient.refusals = "unauthenticated", [], 1
+    monkeypatch.setattr(tui_mod, "Client", _FakeClient)
+    out = io.StringIO()
+    token_file = tmp_path / "token"
+    tui = ChatTUI("ws://127.0.0.1:1/ws", out=out, token_file=token_file)
+    token_file.write_text("tok", encoding="utf-8")
+    tui.token, tui.user_id = "tok", "u1"
+    await tui.connect()
+    assert tui.token is None and not token_file.exists(), out.getvalue()
+    assert "/login or /auth again" in out.getvalue()
+    await tui.close()

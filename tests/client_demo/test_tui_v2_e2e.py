@@ -249,7 +249,7 @@ def test_invite_links(server, tui):
     b = tui(bob)
     b.command(f"/join {gid}", r"^! forbidden: ")              # invite-only: the code lets one in
     b.command(f"/join {code}", rf"^\* joined {gid}; it is the current group$")
-    a.expect(rf"^\* Bob joined {gid}$")
+    a.expect(rf"^\* Bob \(u[0-9a-f]{{16}}\) joined {gid}$")
     b.command("/link", r"^! forbidden: ")                      # members make no links
     c = tui(carol)
     c.command(f"/joinlink {code}", r"^! not_found: ")         # used up
