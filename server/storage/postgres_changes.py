@@ -444,7 +444,12 @@ async def _set_group_fields(db: Conn, s: c.SetGroupFields) -> None:
 
 @applies(c.AdvanceSeqs)
 async def _advance_seqs(db: Conn, a: c.AdvanceSeqs) -> int:
-    # (as SQLite's: a group indexed up to its last seq is indexed past the gap, which holds nothing)
+    # (as SQLite's: a group indexed up to its last seq is indexed past the gap, which holds nothing.
+    # A group that never had a message has no progress row here, where SQLite has one from its
+    # creation: given one first, or the index task would walk its whole gap, 5,000 empty seqs a
+    # slice, and refuse its searches meanwhile)
+    await db.execute("INSERT INTO search_progress (group_id, indexed_seq) SELECT group_id, 0 FROM groups"
+                     " WHERE last_seq = 0 ON CONFLICT (group_id) DO NOTHING")
     await db.execute("UPDATE search_progress p SET indexed_seq = p.indexed_seq + $1 FROM groups g"
                      " WHERE g.group_id = p.group_id AND p.indexed_seq >= g.last_seq", a.gap)
     await db.execute("UPDATE message_clock SET rev = rev + $1, floor = rev + $1", a.clock_gap)

@@ -1091,4 +1091,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX review_queue_held ON review_queue(status, action, kind);
         """,
     ),
+    (
+        46,
+        """
+        -- Credit scores are 64-bit, as SQLite's INTEGER: past 2^31 an operator's credit command, or
+        -- the write carrying a penalty, failed here as internal where SQLite stored it. (Rewrites
+        -- both tables: see docs/operations.md, Upgrading.)
+        ALTER TABLE users ALTER COLUMN credit_score TYPE BIGINT;
+        ALTER TABLE accounts ALTER COLUMN credit_score TYPE BIGINT;
+        """,
+    ),
 ]

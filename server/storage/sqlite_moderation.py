@@ -86,9 +86,10 @@ async def _supersede_held_texts(db: aiosqlite.Connection, s: c.SupersedeHeldText
 class SqliteModerationReads(SqliteReader):
     async def group_log(self, group_id: str, before_id: int | None, limit: int,
                         hidden_actions: tuple[str, ...]) -> list[GroupLogRow]:
-        hidden = ", ".join("?" * len(hidden_actions)) or "NULL"
+        # (none hidden: no condition, as PostgreSQL's <> ALL('{}'); NOT IN (NULL) would match nothing)
+        hidden = f" AND action NOT IN ({', '.join('?' * len(hidden_actions))})" if hidden_actions else ""
         rows = await self._fetchall(
-            f"SELECT {GROUP_LOG_COLS} FROM audit WHERE group_id = ? AND id < ? AND action NOT IN ({hidden})"
+            f"SELECT {GROUP_LOG_COLS} FROM audit WHERE group_id = ? AND id < ?{hidden}"
             " ORDER BY id DESC LIMIT ?",
             (group_id, before_id if before_id is not None else 2**62, *hidden_actions, limit))
         return [GroupLogRow(*r) for r in rows]

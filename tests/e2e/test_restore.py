@@ -165,6 +165,7 @@ async def test_on_postgresql_it_settles_what_pg_restore_filled(tmp_path, started
     srv = started(ops.server(tmp_path, backend=backend))
     alice = await srv.user("alice")
     gid = await open_group(alice)
+    quiet = await open_group(alice, name="quiet")  # never a message: no search progress row yet
     await alice.send(gid, "one")
     await alice.request("edit_message", group_id=gid, seq=1, text="one, edited")
     [(clock,)] = srv.db_rows("SELECT rev FROM message_clock")
@@ -176,14 +177,18 @@ async def test_on_postgresql_it_settles_what_pg_restore_filled(tmp_path, started
     await alice.close()
     await srv.stopped()
     rc, out, err = await restore(srv, "--seq-gap", "500")
-    assert rc == 0 and "settled the restored PostgreSQL database: 1 groups' next seq moved up by 500" in out, err
-    assert srv.db_rows("SELECT g.last_seq, p.indexed_seq FROM groups g JOIN search_progress p"
-                       " ON p.group_id = g.group_id WHERE g.group_id = ?", gid) == [(501, 501)]
+    assert rc == 0 and "settled the restored PostgreSQL database: 2 groups' next seq moved up by 500" in out, err
+    for group, moved in ((gid, 501), (quiet, 500)):  # (the quiet one indexed past its gap too, as on SQLite)
+        assert srv.db_rows("SELECT g.last_seq, p.indexed_seq FROM groups g JOIN search_progress p"
+                           " ON p.group_id = g.group_id WHERE g.group_id = ?", group) == [(moved, moved)]
     assert srv.db_rows("SELECT rev FROM message_clock") == [(clock + RESTORE_CLOCK_GAP,)]
     srv.start()
     again = await srv.client()
     await again.login("alice", "password123")
     assert (await again.send(gid, "two"))["seq"] == 502
+    assert (await again.send(quiet, "first words here"))["seq"] == 501
+    found = (await again.request("search", group_id=quiet, query="words"))["messages"]  # not rate_limited
+    assert [m["seq"] for m in found] == [501]
     await again.close()
 
 
