@@ -297,3 +297,21 @@ def test_an_upload_the_restarted_server_forgot_begins_again_and_a_refusal_fails_
     finally:
         srv.stop()
         print("".join(srv.output))
+
+
+def test_nine_pictures_picked_at_once_all_go(browser: Any, server: ServerProcess) -> None:
+    """A review's case: the server keeps 4 unfinished uploads a user, and the picker began all nine at
+    once: five were refused (rate_limited) and left the tray as failed. They are sent a few at a time
+    now, the others waiting their turn, and one message carries all nine."""
+    alice = new_page(browser, server)
+    register(alice, server, display="Alice")
+    create_group(alice, "九宫格")
+    # (distinct pictures: each its own file on the server, none a re-upload of another)
+    files = [{"name": f"图{i}.png", "mimeType": "image/png", "buffer": tiny_png(20 + i, 20)} for i in range(9)]
+    alice.set_input_files("#file-input", files=files)
+    # (a refused one would leave the tray with a toast: nine done means none was)
+    expect(alice.locator("#attach-tray .attach-item.done")).to_have_count(9, timeout=20000)
+    alice.fill("#composer-text", "九张")
+    alice.press("#composer-text", "Enter")
+    expect(message(alice, "九张").locator("img.media-img")).to_have_count(9)
+    assert alice.errors == []

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from governance import identity, moderation, permissions, posting
+from governance import identity, message_rules, moderation, permissions, posting
 from protocol.errors import ContractError
 from protocol.requests import parse_request
 from server.handlers import groups, public_accounts
@@ -55,6 +56,14 @@ def _wrong_check_digit() -> str:
     first17 = "11010519900101123"
     right = identity.id_check_char(first17)
     return first17 + ("1" if right == "0" else "0")
+
+
+def _said_by(path: str, reason: str) -> str:
+    """``reason``, which the server's handler at ``path`` gives (written there, not in a function to
+    call: its first 40 characters are looked for, the rest may be on the next line)."""
+    source = (Path(__file__).resolve().parents[2] / path).read_text(encoding="utf-8")
+    assert reason[:40] in source, (path, reason)
+    return reason
 
 
 # (server reason, what the Chinese client shows): every kind of pattern in reasons.js, with its
@@ -118,6 +127,12 @@ REASONS = [
      "平台已暂时冻结「公共事务」类别：现在不能在该类别创建群，也不能把群改到该类别"),
     ("forbidden", _reason(lambda: permissions.check("dissolve_group", permissions.Role("admin"))),
      "没有权限执行此操作"),
+    # (found by a review of the client: these three were shown in English)
+    ("forbidden", _said_by("server/handlers/groups.py", "this group is joined by invitation only"),
+     "该群仅限邀请加入，请联系群主或管理员邀请你"),
+    ("conflict", _reason(lambda: message_rules.check_pin_room(10, 10)), "一个群最多置顶 10 条消息，请先取消一条置顶"),
+    ("conflict", _said_by("server/handlers/accounts.py", "that phone number belongs to a cancelled account until "
+                          "its records' retention period ends"), "该手机号属于已注销的账号，记录保存期满前不能再注册"),
 ]
 
 

@@ -375,3 +375,21 @@ def test_a_decision_that_overtakes_a_read_of_the_held_list_is_not_undone_by_it(
     alice.wait_for_timeout(300)
     assert name_box.count() == 0
     assert alice.errors == []
+
+
+def test_a_held_message_released_is_said_to_its_sender(browser: Any, review_server: ServerProcess) -> None:
+    """The sender is told at sending that a message waits for review; once an operator releases it, it
+    lands in its old place, out of view. A review of the client found the release unsaid: it is."""
+    srv = review_server
+    alice = new_page(browser, srv)
+    register(alice, srv, display="Alice")
+    gid = create_group(alice, "读书会")
+    alice.fill("#composer-text", "刷单返利 快来看")
+    alice.press("#composer-text", "Enter")
+    assert _toast(alice, "审核").startswith("消息已提交平台审核")
+    items = [json.loads(line) for line in admin_ok(srv, "review-queue", "--open").splitlines()]
+    [item] = [i for i in items if i.get("group_id") == gid]
+    admin_ok(srv, "decide", str(item["item_id"]), "--decision", "release", "--note", "ok")
+    assert _toast(alice, "已通过审核") == "你在「读书会」待审核的消息已通过审核，群成员现在可以看到"
+    expect(alice.locator("#messages .msg", has_text="刷单返利 快来看")).to_have_count(1)
+    assert alice.errors == []

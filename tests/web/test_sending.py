@@ -99,6 +99,10 @@ def test_refused_messages_stay_and_too_fast_ones_go_again_in_order(
         expect(first.locator(".send-error")).to_contain_text("内容包含违规信息")
         page.locator("#outbox .pending", has_text="乙违禁词").locator(".send-discard").click()
         expect(page.locator("#outbox .pending")).to_have_count(2)
+        # The focus was on the bubble that went: it goes to the next failed message's Retry, never the page.
+        focused = "() => [document.activeElement.className, document.activeElement.closest('.pending')?.textContent]"
+        cls, bubble = page.evaluate(focused)
+        assert "send-retry" in cls and "甲违禁词" in bubble, (cls, bubble)
         # Edit puts the text back after what is being typed, never over it.
         page.fill("#composer-text", "草稿")
         page.locator("#outbox .pending", has_text="丙违禁词").locator(".send-edit").click()
@@ -111,6 +115,7 @@ def test_refused_messages_stay_and_too_fast_ones_go_again_in_order(
         srv.proc.send_signal(signal.SIGHUP)
         assert bg.run(srv.logged("config reloaded"))
         first.locator(".send-retry").click()
+        assert page.evaluate("() => document.activeElement.id") == "composer-text"  # (no failed one left)
         message(page, "甲违禁词")
         expect(page.locator("#outbox .pending")).to_have_count(0)
         assert message_texts(page)[-2:] == ["之后的消息", "甲违禁词"]

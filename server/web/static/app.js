@@ -1596,12 +1596,24 @@ function redrawPending(item) {
   if (atBottom) scrollToBottom();
 }
 
+// A failed message's bubble about to go (Retry, Discard): the focus, when on one of its buttons, goes
+// to the next failed message's Retry, or the composer, or the messages, never onto the page.
+function focusPastPending(node) {
+  if (!node || !node.contains(document.activeElement)) return;
+  const next = [...document.querySelectorAll(".pending.failed .send-retry")].find((b) => !node.contains(b));
+  const box = $("#composer-text");
+  const target = next || (box && !box.disabled ? box : null) || $("#messages");
+  if (target && target.id === "messages" && !target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+  if (target) target.focus();
+}
+
 function dropPending(item) {
   clearTimeout(item.timer);
   S.outbox = S.outbox.filter((x) => x !== item);
   markDone(item.cmid);   // stored or discarded: no other tab's copy of it is kept either
   saveOutbox();
   const node = document.querySelector(`.pending[data-cmid="${item.cmid}"]`);
+  focusPastPending(node);
   if (node) node.remove();
 }
 
@@ -1618,6 +1630,7 @@ function retryItem(item) {
   S.outbox.push(item);
   saveOutbox();
   const node = document.querySelector(`.pending[data-cmid="${item.cmid}"]`);
+  focusPastPending(node);
   if (node) node.remove();
   if (item.gid === S.current && $("#outbox")) { $("#outbox").append(pendingNode(item)); scrollToBottom(); }
   pump(item.gid);
@@ -1790,6 +1803,9 @@ function onEvent(ev) {
       break;
     case "message_released":  // a held message an operator released: its original seq, inserted in place
       if (g) addMessage(g, ev, true);   // (unread now, though below countedTo: no count had it)
+      // (its sender was told at sending that it waits for review: told now that it is shown, as it
+      // lands in its old place, out of view)
+      if (g && ev.sender && ev.sender.user_id === meId) toast(t("my_message_released", { name: g.name }));
       break;
     case "message_deleted": {
       if (!g) break;

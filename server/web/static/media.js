@@ -42,8 +42,34 @@ function toBase64(bytes) {
 // the user took the file away.
 const MAX_DROPS = 5;
 const INTERNAL_MS = [1000, 2000, 4000, 4000, 4000];
+// The server keeps at most 4 unfinished uploads a user (a fifth upload_begin is refused,
+// rate_limited with retry_after_ms): picked together, nine photos went out as nine uploads at once,
+// and five failed. At most UPLOADS_AT_ONCE are sent at once, the others wait their turn in the order
+// picked; and an upload_begin refused for a short while (one still unfinished, from a cancel or a
+// reload, holds a place for minutes on the server) waits that while and asks again, up to
+// MAX_BUSY_MS in all.
+const UPLOADS_AT_ONCE = 3;
+const SHORT_WAIT_MS = 10 * 1000;
+const MAX_BUSY_MS = 60 * 1000;
+let uploading = 0;
+const waitingTurn = [];
 
-export async function upload(file, onProgress, { stopped = () => false, onPause = null } = {}) {
+async function uploadTurn() {
+  if (uploading < UPLOADS_AT_ONCE) { uploading++; return; }
+  await new Promise((resolve) => waitingTurn.push(resolve));   // (handed the place of one that ends)
+}
+
+function uploadDone() {
+  const next = waitingTurn.shift();
+  if (next) next(); else uploading--;
+}
+
+export async function upload(file, onProgress, opts = {}) {
+  await uploadTurn();
+  try { return await sendFile(file, onProgress, opts); } finally { uploadDone(); }
+}
+
+async function sendFile(file, onProgress, { stopped = () => false, onPause = null }) {
   const begin = { mime: file.type || "application/octet-stream", size: file.size };
   // (by characters, not UTF-16 units: half of an emoji cut off would make the frame invalid text)
   if (file.name) begin.name = Array.from(file.name).slice(0, 200).join("");
@@ -54,6 +80,7 @@ export async function upload(file, onProgress, { stopped = () => false, onPause 
   let inFlight = 0;     // the bytes of the chunk sent and not yet answered
   let resumed = false;  // the next answer is the first on a new connection
   let drops = 0;
+  let busy = 0;         // milliseconds waited for a place on the server (upload_begin refused for a while)
   let sha = null;
   for (;;) {
     if (stopped()) throw new RequestError("cancelled", "upload cancelled");
@@ -82,6 +109,13 @@ export async function upload(file, onProgress, { stopped = () => false, onPause 
         if (e.code === "bad_request" && e.op === "upload_chunk" && inFlight) { at += inFlight; inFlight = 0; continue; }
         // The server no longer has the upload (restarted, another node; or upload_end had finished it).
         if (e.code === "not_found" || (e.code === "bad_request" && e.op === "upload_end")) { id = null; inFlight = 0; continue; }
+      }
+      const wait = Number(e.reply && e.reply.retry_after_ms);
+      if (e.code === "rate_limited" && e.op === "upload_begin" && wait > 0 && wait <= SHORT_WAIT_MS
+          && busy + wait <= MAX_BUSY_MS) {
+        busy += wait;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        continue;   // (stopped() is asked at the top)
       }
       if ((e.code !== "disconnected" && e.code !== "internal") || drops >= MAX_DROPS) throw e;
       if (e.code === "internal") {

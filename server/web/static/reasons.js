@@ -21,6 +21,8 @@ const ZH = [
   [/^identity is already verified for this account$/, () => "该账号已完成实名认证"],
   [/^this ID number is already used by as many accounts as allowed$/, () => "该身份证号可认证的账号数已达上限"],
   [/^(this|that) account (is already|was) cancelled$/, () => "该账号已注销"],
+  [/^that phone number belongs to a cancelled account/, () => "该手机号属于已注销的账号，记录保存期满前不能再注册"],
+  [/^a group may pin at most (\d+) messages; unpin one first$/, (m) => `一个群最多置顶 ${m[1]} 条消息，请先取消一条置顶`],
   [/^transfer or dissolve the groups you own first: (.*)$/, (m) => `请先转让或解散你担任群主的群：${m[1]}`],
   [/^close the public accounts you own first: (.*)$/, (m) => `请先注销你运营的公众号：${m[1]}`],
   [/^that is not the current version/, () => "平台规则已更新，请重新阅读后再同意"],
@@ -35,6 +37,7 @@ const ZH = [
   [/^sanction (\S+) was lifted meanwhile$/, (m) => `处罚 ${m[1]} 已经解除`],
   // forbidden (a reason more precise than the code's own words)
   [/^that user is banned from this group$/, () => "对方已被禁止加入本群，请先解除禁止"],
+  [/^this group is joined by invitation only$/, () => "该群仅限邀请加入，请联系群主或管理员邀请你"],
   [/^\w+: admins cannot act on the owner or other admins$/, () => "管理员不能对群主或其他管理员这样做"],
   [/^the owner cannot \w+ themselves$/, () => "群主不能对自己这样做"],
   [/^the platform has frozen the category (\S+) for now/, (m) => `平台已暂时冻结「${CATEGORIES[m[1]] || m[1]}」类别：现在不能在该类别创建群，也不能把群改到该类别`],
