@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from server.config import Config
 from server.operator.channel import OperatorError, Result, command
+from server.operator.common import apply, audit
 from server.security import default_key_file
 from server.storage.base import BackupUnsupported
 
@@ -76,7 +77,7 @@ async def backup(app: Context, args: dict[str, Any]) -> Result:
     refuse_own_file(app.cfg, dest)
     started = time.monotonic()
     try:
-        await app.store.backup(dest)
+        digest = await app.store.backup(dest)
     except BackupUnsupported as err:
         raise OperatorError(str(err)) from None
     except OSError as err:
@@ -84,4 +85,9 @@ async def backup(app: Context, args: dict[str, Any]) -> Result:
     except sqlite3.OperationalError as err:  # (SQLite's own words for a file it cannot open or fill)
         raise OperatorError(f"cannot write {dest}: {err}") from None
     size = dest.stat().st_size
-    return Result([f"backed up to {dest} ({size} bytes in {time.monotonic() - started:.2f} s)"])
+    took = time.monotonic() - started
+    # On the record, as every file a command writes (a backup holds password hashes, sealed identity
+    # data and client addresses): who made it, where, and its SHA-256, to match a copy to it.
+    await apply(app, audit=audit(app, "backup", "database backup written", out=str(dest), bytes=size,
+                                 sha256=digest))
+    return Result([f"backed up to {dest} ({size} bytes in {took:.2f} s)", f"sha256 {digest}"])

@@ -37,6 +37,10 @@ from protocol.errors import ContractError
 # One request line at most: room for a rules or agreement text of a few MiB (set-agreement
 # sends the files' text), and a bound on what one connection can make the server buffer.
 MAX_REQUEST_BYTES = 4 << 20
+# A connection has this long to send its request line, and this many may be sending theirs at once
+# (each may hold up to MAX_REQUEST_BYTES meanwhile); the commands themselves are not counted.
+REQUEST_TIMEOUT = 60.0
+MAX_READING = 16
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -117,6 +121,7 @@ class OperatorChannel:
         self.path = path
         self._server: asyncio.AbstractServer | None = None
         self.shared = False  # the socket was made for named operators: mode 0660, the socket group's
+        self._reading = 0  # connections whose request line is still coming (at most MAX_READING)
 
     def _operators(self) -> tuple[Any, ...]:
         return tuple(self.app.cfg.operators)
@@ -206,8 +211,28 @@ class OperatorChannel:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             uid = peer_uid(writer.get_extra_info("socket"))
+            # Who it is before anything is read (a uid the socket's group lets in but no [[operators]]
+            # entry names gets its refusal without the server holding up to 4 MiB of its line), and
+            # its line within a time: a connection that says nothing holds no descriptor for good.
+            who = self.identify(uid)
+            if who is None:
+                log.warning("operator socket: refused uid %s (not a configured operator)", uid)
+                await _answer(writer, {"ok": False, "error": f"uid {uid} is not a configured operator "
+                                       "([[operators]] in the server's config)"})
+                with contextlib.suppress(Exception):  # (its line read and dropped, a chunk at a time:
+                    # closed with it unread, the client could meet a reset before reading the answer)
+                    await asyncio.wait_for(_discard_line(reader, 16 * MAX_REQUEST_BYTES), 10)
+                return
+            if self._reading >= MAX_READING:
+                await _answer(writer, {"ok": False, "error": f"{MAX_READING} operator connections are sending "
+                                       "their requests already; try again in a moment"})
+                return
+            self._reading += 1
             try:
-                line = await reader.readline()
+                line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT)
+            except TimeoutError:
+                await _answer(writer, {"ok": False, "error": f"no request within {REQUEST_TIMEOUT:.0f} s"})
+                return
             except (ValueError, asyncio.LimitOverrunError):
                 writer.write(json.dumps({"ok": False, "error": f"the request is over {MAX_REQUEST_BYTES >> 20} MiB"})
                              .encode() + b"\n")
@@ -217,23 +242,15 @@ class OperatorChannel:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(_discard_line(reader, 16 * MAX_REQUEST_BYTES), 10)
                 return
-            who = self.identify(uid)
-            if who is None:
-                log.warning("operator socket: refused uid %s (not a configured operator)", uid)
-                reply: dict[str, Any] = {"ok": False, "error": f"uid {uid} is not a configured operator "
-                                         "([[operators]] in the server's config)"}
+            finally:
+                self._reading -= 1  # (counted while its line comes: a command that runs is the store's to pace)
+            CURRENT.set(who)
+            cluster = getattr(self.app, "cluster", None)
+            if cluster is not None and not cluster.is_home:  # the home node runs it, for the whole service
+                reply = await cluster.admin(who, line)
             else:
-                CURRENT.set(who)
-                cluster = getattr(self.app, "cluster", None)
-                if cluster is not None and not cluster.is_home:  # the home node runs it, for the whole service
-                    reply = await cluster.admin(who, line)
-                else:
-                    reply = await self.run(line)
-            try:
-                writer.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
-                await writer.drain()
-            except ConnectionError as err:  # (the operator's tool went away before its answer: nothing to undo)
-                log.info("operator socket: the client left before its answer was written (%s)", err)
+                reply = await self.run(line)
+            await _answer(writer, reply)
         finally:
             writer.close()
 
@@ -253,6 +270,8 @@ class OperatorChannel:
             name, args = req["cmd"], req.get("args", {})  # (args left out: none; [], "" or null: refused)
         except ValueError as err:  # (not JSON)
             return {"ok": False, "error": f"malformed request: {err}"}
+        except RecursionError:  # (nested deeper than the JSON reader follows: a RuntimeError, not a ValueError)
+            return {"ok": False, "error": "malformed request: nested too deeply"}
         except OperatorError as err:
             return {"ok": False, "error": str(err)}
         try:
@@ -301,6 +320,14 @@ def argument_problem(name: str, args: dict[str, Any]) -> str | None:
             if why is not None:
                 return why
     return None
+
+
+async def _answer(writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
+    try:
+        writer.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
+        await writer.drain()
+    except ConnectionError as err:  # (the operator's tool went away before its answer: nothing to undo)
+        log.info("operator socket: the client left before its answer was written (%s)", err)
 
 
 async def _discard_line(reader: asyncio.StreamReader, at_most: int) -> None:

@@ -66,18 +66,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import json
-import os
-import shutil
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from server import record
 from server.operator import export_media
 from server.operator.channel import OperatorError
 from server.operator.common import OPERATOR, apply, operator_name, time_of, user_of
+from server.operator.outdir import OutDir
 from server.storage.base import ExportReads
 from server.storage.changes import Audit
 
@@ -108,85 +105,19 @@ def _with_times(items: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]
     return items
 
 
-# The file that claims an output folder while a command writes into it (see _prepare_out).
-CLAIM = ".qunguan-writing"
-
-
-def _prepare_out(out: str) -> Path:
-    """The new or empty folder ``out``, claimed for this command: ``CLAIM`` is created in it with
-    ``O_EXCL``, so of two commands given one folder at once exactly one gets it, and the other is
-    refused before it writes anything (and never removes, on its way out, what the first wrote).
-    The folder is looked at again once claimed: a command that claimed and finished (its claim
-    gone, its files there) between this one's first look and its claim is not written over.
-    The caller removes the claim with :func:`_release` when done (``_empty`` removes it too)."""
-    path = Path(out)
-    if not path.is_absolute():
-        raise OperatorError("--out must be an absolute path (qunguan admin makes it one)")
-    not_empty = f"--out {path} is not empty; exports go to a new or empty folder"
-    if path.exists():
-        if not path.is_dir():
-            raise OperatorError(f"--out {path} exists and is not a folder")
-        if (path / CLAIM).exists():
-            raise OperatorError(f"--out {path} holds {CLAIM}: another command is writing there, or one stopped "
-                                f"before it finished; if none is running, remove {CLAIM} and what it left, "
-                                "or choose another folder")
-        if any(path.iterdir()):
-            raise OperatorError(not_empty)
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path / CLAIM, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise OperatorError(f"--out {path} is being written by another command; exports go to a new or "
-                            "empty folder") from None
-    except OSError as err:
-        raise OperatorError(f"cannot create --out {path}: {err.strerror or err}") from None
-    os.close(fd)
-    if any(child.name != CLAIM for child in path.iterdir()):
-        _release(path)
-        raise OperatorError(not_empty)
-    return path
-
-
-def _release(out: Path) -> None:
-    """Remove the claim :func:`_prepare_out` made on ``out``."""
-    with contextlib.suppress(FileNotFoundError):
-        (out / CLAIM).unlink()
-
-
-def _empty(out: Path) -> None:
-    """Remove everything in ``out`` (new or empty when the export began: all of it is the export's)."""
-    for child in out.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                child.unlink()
-
-
-def _write_files(out: Path, files: dict[str, list[dict[str, Any]] | dict[str, Any]]) -> list[dict[str, Any]]:
+def _write_files(out: OutDir, files: dict[str, list[dict[str, Any]] | dict[str, Any]]) -> list[dict[str, Any]]:
     """Write each file (a list: JSON lines; a dict: one JSON line); return the manifest entries."""
     entries = []
     for name, content in files.items():
         objs = content if isinstance(content, list) else [content]
         data = "".join(json.dumps(o, ensure_ascii=False, sort_keys=True) + "\n" for o in objs).encode()
-        fd = os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        entries.append({"name": name, "sha256": hashlib.sha256(data).hexdigest(), "lines": len(objs),
-                        "bytes": len(data)})
+        entries.append({"name": name, "sha256": out.write(name, data), "lines": len(objs), "bytes": len(data)})
     return entries
 
 
-def _write_manifest(out: Path, manifest: dict[str, Any]) -> str:
+def _write_manifest(out: OutDir, manifest: dict[str, Any]) -> str:
     data = (json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
-    fd = os.open(out / "manifest.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    return hashlib.sha256(data).hexdigest()
+    return out.write("manifest.json", data)
 
 
 def _decode_detail(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -286,7 +217,7 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
         audit_group, audit_target = None, uid
     query = {"target": target, "since": since, "until": until, "since_iso": iso(since),
              "until_iso": iso(until), "range": "since <= ts < until (until: generated_at when not given)"}
-    out = _prepare_out(str(args["out"]))
+    out = OutDir.claim(str(args["out"]))
     loop = asyncio.get_running_loop()
     # From the claim on, whatever fails removes what this export wrote (the folder is its own).
     try:
@@ -308,10 +239,10 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
         ))
     except BaseException:
         # Not on the record, so not handed over: what was written (identity data among it) goes.
-        # (The folder is this command's own: claimed in _prepare_out, so nothing here is another's.)
-        await asyncio.shield(loop.run_in_executor(None, _empty, out))
+        # (Only what this command created, through the folder it claimed: server/operator/outdir.py.)
+        await asyncio.shield(loop.run_in_executor(None, out.abandon))
         raise
-    _release(out)
+    out.release()
     label = target.get("group_id") or target.get("username") or target.get("account_id")
     lines = [f"exported {target['type']} {label} to {out}"]
     lines += [f"{e['name']}: {e['lines']} lines, sha256 {e['sha256']}" for e in entries]

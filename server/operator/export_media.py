@@ -26,6 +26,7 @@ from typing import Any
 
 from server.media.index import MediaIndex
 from server.media.uploads import media_file
+from server.operator.outdir import OutDir
 
 FOLDER = "media"
 _COPY_CHUNK = 1 << 20
@@ -71,13 +72,13 @@ def _carried(items: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], li
     return carried
 
 
-def copy_files(root: Path, out: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Copy each distinct file of ``rows`` into ``out/media/``; the manifest's ``media`` entries."""
+def copy_files(root: Path, out: OutDir, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copy each distinct file of ``rows`` into ``out``'s ``media/``; the manifest's ``media`` entries."""
     entries: list[dict[str, Any]] = []
     shas = sorted({r["sha256"] for r in rows if "sha256" in r})
     if not shas:
         return entries
-    (out / FOLDER).mkdir(mode=0o700, exist_ok=True)
+    folder = out.folder(FOLDER)
     for sha in shas:
         name = f"{FOLDER}/{sha}"
         try:
@@ -86,8 +87,7 @@ def copy_files(root: Path, out: Path, rows: list[dict[str, Any]]) -> list[dict[s
             entries.append({"name": name, "missing": True})
             continue
         digest, size = hashlib.sha256(), 0
-        fd = os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with src, os.fdopen(fd, "wb") as dst:
+        with src, os.fdopen(folder.create(sha), "wb") as dst:
             while chunk := src.read(_COPY_CHUNK):
                 digest.update(chunk)
                 dst.write(chunk)

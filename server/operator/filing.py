@@ -29,12 +29,9 @@ shows it; an organisation also by its name and code). Writing it is an enforceme
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import html
 import json
-import os
 from collections import Counter
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from governance.operators import ROLE_ORDER, permission_rows
@@ -48,7 +45,8 @@ from governance.retention import DAY_MS
 from governance.tiers import activity_class, credit_level, size_class
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import apply, audit, operator_name, quantile, time_of
-from server.operator.export import _empty, _prepare_out, _release, iso
+from server.operator.export import iso
+from server.operator.outdir import OutDir
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -504,15 +502,6 @@ def render_html(r: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _write(out: Path, name: str, data: bytes) -> str:
-    fd = os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # (as an export's files)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    return hashlib.sha256(data).hexdigest()
-
-
 @command("filing-report")
 async def filing_report(app: Context, args: dict[str, Any]) -> Result:
     if not args.get("out"):
@@ -521,18 +510,18 @@ async def filing_report(app: Context, args: dict[str, Any]) -> Result:
     report = await build(app, since, until)
     data = (json.dumps(report, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
     page = render_html(report).encode()
-    out = _prepare_out(str(args["out"]))
+    out = OutDir.claim(str(args["out"]))
     loop = asyncio.get_running_loop()
     # As an export: whatever fails from the claim on removes what was written (a report not on the
     # record is not one to file, and a retry into the same folder would be refused as not empty).
     try:
-        json_sha = await loop.run_in_executor(None, _write, out, "filing-report.json", data)
-        html_sha = await loop.run_in_executor(None, _write, out, "filing-report.html", page)
+        json_sha = await loop.run_in_executor(None, out.write, "filing-report.json", data)
+        html_sha = await loop.run_in_executor(None, out.write, "filing-report.html", page)
         await apply(app, audit=audit(app, "filing_report", "filing report written", out=str(out),
                                      since=since, until=until, json_sha256=json_sha, html_sha256=html_sha))
     except BaseException:
-        await asyncio.shield(loop.run_in_executor(None, _empty, out))
+        await asyncio.shield(loop.run_in_executor(None, out.abandon))
         raise
-    _release(out)
+    out.release()
     return Result([f"filing report written to {out}",
                    f"filing-report.json: sha256 {json_sha}", f"filing-report.html: sha256 {html_sha}"])

@@ -595,8 +595,8 @@ class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMe
         ``job_runs`` row named :data:`PROBE`, and nothing else."""
         ...
 
-    async def backup(self, dest: Path) -> None:
-        """A consistent copy of the whole store at ``dest`` (``qunguan admin backup``).
+    async def backup(self, dest: Path) -> str:
+        """A consistent copy of the whole store at ``dest`` (``qunguan admin backup``); its SHA-256.
 
         A backend whose own tools do this better (PostgreSQL: ``pg_dump``) raises
         :class:`BackupUnsupported` naming them.

@@ -408,7 +408,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
 
         await self.run_in_batch(write)
 
-    async def backup(self, dest: Path) -> None:
+    async def backup(self, dest: Path) -> str:
         raise BackupUnsupported(
             f"back up a PostgreSQL store with PostgreSQL's own tools, e.g. pg_dump --format=custom "
             f"--file={dest} {self.shown_url} (or continuous archiving for point-in-time recovery)"

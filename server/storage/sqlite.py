@@ -15,10 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import hashlib
 import itertools
 import logging
 import os
+import secrets
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -141,6 +145,33 @@ def _from_config(cfg: Config) -> SqliteStore:
     assert cfg.storage.sqlite_file is not None
     return SqliteStore(cfg.storage.sqlite_file)
 
+
+
+def _place_copy(private: Path, dest: Path) -> str:
+    """``private`` copied to ``dest`` through ``dest``'s folder's descriptor (see ``SqliteStore.backup``);
+    the copy's SHA-256."""
+    folder = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        tmp = f".{dest.name}.{secrets.token_hex(6)}.partial"
+        digest = hashlib.sha256()
+        with open(private, "rb") as src:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=folder)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    while chunk := src.read(1 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.rename(tmp, dest.name, src_dir_fd=folder, dst_dir_fd=folder)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=folder)
+                raise
+        os.fsync(folder)  # (the rename itself, durable)
+        return digest.hexdigest()
+    finally:
+        os.close(folder)
 
 class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionReads, SqlitePublicReads,
                   SqliteAccountMeasureReads, SqliteModerationReads, SqliteSearchReads, SqliteMediaReads):
@@ -517,38 +548,37 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
 
         await self.run_in_batch(write)
 
-    async def backup(self, dest: Path) -> None:
-        """A consistent copy of the live database at ``dest`` (SQLite's online backup API).
+    async def backup(self, dest: Path) -> str:
+        """A consistent copy of the live database at ``dest`` (SQLite's online backup API); its SHA-256.
 
-        Written beside ``dest`` first and renamed into place, so ``dest`` is
-        always either the old file or a complete new one; mode 0600 whatever the umask (it holds
+        The copy is made in a private folder beside the database (the server's own: SQLite opens
+        files by name, and a name in the operator's folder could be swapped for a link to the live
+        database or the identity key while it writes). It is then copied into a new file of a
+        random name in ``dest``'s folder, created there without following a link, and renamed into
+        place through that folder's descriptor, so ``dest`` is always either the old file or a
+        complete new one (never a file a link pointed at); mode 0600 whatever the umask (it holds
         password hashes, sealed identity data and client addresses).
         """
-        tmp = dest.with_name(dest.name + ".partial")
 
-        def copy() -> None:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        def copy() -> str:
+            work = Path(tempfile.mkdtemp(prefix=".backup-", dir=self.path.parent))  # (0700)
             try:
-                os.fchmod(fd, 0o600)  # (one left by an earlier try may have had another mode)
-            finally:
-                os.close(fd)
-            src = sqlite3.connect(self.path)
-            try:
-                dst = sqlite3.connect(tmp)
+                private = work / "copy.db"
+                src = sqlite3.connect(self.path)
                 try:
-                    src.backup(dst)
-                    dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+                    dst = sqlite3.connect(private)
+                    try:
+                        src.backup(dst)
+                        dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+                    finally:
+                        dst.close()
                 finally:
-                    dst.close()
+                    src.close()
+                return _place_copy(private, dest)
             finally:
-                src.close()
-            tmp.replace(dest)
+                shutil.rmtree(work, ignore_errors=True)
 
-        try:
-            await asyncio.to_thread(copy)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        return await asyncio.to_thread(copy)
 
     def set_record_key(self, key: bytes) -> None:
         """The enforcement record's MAC key, known once the identity key store is open."""

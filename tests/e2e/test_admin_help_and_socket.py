@@ -33,3 +33,35 @@ async def test_operator_socket_refuses_a_line_that_is_not_utf8(tmp_path, started
         writer.close()
         assert reply == {"ok": False, "error": "malformed request: not UTF-8 JSON"}, (payload, reply)
     assert srv.proc is not None and srv.proc.poll() is None
+
+
+async def test_operator_socket_answers_a_deep_request_and_caps_connections_still_sending(tmp_path, started):
+    """A review of the operator channel: a request nested deeper than the JSON reader follows got no
+    answer (a RecursionError, not a ValueError); and connections that send nothing were held for good,
+    each allowed 4 MiB of line. Now the first is refused in words, and at most 16 connections may be
+    sending their line at once (each within a minute); a 17th is answered at once."""
+    from server.operator.channel import MAX_READING
+
+    srv = started(ServerProcess(tmp_path))
+    sock = str(tmp_path / "qunguan.sock")
+
+    async def ask(payload: bytes) -> dict:
+        reader, writer = await asyncio.open_unix_connection(sock)
+        writer.write(payload)
+        await writer.drain()
+        try:
+            return json.loads(await asyncio.wait_for(reader.readline(), 10))
+        finally:
+            writer.close()
+
+    deep = b"[" * 200_000 + b"]" * 200_000 + b"\n"
+    assert await ask(deep) == {"ok": False, "error": "malformed request: nested too deeply"}
+    silent = [await asyncio.open_unix_connection(sock) for _ in range(MAX_READING)]
+    await asyncio.sleep(0.5)  # (each accepted and waiting for its line)
+    refused = await ask(b'{"cmd": "ping"}\n')
+    assert refused["ok"] is False and "try again in a moment" in refused["error"], refused
+    for _, writer in silent:
+        writer.close()
+    await asyncio.sleep(0.5)
+    assert (await ask(b'{"cmd": "ping"}\n'))["ok"] is True
+    assert srv.proc is not None and srv.proc.poll() is None

@@ -6,6 +6,8 @@ Every test drives a real server process; real client IPs are in test_proxies.py.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -315,15 +317,28 @@ async def test_tls_listener_and_certificate_reload(tmp_path, started):
     assert await common_name() == "second"
 
 
-async def test_a_backup_sqlite_cannot_write_is_a_refusal_with_its_reason(tmp_path, started):
-    """SQLite's own refusal to open the backup's file (here its temporary name is a link to nowhere)
-    is exit 2 with one line, as a folder that cannot be written is: it was an internal error."""
+async def test_a_backup_never_writes_through_a_link_in_its_folder(tmp_path, started):
+    """The server writes a backup with its own rights, into a folder the operator names: a name there
+    planted as a link to another file (the live database, the identity key) must not be written
+    through. The old temporary name (``FILE.partial``) was opened following links, truncated and
+    filled (a review of the operator channel). And the backup is on the record, with its SHA-256."""
     srv = started(ops.server(tmp_path))
+    victim = tmp_path / "victim.bin"
+    victim.write_bytes(b"not to be touched")
     out = tmp_path / "backup.db"
-    (tmp_path / "backup.db.partial").symlink_to(tmp_path / "no-such-folder" / "x.db")
+    (tmp_path / "backup.db.partial").symlink_to(victim)
+    out.symlink_to(victim)  # (the destination itself a link: it is replaced, not written through)
     rc, stdout, err = await srv.admin("backup", "--out", str(out))
-    assert rc == 2 and stdout == "" and "cannot write" in err and len(err.strip().splitlines()) == 1, err
-    assert not out.exists() and not (tmp_path / "backup.db.partial").is_symlink()
+    assert rc == 0, err
+    assert victim.read_bytes() == b"not to be touched"
+    assert not out.is_symlink() and out.stat().st_mode & 0o777 == 0o600
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert f"sha256 {digest}" in stdout
+    [(detail,)] = srv.db_rows("SELECT detail FROM audit WHERE action = 'backup'")
+    assert json.loads(detail) == {"out": str(out), "bytes": out.stat().st_size, "sha256": digest}
+    assert [p.name for p in (srv.dir).iterdir() if p.name.startswith(".backup-")] == []  # (its private copy gone)
+    rc, _, err = await srv.admin("verify-audit")
+    assert rc == 0, err
 
 
 async def test_backup_and_restore(tmp_path, started):
