@@ -28,7 +28,7 @@ from governance import audit
 from governance.ratelimit import DEFAULT_IPV6_PREFIX, AddressCount
 from protocol.errors import ContractError
 from server.config import Problem
-from server.storage.changes import SaveVault
+from server.storage.changes import Audit, SaveVault
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -441,11 +441,13 @@ class IdentityVault:
         """Register ``new_fp`` under ``key_id`` (when given) and store the lookup key sealed under the current key."""
         return SaveVault(key_id, new_fp, self.seal_bytes(self._lookup_key), now_ms)
 
-    async def rotate(self, store: Store, new_key: bytes, now_ms: int) -> tuple[int, bool]:
+    async def rotate(self, store: Store, new_key: bytes, now_ms: int,
+                     record: Callable[[int, bool], Audit] | None = None) -> tuple[int, bool]:
         """Make ``new_key`` current (registering it if new); returns (its key id, whether it was new).
 
         Values sealed before stay readable (their keys stay in the ring) until
-        :meth:`reseal` has moved them; the lookup key is re-sealed at once.
+        :meth:`reseal` has moved them; the lookup key is re-sealed at once. ``record(key id, new)``:
+        the enforcement-record entry written in the same transaction as the switch.
         """
         if len(new_key) != 32:
             raise ValueError("an identity key must be 32 bytes")
@@ -459,7 +461,8 @@ class IdentityVault:
         old_current = self.key_id
         self.key_id = kid
         try:
-            await store.apply(self._save(kid, fp if is_new else None, now_ms))
+            await store.apply(self._save(kid, fp if is_new else None, now_ms),
+                              audit=record(kid, is_new) if record is not None else None)
         except BaseException:
             self.key_id = old_current
             raise

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import stat
 import string
 import weakref
 from pathlib import Path
@@ -151,21 +153,27 @@ _KEY_FILE_MAX = 4096  # more than a key file ever holds: a larger file is no key
 
 
 def _new_key(path: Path) -> bytes:
-    """The key in ``path`` (64 hex digits, either case; blanks around them ignored), or refused with why."""
-    if path.exists() and not path.is_file():  # (a folder, or a pipe that would block the server's loop)
-        raise OperatorError(f"--new-key-file {path} is not a file")
+    """The key in ``path`` (64 hex digits, either case; blanks around them ignored), or refused with why.
+    Opened without waiting (``O_NONBLOCK``: a pipe put there must not hold the reader) and read only
+    when what was opened is a regular file; what another file holds is never described (a refusal
+    says what a key file is, not how big the file named was)."""
     try:
-        with path.open("rb") as f:
-            raw = f.read(_KEY_FILE_MAX + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as err:
         raise OperatorError(f"cannot read --new-key-file {path}: {err.strerror or err}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # (a folder, a pipe, a device)
+            raise OperatorError(f"--new-key-file {path} is not a file")
+        raw = os.read(fd, _KEY_FILE_MAX + 1)
+    except OSError as err:
+        raise OperatorError(f"cannot read --new-key-file {path}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
     text = raw.strip()
     if len(raw) <= _KEY_FILE_MAX and len(text) == KEY_HEX_DIGITS and all(c in HEXDIGITS for c in text):
         return read_key(text)
-    size = f"{len(raw)} bytes" if len(raw) <= _KEY_FILE_MAX else f"over {_KEY_FILE_MAX} bytes"
     raise OperatorError(f"--new-key-file {path} is not an identity key: it must hold 64 hex digits (32 random "
-                        f"bytes, as `python -c \"import secrets; print(secrets.token_hex(32))\"` writes), it holds "
-                        f"{size}")
+                        "bytes, as `python -c \"import secrets; print(secrets.token_hex(32))\"` writes)")
 
 
 @command("rotate-key")
@@ -176,13 +184,16 @@ async def rotate_key(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError("--new-key-file must name a file (an absolute path; qunguan admin makes it one)")
     # (optional here, unlike most commands' reasons; masked as every reason is: reason_of)
     reason = reason_of(args) if str(args.get("reason") or "").strip() else "identity key rotation"
-    key = _new_key(Path(str(path)))
+    key = await asyncio.to_thread(_new_key, Path(str(path)))
     lock = _ROTATING.setdefault(app, asyncio.Lock())
     if lock.locked():
         raise OperatorError("a key rotation is already running")
     async with lock:
         try:
-            key_id, is_new = await app.vault.rotate(app.store, key, app.now_ms())
+            # (the switch on the record in its own transaction: a rotation cut short after it, by a
+            # crash or a failed batch, leaves the new key current and said so)
+            key_id, is_new = await app.vault.rotate(app.store, key, app.now_ms(), record=lambda kid, new: audit(
+                app, "rotate_key", reason, key_id=kid, new_key=new))
         except ValueError as err:
             raise OperatorError(str(err)) from None
         after: str | None = ""
@@ -195,8 +206,8 @@ async def rotate_key(app: Context, args: dict[str, Any]) -> Result:
             accounts += a
             await asyncio.sleep(0)
         left = await app.store.accounts_not_under_key(key_id)
-        await apply(app, audit=audit(app, "rotate_key", reason, key_id=key_id, new_key=is_new, values=values,
-                                     accounts=accounts))
+        await apply(app, audit=audit(app, "rotate_key_done", reason, key_id=key_id, values=values,
+                                     accounts=accounts, accounts_left=left))
     lines = [
         f"identity key id {key_id} is now current" + ("" if is_new else " (it was already registered)"),
         f"re-sealed {values} values in {accounts} accounts; {left} accounts still hold another key's values",
