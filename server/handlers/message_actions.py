@@ -103,6 +103,7 @@ async def edit_message(ctx: Context, sess: Session, req: rq.EditMessage, enc: En
     can_post(ctx, g, m, user, now)
     text = posting.check_text(req.text, max_chars=ctx.cfg.limits.max_text_chars, field="text",
                               allow_empty=info.has_attachments)
+    _throttle(ctx, user, now)  # (before the word lists: a blocked text's penalty is a write too)
     verdict = ctx.content.check(text)
     if verdict is not None and verdict.action is Action.BLOCK:
         record_blocked(ctx, user, g.group_id, verdict)
@@ -110,7 +111,6 @@ async def edit_message(ctx: Context, sess: Session, req: rq.EditMessage, enc: En
     if verdict is not None and verdict.action is Action.REVIEW:
         raise ContractError("content_blocked", f"the new text needs the platform's review ({verdict.category}); "
                                                "send it as a new message instead")
-    _throttle(ctx, user, now)
     edit: tuple[ch.Change, ...] = (ch.EditMessage(g.group_id, seq, user.user_id, text, now),)
     if verdict is not None:  # a flag: applied, and queued for the operators in the same write
         item = review_item(verdict)
@@ -144,9 +144,9 @@ async def react(ctx: Context, sess: Session, req: rq.React, enc: Encoding) -> No
     now = ctx.now_ms()
     can_post(ctx, g, m, user, now)
     flag = None
+    _throttle(ctx, user, now)  # (before the word lists: a blocked emoji's penalty is a write too)
     if req.on:  # (taking a reaction back publishes nothing: never refused, nor charged, for its emoji)
         flag = screening.passed(ctx, user, emoji, "emoji", "reaction", group_id=g.group_id)
-    _throttle(ctx, user, now)
     (changed,) = await commit(ctx, ch.SetReaction(g.group_id, seq, user.user_id, emoji, req.on, now,
                                                   rules.MAX_REACTIONS_PER_USER))
     if changed:

@@ -106,14 +106,9 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     extras = None  # the v2 fields (reply, mentions, @all, attachments): checked only when set
     if req.reply_to is not None or req.mentions or req.mention_all or req.attachments:
         extras = check_extras(ctx, g, m, user, req, now, reply_seen)
-    verdict = ctx.content.check(text)
-    held = 0
-    if verdict is not None:
-        if verdict.action is Action.BLOCK:
-            record_blocked(ctx, user, g.group_id, verdict)
-            raise ContractError("content_blocked", f"the message contains prohibited content ({verdict.category})")
-        held = 1 if verdict.action is Action.REVIEW else 0
-
+    # The rate before the word lists: a blocked message writes a credit penalty and an enforcement-record
+    # entry (kept for good), so a client sending them as fast as it can must be held to the message
+    # rate, and to the store's backlog, as much as one whose messages go through.
     backlog = ctx.cfg.storage.max_queued_writes
     if backlog and ctx.store.queued() >= backlog:
         raise ContractError("rate_limited", "the server is behind in storing messages; send it again shortly",
@@ -121,6 +116,13 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     wait = message_bucket(ctx, user).take(time.monotonic())  # (see message_bucket)
     if wait > 0:
         raise ContractError("rate_limited", "sending too fast", retry_after_ms=int(wait * 1000) + 1)
+    verdict = ctx.content.check(text)
+    held = 0
+    if verdict is not None:
+        if verdict.action is Action.BLOCK:
+            record_blocked(ctx, user, g.group_id, verdict)
+            raise ContractError("content_blocked", f"the message contains prohibited content ({verdict.category})")
+        held = 1 if verdict.action is Action.REVIEW else 0
     if g.slow_mode_seconds and moderation.slowed(role, user.powers_suspended_until, now):
         moderation.slow_mode_slot(m.last_sent_ms, g.slow_mode_seconds, now)  # set_slow_mode
 

@@ -397,11 +397,13 @@ async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -
     if reply_to is not None and (parent is None or parent.post_id != row.post_id or not (
             parent.status == "visible" or (parent.status == "held" and parent.user_id == user.user_id))):
         raise ContractError("not_found", f"no comment {req.reply_to} on post {req.post_id}")
-    verdict = _screen(ctx, user, a, {"text": text})  # (last of the refusals: a block costs credit)
-    now = ctx.now_ms()
+    # The rate first (a blocked comment's penalty and record entry are writes too), then the word lists,
+    # last of the refusals: a block costs credit.
     wait = message_bucket(ctx, user).take(time.monotonic())  # (see message_bucket)
     if wait > 0:
         raise ContractError("rate_limited", "commenting too fast", retry_after_ms=int(wait * 1000) + 1)
+    verdict = _screen(ctx, user, a, {"text": text})
+    now = ctx.now_ms()
     review = verdict.category if verdict is not None and verdict.action is Action.REVIEW else None
     held = row.comments_mode == CommentsMode.REVIEW or review is not None
     # A comment the filter held is queued for the operators' review in the same write.

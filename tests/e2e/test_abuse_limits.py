@@ -1,0 +1,46 @@
+"""What one account can make the server write, bounded (a review of resource exhaustion): a text the
+word lists block writes a credit penalty and an enforcement-record entry kept for good, so it is held to
+the message rate as a message that goes through is."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.e2e.harness import ServerProcess, close_all, open_group
+
+BLOCK = """
+[[content.lists]]
+category = "gambling"
+path = "block.txt"
+action = "block"
+"""
+
+
+def code(reply):
+    return "ok" if reply.get("ok") else reply["code"]
+
+
+async def test_blocked_texts_are_held_to_the_message_rate(tmp_path, started, backend, monkeypatch):
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_MESSAGES_PER_SECOND", "0.5")
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_MESSAGE_BURST", "3")
+    d = tmp_path / "srv"
+    d.mkdir()
+    (d / "block.txt").write_text("赌场\n", encoding="utf-8")
+    srv = started(ServerProcess(d, BLOCK, backend=backend))
+    owner = await srv.user()
+    gid = await open_group(owner)
+    assert (await owner.send(gid, "大家好"))["seq"] == 1  # one of the burst's three
+    codes = [code(await owner.call("send", group_id=gid, text=f"来赌场 {i}", client_msg_id=f"b{i}"))
+             for i in range(12)]
+    # two more from the burst are refused for their words (each charged and recorded), the rest for the rate
+    assert codes[:2] == ["content_blocked"] * 2 and set(codes[2:]) == {"rate_limited"}, codes
+    # the same for an edit and a reaction: the bucket is the sender's, and empty now
+    assert code(await owner.call("react", group_id=gid, seq=1, emoji="赌场", on=True)) == "rate_limited"
+    assert code(await owner.call("edit_message", group_id=gid, seq=1, text="赌场")) == "rate_limited"
+    for _ in range(100):  # (a penalty's record is written after the refusal is answered)
+        if srv.db_rows("SELECT COUNT(*) FROM audit WHERE action = 'content_blocked'") == [(2,)]:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # (and no more come)
+    assert srv.db_rows("SELECT COUNT(*) FROM audit WHERE action = 'content_blocked'") == [(2,)]
+    await close_all(owner)
