@@ -503,8 +503,15 @@ class App:
         again and be sent a second one. ``extra``: more time still (a gateway: until the home can
         have taken this frame, after the provider calls of this connection's frames before it)."""
         extra = max(extra, self.sms_wait if isinstance(req, RequestCode) else 0.0)
+        # Each request restarts the timer (the contract), but a connection stays without a login at
+        # most max_unauthenticated_seconds in all: one asking something every nine seconds held a
+        # socket, and a place among its address's unauthenticated ones, for good.
+        now = time.monotonic()
+        if sess.signed_out_since is None:
+            sess.signed_out_since = now
+        left = sess.signed_out_since + self.cfg.server.max_unauthenticated_seconds - now
         sess.arm_timer(
-            self.cfg.server.auth_timeout_seconds + extra,
+            max(0.0, min(self.cfg.server.auth_timeout_seconds + extra, left)),
             lambda: sess.close(CLOSE_POLICY, "authentication timeout"),
         )
 
@@ -578,6 +585,7 @@ class App:
             sess.identity_changed()  # the same user with another token
             return
         sess.cancel_timer()
+        sess.signed_out_since = None  # (a logout later starts the time without one afresh)
         sess.user = user
         sess.last_user_id = user.user_id
         if sess.HELD_HERE:

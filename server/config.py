@@ -535,6 +535,9 @@ class ServerConfig:
     port: int = setting(8765, between(0, 65535))  # 0 = pick a free port
     max_frame_bytes: int = setting(1048576, at_least(1024))
     auth_timeout_seconds: float = setting(10.0, above(0))
+    # However often it asks (each request restarts auth_timeout_seconds), a connection is closed once it
+    # has been this long without a login: from its opening, or from its logout.
+    max_unauthenticated_seconds: float = setting(900.0, between(1, 86400), kind=FLOAT)
     # Opening handshakes a second, per client address and in all; those over wait for their
     # turn (server/admission.py) rather than being refused. 0 = no pacing.
     handshakes_per_ip_per_second: float = setting(50.0, at_least(0))

@@ -101,7 +101,7 @@ class Session:
     HELD_HERE: ClassVar[bool] = True
 
     __slots__ = ("ws", "encoding", "user", "last_user_id", "token_hash", "ip", "closing", "_timer", "_max_outbox",
-                 "_pending", "_raw", "__weakref__")
+                 "_pending", "_raw", "signed_out_since", "__weakref__")
 
     def __init__(self, ws: ServerConnection, encoding: Encoding, ip: str, max_outbox: int) -> None:
         self.ws = ws
@@ -114,6 +114,9 @@ class Session:
         self.ip = ip
         self.closing = False
         self._timer: asyncio.TimerHandle | None = None
+        # When this connection last began to be without a login (opened, or logged out): the time it
+        # may stay so is bounded however often it asks (server/app.py: arm_auth_timer). Monotonic.
+        self.signed_out_since: float | None = None
         self._max_outbox = max_outbox
         self._pending: list[bytes | str] = []
         self._raw = not ws.protocol.extensions

@@ -214,6 +214,7 @@ class RemoteSession(Session):
         self.ip = ip
         self.closing = False
         self._timer = None
+        self.signed_out_since = None  # (the gateway's own session keeps the time: see arm_timer)
         self._max_outbox = 0
         self._pending = []
         self._raw = False

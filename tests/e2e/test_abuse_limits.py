@@ -5,8 +5,10 @@ the message rate as a message that goes through is."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
-from tests.e2e.harness import ServerProcess, close_all, open_group
+from tests.e2e.harness import ServerProcess, close_all, closed_by_server, open_group
 
 BLOCK = """
 [[content.lists]]
@@ -44,3 +46,28 @@ async def test_blocked_texts_are_held_to_the_message_rate(tmp_path, started, bac
     await asyncio.sleep(0.3)  # (and no more come)
     assert srv.db_rows("SELECT COUNT(*) FROM audit WHERE action = 'content_blocked'") == [(2,)]
     await close_all(owner)
+
+
+async def test_a_connection_that_keeps_asking_is_closed_once_long_enough_without_a_login(
+        tmp_path, started, backend, monkeypatch):
+    """Each request restarts the authentication timer (the contract), so a client asking something
+    every few seconds held a socket without a login for good. Past max_unauthenticated_seconds in all,
+    it is closed as a silent one is; a login ends the count, and a logout starts it afresh."""
+    monkeypatch.setenv("QUNGUAN_SERVER_MAX_UNAUTHENTICATED_SECONDS", "3")
+    d = tmp_path / "srv"
+    d.mkdir()
+    srv = started(ServerProcess(d, backend=backend, auth_timeout=2.0))
+    c = await srv.client()
+    opened = time.monotonic()
+    while not c.closed and time.monotonic() - opened < 10:
+        with contextlib.suppress(Exception):
+            await c.call("request_code", phone="12345", timeout=1)  # (well-formed: it restarts the timer)
+        await asyncio.sleep(0.5)
+    took = time.monotonic() - opened
+    assert await closed_by_server(c) == (1008, "authentication timeout")
+    assert 2.5 < took < 6, took
+    # Logged in, the count stops: the connection stays past it.
+    user = await srv.user()
+    await asyncio.sleep(3.5)
+    assert (await user.request("me"))["user_id"] == user.user_id
+    await user.close()
