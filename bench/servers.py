@@ -49,6 +49,7 @@ connections_per_ip_per_minute = 0
 unauthenticated_connections_per_ip = 0  # thousands of clients connect from this one address before logging in
 password_checks_per_ip = 0  # ... and log in at once
 joins_per_minute = 0  # each member joins all its groups in a row
+managing_per_minute = 0  # the setup opens its groups in a row
 
 [groups]
 # One size class: groups of any size need no ID verification of their owner.

@@ -34,7 +34,7 @@ from server.cluster.remote import Answering, HomeUnreachable
 from server.config import Config, file_problems
 from server.content import build_filter
 from server.handlers import DEFERRED, load_all
-from server.handlers.common import GroupClosed, still_active
+from server.handlers.common import MANAGING_OPS, GroupClosed, count_managing, still_active
 from server.logs import Repeats
 from server.loopmon import LoopMonitor
 from server.media import cleanup as media_cleanup
@@ -110,6 +110,8 @@ class App:
         self.mention_all_per_group = WindowCounter(rl.mention_all_per_group_per_hour, HOUR)
         self.renames_per_user = WindowCounter(rl.renames_per_hour, HOUR)
         self.joins_per_user = WindowCounter(rl.joins_per_minute, 60.0)
+        self.managing_per_user = WindowCounter(rl.managing_per_minute, 60.0)
+        self.managing_types = frozenset(OP_TYPES[op] for op in MANAGING_OPS)
         self.sessions: set[Session] = set()
         self.forget_owed: Callable[[str, int], None] = lambda gid, seq: None  # (see Context; a cluster home's catch-up)
         self.handlers = load_all()
@@ -543,6 +545,8 @@ class App:
                     raise ContractError("unauthenticated", "log in or authenticate first")
             else:  # cancelled or blacklisted on another connection meanwhile
                 still_active(user)
+                if type(req) in self.managing_types:
+                    count_managing(self, user)
             result = await self.dispatch[type(req)](self, sess, req, enc)
             if result is not DEFERRED:  # (a deferred reply counts itself, with its outcome: a send's commit)
                 sess.send(ok_reply(rid, result), enc)

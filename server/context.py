@@ -53,6 +53,7 @@ class Context(Protocol):
     mention_all_per_group: WindowCounter  # send with mention_all, per group id
     renames_per_user: WindowCounter  # set_profile with a new display name, per user id
     joins_per_user: WindowCounter  # join_group that joins or asks to join, per user id
+    managing_per_user: WindowCounter  # the acts of limits.MANAGING_OPS, per user id
     sessions: set[Session]
     monitor: LoopMonitor
     quiet_connections: QuietConnections  # closed without logging in, counted per address (server/netlog.py)

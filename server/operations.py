@@ -206,6 +206,7 @@ def apply_rate_limits(app: App) -> None:
     app.mention_all_per_group.limit = rl.mention_all_per_group_per_hour
     app.renames_per_user.limit = rl.renames_per_hour
     app.joins_per_user.limit = rl.joins_per_minute
+    app.managing_per_user.limit = rl.managing_per_minute
     for user in app.state.users.values():
         user.bucket = None  # rebuilt from the new rate and burst at the user's next send
 

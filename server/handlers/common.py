@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
@@ -106,6 +107,31 @@ def acts_as(g: Group, user: User) -> ActsAs:
     """The role ``user`` acts in, as memory has it now (the one the op was allowed on), for the
     store to confirm in the op's transaction (:class:`~server.storage.changes.ActsAs`)."""
     return ActsAs(g.group_id, user.user_id, g.members[user.user_id].role)
+
+
+# The acts counted by rate_limits.managing_per_minute: a manager's acts on a group or its people, and
+# the acts on one's groups and public accounts. Each writes an enforcement-record entry kept for good,
+# and most are announced to every member online; none had a limit, so a loop of any of them (an
+# announcement of 4,000 characters to 2,000 members, a link made to expire at once, a ban and an
+# invitation in turn) wrote and sent without end. Counted as asked (a refusal counts too), before
+# the handler: one place every path goes through (server/app.py: on_frame).
+MANAGING_OPS = frozenset({
+    "approve_join", "reject_join", "invite", "kick", "mute", "mute_all", "set_role", "transfer_owner",
+    "set_announcement", "update_group", "delete_user_messages", "dissolve_group", "ban", "unban",
+    "set_slow_mode", "create_invite_link", "revoke_invite_link", "pin_message", "create_group",
+    "create_account", "update_account", "set_editor", "close_account", "delete_post", "moderate_comment",
+    "subscribe", "unsubscribe",
+})
+
+
+def count_managing(ctx: Context, user: User) -> None:
+    """One more of ``user``'s :data:`MANAGING_OPS` in this minute, or ``rate_limited``."""
+    now_s = time.monotonic()
+    wait = ctx.managing_per_user.peek(user.user_id, now_s)
+    if wait > 0:
+        raise ContractError("rate_limited", "too many management acts this minute; try again shortly",
+                            retry_after_ms=int(wait * 1000) + 1)
+    ctx.managing_per_user.hit(user.user_id, now_s)
 
 
 def still_active(user: User) -> None:

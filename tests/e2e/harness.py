@@ -44,6 +44,7 @@ unauthenticated_connections_per_ip = 0
 password_checks_per_ip = 0
 messages_per_second = 0
 joins_per_minute = {joins_per_minute}
+managing_per_minute = 0
 """
 
 

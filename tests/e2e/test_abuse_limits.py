@@ -71,3 +71,21 @@ async def test_a_connection_that_keeps_asking_is_closed_once_long_enough_without
     await asyncio.sleep(3.5)
     assert (await user.request("me"))["user_id"] == user.user_id
     await user.close()
+
+
+async def test_management_acts_are_limited_per_minute(tmp_path, started, backend, monkeypatch):
+    """A manager's acts each write a record entry kept for good and most are announced to the whole
+    group; none had a limit (an announcement of 4,000 characters sent to 2,000 members in a loop)."""
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_MANAGING_PER_MINUTE", "5")
+    d = tmp_path / "srv"
+    d.mkdir()
+    srv = started(ServerProcess(d, backend=backend))
+    owner = await srv.user()
+    gid = await open_group(owner)  # (create_group: one of the five)
+    for i in range(4):
+        await owner.request("set_announcement", group_id=gid, text=f"公告 {i}")
+    refused = await owner.call("set_slow_mode", group_id=gid, seconds=10)
+    assert refused["code"] == "rate_limited" and 0 < refused["retry_after_ms"] <= 60_000, refused
+    assert (await owner.send(gid, "消息照发"))["seq"] == 1  # (messages have their own rate)
+    assert (await owner.request("group_info", group_id=gid))["slow_mode_seconds"] == 0
+    await owner.close()
