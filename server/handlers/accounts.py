@@ -558,6 +558,8 @@ async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Enco
         ctx.renames_per_user.hit(user.user_id, now_s)
     # The name it has, restated: refused if now listed, but not charged (nothing new is written).
     screened = screening.screen(ctx, user if name != was else None, name, "display_name", "display_name", was)
+    if name == was:  # (nothing changes: no write, no network-log row; a loop of it wrote one each time)
+        return None
     # flagged: applied and queued; held for review: queued, the old name stays shown (G10)
     queued = screened.queued(ctx, "display_name", None, user.user_id, expect=screened.shown(was)) \
         if name != was else None

@@ -89,3 +89,24 @@ async def test_management_acts_are_limited_per_minute(tmp_path, started, backend
     assert (await owner.send(gid, "消息照发"))["seq"] == 1  # (messages have their own rate)
     assert (await owner.request("group_info", group_id=gid))["slow_mode_seconds"] == 0
     await owner.close()
+
+
+async def test_a_display_name_restated_writes_nothing(tmp_path, started, backend):
+    """set_profile with the name already shown wrote the user's row and a network-log row (kept half a
+    year) each time, with no limit (the renames limit counts only changes)."""
+    d = tmp_path / "srv"
+    d.mkdir()
+    srv = started(ServerProcess(d, backend=backend))
+    user = await srv.user()
+    name = (await user.request("me"))["display_name"]
+    before = srv.db_rows("SELECT COUNT(*) FROM netlog WHERE kind = 'profile'")
+    for _ in range(5):
+        assert (await user.call("set_profile", display_name=name))["ok"]
+    assert srv.db_rows("SELECT COUNT(*) FROM netlog WHERE kind = 'profile'") == before
+    await user.request("set_profile", display_name=name + "二")  # a change is written, and logged
+    for _ in range(50):
+        if srv.db_rows("SELECT COUNT(*) FROM netlog WHERE kind = 'profile'") != before:
+            break
+        await asyncio.sleep(0.05)
+    assert srv.db_rows("SELECT COUNT(*) FROM netlog WHERE kind = 'profile'") == [(before[0][0] + 1,)]
+    await user.close()
