@@ -524,14 +524,18 @@ class Home:
         task.add_done_callback(self._tasks.discard)
 
     async def _admin(self, msg: Msg) -> None:
-        from server.operator.channel import CURRENT, Operator
+        from server.operator.channel import CURRENT, Operator, forwarded_operator
 
         name, role, uid, named, line = wire.unpack_stream(msg.data).__next__()
         operator = self.app.operator
+        who = forwarded_operator(tuple(self.app.cfg.operators), Operator(name, role, uid, named))
         if operator is None:
             reply: dict[str, Any] = {"ok": False, "error": "the home node is starting; try again"}
+        elif isinstance(who, str):
+            log.warning("operator command from a gateway refused: %s", who)
+            reply = {"ok": False, "error": who}
         else:
-            CURRENT.set(Operator(name, role, uid, named))
+            CURRENT.set(who)
             reply = await operator.run(line)
         data = wire.pack(reply)
         if len(data) > self.max_reply:  # NATS would refuse it: the gateway would wait, then say "no answer"

@@ -74,6 +74,21 @@ class Operator:
 
 
 SOLE = Operator(SINGLE_OPERATOR, "operator")
+
+
+def forwarded_operator(operators: tuple[Any, ...], sent: Operator) -> Operator | str:
+    """On a cluster's home: the operator a gateway says runs a command, as this node's own
+    ``[[operators]]`` know them, or why not. With named operators here, only one of them, by uid, name
+    and role, is taken: a gateway whose config names none (drifted, or not reloaded) would otherwise
+    forward its server user as the single operator, who may run every command."""
+    if not operators:
+        return sent  # (no roles here: the gateway's, if it has any, only narrow what may run)
+    for o in operators:
+        if sent.named and o.uid == sent.uid and o.name == sent.name and o.role == sent.role:
+            return sent
+    who = f"{sent.name} ({sent.role}, uid {sent.uid})" if sent.named else "the single operator"
+    return (f"the home node does not know {who} as a named operator: the nodes' [[operators]] differ; "
+            "reload every node with the same file")
 # The operator of the command being run (each connection is served in its own task).
 CURRENT: ContextVar[Operator] = ContextVar("qunguan_operator", default=SOLE)
 

@@ -171,3 +171,22 @@ def test_the_admin_tool_knows_the_servers_internal_error_status():
     from server.operator import channel, cli
 
     assert cli.INTERNAL_EXIT == channel.INTERNAL_EXIT == 3
+
+
+def test_a_home_takes_only_the_operators_its_own_config_names() -> None:
+    """A review of the operator channel: a cluster's home ran whatever operator a gateway named, so a
+    gateway whose config named no operators (drifted) forwarded its server user as the single
+    operator, who may run every command, past the home's named operators and their roles."""
+    from types import SimpleNamespace
+
+    from server.operator.channel import SOLE, Operator, forwarded_operator
+
+    ops = (SimpleNamespace(name="张执法", role="reviewer", uid=60001),)
+    reviewer = Operator("张执法", "reviewer", 60001, named=True)
+    assert forwarded_operator(ops, reviewer) == reviewer
+    for sent in (SOLE, Operator("张执法", "content_safety_officer", 60001, named=True),
+                 Operator("张执法", "reviewer", 60002, named=True), Operator("李执法", "reviewer", 60001, named=True)):
+        refused = forwarded_operator(ops, sent)
+        assert isinstance(refused, str) and "[[operators]] differ" in refused, sent
+    assert forwarded_operator((), SOLE) == SOLE  # (no named operators here: as before)
+    assert forwarded_operator((), reviewer) == reviewer
