@@ -232,33 +232,47 @@ STAGED_SECONDS = 600.0  # a token not added to for this long is dropped (its CLI
 
 @dataclass
 class StagedHeads:
-    """Record heads sent ahead of the request that verifies against them, by the sender's token."""
+    """Record heads sent ahead of the request that verifies against them, by the sender's token, each
+    token its operator's (``owner``): :data:`STAGED_HEADS_MAX` bounds one operator's heads, so one
+    cannot fill the room and make everyone else's check fail, nor take another's heads."""
 
     by_token: dict[str, tuple[float, list[Checkpoint]]] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
+    owners: dict[str, str] = field(default_factory=dict)
 
     def _expire(self, now: float) -> None:
         for old in [t for t, (at, _) in self.by_token.items() if now - at > STAGED_SECONDS]:
             del self.by_token[old]
+            self.owners.pop(old, None)
 
-    def add(self, token: str, heads: list[Checkpoint]) -> int:
+    def add(self, token: str, heads: list[Checkpoint], owner: str = "") -> int:
         """Keep ``heads`` under ``token``; returns how many it holds now. Raises ValueError past
-        :data:`STAGED_HEADS_MAX` (nothing is kept then, and the token is dropped)."""
+        :data:`STAGED_HEADS_MAX` of ``owner``'s (nothing is kept then, and the token is dropped), or
+        for a token another operator holds."""
         now = self.clock()
         self._expire(now)
-        held = sum(len(hs) for _, hs in self.by_token.values())
+        if self.owners.get(token, owner) != owner:
+            raise ValueError("that token is another operator's")
+        held = sum(len(hs) for t, (_, hs) in self.by_token.items() if self.owners.get(t, "") == owner)
         if held + len(heads) > STAGED_HEADS_MAX:
             self.by_token.pop(token, None)
-            raise ValueError(f"more than {STAGED_HEADS_MAX} record heads sent ahead at once")
+            self.owners.pop(token, None)
+            raise ValueError(f"more than {STAGED_HEADS_MAX} record heads sent ahead at once: give fewer "
+                             "checkpoint files at once")
         _, kept = self.by_token.get(token, (now, []))
         kept.extend(heads)
         self.by_token[token] = (now, kept)
+        self.owners[token] = owner
         return len(kept)
 
-    def take(self, token: str) -> list[Checkpoint]:
-        """The heads kept under ``token`` (none if it is unknown or expired), forgotten here; those of
-        other tokens that expired are dropped too (a CLI killed halfway leaves its heads behind)."""
+    def take(self, token: str, owner: str = "") -> list[Checkpoint]:
+        """The heads ``owner`` kept under ``token`` (none if it is unknown, expired or another's),
+        forgotten here; those of other tokens that expired are dropped too (a CLI killed halfway
+        leaves its heads behind)."""
         now = self.clock()
+        if self.owners.get(token, owner) != owner:
+            return []
         at, heads = self.by_token.pop(token, (0.0, []))
+        self.owners.pop(token, None)
         self._expire(now)
         return heads if now - at <= STAGED_SECONDS else []

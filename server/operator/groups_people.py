@@ -442,12 +442,12 @@ async def verify_audit(app: Context, args: dict[str, Any]) -> Result:
     token, ahead = args.get("stage"), args.get("staged")
     if token is not None and ahead is None:  # heads sent ahead of the request that verifies (record.StagedHeads)
         try:
-            held = STAGED.add(token, given)
+            held = STAGED.add(token, given, current_operator().name)
         except ValueError as err:
-            raise OperatorError(f"{err}: give fewer checkpoint files at once") from None
+            raise OperatorError(str(err)) from None
         return Result([f"{held} record heads kept for the check"])
     if ahead is not None:
-        kept = STAGED.take(token) if token is not None else []
+        kept = STAGED.take(token, current_operator().name) if token is not None else []
         if len(kept) != ahead:
             raise OperatorError(f"{ahead} record heads were sent ahead of this check, and the server holds "
                                 f"{len(kept)} of them (it restarted, another node became the home, or they "

@@ -552,6 +552,13 @@ def test_heads_sent_ahead_expire_are_bounded_and_are_taken_once(monkeypatch):
     with pytest.raises(ValueError, match="more than 3 record heads"):
         staged.add("e", [head, head])
     assert staged.take("e") == [] and staged.take("d") == [head]
+    # Each operator's room is their own, and so are their tokens (a review of the operator channel:
+    # one operator could fill the room and make everyone else's check fail for ten minutes).
+    assert staged.add("f", [head] * 3, "张执法") == 3
+    assert staged.add("g", [head] * 3, "李执法") == 3  # (not refused: 张执法's heads are not hers)
+    with pytest.raises(ValueError, match="another operator's"):
+        staged.add("f", [head], "李执法")
+    assert staged.take("f", "李执法") == [] and staged.take("f", "张执法") == [head] * 3
 
 
 async def test_a_long_start_asks_systemd_for_more_time(tmp_path, monkeypatch):
