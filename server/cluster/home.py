@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from protocol.codec import EncodedOnce, Encoding
+from protocol.errors import ContractError
 from server.cluster import wire
 from server.cluster.remote import Frame, NodeLink, RemoteSession, Seen
-from server.handlers.accounts import standing_token_owner
+from server.handlers.accounts import check_connection_slot, standing_token_owner
 from server.handlers.message_extras import event_of, message_obj
 from server.metrics import METRICS
 from server.session import CLOSE_POLICY, CLOSE_TRY_AGAIN
@@ -483,7 +484,12 @@ class Home:
         if user is None or not user.active or rs.closing:
             rs.close(CLOSE_POLICY, "log in again")
             return
-        app.attach(rs, user, r.token_hash)
+        try:  # (the account's other connections may have taken every slot while this one was cut off)
+            check_connection_slot(app, rs, user)
+        except ContractError:
+            rs.close(CLOSE_POLICY, "log in again")  # (and that login is refused with its cause, to say why)
+            return
+        app.attach(rs, user, r.token_hash)  # (no await since the check: the slot cannot be taken meanwhile)
         self.catch_up(rs)  # (no await since the attach: no new message of its groups came first)
 
     def start_catch_up(self, tail: Tail) -> Tail:

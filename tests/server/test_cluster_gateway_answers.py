@@ -24,6 +24,7 @@ class FakeSession:
         self.ip, self.encoding, self.closing = "127.0.0.1", Encoding.JSON, False
         self.sent: list[Any] = []
         self.armed = 0  # times the auth timer was (re)started
+        self.signed_out_since: float | None = None  # (see Session: the time without a login is bounded)
 
     def remote_port(self) -> int | None:
         return None

@@ -133,3 +133,29 @@ async def test_a_home_replaced_by_a_newer_one_runs_nothing_a_gateway_sends_it(ap
     sms = tmp_path / "sms.jsonl"
     assert not sms.exists() or "13912345670" not in sms.read_text(), "the replaced home sent an SMS code"
     await home.close()
+
+
+async def test_a_reattach_past_the_accounts_connection_cap_is_closed(app: App, tmp_path, monkeypatch) -> None:
+    """A connection cut off with its gateway is re-registered with the home; meanwhile the account's
+    other connections may have taken every slot it may hold (rate_limits.connections_per_user). It was
+    bound all the same, past the cap; now it is closed, to log in again (and be told why)."""
+    import dataclasses
+
+    owner = await registered(app, tmp_path)  # (logged in here: one connection held)
+    assert owner.token is not None and owner.user_id is not None
+    capped = dataclasses.replace(app.cfg.rate_limits, connections_per_user=1)
+    monkeypatch.setattr(app, "cfg", dataclasses.replace(app.cfg, rate_limits=capped))
+    published: list[bytes] = []
+    home = Home(app, lambda _subject, data: published.append(data), wire.Subjects("t"), 2, 1 << 20)
+    reattach = _head(2) + wire.pack([wire.REATTACH, 7, "10.0.0.9", wire.ENC_JSON, owner.user_id,
+                                     token_hash(owner.token), 40000])
+    await home.on_message(Msg(None, subject="t.home.in", data=reattach))  # type: ignore[arg-type]
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+    rs = home.links["i2"].sessions[7]
+    assert rs.user is None and rs.closing
+    items = [it for m in published for it in list(wire.unpack_stream(m))[2:]]
+    assert [wire.CLOSE, 7, 1008, "log in again"] in items, items
+    assert (await owner.request("me"))["user_id"] == owner.user_id  # (the one that held the slot keeps it)
+    await home.close()
+    await owner.close()

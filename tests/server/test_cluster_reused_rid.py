@@ -32,6 +32,7 @@ class Client:
     def __init__(self) -> None:
         self.ip, self.encoding, self.closing, self.last_user_id = "10.0.0.9", Encoding.JSON, False, None
         self.answers: list[dict[str, Any]] = []
+        self.signed_out_since: float | None = None  # (see Session: the time without a login is bounded)
 
     def remote_port(self) -> int | None:
         return 40000
