@@ -1301,9 +1301,9 @@ class ChatTUI:
             msgs = r.get("messages") or []
             n = len(msgs)  # (the query as typed, cleaned: not a repr, which doubled every backslash)
             self.say(f"* {n} message{'s' * (n != 1)} in {gid} contain{'s' * (n == 1)} '{clean(params['query'])}'")
-            for m in msgs:
+            for m in msgs:  # (hits, not a page: they move no read point, and a live message above
+                # one of them is still printed when it comes)
                 self.names.learn(m.get("sender"))
-                self.seen(m)
                 self.say(format_message(m, self.names, hl=self.hl, base=self.http_base))
         elif op == "group_log":
             entries = r.get("entries") or []

@@ -499,7 +499,7 @@ class App:
                 METRICS.pre_auth.dec()
                 self.pre_auth.drop(ip)
 
-    def arm_auth_timer(self, sess: Session, req: object = None, extra: float = 0.0) -> None:
+    def arm_auth_timer(self, sess: Session, req: object = None, extra: float = 0.0) -> bool:
         """(Re)start the time a connection has to sign in. A ``request_code`` adds the longest the
         SMS provider may take: closed while the code is still being sent, the client would ask
         again and be sent a second one. ``extra``: more time still (a gateway: until the home can
@@ -512,10 +512,14 @@ class App:
         if sess.signed_out_since is None:
             sess.signed_out_since = now
         left = sess.signed_out_since + self.cfg.server.max_unauthenticated_seconds - now
+        if left <= 0:  # (and the request that came now is not run: a login then would end unanswered)
+            sess.close(CLOSE_POLICY, "authentication timeout")
+            return False
         sess.arm_timer(
-            max(0.0, min(self.cfg.server.auth_timeout_seconds + extra, left)),
+            min(self.cfg.server.auth_timeout_seconds + extra, left),
             lambda: sess.close(CLOSE_POLICY, "authentication timeout"),
         )
+        return True
 
     async def on_frame(self, sess: Session, data: bytes | str, forward: int | None = None) -> None:
         """Handle one frame of ``sess``. ``forward``: on a cluster's home, the number a gateway gave
@@ -540,7 +544,8 @@ class App:
                 req = msgspec.structs.replace(req, rid=rid)
             user = sess.user
             if user is None:
-                self.arm_auth_timer(sess, req)
+                if not self.arm_auth_timer(sess, req):
+                    return  # (closed: too long without a login)
                 if type(req) not in self.open_types:
                     raise ContractError("unauthenticated", "log in or authenticate first")
             else:  # cancelled or blacklisted on another connection meanwhile
@@ -588,8 +593,7 @@ class App:
         if sess.user is user:
             sess.identity_changed()  # the same user with another token
             return
-        sess.cancel_timer()
-        sess.signed_out_since = None  # (a logout later starts the time without one afresh)
+        sess.signed_in()
         sess.user = user
         sess.last_user_id = user.user_id
         if sess.HELD_HERE:

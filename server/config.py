@@ -687,7 +687,7 @@ class RateLimitsConfig:
     # group (member_joined) and each request to its managers (join_request), so alternating join and
     # leave_group, or asking to join group after group, is limited.
     joins_per_minute: int = setting(20, at_least(0))
-    # Management and account acts (server/limits.py: MANAGING_OPS), per user in any minute: each writes
+    # Management and account acts (server/handlers/common.py: MANAGING_OPS), per user in any minute: each writes
     # an enforcement-record entry kept for good and most are announced to a whole group.
     managing_per_minute: int = setting(120, at_least(0))
     # Logged-in connections one account holds at once (all of a cluster's: its home counts them).

@@ -227,14 +227,16 @@ async def verify(ctx: Context, extra: list[Checkpoint] | None = None) -> Finding
 # last is kept here under a token the CLI drew, and the last verifies once against all of them: the record
 # is read once, not once a batch (a record of millions of entries takes seconds to read and check).
 STAGED_HEADS_MAX = 1_000_000  # heads kept at once, all tokens together (about 250 MB): decades of hourly lines
+STAGED_HEADS_PER_OPERATOR = STAGED_HEADS_MAX // 4  # one operator's share: others keep room for their checks
 STAGED_SECONDS = 600.0  # a token not added to for this long is dropped (its CLI gave up or died)
 
 
 @dataclass
 class StagedHeads:
     """Record heads sent ahead of the request that verifies against them, by the sender's token, each
-    token its operator's (``owner``): :data:`STAGED_HEADS_MAX` bounds one operator's heads, so one
-    cannot fill the room and make everyone else's check fail, nor take another's heads."""
+    token its operator's (``owner``): :data:`STAGED_HEADS_MAX` bounds them all, and
+    :data:`STAGED_HEADS_PER_OPERATOR` one operator's, so one cannot fill the room and make everyone
+    else's check fail, nor take another's heads."""
 
     by_token: dict[str, tuple[float, list[Checkpoint]]] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
@@ -254,11 +256,13 @@ class StagedHeads:
         if self.owners.get(token, owner) != owner:
             raise ValueError("that token is another operator's")
         held = sum(len(hs) for t, (_, hs) in self.by_token.items() if self.owners.get(t, "") == owner)
-        if held + len(heads) > STAGED_HEADS_MAX:
+        everyone = sum(len(hs) for _, hs in self.by_token.values())
+        most = min(STAGED_HEADS_PER_OPERATOR, STAGED_HEADS_MAX)
+        if held + len(heads) > most or everyone + len(heads) > STAGED_HEADS_MAX:
             self.by_token.pop(token, None)
             self.owners.pop(token, None)
-            raise ValueError(f"more than {STAGED_HEADS_MAX} record heads sent ahead at once: give fewer "
-                             "checkpoint files at once")
+            raise ValueError(f"more than {most if held + len(heads) > most else STAGED_HEADS_MAX} record heads "
+                             "sent ahead at once: give fewer checkpoint files at once")
         _, kept = self.by_token.get(token, (now, []))
         kept.extend(heads)
         self.by_token[token] = (now, kept)

@@ -214,6 +214,12 @@ class Session:
         self.cancel_timer()
         self._timer = asyncio.get_running_loop().call_later(seconds, on_expiry)
 
+    def signed_in(self) -> None:
+        """Logged in (here, or as a cluster's home says): no deadline, and the time without a login
+        counted afresh from a logout (see ``server/app.py: arm_auth_timer``)."""
+        self.cancel_timer()
+        self.signed_out_since = None
+
     def cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

@@ -267,8 +267,8 @@ class Gateway:
         conn = self.by_session.get(sess)
         enc = Encoding.JSON if isinstance(data, str) else Encoding.MSGPACK
         if conn is None or not self.home_alive:  # (no entry: this node is becoming the home)
-            if conn is not None and conn.user_id is None:
-                self.app.arm_auth_timer(sess)  # a frame before login, answered or not, restarts it
+            if conn is not None and conn.user_id is None and not self.app.arm_auth_timer(sess):
+                return  # (a frame before login restarts it, answered or not; closed when too long without one)
             answer_here(self.app, sess, data, NO_HOME)
             return
         try:
@@ -285,7 +285,8 @@ class Gateway:
         if conn.user_id is None:
             # As on one node, each frame before login restarts the timer; with a code being sent
             # meanwhile, it runs from the end of that wait (the home takes this frame only after).
-            self.app.arm_auth_timer(sess, extra=conn.provider_until(now) - now)
+            if not self.app.arm_auth_timer(sess, extra=conn.provider_until(now) - now):
+                return  # (closed: too long without a login; the frame goes nowhere)
         rid = req.rid
         if rid is not None:
             deadline = conn.provider_until(now) + self.timeout
@@ -353,7 +354,7 @@ class Gateway:
                         conn.since = item[4] if len(item) > 4 else None
                     conn.user_id, conn.token_hash = item[2], item[3]
                     conn.sess.last_user_id = item[2]
-                    conn.sess.cancel_timer()
+                    conn.sess.signed_in()  # (and a logout later counts its time without a login afresh)
             elif kind == wire.DETACHED:
                 conn = conns.get(item[1])
                 if conn is not None:

@@ -110,17 +110,19 @@ def acts_as(g: Group, user: User) -> ActsAs:
 
 
 # The acts counted by rate_limits.managing_per_minute: a manager's acts on a group or its people, and
-# the acts on one's groups and public accounts. Each writes an enforcement-record entry kept for good,
-# and most are announced to every member online; none had a limit, so a loop of any of them (an
-# announcement of 4,000 characters to 2,000 members, a link made to expire at once, a ban and an
-# invitation in turn) wrote and sent without end. Counted as asked (a refusal counts too), before
-# the handler: one place every path goes through (server/app.py: on_frame).
+# the acts on one's groups and public accounts (a post too: at the top credit level nothing else
+# spaces them, and a blocked one writes a penalty and a record entry). Each writes an
+# enforcement-record entry kept for good, and most are announced to every member online; none had
+# a limit, so a loop of any of them (an announcement of 4,000 characters to 2,000 members, a link
+# made to expire at once, a ban and an invitation in turn) wrote and sent without end. Counted as
+# asked (a refusal counts too), before the handler: one place every path goes through
+# (server/app.py: on_frame).
 MANAGING_OPS = frozenset({
     "approve_join", "reject_join", "invite", "kick", "mute", "mute_all", "set_role", "transfer_owner",
     "set_announcement", "update_group", "delete_user_messages", "dissolve_group", "ban", "unban",
     "set_slow_mode", "create_invite_link", "revoke_invite_link", "pin_message", "create_group",
     "create_account", "update_account", "set_editor", "close_account", "delete_post", "moderate_comment",
-    "subscribe", "unsubscribe",
+    "subscribe", "unsubscribe", "publish",
 })
 
 

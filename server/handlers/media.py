@@ -159,13 +159,19 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
         raise ContractError("too_large", f"files may have at most {cfg.max_bytes} bytes", max_bytes=cfg.max_bytes)
     if mime not in cfg.allowed_types:
         raise ContractError("bad_request", f"{mime!r} is not an allowed type ({', '.join(cfg.allowed_types)})")
+    # The hour's count before the name is screened: a blocked name writes a penalty and a record entry,
+    # and so is held to the uploads a user may begin, as a file that goes through is.
+    svc = ctx.media
+    svc.per_hour.limit = cfg.uploads_per_hour  # follows SIGHUP
+    wait = svc.per_hour.hit(user.user_id, time.monotonic())
+    if wait > 0:
+        raise ContractError("rate_limited", "too many uploads this hour", retry_after_ms=int(wait * 1000) + 1)
     name, flag = _name(ctx, user, req.name)
     declared = _declared_sha256(req.sha256)
     # The counted bytes are read first; everything after that read is checked and claimed in one
     # step (no await), so of two uploads begun at once the second counts the first. upload_end's
     # InsertMedia decides the quota again, for good, from the rows.
     quota = ch.MediaQuota(cfg.max_bytes_per_user) if cfg.max_bytes_per_user else None
-    svc = ctx.media
     _check_open_uploads(svc, user.user_id)  # before the read too: a refused begin costs no query
     kept = False
     if quota is not None:
@@ -177,10 +183,6 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
         adds = 0 if kept or (declared is not None and svc.pending_content(user.user_id, declared)) else req.size
         quota.refuse(stored + svc.pending_bytes(user.user_id), adds)
     now = ctx.now_ms()
-    svc.per_hour.limit = cfg.uploads_per_hour  # follows SIGHUP
-    wait = svc.per_hour.hit(user.user_id, time.monotonic())
-    if wait > 0:
-        raise ContractError("rate_limited", "too many uploads this hour", retry_after_ms=int(wait * 1000) + 1)
     upload_id = secrets.token_urlsafe(18)
     up = Upload(cfg.path, upload_id, user.user_id, mime, req.size, name, now, declared)
     up.name_flag = flag

@@ -88,6 +88,10 @@ async def backup(app: Context, args: dict[str, Any]) -> Result:
     took = time.monotonic() - started
     # On the record, as every file a command writes (a backup holds password hashes, sealed identity
     # data and client addresses): who made it, where, and its SHA-256, to match a copy to it.
-    await apply(app, audit=audit(app, "backup", "database backup written", out=str(dest), bytes=size,
-                                 sha256=digest))
+    try:
+        await apply(app, audit=audit(app, "backup", "database backup written", out=str(dest), bytes=size,
+                                     sha256=digest))
+    except BaseException:  # (not on the record, so not kept: as an export's files)
+        dest.unlink(missing_ok=True)
+        raise
     return Result([f"backed up to {dest} ({size} bytes in {took:.2f} s)", f"sha256 {digest}"])

@@ -236,6 +236,9 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             raise StoreUnavailable(f"the database {self.path} cannot be opened for writing: {err}{_room(self.path)}"
                                    ) from None
         search_fold.fold_table()  # built now (about 10 ms, once a process), not in the first search
+        # A backup's private copy that a crash left (see backup): a whole copy of the database, gone.
+        for left in self.path.parent.glob(".backup-*"):
+            await asyncio.to_thread(shutil.rmtree, left, True)
 
     async def _close_connections(self) -> None:
         if self._w is not None:

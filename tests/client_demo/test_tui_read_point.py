@@ -227,3 +227,20 @@ async def test_a_login_refused_for_good_forgets_the_saved_token(tmp_path, monkey
     assert tui.token is None and not token_file.exists(), out.getvalue()
     assert "/login or /auth again" in out.getvalue()
     await tui.close()
+
+
+def test_search_hits_move_no_read_point_and_hide_no_live_message(tmp_path) -> None:
+    """The diff review's case: /search's hits are not a page, but moved the group's read point to the
+    newest hit; a live message below it, handled after the hits, was then taken for a repeat and never
+    printed (and a bare /read would have marked the unshown ones read)."""
+    out = io.StringIO()
+    tui = ChatTUI("ws://127.0.0.1:1/ws", out=out, token_file=tmp_path / "token")
+    gid = "100000001"
+    tui.show_event(_msg(gid, 10, "before"))
+    cmd = parse_command("/search words")
+    assert cmd is not None
+    hit = {k: v for k, v in _msg(gid, 20, "words found").items() if k != "ev"}
+    tui.show_reply(cmd, {"group_id": gid, "query": "words"}, {"messages": [hit]})
+    assert tui.last_seq_of(gid) == 10
+    tui.show_event(_msg(gid, 11, "live after the search"))
+    assert "B: live after the search" in out.getvalue()

@@ -23,7 +23,7 @@ def code(reply):
 
 
 async def test_blocked_texts_are_held_to_the_message_rate(tmp_path, started, backend, monkeypatch):
-    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_MESSAGES_PER_SECOND", "0.5")
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_MESSAGES_PER_SECOND", "0.05")  # (no token back within the test)
     monkeypatch.setenv("QUNGUAN_RATE_LIMITS_MESSAGE_BURST", "3")
     d = tmp_path / "srv"
     d.mkdir()
@@ -110,3 +110,19 @@ async def test_a_display_name_restated_writes_nothing(tmp_path, started, backend
         await asyncio.sleep(0.05)
     assert srv.db_rows("SELECT COUNT(*) FROM netlog WHERE kind = 'profile'") == [(before[0][0] + 1,)]
     await user.close()
+
+
+def test_the_docs_name_every_act_managing_per_minute_counts() -> None:
+    """docs/config.md and docs/protocol.md list the acts the limit counts: the same set as the code."""
+    import re
+    from pathlib import Path
+
+    from server.handlers.common import MANAGING_OPS
+
+    root = Path(__file__).resolve().parents[2]
+    config = (root / "docs" / "config.md").read_text(encoding="utf-8")
+    [row] = [line for line in config.splitlines() if line.startswith("| `managing_per_minute` |")]
+    protocol = (root / "docs" / "protocol.md").read_text(encoding="utf-8")
+    listed = protocol.split("past `rate_limits.managing_per_minute` (", 1)[1].split(")", 1)[0]
+    for text in (row.split("|")[5].split("(each", 1)[0], listed):
+        assert set(re.findall(r"`([a-z_]+)`", text)) == set(MANAGING_OPS)

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
+from nats.aio.msg import Msg
+
 from protocol.codec import Encoding
 from server.app import App
+from server.cluster import wire
 from server.cluster.gateway import Gateway
 from server.config import parse_config
 from server.metrics import METRICS
@@ -37,6 +41,9 @@ class FakeSession:
 
     def cancel_timer(self) -> None:
         pass
+
+    def signed_in(self) -> None:
+        self.signed_out_since = None
 
 
 def gateway_app(tmp_path: Path) -> App:
@@ -125,3 +132,27 @@ async def test_a_stall_of_the_gateways_own_loop_is_not_taken_for_a_dead_home(tmp
     gw.last_heartbeat -= 10  # silent for real, with this loop running
     gw.check()
     assert not gw.home_alive and len(sess.sent) == 1  # the waiting request answered internal
+
+
+async def test_a_logout_on_a_gateway_counts_the_time_without_a_login_afresh(tmp_path) -> None:
+    """The diff review's case: max_unauthenticated_seconds counts from a connection's opening or its
+    logout, but a gateway's connection never went through ``attach`` (the home binds the login): a
+    logout a quarter of an hour after the opening closed the connection at once."""
+    app = gateway_app(tmp_path)
+    gw = Gateway(app, "n2", "i2", app.cluster.subjects, lambda _s, _d: None, 1 << 20)  # type: ignore[union-attr]
+    sess = FakeSession()
+    sess.close = lambda code, reason: setattr(sess, "closing", True)  # type: ignore[attr-defined]
+    gw.opened(sess)  # type: ignore[arg-type]
+    app.arm_auth_timer(sess)  # type: ignore[arg-type]
+    sess.signed_out_since -= 3600  # opened an hour ago  # type: ignore[operator]
+    number = gw.by_session[sess].number  # type: ignore[index]
+
+    async def from_home(*items: list) -> None:
+        data = wire.pack([1, "i2"]) + b"".join(wire.pack(it) for it in items)
+        await gw.on_message(Msg(None, subject="t.node.i2", data=data))  # type: ignore[arg-type]
+
+    await from_home([wire.ATTACHED, number, "u1", b"h" * 32])
+    assert sess.signed_out_since is None
+    await from_home([wire.DETACHED, number])
+    assert not sess.closing and sess.signed_out_since is not None
+    assert time.monotonic() - sess.signed_out_since < 5

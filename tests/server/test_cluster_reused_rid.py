@@ -52,6 +52,9 @@ class Client:
     def arm_timer(self, seconds: float, on_expiry: Any) -> None:
         pass
 
+    def signed_in(self) -> None:
+        self.signed_out_since = None
+
     def cancel_timer(self) -> None:
         pass
 

@@ -548,16 +548,22 @@ def test_heads_sent_ahead_expire_are_bounded_and_are_taken_once(monkeypatch):
     staged.take("d")
     staged.add("d", [head])
     monkeypatch.setattr(record, "STAGED_HEADS_MAX", 3)
+    monkeypatch.setattr(record, "STAGED_HEADS_PER_OPERATOR", 3)
     staged.add("e", [head])
     with pytest.raises(ValueError, match="more than 3 record heads"):
         staged.add("e", [head, head])
     assert staged.take("e") == [] and staged.take("d") == [head]
     # Each operator's room is their own, and so are their tokens (a review of the operator channel:
     # one operator could fill the room and make everyone else's check fail for ten minutes).
+    monkeypatch.setattr(record, "STAGED_HEADS_MAX", 8)
     assert staged.add("f", [head] * 3, "张执法") == 3
+    with pytest.raises(ValueError, match="more than 3 record heads"):  # (张执法's share)
+        staged.add("f2", [head], "张执法")
     assert staged.add("g", [head] * 3, "李执法") == 3  # (not refused: 张执法's heads are not hers)
     with pytest.raises(ValueError, match="another operator's"):
         staged.add("f", [head], "李执法")
+    with pytest.raises(ValueError, match="more than 8 record heads"):  # (all of them: 3 + 3 held)
+        staged.add("h", [head] * 3, "王执法")
     assert staged.take("f", "李执法") == [] and staged.take("f", "张执法") == [head] * 3
 
 
