@@ -241,6 +241,8 @@ class OperatorChannel:
             if self._reading >= MAX_READING:
                 await _answer(writer, {"ok": False, "error": f"{MAX_READING} operator connections are sending "
                                        "their requests already; try again in a moment"})
+                with contextlib.suppress(Exception):  # (dropped as it comes, as a refused uid's: see above)
+                    await asyncio.wait_for(_discard_line(reader, 16 * MAX_REQUEST_BYTES), 10)
                 return
             self._reading += 1
             try:
