@@ -28,15 +28,10 @@ class ChangeCursors:
         self.unknown = False  # the server does not know the op: asked no more
 
     def want(self, client: Client | None, gid: str) -> None:
-        """Take ``gid``'s cursor now, unless it is held or being asked (no loop: nothing to ask on)."""
+        """Take ``gid``'s cursor now, unless it is held or being asked."""
         if client is None or self.unknown or gid in self.by_group or gid in self._asking:
             return
-        try:
-            task = asyncio.get_running_loop().create_task(self._take(client, gid))
-        except RuntimeError:
-            return
-        self._asking[gid] = task
-        task.add_done_callback(lambda _: self._asking.pop(gid, None))
+        self._ask(client, gid)
 
     def moved(self, client: Client | None, gid: str) -> None:
         """A change in ``gid`` was shown live: its cursor is taken again, so that a catch-up after a
@@ -47,6 +42,10 @@ class ChangeCursors:
         if gid in self._asking:
             self._again.add(gid)
             return
+        self._ask(client, gid)
+
+    def _ask(self, client: Client, gid: str) -> None:
+        """Ask ``gid``'s cursor in a task of its own (none without a running loop: nothing to ask on)."""
         try:
             task = asyncio.get_running_loop().create_task(self._take(client, gid))
         except RuntimeError:
@@ -115,6 +114,7 @@ class ChangeCursors:
         """One group's cursor (the user is no longer in it), or every one (another login)."""
         if gid is not None:
             self.by_group.pop(gid, None)
+            self._again.discard(gid)
             return
         self.by_group.clear()
         self._again.clear()
