@@ -159,15 +159,8 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
         raise ContractError("too_large", f"files may have at most {cfg.max_bytes} bytes", max_bytes=cfg.max_bytes)
     if mime not in cfg.allowed_types:
         raise ContractError("bad_request", f"{mime!r} is not an allowed type ({', '.join(cfg.allowed_types)})")
-    # The hour's count before the name is screened: a blocked name writes a penalty and a record entry,
-    # and so is held to the uploads a user may begin, as a file that goes through is.
-    svc = ctx.media
-    svc.per_hour.limit = cfg.uploads_per_hour  # follows SIGHUP
-    wait = svc.per_hour.hit(user.user_id, time.monotonic())
-    if wait > 0:
-        raise ContractError("rate_limited", "too many uploads this hour", retry_after_ms=int(wait * 1000) + 1)
-    name, flag = _name(ctx, user, req.name)
     declared = _declared_sha256(req.sha256)
+    svc = ctx.media
     # The counted bytes are read first; everything after that read is checked and claimed in one
     # step (no await), so of two uploads begun at once the second counts the first. upload_end's
     # InsertMedia decides the quota again, for good, from the rows.
@@ -182,6 +175,13 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
         # store checks the digest of the bytes received against what it counts at upload_end).
         adds = 0 if kept or (declared is not None and svc.pending_content(user.user_id, declared)) else req.size
         quota.refuse(stored + svc.pending_bytes(user.user_id), adds)
+    svc.per_hour.limit = cfg.uploads_per_hour  # follows SIGHUP
+    wait = svc.per_hour.hit(user.user_id, time.monotonic())
+    if wait > 0:
+        raise ContractError("rate_limited", "too many uploads this hour", retry_after_ms=int(wait * 1000) + 1)
+    # The name screened last, once the hour has counted this begin: a blocked name writes a penalty and
+    # a record entry, and so is held to the uploads a user may begin, as a file that goes through is.
+    name, flag = _name(ctx, user, req.name)
     now = ctx.now_ms()
     upload_id = secrets.token_urlsafe(18)
     up = Upload(cfg.path, upload_id, user.user_id, mime, req.size, name, now, declared)

@@ -126,3 +126,18 @@ def test_the_docs_name_every_act_managing_per_minute_counts() -> None:
     listed = protocol.split("past `rate_limits.managing_per_minute` (", 1)[1].split(")", 1)[0]
     for text in (row.split("|")[5].split("(each", 1)[0], listed):
         assert set(re.findall(r"`([a-z_]+)`", text)) == set(MANAGING_OPS)
+
+
+async def test_upload_names_the_lists_block_are_held_to_the_hours_uploads(tmp_path, started, backend, monkeypatch):
+    """An upload refused for its file name (a penalty and a record entry) was screened before the hour's
+    count, so it was never counted: begins with blocked names went on without end."""
+    monkeypatch.setenv("QUNGUAN_MEDIA_UPLOADS_PER_HOUR", "2")
+    d = tmp_path / "srv"
+    d.mkdir()
+    (d / "block.txt").write_text("赌场\n", encoding="utf-8")
+    srv = started(ServerProcess(d, BLOCK, backend=backend))
+    user = await srv.user()
+    codes = [code(await user.call("upload_begin", mime="application/pdf", size=100, name=f"赌场{i}.pdf"))
+             for i in range(4)]
+    assert codes == ["content_blocked", "content_blocked", "rate_limited", "rate_limited"], codes
+    await user.close()
