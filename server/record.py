@@ -238,35 +238,32 @@ class StagedHeads:
     :data:`STAGED_HEADS_PER_OPERATOR` one operator's, so one cannot fill the room and make everyone
     else's check fail, nor take another's heads."""
 
-    by_token: dict[str, tuple[float, list[Checkpoint]]] = field(default_factory=dict)
+    # token -> (when last added to, its heads, its operator)
+    by_token: dict[str, tuple[float, list[Checkpoint], str]] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
-    owners: dict[str, str] = field(default_factory=dict)
 
     def _expire(self, now: float) -> None:
-        for old in [t for t, (at, _) in self.by_token.items() if now - at > STAGED_SECONDS]:
+        for old in [t for t, (at, _, _) in self.by_token.items() if now - at > STAGED_SECONDS]:
             del self.by_token[old]
-            self.owners.pop(old, None)
 
     def add(self, token: str, heads: list[Checkpoint], owner: str = "") -> int:
         """Keep ``heads`` under ``token``; returns how many it holds now. Raises ValueError past
-        :data:`STAGED_HEADS_MAX` of ``owner``'s (nothing is kept then, and the token is dropped), or
-        for a token another operator holds."""
+        :data:`STAGED_HEADS_MAX` or ``owner``'s share (nothing is kept then, and the token is dropped),
+        or for a token another operator holds."""
         now = self.clock()
         self._expire(now)
-        if self.owners.get(token, owner) != owner:
+        _, kept, holder = self.by_token.get(token, (now, [], owner))
+        if holder != owner:
             raise ValueError("that token is another operator's")
-        held = sum(len(hs) for t, (_, hs) in self.by_token.items() if self.owners.get(t, "") == owner)
-        everyone = sum(len(hs) for _, hs in self.by_token.values())
+        held = sum(len(hs) for _, hs, who in self.by_token.values() if who == owner)
+        everyone = sum(len(hs) for _, hs, _ in self.by_token.values())
         most = min(STAGED_HEADS_PER_OPERATOR, STAGED_HEADS_MAX)
         if held + len(heads) > most or everyone + len(heads) > STAGED_HEADS_MAX:
             self.by_token.pop(token, None)
-            self.owners.pop(token, None)
             raise ValueError(f"more than {most if held + len(heads) > most else STAGED_HEADS_MAX} record heads "
                              "sent ahead at once: give fewer checkpoint files at once")
-        _, kept = self.by_token.get(token, (now, []))
         kept.extend(heads)
-        self.by_token[token] = (now, kept)
-        self.owners[token] = owner
+        self.by_token[token] = (now, kept, owner)
         return len(kept)
 
     def take(self, token: str, owner: str = "") -> list[Checkpoint]:
@@ -274,9 +271,9 @@ class StagedHeads:
         forgotten here; those of other tokens that expired are dropped too (a CLI killed halfway
         leaves its heads behind)."""
         now = self.clock()
-        if self.owners.get(token, owner) != owner:
+        at, heads, holder = self.by_token.get(token, (0.0, [], owner))
+        if holder != owner:
             return []
-        at, heads = self.by_token.pop(token, (0.0, []))
-        self.owners.pop(token, None)
+        self.by_token.pop(token, None)
         self._expire(now)
         return heads if now - at <= STAGED_SECONDS else []

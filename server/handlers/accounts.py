@@ -28,6 +28,7 @@ from server.handlers.common import (
     membership_decided,
     membership_in_flight,
     still_active,
+    take_window,
 )
 from server.handlers.groups import ClosedRequests
 from server.handlers.public_accounts import leave_public_accounts, refuse_if_running_accounts
@@ -551,34 +552,27 @@ async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Enco
     was = user.display_name
     if name != was:  # counted as asked, before the await: two connections cannot both slip past the limit
         check_agreement(ctx, user)  # (first: a new name is shown to others, published as a message is: G5)
-        now_s = time.monotonic()  # (the limits run on the monotonic clock: a wall clock stepped back stalls none)
-        wait = ctx.renames_per_user.peek(user.user_id, now_s)
-        if wait > 0:
-            raise _rate_limited("new display names", wait)
-        ctx.renames_per_user.hit(user.user_id, now_s)
+        take_window(ctx.renames_per_user, user.user_id, "too many new display names; retry later")
     # The name it has, restated: refused if now listed, but not charged (nothing new is written).
     screened = screening.screen(ctx, user if name != was else None, name, "display_name", "display_name", was)
     if name == was:  # (nothing changes: no write, no network-log row; a loop of it wrote one each time)
         return None
     # flagged: applied and queued; held for review: queued, the old name stays shown (G10)
-    queued = screened.queued(ctx, "display_name", None, user.user_id, expect=screened.shown(was)) \
-        if name != was else None
+    queued = screened.queued(ctx, "display_name", None, user.user_id, expect=screened.shown(was))
     # A new name closes one still held for review: the newest change wins.
-    supersede = [screening.superseding(ctx, "display_name", user.user_id)] if name != was else []
+    supersede = screening.superseding(ctx, "display_name", user.user_id)
     if screened.held:
-        assert queued is not None  # held only when the name differs from the one shown
-        results = await commit(ctx, *supersede, queued)
+        assert queued is not None  # (a held name is queued)
+        results = await commit(ctx, supersede, queued)
         screening.tell_superseded(ctx, results[0], "display_name")
         return screening.held_reply(sess, results)
     claim = FieldClaim(user, {"display_name": name})
-    results = await commit(ctx, *supersede, ch.SetUserFields(user.user_id, {"display_name": name}),
+    results = await commit(ctx, supersede, ch.SetUserFields(user.user_id, {"display_name": name}),
                            *([queued] if queued else []), claim=claim)
-    if supersede:
-        screening.tell_superseded(ctx, results[0], "display_name")
+    screening.tell_superseded(ctx, results[0], "display_name")
     # Who was shown under which name, and since when: the name is how others know the account (G6).
     netlog.session(ctx, sess, "profile", display_name=name, was=was)
-    if name != was:
-        announce_rename(ctx, user)
+    announce_rename(ctx, user)
     return None
 
 

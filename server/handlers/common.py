@@ -31,6 +31,7 @@ from server.storage.changes import ActsAs, AddCredit, Audit, Change
 log = logging.getLogger("qunguan.handlers")
 
 if TYPE_CHECKING:
+    from governance.ratelimit import WindowCounter
     from server.session import Session
 
 
@@ -128,12 +129,18 @@ MANAGING_OPS = frozenset({
 
 def count_managing(ctx: Context, user: User) -> None:
     """One more of ``user``'s :data:`MANAGING_OPS` in this minute, or ``rate_limited``."""
+    take_window(ctx.managing_per_user, user.user_id, "too many management acts this minute; try again shortly")
+
+
+def take_window(counter: WindowCounter, key: str, reason: str) -> None:
+    """One more in ``counter``'s window for ``key``, or ``rate_limited`` with ``reason`` and the wait.
+    Looked at and counted with no await between: two connections cannot both slip past the limit.
+    (The limits run on the monotonic clock: a wall clock stepped back stalls none.)"""
     now_s = time.monotonic()
-    wait = ctx.managing_per_user.peek(user.user_id, now_s)
+    wait = counter.peek(key, now_s)
     if wait > 0:
-        raise ContractError("rate_limited", "too many management acts this minute; try again shortly",
-                            retry_after_ms=int(wait * 1000) + 1)
-    ctx.managing_per_user.hit(user.user_id, now_s)
+        raise ContractError("rate_limited", reason, retry_after_ms=int(wait * 1000) + 1)
+    counter.hit(key, now_s)
 
 
 def still_active(user: User) -> None:

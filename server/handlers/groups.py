@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -38,6 +37,7 @@ from server.handlers.common import (
     start_write,
     still_active,
     suspension_cause,
+    take_window,
     user_view,
 )
 from server.state import Admission, Group, InviteLink, Member, User
@@ -213,12 +213,7 @@ def count_join(ctx: Context, user: User) -> None:
     ``rate_limited``. Every join is announced to the group and every request to its managers, so
     alternating ``join_group`` and ``leave_group`` would flood a group's members. Called right
     before the claim, with no await in between: two connections cannot both slip past the limit."""
-    now_s = time.monotonic()  # (the limits run on the monotonic clock: a wall clock stepped back stalls none)
-    wait = ctx.joins_per_user.peek(user.user_id, now_s)
-    if wait > 0:
-        raise ContractError("rate_limited", "too many groups joined or asked to join; try again later",
-                            retry_after_ms=int(wait * 1000) + 1)
-    ctx.joins_per_user.hit(user.user_id, now_s)
+    take_window(ctx.joins_per_user, user.user_id, "too many groups joined or asked to join; try again later")
 
 
 async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | None,

@@ -75,6 +75,9 @@ class Operator:
 
 SOLE = Operator(SINGLE_OPERATOR, "operator")
 
+# The operator of the command being run (each connection is served in its own task).
+CURRENT: ContextVar[Operator] = ContextVar("qunguan_operator", default=SOLE)
+
 
 def forwarded_operator(operators: tuple[Any, ...], sent: Operator) -> Operator | str:
     """On a cluster's home: the operator a gateway says runs a command, as this node's own
@@ -89,8 +92,6 @@ def forwarded_operator(operators: tuple[Any, ...], sent: Operator) -> Operator |
     who = f"{sent.name} ({sent.role}, uid {sent.uid})" if sent.named else "the single operator"
     return (f"the home node does not know {who} as a named operator: the nodes' [[operators]] differ; "
             "reload every node with the same file")
-# The operator of the command being run (each connection is served in its own task).
-CURRENT: ContextVar[Operator] = ContextVar("qunguan_operator", default=SOLE)
 
 
 def current_operator() -> Operator:
@@ -232,17 +233,12 @@ class OperatorChannel:
             who = self.identify(uid)
             if who is None:
                 log.warning("operator socket: refused uid %s (not a configured operator)", uid)
-                await _answer(writer, {"ok": False, "error": f"uid {uid} is not a configured operator "
-                                       "([[operators]] in the server's config)"})
-                with contextlib.suppress(Exception):  # (its line read and dropped, a chunk at a time:
-                    # closed with it unread, the client could meet a reset before reading the answer)
-                    await asyncio.wait_for(_discard_line(reader, 16 * MAX_REQUEST_BYTES), 10)
+                await _turn_away(reader, writer, f"uid {uid} is not a configured operator "
+                                 "([[operators]] in the server's config)")
                 return
             if self._reading >= MAX_READING:
-                await _answer(writer, {"ok": False, "error": f"{MAX_READING} operator connections are sending "
-                                       "their requests already; try again in a moment"})
-                with contextlib.suppress(Exception):  # (dropped as it comes, as a refused uid's: see above)
-                    await asyncio.wait_for(_discard_line(reader, 16 * MAX_REQUEST_BYTES), 10)
+                await _turn_away(reader, writer, f"{MAX_READING} operator connections are sending their "
+                                 "requests already; try again in a moment")
                 return
             self._reading += 1
             try:
@@ -251,13 +247,7 @@ class OperatorChannel:
                 await _answer(writer, {"ok": False, "error": f"no request within {REQUEST_TIMEOUT:.0f} s"})
                 return
             except (ValueError, asyncio.LimitOverrunError):
-                writer.write(json.dumps({"ok": False, "error": f"the request is over {MAX_REQUEST_BYTES >> 20} MiB"})
-                             .encode() + b"\n")
-                await writer.drain()
-                # Drop the rest of the line (bounded) so that closing does not reset the connection
-                # before the client has read the answer.
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(_discard_line(reader, 16 * MAX_REQUEST_BYTES), 10)
+                await _turn_away(reader, writer, f"the request is over {MAX_REQUEST_BYTES >> 20} MiB")
                 return
             finally:
                 self._reading -= 1  # (counted while its line comes: a command that runs is the store's to pace)
@@ -345,6 +335,15 @@ async def _answer(writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
         await writer.drain()
     except ConnectionError as err:  # (the operator's tool went away before its answer: nothing to undo)
         log.info("operator socket: the client left before its answer was written (%s)", err)
+
+
+async def _turn_away(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: str) -> None:
+    """Refuse a connection in words, then drop the rest of its request line as it comes (bounded in
+    bytes and time, never held whole): closed with it unread, the client could meet a reset before
+    it reads why."""
+    await _answer(writer, {"ok": False, "error": error})
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(_discard_line(reader, 16 * MAX_REQUEST_BYTES), 10)
 
 
 async def _discard_line(reader: asyncio.StreamReader, at_most: int) -> None:

@@ -146,7 +146,6 @@ def _from_config(cfg: Config) -> SqliteStore:
     return SqliteStore(cfg.storage.sqlite_file)
 
 
-
 def _place_copy(private: Path, dest: Path) -> str:
     """``private`` copied to ``dest`` through ``dest``'s folder's descriptor (see ``SqliteStore.backup``);
     the copy's SHA-256."""

@@ -22,13 +22,19 @@ def code(reply):
     return "ok" if reply.get("ok") else reply["code"]
 
 
+def _server(tmp_path, started, backend, blocked: bool = False, **fmt):
+    """A server on ``backend`` in a folder of its own; ``blocked``: its word lists block 赌场."""
+    d = tmp_path / "srv"
+    d.mkdir()
+    if blocked:
+        (d / "block.txt").write_text("赌场\n", encoding="utf-8")
+    return started(ServerProcess(d, BLOCK if blocked else "", backend=backend, **fmt))
+
+
 async def test_blocked_texts_are_held_to_the_message_rate(tmp_path, started, backend, monkeypatch):
     monkeypatch.setenv("QUNGUAN_RATE_LIMITS_MESSAGES_PER_SECOND", "0.05")  # (no token back within the test)
     monkeypatch.setenv("QUNGUAN_RATE_LIMITS_MESSAGE_BURST", "3")
-    d = tmp_path / "srv"
-    d.mkdir()
-    (d / "block.txt").write_text("赌场\n", encoding="utf-8")
-    srv = started(ServerProcess(d, BLOCK, backend=backend))
+    srv = _server(tmp_path, started, backend, blocked=True)
     owner = await srv.user()
     gid = await open_group(owner)
     assert (await owner.send(gid, "大家好"))["seq"] == 1  # one of the burst's three
@@ -54,9 +60,7 @@ async def test_a_connection_that_keeps_asking_is_closed_once_long_enough_without
     every few seconds held a socket without a login for good. Past max_unauthenticated_seconds in all,
     it is closed as a silent one is; a login ends the count, and a logout starts it afresh."""
     monkeypatch.setenv("QUNGUAN_SERVER_MAX_UNAUTHENTICATED_SECONDS", "3")
-    d = tmp_path / "srv"
-    d.mkdir()
-    srv = started(ServerProcess(d, backend=backend, auth_timeout=2.0))
+    srv = _server(tmp_path, started, backend, auth_timeout=2.0)
     c = await srv.client()
     opened = time.monotonic()
     while not c.closed and time.monotonic() - opened < 10:
@@ -77,9 +81,7 @@ async def test_management_acts_are_limited_per_minute(tmp_path, started, backend
     """A manager's acts each write a record entry kept for good and most are announced to the whole
     group; none had a limit (an announcement of 4,000 characters sent to 2,000 members in a loop)."""
     monkeypatch.setenv("QUNGUAN_RATE_LIMITS_MANAGING_PER_MINUTE", "5")
-    d = tmp_path / "srv"
-    d.mkdir()
-    srv = started(ServerProcess(d, backend=backend))
+    srv = _server(tmp_path, started, backend)
     owner = await srv.user()
     gid = await open_group(owner)  # (create_group: one of the five)
     for i in range(4):
@@ -94,9 +96,7 @@ async def test_management_acts_are_limited_per_minute(tmp_path, started, backend
 async def test_a_display_name_restated_writes_nothing(tmp_path, started, backend):
     """set_profile with the name already shown wrote the user's row and a network-log row (kept half a
     year) each time, with no limit (the renames limit counts only changes)."""
-    d = tmp_path / "srv"
-    d.mkdir()
-    srv = started(ServerProcess(d, backend=backend))
+    srv = _server(tmp_path, started, backend)
     user = await srv.user()
     name = (await user.request("me"))["display_name"]
     before = srv.db_rows("SELECT COUNT(*) FROM netlog WHERE kind = 'profile'")
@@ -132,10 +132,7 @@ async def test_upload_names_the_lists_block_are_held_to_the_hours_uploads(tmp_pa
     """An upload refused for its file name (a penalty and a record entry) was screened before the hour's
     count, so it was never counted: begins with blocked names went on without end."""
     monkeypatch.setenv("QUNGUAN_MEDIA_UPLOADS_PER_HOUR", "2")
-    d = tmp_path / "srv"
-    d.mkdir()
-    (d / "block.txt").write_text("赌场\n", encoding="utf-8")
-    srv = started(ServerProcess(d, BLOCK, backend=backend))
+    srv = _server(tmp_path, started, backend, blocked=True)
     user = await srv.user()
     codes = [code(await user.call("upload_begin", mime="application/pdf", size=100, name=f"赌场{i}.pdf"))
              for i in range(4)]
