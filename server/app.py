@@ -97,10 +97,12 @@ class App:
         # the restore at start) hands them the full address, which the network log keeps.
         v6 = rl.ipv6_prefix_length
         self.codes_per_ip = AddressWindow(rl.code_requests_per_ip_per_hour, HOUR, v6)
+        self.codes_per_service = WindowCounter(rl.code_requests_per_hour, HOUR)  # one key: SERVICE_WIDE
         self.failed_logins_per_ip = AddressWindow(rl.failed_logins_per_ip_per_hour, HOUR, v6)
         self.failed_logins_per_user = WindowCounter(rl.failed_logins_per_ip_per_hour, HOUR)
         self.failed_logins_per_account = WindowCounter(rl.failed_logins_per_account,
                                                        rl.failed_logins_per_account_window_minutes * 60.0)
+        self.logins_per_account = WindowCounter(rl.logins_per_account_per_hour, HOUR)
         self.connections_per_ip = AddressWindow(rl.connections_per_ip_per_minute, 60.0, v6)
         self.pre_auth = AddressCount(rl.unauthenticated_connections_per_ip, v6)  # the sockets held here
         self.handshakes = HandshakeGate(cfg.server.handshakes_per_ip_per_second, cfg.server.handshakes_per_second, v6)

@@ -657,10 +657,18 @@ class RateLimitsConfig:
     message_burst: int = setting(20, at_least(0))
     code_requests_per_phone_per_hour: int = setting(5, at_least(0))
     code_requests_per_ip_per_hour: int = setting(100, at_least(0))
+    # SMS codes the whole service sends in any hour, whoever asks: the per-phone and per-address
+    # limits do not bound a sender spreading over many networks (an IPv6 /48 holds 65,536 /64s), and
+    # each code is a message the platform pays for. Set it to the SMS budget.
+    code_requests_per_hour: int = setting(10000, at_least(0))
     failed_logins_per_ip_per_hour: int = setting(30, at_least(0))
     # Wrong passwords given to login for one account (whatever the address), in any such window.
     failed_logins_per_account: int = setting(10, at_least(0))
     failed_logins_per_account_window_minutes: int = setting(15, between(1, 1440))
+    # login requests naming one account in any hour, whatever their outcome: each costs a password
+    # hash (argon2) and a right one stores a login token and a network-log row kept six months; a
+    # client holding the password could loop login without end. (Tokens make logins rare.)
+    logins_per_account_per_hour: int = setting(60, at_least(0))
     connections_per_ip_per_minute: int = setting(120, at_least(0))
     # WebSocket connections a node holds from one client address (network) that are not logged
     # in: past it, a new one is closed at once with 1013. Each request restarts such a

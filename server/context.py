@@ -44,6 +44,8 @@ class Context(Protocol):
     codes: CodeBook
     codes_per_phone: WindowCounter
     codes_per_ip: AddressWindow  # keyed by the network of the address it is given (governance/ratelimit.py)
+    codes_per_service: WindowCounter  # every code sent, under the one key limits.SERVICE_WIDE
+    logins_per_account: WindowCounter  # login requests naming an account, whatever their outcome
     failed_logins_per_ip: AddressWindow
     failed_logins_per_user: WindowCounter  # wrong passwords given to delete_account, per account
     failed_logins_per_account: WindowCounter  # wrong passwords given to login, per account (or unknown name)

@@ -6,8 +6,8 @@ the limits on code requests and failed logins (a fresh hour of password guesses)
 
 - every code issued is also written to the store as a MAC (``sms_codes``, see
   :mod:`governance.codes`) and dropped when used or voided; the live ones are read back;
-- the windows of ``code_requests_per_phone_per_hour``, ``code_requests_per_ip_per_hour``
-  and ``failed_logins_per_ip_per_hour`` (per address, that is per network: governance/ratelimit.py,
+- the windows of ``code_requests_per_phone_per_hour``, ``code_requests_per_ip_per_hour``,
+  ``code_requests_per_hour`` (the whole service's) and ``failed_logins_per_ip_per_hour`` (per address, that is per network: governance/ratelimit.py,
   and per account for ``delete_account`` and ``verify_identity``), and of
   ``failed_logins_per_account`` (``login``'s wrong passwords, for an account or for a name no account
   has, by its keyed hash), are rebuilt from the network log's rows of the last hour, which every code
@@ -29,6 +29,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from server.metrics import METRICS
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -37,19 +38,36 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qunguan")
 
+SERVICE_WIDE = "service"  # the one key of a counter over the whole service (codes_per_service)
+SMS_BUDGET_WARNING_SECONDS = 60.0
+_sms_budget_warned_at = float("-inf")  # (monotonic time of this process's last warning)
+
+
+def warn_sms_budget(ctx: Context) -> None:
+    """Say that ``code_requests_per_hour`` refused a code: nobody can register or reset a password
+    while it does, so an operator must hear of it (at most once a minute, and on the metric)."""
+    global _sms_budget_warned_at
+    METRICS.rate_limited("code_requests_per_hour")
+    now = time.monotonic()
+    if now - _sms_budget_warned_at >= SMS_BUDGET_WARNING_SECONDS:
+        _sms_budget_warned_at = now
+        log.warning("rate_limits.code_requests_per_hour (%d) reached: SMS codes are refused to everyone "
+                    "until the oldest of the hour leaves the window", ctx.cfg.rate_limits.code_requests_per_hour)
+
 
 async def restore(app: App) -> None:
     """Read back the live codes and the last hour of limited events (at start, or on becoming home)."""
     now_ms = app.now_ms()
     for phone_key, mac, expires_at in await app.store.live_codes(now_ms):
         app.codes.restore(phone_key, mac, expires_at / 1000)
-    counters = (app.codes_per_phone, app.codes_per_ip, app.failed_logins_per_ip, app.failed_logins_per_user,
-                app.failed_logins_per_account)
+    counters = (app.codes_per_phone, app.codes_per_ip, app.codes_per_service, app.failed_logins_per_ip,
+                app.failed_logins_per_user, app.failed_logins_per_account)
     window_ms = int(max(c.window for c in counters) * 1000)
     mono = time.monotonic()  # the counters run on the monotonic clock; the log on the wall clock
     for ts, kind, user_id, ip, detail in await app.store.limited_events(now_ms - window_ms):
         at = mono - max(0, now_ms - ts) / 1000  # (a row stamped by a node whose clock runs ahead: now)
         if kind == "code_request":
+            app.codes_per_service.hit(SERVICE_WIDE, at)
             phone_key = json.loads(detail).get("phone_hmac")
             if phone_key:
                 app.codes_per_phone.hit(phone_key, at)

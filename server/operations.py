@@ -192,6 +192,8 @@ def apply_rate_limits(app: App) -> None:
     rl = app.cfg.rate_limits
     app.codes_per_phone.limit = rl.code_requests_per_phone_per_hour
     app.codes_per_ip.limit = rl.code_requests_per_ip_per_hour
+    app.codes_per_service.limit = rl.code_requests_per_hour
+    app.logins_per_account.limit = rl.logins_per_account_per_hour
     app.failed_logins_per_ip.limit = rl.failed_logins_per_ip_per_hour
     app.failed_logins_per_user.limit = rl.failed_logins_per_ip_per_hour
     app.failed_logins_per_account.limit = rl.failed_logins_per_account

@@ -68,12 +68,16 @@ async def request_code(ctx: Context, sess: Session, req: rq.RequestCode, enc: En
     for counter, k, what in (
         (ctx.codes_per_phone, key, "code requests for this phone"),
         (ctx.codes_per_ip, sess.ip, "code requests from this address"),
+        (ctx.codes_per_service, limits.SERVICE_WIDE, "code requests on this service"),
     ):
         wait = counter.peek(k, now)
         if wait > 0:
+            if counter is ctx.codes_per_service:
+                limits.warn_sms_budget(ctx)
             raise _rate_limited(what, wait)
     ctx.codes_per_phone.hit(key, now)
     ctx.codes_per_ip.hit(sess.ip, now)
+    ctx.codes_per_service.hit(limits.SERVICE_WIDE, now)
     netlog.session(ctx, sess, "code_request", phone_hmac=key)  # with the hits: what a restart counts again
     code = ctx.codes.issue(key, ctx.now_ms() / 1000, ctx.randbelow)
     await limits.keep_code(ctx, key)
@@ -269,6 +273,11 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
         uid = ctx.state.by_username.get(ukey)
         name_key = unknown_name_key(ctx, ukey) if uid is None else None
         _login_account(ctx, sess, guess, uid, name_key)  # (before the first await, as the address's count)
+        if uid is not None:  # (also before it: logins in parallel see each other)
+            wait = ctx.logins_per_account.hit(uid, guess.at)
+            if wait > 0:
+                netlog.session(ctx, sess, "login_refused", uid, why="rate_limited")
+                raise _rate_limited("logins for this account", wait)
         revocations = ctx.state.revocations
         seen = revocations.count  # (a new password or a logout everywhere while this login is checked)
         # (the same read for a name no account has, of an id none has: both answers take as long)

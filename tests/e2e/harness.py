@@ -37,6 +37,8 @@ require_id_to_create = {require_id_to_create}
 [rate_limits]
 code_requests_per_phone_per_hour = 0
 code_requests_per_ip_per_hour = 0
+code_requests_per_hour = 0
+logins_per_account_per_hour = 0
 failed_logins_per_ip_per_hour = 0
 failed_logins_per_account = 0
 connections_per_ip_per_minute = 0

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import time
 
-from tests.e2e.harness import ServerProcess, close_all, closed_by_server, open_group
+from tests.e2e.harness import ServerProcess, close_all, closed_by_server, new_phone, open_group, restart
 
 BLOCK = """
 [[content.lists]]
@@ -138,3 +138,47 @@ async def test_upload_names_the_lists_block_are_held_to_the_hours_uploads(tmp_pa
              for i in range(4)]
     assert codes == ["content_blocked", "content_blocked", "rate_limited", "rate_limited"], codes
     await user.close()
+
+
+async def test_sms_codes_are_held_to_the_services_budget_across_a_restart(tmp_path, started, backend, monkeypatch):
+    """Codes per phone and per address do not bound a sender spread over many networks, and each
+    code is a text message the platform pays for: code_requests_per_hour holds the whole service
+    to its SMS budget, after a restart too (read back from the network log)."""
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_CODE_REQUESTS_PER_HOUR", "2")
+    srv = _server(tmp_path, started, backend)
+    first, second = await srv.client(), await srv.client()
+    assert (await first.call("request_code", phone=new_phone()))["ok"]
+    assert (await second.call("request_code", phone=new_phone()))["ok"]
+    refused = await first.call("request_code", phone=new_phone())
+    assert refused["code"] == "rate_limited" and "on this service" in refused["reason"], refused
+    assert 3_000_000 < refused["retry_after_ms"] <= 3_600_001, refused
+    assert await srv.logged("code_requests_per_hour (2) reached")  # (an operator hears of it)
+    for _ in range(50):  # (the network log's rows are written in the next group commit)
+        if srv.db_rows("SELECT COUNT(*) FROM netlog WHERE kind = 'code_request'") == [(2,)]:
+            break
+        await asyncio.sleep(0.1)
+    await close_all(first, second)
+    await restart(srv)
+    again = await srv.client()
+    assert (await again.call("request_code", phone=new_phone()))["code"] == "rate_limited"
+    await again.close()
+
+
+async def test_logins_naming_one_account_are_limited_per_hour(tmp_path, started, backend, monkeypatch):
+    """Each login costs a password hash and a right one stores a token and a network-log row kept six
+    months: a client holding the password looped login without end. The limit counts every login
+    naming the account, is checked before the password, and leaves auth with a token alone."""
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_LOGINS_PER_ACCOUNT_PER_HOUR", "3")
+    srv = _server(tmp_path, started, backend)
+    me = await srv.user("looper")  # (its registration's login: one of the three)
+    token = me.token
+    assert (await me.call("login", username="looper", password="password123"))["user_id"]
+    assert (await me.call("login", username="looper", password="wrong-password"))["code"] == "unauthenticated"
+    refused = await me.call("login", username="looper", password="password123")
+    assert refused["code"] == "rate_limited" and "logins for this account" in refused["reason"], refused
+    assert refused["retry_after_ms"] > 3_000_000
+    other = await srv.user("bystander")  # (another account has its own count)
+    assert (await other.call("login", username="bystander", password="password123"))["user_id"]
+    fresh = await srv.client()
+    assert (await fresh.call("auth", token=token))["user_id"]  # (a token still signs in)
+    await close_all(me, other, fresh)
