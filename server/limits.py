@@ -7,8 +7,9 @@ the limits on code requests and failed logins (a fresh hour of password guesses)
 - every code issued is also written to the store as a MAC (``sms_codes``, see
   :mod:`governance.codes`) and dropped when used or voided; the live ones are read back;
 - the windows of ``code_requests_per_phone_per_hour``, ``code_requests_per_ip_per_hour``,
-  ``code_requests_per_hour`` (the whole service's) and ``failed_logins_per_ip_per_hour`` (per address, that is per network: governance/ratelimit.py,
-  and per account for ``delete_account`` and ``verify_identity``), and of
+  ``code_requests_per_hour`` (the whole service's) and ``failed_logins_per_ip_per_hour`` (per
+  address, that is per network: governance/ratelimit.py, and per account for ``delete_account`` and
+  ``verify_identity``), and of
   ``failed_logins_per_account`` (``login``'s wrong passwords, for an account or for a name no account
   has, by its keyed hash), are rebuilt from the network log's rows of the last hour, which every code
   request and failed login writes anyway (a partial index keeps the read cheap). The log has each

@@ -95,6 +95,14 @@ def push_all(sessions: Iterable[Session], ev: EncodedOnce) -> int:
     return n
 
 
+# The largest frame a connection without a login may send (or server.max_frame_bytes if smaller): the
+# ops open before a login are a few hundred bytes, and each frame is read whole into memory, so a
+# client that never logs in could otherwise hold max_frame_bytes (1 MiB) on each of the
+# unauthenticated connections its address may open. Room for one message of max_text_chars sent
+# right behind the login (a client need not wait for its answer) in JSON's longest escapes.
+MAX_FRAME_BEFORE_LOGIN = 64 * 1024
+
+
 class Session:
     # Whether this node holds the connection's socket, and so counts it in qunguan_connections. A cluster's
     # home also serves the connections its gateways hold (server/cluster/remote.py): those are theirs to count.
@@ -214,11 +222,21 @@ class Session:
         self.cancel_timer()
         self._timer = asyncio.get_running_loop().call_later(seconds, on_expiry)
 
-    def signed_in(self) -> None:
+    def signed_in(self, max_frame: int) -> None:
         """Logged in (here, or as a cluster's home says): no deadline, and the time without a login
-        counted afresh from a logout (see ``server/app.py: arm_auth_timer``)."""
+        counted afresh from a logout (see ``server/app.py: arm_auth_timer``); frames up to ``max_frame``."""
         self.cancel_timer()
         self.signed_out_since = None
+        self.limit_frames(max_frame)
+
+    def limit_frames(self, max_bytes: int) -> None:
+        """Take frames up to ``max_bytes`` from now on (a larger one closes the connection with 1009). The
+        socket's reader looks at the limit at each frame it starts; one already being read is not cut."""
+        if self.ws is None:  # (a cluster home's stand-in for a gateway's connection: the gateway limits)
+            return
+        proto = self.ws.protocol
+        # (websockets 15 and later call it max_message_size, 14 max_size)
+        setattr(proto, "max_message_size" if hasattr(proto, "max_message_size") else "max_size", max_bytes)
 
     def cancel_timer(self) -> None:
         if self._timer is not None:

@@ -354,7 +354,8 @@ class Gateway:
                         conn.since = item[4] if len(item) > 4 else None
                     conn.user_id, conn.token_hash = item[2], item[3]
                     conn.sess.last_user_id = item[2]
-                    conn.sess.signed_in()  # (and a logout later counts its time without a login afresh)
+                    # (and a logout later counts its time without a login afresh; larger frames from now)
+                    conn.sess.signed_in(self.app.cfg.server.max_frame_bytes)
             elif kind == wire.DETACHED:
                 conn = conns.get(item[1])
                 if conn is not None:

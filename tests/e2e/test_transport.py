@@ -95,6 +95,35 @@ async def test_oversized_frame_closes_with_1009(server):
         assert info.value.rcvd.code == 1009
 
 
+async def test_frames_before_a_login_are_held_to_64_kib(server):
+    """A connection without a login takes frames of 64 KiB (its ops are a few hundred bytes; each frame
+    is read whole into memory, on each of the unauthenticated connections an address may hold); signed
+    in, up to server.max_frame_bytes; signed out again, 64 KiB again."""
+    alice = await server.user()
+    await alice.close()
+    limit = 64 * 1024
+    async with connect(server.url) as ws:
+        await ws.send(msgpack.packb({"op": "me", "rid": 1, "pad": "x" * (limit - 100)}))  # (just under: answered)
+        assert msgpack.unpackb(await ws.recv())["code"] == "unauthenticated"
+        await ws.send(msgpack.packb({"op": "login", "rid": 2, "username": alice.username,
+                                     "password": "password123"}))
+        assert msgpack.unpackb(await ws.recv())["ok"]
+        big = msgpack.packb({"op": "send", "rid": 3, "group_id": "999999999", "text": "x" * (4 * limit)})
+        await ws.send(big)  # (signed in: read, and answered)
+        assert msgpack.unpackb(await ws.recv())["code"] == "not_found"  # (no such group)
+        await ws.send(msgpack.packb({"op": "logout", "rid": 4}))
+        assert msgpack.unpackb(await ws.recv())["ok"]
+        await ws.send(big)
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert info.value.rcvd.code == 1009
+    async with connect(server.url) as ws:
+        await ws.send(b"\x00" * (limit + 1))
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert info.value.rcvd.code == 1009
+
+
 async def test_text_over_limit_is_too_large(server):
     alice = await server.user()
     gid = (await alice.request("create_group", name="g", category="friends", join_policy="open"))["group_id"]

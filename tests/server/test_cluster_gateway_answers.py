@@ -29,6 +29,7 @@ class FakeSession:
         self.sent: list[Any] = []
         self.armed = 0  # times the auth timer was (re)started
         self.signed_out_since: float | None = None  # (see Session: the time without a login is bounded)
+        self.max_frame: int | None = None  # the largest frame the socket takes now (Session.limit_frames)
 
     def remote_port(self) -> int | None:
         return None
@@ -42,8 +43,12 @@ class FakeSession:
     def cancel_timer(self) -> None:
         pass
 
-    def signed_in(self) -> None:
+    def signed_in(self, max_frame: int) -> None:
         self.signed_out_since = None
+        self.max_frame = max_frame
+
+    def limit_frames(self, max_bytes: int) -> None:
+        self.max_frame = max_bytes
 
 
 def gateway_app(tmp_path: Path) -> App:
@@ -151,8 +156,9 @@ async def test_a_logout_on_a_gateway_counts_the_time_without_a_login_afresh(tmp_
         data = wire.pack([1, "i2"]) + b"".join(wire.pack(it) for it in items)
         await gw.on_message(Msg(None, subject="t.node.i2", data=data))  # type: ignore[arg-type]
 
+    assert sess.max_frame == 64 * 1024  # (frames before a login: a login's size)
     await from_home([wire.ATTACHED, number, "u1", b"h" * 32])
-    assert sess.signed_out_since is None
+    assert sess.signed_out_since is None and sess.max_frame == app.cfg.server.max_frame_bytes
     await from_home([wire.DETACHED, number])
-    assert not sess.closing and sess.signed_out_since is not None
+    assert not sess.closing and sess.signed_out_since is not None and sess.max_frame == 64 * 1024
     assert time.monotonic() - sess.signed_out_since < 5

@@ -52,8 +52,11 @@ class Client:
     def arm_timer(self, seconds: float, on_expiry: Any) -> None:
         pass
 
-    def signed_in(self) -> None:
+    def signed_in(self, max_frame: int) -> None:
         self.signed_out_since = None
+
+    def limit_frames(self, max_bytes: int) -> None:
+        pass
 
     def cancel_timer(self) -> None:
         pass
