@@ -9,6 +9,9 @@ makes the server write, into a new (or empty) folder DIR:
                     an edited one has its latest text, ``edited_at`` and
                     ``versions``: every earlier text with the time it was written
   membership.jsonl  membership changes (joins, leaves, kicks, ...)
+  members.jsonl     (group exports) everyone who was a member at some moment of
+                    the range, with username, display name, and whether and as
+                    what they are a member now
   netlog.jsonl      network logs: for a user, theirs (and their phone's code
                     requests, matched by its keyed hash); for a group, those of
                     every user who posted or whose membership changed in the
@@ -80,6 +83,7 @@ from server.storage.changes import Audit
 
 if TYPE_CHECKING:
     from server.context import Context
+    from server.state import Group
 
 FORMAT = "qunguan-export/1"
 PLATFORM_TZ = dt.timezone(dt.timedelta(hours=8))
@@ -167,6 +171,22 @@ async def _add_versions(reads: ExportReads, messages: list[dict[str, Any]]) -> N
         log = reacted.get((m["group_id"], m["seq"]))
         if log:
             m["reactions"] = log
+
+
+def _members(app: Context, group: Group | None, present: list[str]) -> list[dict[str, Any]]:
+    """members.jsonl: everyone who was a member of the group at some moment of the range (as the
+    netlog's people: ``present_in_range``), each with their username and display name and whether, and
+    as what, they are a member now; what they did in the range is in membership.jsonl. No identity:
+    a person's is in their own export (``--user``)."""
+    users = app.state.users
+    rows = []
+    for uid in present:
+        user = users.get(uid)
+        member = group.members.get(uid) if group is not None else None
+        rows.append({"user_id": uid, "username": user.username if user else None,
+                     "display_name": user.display_name if user else None,
+                     "member_now": member is not None, "role_now": member.role if member else None})
+    return rows
 
 
 def _measures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -306,6 +326,7 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
         await _add_versions(reads, records["messages"])
         names = _usernames(app, (m["sender_id"] for m in records["messages"]))
         files = await asyncio.to_thread(_common_files, names, records)
+        files["members.jsonl"] = _members(app, group, records["present"])
         files["group.json"] = _with_times([records["group"]], "created_at", "dissolved_at", "closed_at")[0]
         return files, (records["messages"], [])
     uid = target["user_id"]

@@ -403,7 +403,8 @@ class RecordReads(Protocol):
 
     # export for supervision (G13); ranges are since <= ts < until
     async def export_group(self, group_id: str, since: int, until: int, members: set[str]) -> dict[str, Any]:
-        """{"messages", "membership", "netlog", "audit": row dicts, "group": the group's row or None}."""
+        """{"messages", "membership", "netlog", "audit", "measures": row dicts, "group": the group's row or
+        None, "present": the ids of those who were members at some moment of the range, sorted}."""
         ...
 
     async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:

@@ -354,7 +354,8 @@ class PostgresReads:
             f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
             " WHERE group_id = $1 AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))
         log = await self._fetchall(GROUP_MEMBERSHIP_LOG, group_id)
-        people = present_in_range(log, members, since, until) | {m["sender_id"] for m in messages}
+        present = present_in_range(log, members, since, until)
+        people = present | {m["sender_id"] for m in messages}
         people |= {r["actor_id"] for r in membership if r["actor_id"]}
         netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id = ANY($1::text[])"
@@ -367,7 +368,7 @@ class PostgresReads:
         measures = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
             MEASURES_IN_RANGE, "group", group_id, since, until))
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit, "group": group,
-                "measures": measures}
+                "measures": measures, "present": sorted(present)}
 
     async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
         account = _dict(ACCOUNT_COLS, await self._fetchone(

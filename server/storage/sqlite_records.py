@@ -239,7 +239,7 @@ class SqliteRecordReads(SqliteReader):
         deleted, released or reacted to in it), ``membership`` and the ``audit`` entries naming
         the group; ``netlog``: the rows of everyone who was a member during the range
         (:func:`present_in_range`, ``members`` the members now), posted in it or acted on a
-        membership in it; ``group``: its row.
+        membership in it; ``group``: its row; ``present``: the user ids of those members, sorted.
         Keys of each row: the ``*_COLS`` of this module.
         """
         rng = (since, until)
@@ -249,7 +249,8 @@ class SqliteRecordReads(SqliteReader):
             f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
             " WHERE group_id = ? AND ts >= ? AND ts < ? ORDER BY id", (group_id, *rng)))
         log = await self._fetchall(_SQLITE_GROUP_MEMBERSHIP_LOG, (group_id,))
-        people = present_in_range(log, members, since, until) | {m["sender_id"] for m in messages}
+        present = present_in_range(log, members, since, until)
+        people = present | {m["sender_id"] for m in messages}
         people |= {r["actor_id"] for r in membership if r["actor_id"]}
         netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id IN (SELECT value FROM json_each(?))"
@@ -262,7 +263,7 @@ class SqliteRecordReads(SqliteReader):
         measures = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
             SQLITE_MEASURES_IN_RANGE, ("group", group_id, *rng)))
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit, "group": group,
-                "measures": measures}
+                "measures": measures, "present": sorted(present)}
 
     async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
         """A user's records with ``since <= ts < until``.

@@ -549,8 +549,8 @@ async def test_export_of_a_group_round_trips(server, tmp_path):
     out = workdir / "exports" / "case1"  # relative to the operator's working directory, not the server's
     manifest = check_manifest(out)
     assert {e["name"] for e in manifest["files"]} == {
-        "messages.jsonl", "membership.jsonl", "netlog.jsonl", "audit.jsonl", "measures.jsonl", "group.json",
-        "reports.jsonl", "appeals.jsonl"}
+        "messages.jsonl", "membership.jsonl", "members.jsonl", "netlog.jsonl", "audit.jsonl", "measures.jsonl",
+        "group.json", "reports.jsonl", "appeals.jsonl"}
     assert manifest["query"]["target"] == {"type": "group", "group_id": gid}
     assert manifest["query"]["since"] is None and manifest["generated_at"] > 0
     stored = sql(server, "SELECT seq, ts, sender_id, text, deleted_at IS NOT NULL FROM messages"
@@ -562,6 +562,13 @@ async def test_export_of_a_group_round_trips(server, tmp_path):
     assert exported[2]["deleted"] is True and exported[2]["deleted_by"] == owner.user_id
     actions = [e["action"] for e in read_jsonl(out / "membership.jsonl")]
     assert actions[0] == "create" and "kick" in actions
+    # The roster: the kicked member was in the group during the range and is not now; no identity.
+    roster = {e["user_id"]: e for e in read_jsonl(out / "members.jsonl")}
+    assert set(roster) == {owner.user_id, m.user_id}
+    assert (roster[owner.user_id]["member_now"], roster[owner.user_id]["role_now"]) == (True, "owner")
+    assert (roster[m.user_id]["member_now"], roster[m.user_id]["role_now"]) == (False, None)
+    assert roster[m.user_id]["username"] == m.username
+    assert set(roster[m.user_id]) == {"user_id", "username", "display_name", "member_now", "role_now"}
     audit = read_jsonl(out / "audit.jsonl")
     assert "kick" in [e["action"] for e in audit]
     # ``detail`` an object, as an account export's and the netlog's (a reviewer found it a string here)
