@@ -99,6 +99,7 @@ class App:
         self.codes_per_ip = AddressWindow(rl.code_requests_per_ip_per_hour, HOUR, v6)
         self.codes_per_service = WindowCounter(rl.code_requests_per_hour, HOUR)  # one key: SERVICE_WIDE
         self.failed_logins_per_ip = AddressWindow(rl.failed_logins_per_ip_per_hour, HOUR, v6)
+        self.failed_codes_per_ip = AddressWindow(rl.failed_logins_per_ip_per_hour, HOUR, v6)
         self.failed_logins_per_user = WindowCounter(rl.failed_logins_per_ip_per_hour, HOUR)
         self.failed_logins_per_account = WindowCounter(rl.failed_logins_per_account,
                                                        rl.failed_logins_per_account_window_minutes * 60.0)

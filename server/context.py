@@ -47,6 +47,7 @@ class Context(Protocol):
     codes_per_service: WindowCounter  # every code sent, under the one key limits.SERVICE_WIDE
     logins_per_account: WindowCounter  # login requests naming an account, whatever their outcome
     failed_logins_per_ip: AddressWindow
+    failed_codes_per_ip: AddressWindow  # wrong SMS codes given to register and reset_password
     failed_logins_per_user: WindowCounter  # wrong passwords given to delete_account, per account
     failed_logins_per_account: WindowCounter  # wrong passwords given to login, per account (or unknown name)
     reports_per_user: WindowCounter

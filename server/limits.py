@@ -9,7 +9,7 @@ the limits on code requests and failed logins (a fresh hour of password guesses)
 - the windows of ``code_requests_per_phone_per_hour``, ``code_requests_per_ip_per_hour``,
   ``code_requests_per_hour`` (the whole service's) and ``failed_logins_per_ip_per_hour`` (per
   address, that is per network: governance/ratelimit.py, and per account for ``delete_account`` and
-  ``verify_identity``), and of
+  ``verify_identity``; wrong SMS codes per address in a window of their own), and of
   ``failed_logins_per_account`` (``login``'s wrong passwords, for an account or for a name no account
   has, by its keyed hash), are rebuilt from the network log's rows of the last hour, which every code
   request and failed login writes anyway (a partial index keeps the read cheap). The log has each
@@ -62,7 +62,7 @@ async def restore(app: App) -> None:
     for phone_key, mac, expires_at in await app.store.live_codes(now_ms):
         app.codes.restore(phone_key, mac, expires_at / 1000)
     counters = (app.codes_per_phone, app.codes_per_ip, app.codes_per_service, app.failed_logins_per_ip,
-                app.failed_logins_per_user, app.failed_logins_per_account)
+                app.failed_codes_per_ip, app.failed_logins_per_user, app.failed_logins_per_account)
     window_ms = int(max(c.window for c in counters) * 1000)
     mono = time.monotonic()  # the counters run on the monotonic clock; the log on the wall clock
     for ts, kind, user_id, ip, detail in await app.store.limited_events(now_ms - window_ms):
@@ -74,6 +74,10 @@ async def restore(app: App) -> None:
                 app.codes_per_phone.hit(phone_key, at)
             if ip:
                 app.codes_per_ip.hit(ip, at)
+            continue
+        if kind == "code_failed":
+            if ip:
+                app.failed_codes_per_ip.hit(ip, at)
             continue
         if ip:
             app.failed_logins_per_ip.hit(ip, at)

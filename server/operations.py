@@ -195,6 +195,7 @@ def apply_rate_limits(app: App) -> None:
     app.codes_per_service.limit = rl.code_requests_per_hour
     app.logins_per_account.limit = rl.logins_per_account_per_hour
     app.failed_logins_per_ip.limit = rl.failed_logins_per_ip_per_hour
+    app.failed_codes_per_ip.limit = rl.failed_logins_per_ip_per_hour
     app.failed_logins_per_user.limit = rl.failed_logins_per_ip_per_hour
     app.failed_logins_per_account.limit = rl.failed_logins_per_account
     app.failed_logins_per_account.window = rl.failed_logins_per_account_window_minutes * 60.0

@@ -102,8 +102,7 @@ async def register(ctx: Context, sess: Session, req: rq.Register, enc: Encoding)
     # nothing, not even whether a username is taken. It is only checked here, so a name refused
     # below does not use it up, but spends one of its five attempts (a code is not a licence to
     # try names); it is used up below, with the claim.
-    if not limits.check_code(ctx, phone_key, code):
-        raise ContractError("bad_code", "wrong or expired code")
+    await _check_code(ctx, sess, "register", phone_key, code)
     # The word lists after the code too (without one, register tells nothing of what they hold).
     # The username is what others see while a display name is held or once one is removed, and
     # nothing stands in for it: a review hit is refused as a block one. A display name held for
@@ -226,6 +225,22 @@ async def _count_guess(ctx: Context, sess: Session, what: str, guess: Guess) -> 
     which is what a restart counts again (server/limits.py): stored before the answer goes."""
     guess.failed()
     await netlog.session_kept(ctx, sess, f"{what}_failed")
+
+
+async def _check_code(ctx: Context, sess: Session, op: str, phone_key: str, code: str) -> None:
+    """``bad_code`` unless ``code`` is the phone's outstanding code (left outstanding). A wrong one is
+    a guess against the address's limit of wrong codes (``failed_logins_per_ip_per_hour``, a window
+    of its own: wrong passwords do not stop a registration), stored (``code_failed``) before the answer goes,
+    as a wrong password is: each phone's code allows five guesses, but guesses spread over phones did
+    not count, and a log showing seven of a phone's eleven digits with its code (the console provider's
+    mask) let a privacy review find the phone, and reset its password, in 1,235 tries."""
+    with Guess(time.monotonic()) as guess:
+        _count(ctx, sess, op, guess, ctx.failed_codes_per_ip, sess.ip, "codes from this address")
+        if limits.check_code(ctx, phone_key, code):
+            return
+        guess.failed()
+        await netlog.session_kept(ctx, sess, "code_failed", None, op=op)
+        raise ContractError("bad_code", "wrong or expired code")
 
 
 def unknown_name_key(ctx: Context, ukey: str) -> str:
@@ -470,8 +485,7 @@ async def reset_password(ctx: Context, sess: Session, req: rq.ResetPassword, enc
     phone_hmac = ctx.vault.lookup("phone", phone)
     phone_key = phone_hmac.hex()
     # The code first: without it the op tells nothing, not even whether the phone has an account.
-    if not limits.check_code(ctx, phone_key, code):
-        raise ContractError("bad_code", "wrong or expired code")
+    await _check_code(ctx, sess, "reset_password", phone_key, code)
     uid = await ctx.store.user_with_phone(phone_hmac)
     user = ctx.state.users.get(uid) if uid else None
     if user is None or user.deleted:

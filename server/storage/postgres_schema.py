@@ -1101,4 +1101,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE accounts ALTER COLUMN credit_score TYPE BIGINT;
         """,
     ),
+    (
+        47,
+        """
+        -- As SQLite's 49: a wrong SMS code counts for the limits.
+        DROP INDEX netlog_limited;
+        CREATE INDEX netlog_limited ON netlog(ts)
+            WHERE kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed',
+                           'verify_identity_failed', 'change_password_failed', 'code_failed');
+        """,
+    ),
 ]

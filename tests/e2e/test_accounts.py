@@ -348,6 +348,46 @@ async def test_wrong_current_passwords_of_change_password_count_as_failed_logins
     await c.close()
 
 
+async def test_wrong_sms_codes_count_as_failed_logins_of_the_address_also_after_a_restart(
+        tmp_path, started, backend):
+    """A privacy review's find: a log showing seven of a phone's eleven digits with its code let one
+    connection try the four hidden ones with reset_password, a thousand a second, each answered
+    bad_code and none counted (a phone with no code outstanding has no guesses to spend). A wrong code
+    is a failed login of the address now, at register and reset_password, counted after a restart."""
+    srv = started(limited_server(tmp_path, backend))
+    owner = await srv.user()  # (a phone with an account, whose code the guesses aim at)
+    c = await srv.client()
+    phones = [new_phone() for _ in range(3)]
+    assert (await c.call("reset_password", phone=phones[0], code="123456",
+                         new_password="attacker-pw1"))["code"] == "bad_code"
+    assert (await c.call("register", username="guess1", password="password123", phone=phones[1],
+                         code="123456"))["code"] == "bad_code"
+    assert (await c.call("reset_password", phone=phones[2], code="654321",
+                         new_password="attacker-pw1"))["code"] == "bad_code"
+    refused = await c.call("reset_password", phone=new_phone(), code="111111", new_password="attacker-pw1")
+    assert refused["code"] == "rate_limited" and refused["retry_after_ms"] > 0, refused
+    # the address's limit: a right code from it waits too (no oracle); its logins have their own
+    phone = new_phone()
+    await c.request("request_code", phone=phone)
+    right = await c.call("register", username="later1", password="password123", phone=phone, code=srv.last_code(phone))
+    assert right["code"] == "rate_limited", right
+    assert (await c.call("login", username=owner.username, password="password123"))["user_id"] == owner.user_id
+    for _ in range(50):  # (each row is stored before its answer goes; the refusals' rows in a commit)
+        if srv.db_rows("SELECT COUNT(*) FROM netlog WHERE kind = 'code_failed'") == [(3,)]:
+            break
+        await asyncio.sleep(0.1)
+    assert srv.db_rows("SELECT COUNT(*) FROM netlog WHERE kind = 'code_failed' AND user_id IS NULL") == [(3,)]
+    await c.close()
+    await owner.close()
+    await srv.stopped()
+    srv.start()
+    c = await srv.client()
+    # (the three wrong codes, rebuilt from the network log's code_failed rows)
+    assert (await c.call("reset_password", phone=phones[0], code="123456",
+                         new_password="attacker-pw1"))["code"] == "rate_limited"
+    await c.close()
+
+
 async def test_a_failed_login_or_auth_leaves_the_connection_as_it_was(server):
     alice = await server.user()
     bob = await server.user()
