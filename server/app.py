@@ -44,7 +44,7 @@ from server.metrics import METRICS
 from server.operator import OperatorChannel, freeze_upkeep
 from server.providers import make_id_verifier, sms_wait_seconds
 from server.security import Passwords, vault_for
-from server.session import CLOSE_POLICY, CLOSE_TRY_AGAIN, MAX_FRAME_BEFORE_LOGIN, Session
+from server.session import CLOSE_POLICY, CLOSE_TRY_AGAIN, Session
 from server.sms import make_sms
 from server.state import NO_AGREEMENT, Agreement, State, User
 from server.storage.base import Store, open_store
@@ -514,7 +514,7 @@ class App:
         now = time.monotonic()
         if sess.signed_out_since is None:  # (opened, or logged out: frames as small as a login's again)
             sess.signed_out_since = now
-            sess.limit_frames(min(MAX_FRAME_BEFORE_LOGIN, self.cfg.server.max_frame_bytes))
+            sess.limit_frames(self.cfg.server.frame_bytes_before_login)
         left = sess.signed_out_since + self.cfg.server.max_unauthenticated_seconds - now
         if left <= 0:  # (and the request that came now is not run: a login then would end unanswered)
             sess.close(CLOSE_POLICY, "authentication timeout")

@@ -534,6 +534,16 @@ class ServerConfig:
     host: str = setting("127.0.0.1")
     port: int = setting(8765, between(0, 65535))  # 0 = pick a free port
     max_frame_bytes: int = setting(1048576, at_least(1024))
+    # The largest frame a connection not logged in may send; 0: max_frame_bytes (the contract's one
+    # limit for every frame). Each frame is read whole into memory, and the ops open before a login
+    # are a few hundred bytes: 65536 holds an address's unauthenticated connections to 64 KiB each.
+    max_frame_bytes_before_login: int = setting(0, at_least(0))
+
+    @property
+    def frame_bytes_before_login(self) -> int:
+        """The largest frame a connection not logged in may send (never more than max_frame_bytes)."""
+        limit = self.max_frame_bytes_before_login
+        return min(limit, self.max_frame_bytes) if limit else self.max_frame_bytes
     auth_timeout_seconds: float = setting(10.0, above(0))
     # However often it asks (each request restarts auth_timeout_seconds), a connection is closed once it
     # has been this long without a login: from its opening, or from its logout.

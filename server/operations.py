@@ -44,7 +44,7 @@ access_log = logging.getLogger("qunguan.access")
 # endpoint): a new value in the file is logged and takes effect at the next restart.
 RESTART_KEYS = (
     "server.host", "server.port", "server.listen_backlog", "server.handshake_timeout_seconds",
-    "server.max_frame_bytes", "server.compression",
+    "server.max_frame_bytes", "server.max_frame_bytes_before_login", "server.compression",
     "server.log_json", "server.tls_cert", "server.tls_key",  # TLS on/off; a new certificate is reloaded
     "storage.url", "storage.command_timeout_seconds", "storage.lock_timeout_seconds",
     "cluster.broker_url", "cluster.node_id", "cluster.name", "cluster.lease_seconds", "cluster.request_timeout_seconds",

@@ -95,14 +95,6 @@ def push_all(sessions: Iterable[Session], ev: EncodedOnce) -> int:
     return n
 
 
-# The largest frame a connection without a login may send (or server.max_frame_bytes if smaller): the
-# ops open before a login are a few hundred bytes, and each frame is read whole into memory, so a
-# client that never logs in could otherwise hold max_frame_bytes (1 MiB) on each of the
-# unauthenticated connections its address may open. Room for one message of max_text_chars sent
-# right behind the login (a client need not wait for its answer) in JSON's longest escapes.
-MAX_FRAME_BEFORE_LOGIN = 64 * 1024
-
-
 class Session:
     # Whether this node holds the connection's socket, and so counts it in qunguan_connections. A cluster's
     # home also serves the connections its gateways hold (server/cluster/remote.py): those are theirs to count.

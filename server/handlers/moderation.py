@@ -342,6 +342,10 @@ async def group_log(ctx: Context, sess: Session, req: rq.GroupLog, enc: Encoding
     g = _managed(ctx, sess, req.group_id, "group_log")
     limit = moderation.log_limit(req.limit)
     rows = await ctx.store.group_log(g.group_id, entry_id(req.before_id), limit, moderation.HIDDEN_ACTIONS)
+    # Again after the read: a manager removed, demoted or closed meanwhile was told so before this
+    # answer, which must not hand them the log they no longer may read.
+    still_active(sess.me)
+    _managed(ctx, sess, req.group_id, "group_log")
     entries = [moderation.log_entry(*row) for row in rows]
     # [ext] the display names of the users the page names: a member who left, was kicked or was
     # refused is named in the log as one still in the group is (a display name, never identity data)

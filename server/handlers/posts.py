@@ -381,6 +381,8 @@ async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -
     # the platform claimed while the reads awaited is seen below, not missed (and a blacklisting
     # or cancellation of the commenter's account).
     still_active(user)
+    if row.held and a.role_of(user.user_id) is None:  # (an editor taken off while the parent was read)
+        raise ContractError("not_found", f"no post {req.post_id}")
     # [ext] ``cause`` tells the refusals apart, so a client whose view of the post is older than the
     # measure still says why (the account's followers are not told of a restriction).
     if a.closed_at is not None:
@@ -464,12 +466,15 @@ async def moderate_comment(ctx: Context, sess: Session, req: rq.ModerateComment,
     if found is None or found.post_id != post_id or found.status in GONE_COMMENT:
         raise ContractError("not_found", f"no comment {req.comment_id} on post {req.post_id}")
     status = MODERATED[req.action]
-    if status == "visible" and found.status != "visible" and not comments_open_now(ctx, a):
+    # An approval is refused on these grounds whatever the status read above: another manager may have
+    # hidden the comment since (the write reads the status it changes), and an approval decided on a
+    # stale "visible" would show it again past the platform's restriction or its author's closing.
+    if status == "visible" and not comments_open_now(ctx, a):
         # What the platform's restriction (or the account's credit level) keeps off the posts is not
         # let on by approving it: held and hidden comments wait until comments are open again.
         raise ContractError("forbidden", "comments are closed on this account for now: approve later")
     author = ctx.state.users.get(found.user_id)
-    if status == "visible" and found.status != "visible" and (author is None or not author.active):
+    if status == "visible" and (author is None or not author.active):
         # (as the platform's own release is refused: a blacklisted or cancelled account speaks no more,
         # not even through what was kept back before it was closed)
         raise ContractError("forbidden", "its author's account is closed by the platform or cancelled: "

@@ -95,10 +95,12 @@ async def test_oversized_frame_closes_with_1009(server):
         assert info.value.rcvd.code == 1009
 
 
-async def test_frames_before_a_login_are_held_to_64_kib(server):
-    """A connection without a login takes frames of 64 KiB (its ops are a few hundred bytes; each frame
-    is read whole into memory, on each of the unauthenticated connections an address may hold); signed
-    in, up to server.max_frame_bytes; signed out again, 64 KiB again."""
+async def test_frames_before_a_login_may_be_held_to_a_smaller_limit(make_server, monkeypatch):
+    """server.max_frame_bytes_before_login: a connection without a login takes frames of 64 KiB (its ops
+    are a few hundred bytes; each frame is read whole into memory, on each of the unauthenticated
+    connections an address may hold); signed in, up to max_frame_bytes; signed out again, 64 KiB."""
+    monkeypatch.setenv("QUNGUAN_SERVER_MAX_FRAME_BYTES_BEFORE_LOGIN", "65536")
+    server = make_server()
     alice = await server.user()
     await alice.close()
     limit = 64 * 1024
@@ -122,6 +124,13 @@ async def test_frames_before_a_login_are_held_to_64_kib(server):
         with pytest.raises(ConnectionClosed) as info:
             await asyncio.wait_for(ws.recv(), 5)
         assert info.value.rcvd.code == 1009
+
+
+async def test_by_default_a_frame_before_a_login_is_held_to_max_frame_bytes_alone(server):
+    """The contract's one limit: a frame under max_frame_bytes is answered, logged in or not."""
+    async with connect(server.url) as ws:
+        await ws.send(msgpack.packb({"op": "me", "rid": 1, "pad": "x" * 200_000}))
+        assert msgpack.unpackb(await ws.recv())["code"] == "unauthenticated"
 
 
 async def test_text_over_limit_is_too_large(server):

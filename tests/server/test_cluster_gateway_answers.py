@@ -52,9 +52,10 @@ class FakeSession:
 
 
 def gateway_app(tmp_path: Path) -> App:
-    """A cluster node's app, built and not started (nothing connects)."""
+    """A cluster node's app, built and not started (nothing connects); frames before a login held to
+    64 KiB (server.max_frame_bytes_before_login)."""
     return App(parse_config({
-        "server": {"port": 0},
+        "server": {"port": 0, "max_frame_bytes_before_login": 65536},
         "identity": {"sms_provider": "file", "argon2_time_cost": 1, "argon2_memory_kib": 1024},
         "storage": {"url": "postgresql://postgres@127.0.0.1:5432/unused"},
         "cluster": {"broker_url": "nats://127.0.0.1:4222", "node_id": "n2", "name": "t"},

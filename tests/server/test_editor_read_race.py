@@ -62,3 +62,65 @@ async def test_posts_of_an_account_closed_during_the_read_are_refused(
     assert reply["ok"] is False and reply["code"] == "forbidden", reply
     for c in (owner, editor, writer):
         await c.close()
+
+
+async def test_an_approval_read_before_a_hide_does_not_show_the_comment_past_a_restriction(
+        app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race review's find: an editor's approve read the comment visible (nothing to check), the owner
+    hid it meanwhile, and the approve made it visible again with the platform's comment restriction in
+    force. An approval is refused while comments are closed, whatever the status it read."""
+    from tests.server.test_freeze_lift_race import admin
+
+    owner, editor, writer, aid, _ = await _account(app, tmp_path)
+    pid = (await owner.request("publish", account_id=aid, title="开放评论", body="b", comments="open"))["post_id"]
+    cid = (await writer.request("comment", post_id=pid, text="说两句"))["comment_id"]
+    assert (await admin(app, "restrict-account", account_id=aid, comments="off", reason="整顿"))["ok"]
+    reading, gate = hold_answers(app, monkeypatch, "comment", once=True)
+    approving = asyncio.create_task(editor.call("moderate_comment", post_id=pid, comment_id=cid, action="approve"))
+    try:
+        await asyncio.wait_for(reading.wait(), 5)
+        await owner.request("moderate_comment", post_id=pid, comment_id=cid, action="hide")
+    finally:
+        gate.set()
+    reply = await asyncio.wait_for(approving, 5)
+    assert reply["ok"] is False and reply["code"] == "forbidden", reply
+    stored = await app.store.comment(int(cid))
+    assert stored is not None and stored.status == "hidden"
+    for c in (owner, editor, writer):
+        await c.close()
+
+
+async def test_an_editor_taken_off_while_a_reply_is_read_cannot_comment_on_a_held_post(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race review's find: ``comment`` decided that the caller manages the account (who alone sees a
+    held post) before reading the comment it replies to, and an editor taken off meanwhile commented
+    on the held post all the same."""
+    from server.config import parse_config
+
+    (tmp_path / "review.txt").write_text("待审\n", encoding="utf-8")
+    app = App(parse_config({
+        "server": {"port": 0},
+        "identity": {"sms_provider": "file", "require_id_to_create": False,
+                     "argon2_time_cost": 1, "argon2_memory_kib": 1024},
+        "content": {"lists": [{"category": "rumour", "path": "review.txt", "action": "review"}]},
+    }, tmp_path))
+    await app.start()
+    try:
+        owner, editor, writer, aid, _ = await _account(app, tmp_path)
+        held = await owner.request("publish", account_id=aid, title="待审的文章", body="b", comments="open")
+        assert held.get("held") is True, held
+        hpid = held["post_id"]
+        parent = (await editor.request("comment", post_id=hpid, text="先说"))["comment_id"]
+        reading, gate = hold_answers(app, monkeypatch, "comment", once=True)
+        commenting = asyncio.create_task(editor.call("comment", post_id=hpid, text="再说", reply_to=parent))
+        try:
+            await asyncio.wait_for(reading.wait(), 5)
+            await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=False)
+        finally:
+            gate.set()
+        reply = await asyncio.wait_for(commenting, 5)
+        assert reply["ok"] is False and reply["code"] == "not_found", reply
+        for c in (owner, editor, writer):
+            await c.close()
+    finally:
+        await app.stop()

@@ -111,3 +111,26 @@ async def test_an_upload_whose_account_is_cancelled_while_it_is_checked_stores_n
     assert len(app.state.media) == 0
     assert await app.store.media_quota_use(owner_id) == (0, False)  # no row in the database either
     await owner.close()
+
+
+async def test_a_manager_removed_during_the_read_of_the_group_log_gets_no_page(
+        app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race review's find: group_log checked the caller manages the group before its read only, and
+    an admin kicked meanwhile, told so by member_removed, then got the group's management log."""
+    owner, admin = await user(app, tmp_path, 1), await user(app, tmp_path, 2)
+    gid = (await owner.request("create_group", name="g", category="friends", join_policy="open"))["group_id"]
+    await admin.request("join_group", group_id=gid)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    assert (await admin.request("group_log", group_id=gid))["entries"]
+    reading, gate = hold_answers(app, monkeypatch, "group_log")
+    page = asyncio.create_task(admin.call("group_log", group_id=gid))
+    try:
+        await asyncio.wait_for(reading.wait(), 5)
+        await owner.request("kick", group_id=gid, user_id=admin.user_id)
+        await admin.next_event("member_removed")
+    finally:
+        gate.set()
+    reply = await asyncio.wait_for(page, 5)
+    assert reply["ok"] is False and reply["code"] in ("not_member", "forbidden"), reply
+    for c in (owner, admin):
+        await c.close()
