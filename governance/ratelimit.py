@@ -23,6 +23,16 @@ _EVICT_TO = 0.9
 DEFAULT_IPV6_PREFIX = 64
 
 
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` is the machine's own (127.0.0.0/8, ::1, an IPv4-mapped 127 address)."""
+    try:
+        addr = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    mapped = addr.ipv4_mapped if isinstance(addr, ipaddress.IPv6Address) else None
+    return (mapped or addr).is_loopback
+
+
 def network_key(address: str, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> str:
     """What a per-address limit counts ``address`` under: an IPv4 address as it is (its /32), an
     IPv6 address by its network of ``ipv6_prefix`` bits (``"2001:db8:1:2::/64"``), an IPv4-mapped
@@ -225,27 +235,34 @@ class AddressWindow(WindowCounter):
     can count an address where another counts its network; the network log keeps the full address.
     Keys that are not strings are counted as they are."""
 
-    __slots__ = ("ipv6_prefix",)
+    __slots__ = ("ipv6_prefix", "spare_loopback")
 
     def __init__(self, limit: int, window: float, ipv6_prefix: int = DEFAULT_IPV6_PREFIX,
-                 max_keys: int = 100_000) -> None:
+                 max_keys: int = 100_000, spare_loopback: bool = False) -> None:
         super().__init__(limit, window, max_keys)
         self.ipv6_prefix = ipv6_prefix
+        # The machine's own addresses are not limited (nor counted): see RateLimitsConfig.spare_loopback.
+        self.spare_loopback = spare_loopback
 
     def key(self, address: Hashable) -> Hashable:
         return network_key(address, self.ipv6_prefix) if isinstance(address, str) else address
 
+    def _spared(self, address: Hashable) -> bool:
+        return self.spare_loopback and isinstance(address, str) and is_loopback(address)
+
     def peek(self, key: Hashable, now: float) -> float:
-        return super().peek(self.key(key), now)
+        return 0.0 if self._spared(key) else super().peek(self.key(key), now)
 
     def hit(self, key: Hashable, now: float) -> float:
-        return super().hit(self.key(key), now)
+        return 0.0 if self._spared(key) else super().hit(self.key(key), now)
 
     def take_back(self, key: Hashable, at: float) -> None:
-        super().take_back(self.key(key), at)
+        if not self._spared(key):
+            super().take_back(self.key(key), at)
 
     def record(self, key: Hashable, at: float, now: float) -> None:
-        super().record(self.key(key), at, now)
+        if not self._spared(key):
+            super().record(self.key(key), at, now)
 
     def reset(self, key: Hashable) -> None:
         super().reset(self.key(key))
@@ -257,18 +274,19 @@ class AddressCount:
     more fits ``limit`` (0: no limit). :meth:`take` decides and counts in one step, so nothing can
     come between the check and the count. Only held addresses are kept: memory follows what is open."""
 
-    __slots__ = ("limit", "ipv6_prefix", "_held")
+    __slots__ = ("limit", "ipv6_prefix", "spare_loopback", "_held")
 
-    def __init__(self, limit: int, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> None:
+    def __init__(self, limit: int, ipv6_prefix: int = DEFAULT_IPV6_PREFIX, spare_loopback: bool = False) -> None:
         self.limit = limit
         self.ipv6_prefix = ipv6_prefix
+        self.spare_loopback = spare_loopback  # the machine's own addresses: counted, never refused
         self._held: dict[str, int] = {}
 
     def take(self, address: str) -> bool:
         """Count one more for ``address`` if it fits the limit; False (nothing counted) if not."""
         key = network_key(address, self.ipv6_prefix)
         held = self._held.get(key, 0)
-        if self.limit and held >= self.limit:
+        if self.limit and held >= self.limit and not (self.spare_loopback and is_loopback(address)):
             return False
         self._held[key] = held + 1
         return True

@@ -84,7 +84,8 @@ class App:
         self._unreadable = Repeats(30.0)  # (see UNREADABLE)
         self.vault = vault_for(cfg)
         self.passwords = Passwords(cfg.identity.argon2_time_cost, cfg.identity.argon2_memory_kib,
-                                   cfg.rate_limits.password_checks_per_ip, cfg.rate_limits.ipv6_prefix_length)
+                                   cfg.rate_limits.password_checks_per_ip, cfg.rate_limits.ipv6_prefix_length,
+                                   cfg.rate_limits.spare_loopback)
         self.sms = make_sms(cfg.identity)
         self.id_verifier = make_id_verifier(cfg.identity)  # awaited by verify_identity
         self.sms_wait = sms_wait_seconds(cfg.identity)  # the longest sending a code may take
@@ -104,8 +105,9 @@ class App:
         self.failed_logins_per_account = WindowCounter(rl.failed_logins_per_account,
                                                        rl.failed_logins_per_account_window_minutes * 60.0)
         self.logins_per_account = WindowCounter(rl.logins_per_account_per_hour, HOUR)
-        self.connections_per_ip = AddressWindow(rl.connections_per_ip_per_minute, 60.0, v6)
-        self.pre_auth = AddressCount(rl.unauthenticated_connections_per_ip, v6)  # the sockets held here
+        spare = rl.spare_loopback
+        self.connections_per_ip = AddressWindow(rl.connections_per_ip_per_minute, 60.0, v6, spare_loopback=spare)
+        self.pre_auth = AddressCount(rl.unauthenticated_connections_per_ip, v6, spare)  # the sockets held here
         self.handshakes = HandshakeGate(cfg.server.handshakes_per_ip_per_second, cfg.server.handshakes_per_second, v6)
         self.reports_per_user = WindowCounter(rl.reports_per_hour, HOUR)
         self.reports_when_mostly_rejected = WindowCounter(rl.reports_per_hour_when_mostly_rejected, HOUR)

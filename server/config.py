@@ -691,6 +691,12 @@ class RateLimitsConfig:
     # The limits "per IP" count an IPv6 client by its network of this many bits (an IPv4 one by its
     # address): one home line holds a /64 or more (governance/ratelimit.py: network_key).
     ipv6_prefix_length: int = setting(64, between(32, 128))
+    # The three limits per address the contract does not name (connections_per_ip_per_minute,
+    # unauthenticated_connections_per_ip, password_checks_per_ip) spare the machine's own addresses
+    # (127.0.0.0/8, ::1): a client there is the operator's own tool or a test on the machine, or a proxy
+    # whose clients all share its address until trusted_proxies names it, which those limits would hold
+    # to one client's share. The contract's limits per address apply to every address.
+    spare_loopback: bool = setting(True)
     reports_per_hour: int = setting(20, at_least(0))
     # A reporter with at least 5 resolved reports, most of them rejected, gets this lower limit (P15).
     reports_per_hour_when_mostly_rejected: int = setting(2, at_least(0))

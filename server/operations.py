@@ -201,6 +201,8 @@ def apply_rate_limits(app: App) -> None:
     app.failed_logins_per_account.window = rl.failed_logins_per_account_window_minutes * 60.0
     app.connections_per_ip.limit = rl.connections_per_ip_per_minute
     app.pre_auth.limit = rl.unauthenticated_connections_per_ip
+    app.connections_per_ip.spare_loopback = app.pre_auth.spare_loopback = rl.spare_loopback
+    app.passwords.in_flight.spare_loopback = rl.spare_loopback
     app.passwords.in_flight.limit = rl.password_checks_per_ip
     app.handshakes.set_rates(app.cfg.server.handshakes_per_ip_per_second, app.cfg.server.handshakes_per_second)
     app.reports_per_user.limit = rl.reports_per_hour

@@ -60,11 +60,11 @@ class Passwords:
     """
 
     def __init__(self, time_cost: int, memory_kib: int, per_address: int = 0,
-                 ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> None:
+                 ipv6_prefix: int = DEFAULT_IPV6_PREFIX, spare_loopback: bool = False) -> None:
         self._ph = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
         # Verified against when the user does not exist, so both paths cost the same.
         self._dummy = self._ph.hash(secrets.token_hex(16))
-        self.in_flight = AddressCount(per_address, ipv6_prefix)
+        self.in_flight = AddressCount(per_address, ipv6_prefix, spare_loopback)
         self._slots = asyncio.Semaphore(os.cpu_count() or 1)
 
     async def hash(self, password: str, address: str) -> str:

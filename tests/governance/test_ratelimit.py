@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from governance.ratelimit import AddressCount, AddressWindow, TokenBucket, WindowCounter, network_key
+from governance.ratelimit import AddressCount, AddressWindow, TokenBucket, WindowCounter, is_loopback, network_key
 
 # --- TokenBucket ---------------------------------------------------------------
 
@@ -351,3 +351,26 @@ def test_an_address_count_admits_up_to_its_limit_per_network_and_frees_a_place_o
     assert count.held("192.0.2.1") == 0 and count._held.get("192.0.2.1") is None  # nothing kept for it
     unlimited = AddressCount(0)
     assert all(unlimited.take("198.51.100.1") for _ in range(1000))
+
+
+@pytest.mark.parametrize(("address", "loopback"), [
+    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("::ffff:127.0.0.1", True),
+    ("10.0.0.1", False), ("192.0.2.1", False), ("::", False), ("::2", False), ("2001:db8::1", False),
+    ("::ffff:192.0.2.1", False), ("?", False), ("", False), ("localhost", False),
+])
+def test_is_loopback(address: str, loopback: bool) -> None:
+    assert is_loopback(address) is loopback
+
+
+def test_a_window_and_a_count_that_spare_loopback_never_refuse_it_and_still_limit_the_rest() -> None:
+    window = AddressWindow(1, 60.0, spare_loopback=True)
+    assert [window.hit("127.0.0.1", 0.0) for _ in range(5)] == [0.0] * 5
+    assert window.peek("::1", 0.0) == 0.0
+    assert window.hit("192.0.2.1", 0.0) == 0.0 and window.hit("192.0.2.1", 0.0) > 0
+    strict = AddressWindow(1, 60.0)
+    assert strict.hit("127.0.0.1", 0.0) == 0.0 and strict.hit("127.0.0.1", 0.0) > 0
+    count = AddressCount(1, spare_loopback=True)
+    assert all(count.take("127.0.0.1") for _ in range(3)) and count.held("127.0.0.1") == 3  # (counted)
+    assert count.take("192.0.2.1") and not count.take("192.0.2.1")
+    strict_count = AddressCount(1)
+    assert strict_count.take("::1") and not strict_count.take("::1")
