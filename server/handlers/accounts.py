@@ -307,6 +307,8 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
             else:
                 await netlog.session_kept(ctx, sess, "login_failed", uid)
             raise ContractError("unauthenticated", AUTH_FAILED)
+    if ctx.passwords.needs_rehash(stored):
+        await _rehash(ctx, sess, user, stored, req.password)
     if user.blacklisted or user.reopening:
         netlog.session(ctx, sess, "login_refused", uid, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
@@ -331,6 +333,19 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
     ctx.attach(sess, user, hashed)
     netlog.session(ctx, sess, "login_ok")
     return {"user_id": user.user_id, "token": token, "expires_at": expires_at}
+
+
+async def _rehash(ctx: Context, sess: Session, user: User, stored: str | None, password: str) -> None:
+    """Store a right password hashed again under the argon2 settings of now (a login is the one time
+    the server has it): a hash kept under old settings made its account's wrong passwords answer in
+    another time than an unknown name's. Over the hash it was checked against only; skipped when this
+    address has its password checks running already (the next login does it). Awaited: the caller's
+    checks after it (a password changed meanwhile: the revocations) come after this too."""
+    try:
+        fresh = await ctx.passwords.hash(password, sess.ip)
+    except ContractError:
+        return
+    await commit(ctx, ch.RehashPassword(user.user_id, stored or "", fresh))
 
 
 @handler("auth")

@@ -116,6 +116,16 @@ class ChangePassword(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class RehashPassword(Change):
+    """A right password given to ``login``, hashed again under the argon2 settings of now: stored
+    only over ``was``, the hash it was checked against (a password changed meanwhile stays)."""
+
+    user_id: str
+    was: str
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class RevokeTokens(Change):
     """Every token of ``user_id`` stops authenticating (``logout`` everywhere; a lifted blacklist: its
     owner logs in again, so no token from before the blacklist, a stolen one included, ever comes back)."""

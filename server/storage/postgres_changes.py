@@ -226,6 +226,12 @@ async def _change_password(db: Conn, p: c.ChangePassword) -> None:
     await _end_tokens(db, c.PASSWORD_CHANGED, "user_id = $2 AND token_hash IS DISTINCT FROM $3", p.user_id, p.keep)
 
 
+@applies(c.RehashPassword)
+async def _rehash_password(db: Conn, p: c.RehashPassword) -> None:
+    await db.execute("UPDATE users SET password_hash = $1 WHERE user_id = $2 AND password_hash = $3",
+                     p.password_hash, p.user_id, p.was)
+
+
 @applies(c.RevokeTokens)
 async def _revoke_tokens(db: Conn, t: c.RevokeTokens) -> None:
     await _end_tokens(db, t.cause, "user_id = $2", t.user_id)

@@ -187,6 +187,12 @@ async def _change_password(db: aiosqlite.Connection, p: c.ChangePassword) -> Non
     await _end_tokens(db, c.PASSWORD_CHANGED, "user_id = ? AND token_hash IS NOT ?", (p.user_id, p.keep))
 
 
+@applies(c.RehashPassword)
+async def _rehash_password(db: aiosqlite.Connection, p: c.RehashPassword) -> None:
+    await db.execute("UPDATE users SET password_hash = ? WHERE user_id = ? AND password_hash = ?",
+                     (p.password_hash, p.user_id, p.was))
+
+
 @applies(c.RevokeTokens)
 async def _revoke_tokens(db: aiosqlite.Connection, t: c.RevokeTokens) -> None:
     await _end_tokens(db, t.cause, "user_id = ?", (t.user_id,))

@@ -204,3 +204,25 @@ async def test_auth_says_why_a_login_ended_until_the_token_would_have_expired(se
     assert rc == 0, err
     assert "ended_logins: 1" in out.splitlines(), out
     assert server.db_rows("SELECT COUNT(*) FROM ended_logins WHERE user_id = ?", bob.user_id) == [(0,)]
+
+
+async def test_a_login_hashes_a_password_again_under_new_argon2_settings(
+        tmp_path, started, backend, monkeypatch) -> None:
+    """A hash kept under the settings it was made with made that account's wrong passwords answer in
+    another time than an unknown name's (a privacy review): a right login stores it again under
+    today's settings, and the password still opens the account."""
+    from tests.e2e.harness import restart
+
+    srv = started(ServerProcess(tmp_path, backend=backend))  # (argon2 t=1, 1 MiB in the tests' config)
+    alice = await srv.user("rehashed")
+    [(before,)] = srv.db_rows("SELECT password_hash FROM users WHERE username = 'rehashed'")
+    assert ",t=1," in before, before
+    monkeypatch.setenv("QUNGUAN_IDENTITY_ARGON2_TIME_COST", "2")
+    [alice] = await restart(srv, alice)  # (its login again: under t=2 now)
+    [(after,)] = srv.db_rows("SELECT password_hash FROM users WHERE username = 'rehashed'")
+    assert ",t=2," in after and after != before, after
+    await alice.close()
+    again = await srv.client()
+    assert (await again.call("login", username="rehashed", password="password123"))["ok"]
+    assert (await again.call("login", username="rehashed", password="wrong-one"))["code"] == "unauthenticated"
+    await again.close()

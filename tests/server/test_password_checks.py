@@ -42,3 +42,33 @@ async def test_checks_beyond_the_cpus_wait_their_turn_and_all_answer() -> None:
                                      for i in range(n)))
     assert results == [bool(i % 2) for i in range(n)]
     assert passwords.in_flight._held == {}
+
+
+async def test_a_hash_under_old_settings_also_pays_the_stand_ins_check_until_it_is_made_again() -> None:
+    """A privacy review: with the argon2 settings raised, an account's wrong password (checked against
+    its cheaper old hash) answered in 2 ms and an unknown name's (the stand-in, today's settings) in
+    177 ms. A stale hash's check runs the stand-in's too; a fresh one, and an unknown name, one check."""
+    old = await Passwords(time_cost=1, memory_kib=1024).hash("secret", "192.0.2.1")
+    now = Passwords(time_cost=2, memory_kib=2048)
+    assert now.needs_rehash(old) and not now.needs_rehash(await now.hash("secret", "192.0.2.1"))
+    assert not now.needs_rehash(None)
+    calls: list[str] = []
+    hasher = now._ph
+
+    class Counted:  # (the hasher's own verify, each call noted)
+        def verify(self, stored: str, password: str) -> bool:
+            calls.append(stored)
+            return hasher.verify(stored, password)
+
+        def check_needs_rehash(self, stored: str) -> bool:
+            return hasher.check_needs_rehash(stored)
+
+    now._ph = Counted()  # type: ignore[assignment]
+    assert await now.verify(old, "wrong", "192.0.2.1") is False
+    assert calls == [old, now._dummy]
+    calls.clear()
+    assert await now.verify(old, "secret", "192.0.2.1") is True  # (right, and still the same cost)
+    assert calls == [old, now._dummy]
+    calls.clear()
+    assert await now.verify(None, "wrong", "192.0.2.1") is False
+    assert calls == [now._dummy]
