@@ -162,12 +162,24 @@ def _wait(ms: float) -> str:
     return f"in {math.ceil(ms / 100) / 10:.1f} s" if ms > 0 else "now"
 
 
+# Why a token no longer signs in, by the cause auth's refusal carries (the reason is the same for all).
+LOGIN_ENDED_BY = {"logged_out": "this login was logged out (on another device or window, or on every device)",
+                  "password_changed": "the password was changed: /login with the new one",
+                  "too_many_logins": "this login was ended by newer ones of the account",
+                  "account_deleted": "the account was cancelled",
+                  "account_reopened": "the platform reopened the account: /login again"}
+
+
 def refusal_tail(reply: dict[str, Any], shown: str = "") -> str:
     """What a refusal says beyond its reason: the wait of ``rate_limited``, the end of a measure
     that lasts (``until``: a mute, the platform's suspension of a group, which also keeps its owner
     from dissolving, handing on or renaming it and from taking on another group; ``banned_until``:
     a timed ban, unless the reason already says it), and the way out of the ``forbidden`` that waits
-    for the platform's rules and agreement (``agreement_version``)."""
+    for the platform's rules and agreement (``agreement_version``); why a token no longer signs in
+    (``auth``'s ``cause``)."""
+    ended = LOGIN_ENDED_BY.get(reply.get("cause")) if reply.get("code") == "unauthenticated" else None
+    if ended:
+        return f" - {ended}"
     version = reply.get("agreement_version")
     if isinstance(version, str) and version:
         v = clean(version)

@@ -44,14 +44,10 @@ if TYPE_CHECKING:
     from server.session import Session
 
 AUTH_FAILED = "authentication failed: wrong username, password or token"
-# **[ext]** ``auth``'s refusal of a token whose login ended before it expired: its ``cause``, and why.
-LOGIN_ENDED = {
-    ch.LOGGED_OUT: "this login was logged out (on another device or tab, or on every device)",
-    ch.PASSWORD_CHANGED: "the account's password was changed: log in with the new one",
-    ch.TOO_MANY_LOGINS: f"this login was ended by newer ones (an account keeps {ch.TOKENS_KEPT_PER_USER})",
-    ch.ACCOUNT_DELETED: "the account was cancelled",
-    ch.ACCOUNT_REOPENED: "the platform reopened the account: log in again",
-}
+# **[ext]** ``auth``'s refusal of a token whose login ended before it expired carries its ``cause``; the
+# reason is AUTH_FAILED, as for any bad token (the contract: one reason text for every such refusal).
+LOGIN_ENDED = frozenset({ch.LOGGED_OUT, ch.PASSWORD_CHANGED, ch.TOO_MANY_LOGINS, ch.ACCOUNT_DELETED,
+                         ch.ACCOUNT_REOPENED})
 
 
 def _rate_limited(what: str, retry_after: float) -> ContractError:
@@ -359,7 +355,7 @@ async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict
             await netlog.session_kept(ctx, sess, "auth_failed", uid)
             cause = None if uid else await ctx.store.login_end_cause(hashed, ctx.now_ms())
             if cause in LOGIN_ENDED:
-                raise ContractError("unauthenticated", LOGIN_ENDED[cause], cause=cause)
+                raise ContractError("unauthenticated", AUTH_FAILED, cause=cause)
             raise ContractError("unauthenticated", AUTH_FAILED)
     if user.blacklisted or user.reopening:
         netlog.session(ctx, sess, "auth_refused", uid, why="blacklisted")

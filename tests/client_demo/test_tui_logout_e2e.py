@@ -53,7 +53,7 @@ def test_logout_deleteaccount_and_a_token_revoked_elsewhere(server: ServerProces
         other.expect(r"^\* disconnected: you logged out with this token elsewhere; logged out - /login or /auth")
         other.command("/groups", r"^! unauthenticated: ")
         assert not [x for x in other.output if "reconnecting" in x]
-        a.command(f"/auth {token}", r"^! unauthenticated: ")
+        a.command(f"/auth {token}", r"^! unauthenticated: .* - this login was logged out \(on another device")
 
         # another account: nothing of alice's session carries over (her current group included)
         a.command(f"/login {bob} password123", rf"^\* logged in as {bob} ")

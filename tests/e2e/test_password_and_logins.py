@@ -38,7 +38,8 @@ async def test_a_new_password_ends_every_other_login_and_the_old_one_no_longer_o
     again = await server.client()
     ended = await again.call("auth", token=stolen)  # (a device offline at the change hears why)
     assert (ended["code"], ended["cause"]) == ("unauthenticated", "password_changed"), ended
-    assert ended["reason"] == "the account's password was changed: log in with the new one"
+    # (the reason text of every bad token, the contract's; the cause tells why)
+    assert ended["reason"] == "authentication failed: wrong username, password or token"
     failed = await again.call("login", username=alice.username, password="password123")
     assert failed["code"] == "unauthenticated" and "cause" not in failed  # (a wrong password: no cause)
     assert (await again.call("login", username=alice.username, password="new-password-1"))["ok"]
