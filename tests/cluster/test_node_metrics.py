@@ -47,8 +47,9 @@ async def test_connection_gauges_count_the_connections_each_node_holds(tmp_path:
     same count, on each node for the sockets it holds."""
     c = Cluster(tmp_path, size=2)
     for node in c.nodes:
-        text = node.config.read_text().replace("unauthenticated_connections_per_ip = 0\n",
-                                               "unauthenticated_connections_per_ip = 1\n")
+        text = node.config.read_text().replace(  # (127.0.0.1 held to the cap: the tests' clients come from it)
+            "unauthenticated_connections_per_ip = 0\n",
+            "unauthenticated_connections_per_ip = 1\nspare_loopback = false\n")
         node.config.write_text(text + f"\n[metrics]\nport = {free_port()}\n", encoding="utf-8")
     try:
         c.start()
