@@ -44,6 +44,19 @@ class MigrationPlan:
     to_stamp: list[tuple[int, str]]  # (version, checksum)
 
 
+def upgrade_notice(plan: MigrationPlan, upgrading: bool, where: str) -> str | None:
+    """The line logged before an upgrade's migrations run (None for a new database, or nothing to
+    apply): one that rebuilds an index of a large table runs for minutes without a word otherwise (an
+    upgrade review's server was silent 13 s on 3 M network-log rows), and nothing is served until all are in."""
+    if not upgrading or not plan.to_apply:
+        return None
+    first, last = plan.to_apply[0][0], plan.to_apply[-1][0]
+    span = str(first) if first == last else f"{first} to {last}"
+    return (f"upgrading {where}: applying schema migration(s) {span}; those that rebuild an index of a large "
+            f"table (the network log, the messages) take minutes there, and the server serves once all are "
+            f"applied (docs/operations.md, Upgrading)")
+
+
 def _listed(versions: Sequence[int]) -> str:
     return ", ".join(str(v) for v in versions)
 

@@ -58,7 +58,7 @@ from server.storage.base import (
     backend,
 )
 from server.storage.changes import Audit, Change, JobRan
-from server.storage.migrations import checksum, plan_migrations
+from server.storage.migrations import checksum, plan_migrations, upgrade_notice
 from server.storage.postgres_account_measures import PostgresAccountMeasureReads
 from server.storage.postgres_changes import LOCK_MIGRATE, append_audit, apply_change
 from server.storage.postgres_cluster import FENCED_SQLSTATE, OUT_OF_REACH, PostgresLeases, server_settings
@@ -389,6 +389,8 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             if plan.to_stamp:
                 await db.executemany("UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
                                      plan.to_stamp)
+            if notice := upgrade_notice(plan, bool(rows), f"the database {self.shown_url}"):
+                log.info("%s", notice)
             for version, script in plan.to_apply:
                 async with db.transaction():
                     await db.execute(script)

@@ -1104,11 +1104,15 @@ MIGRATIONS: list[tuple[int, str]] = [
     (
         47,
         """
-        -- As SQLite's 49: a wrong SMS code counts for the limits.
-        DROP INDEX netlog_limited;
-        CREATE INDEX netlog_limited ON netlog(ts)
+        -- As SQLite's 49: a wrong SMS code counts for the limits. The new index is built before the old
+        -- one goes: the build holds writes to netlog (every batch writes it), not reads; the drop's
+        -- exclusive lock, which holds reads too, only from there to the commit (34 dropped first, and
+        -- held reads for the whole build).
+        CREATE INDEX netlog_limited_next ON netlog(ts)
             WHERE kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed',
                            'verify_identity_failed', 'change_password_failed', 'code_failed');
+        DROP INDEX netlog_limited;
+        ALTER INDEX netlog_limited_next RENAME TO netlog_limited;
         """,
     ),
 ]

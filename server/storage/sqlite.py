@@ -36,7 +36,7 @@ from server.logs import Repeats
 from server.storage import activity, search_fold
 from server.storage.base import PROBE, Done, ExportReads, MessageRow, NetlogRow, StoreUnavailable, backend
 from server.storage.changes import Audit, Change, JobRan
-from server.storage.migrations import checksum, plan_migrations
+from server.storage.migrations import checksum, plan_migrations, upgrade_notice
 from server.storage.queue import Op, WriteQueue
 from server.storage.record_chain import RecordChain, attach, chain_of, detach
 from server.storage.schema import MIGRATIONS
@@ -654,6 +654,8 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             await db.executemany("UPDATE schema_migrations SET checksum = ? WHERE version = ?",
                                  [(sha, version) for version, sha in plan.to_stamp])
             await db.execute("COMMIT")
+        if notice := upgrade_notice(plan, bool(rows), f"the database {self.path}"):
+            log.info("%s", notice)
         for version, script in plan.to_apply:
             statements = _statements(script)
             await db.execute("BEGIN IMMEDIATE")

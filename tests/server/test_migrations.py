@@ -251,3 +251,16 @@ async def test_the_visible_comments_of_each_post_are_counted_from_the_comments_a
                       " FROM comments WHERE post_id = 1)")
     rows = _sql(kind, where, "SELECT post_id, visible_comments FROM posts ORDER BY post_id")
     assert [tuple(int(x) for x in r) for r in rows] == [(1, 2), (2, 0), (3, 1)]
+
+
+def test_an_upgrade_says_which_migrations_it_applies_before_the_first_and_a_new_database_does_not() -> None:
+    """An upgrade review's server was silent 13 s while a migration rebuilt the network log's index:
+    the operator is told what runs, once, before it does."""
+    from server.storage.migrations import MigrationPlan, upgrade_notice
+
+    plan = MigrationPlan(to_apply=[(37, "x"), (38, "y"), (49, "z")], to_stamp=[])
+    line = upgrade_notice(plan, True, "the database q.db")
+    assert line is not None and "q.db" in line and "37 to 49" in line
+    assert "49" in (upgrade_notice(MigrationPlan([(49, "z")], []), True, "d") or "")
+    assert upgrade_notice(plan, False, "the database q.db") is None  # (a new database: every migration)
+    assert upgrade_notice(MigrationPlan([], []), True, "d") is None  # (nothing to apply)
