@@ -30,6 +30,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from server.logs import Repeats
 from server.metrics import METRICS
 from server.storage import changes as ch
 
@@ -40,20 +41,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("qunguan")
 
 SERVICE_WIDE = "service"  # the one key of a counter over the whole service (codes_per_service)
-SMS_BUDGET_WARNING_SECONDS = 60.0
-_sms_budget_warned_at = float("-inf")  # (monotonic time of this process's last warning)
+_SMS_BUDGET_SPENT = Repeats(60.0)  # (this process's warnings: at most one a minute)
 
 
 def warn_sms_budget(ctx: Context) -> None:
     """Say that ``code_requests_per_hour`` refused a code: nobody can register or reset a password
     while it does, so an operator must hear of it (at most once a minute, and on the metric)."""
-    global _sms_budget_warned_at
     METRICS.rate_limited("code_requests_per_hour")
-    now = time.monotonic()
-    if now - _sms_budget_warned_at >= SMS_BUDGET_WARNING_SECONDS:
-        _sms_budget_warned_at = now
-        log.warning("rate_limits.code_requests_per_hour (%d) reached: SMS codes are refused to everyone "
-                    "until the oldest of the hour leaves the window", ctx.cfg.rate_limits.code_requests_per_hour)
+    _SMS_BUDGET_SPENT.log(log, logging.WARNING, "rate_limits.code_requests_per_hour (%d) reached: SMS codes are "
+                          "refused to everyone until the oldest of the hour leaves the window",
+                          ctx.cfg.rate_limits.code_requests_per_hour)
 
 
 async def restore(app: App) -> None:

@@ -257,7 +257,7 @@ class StagedHeads:
             raise ValueError("that token is another operator's")
         held = sum(len(hs) for _, hs, who in self.by_token.values() if who == owner)
         everyone = sum(len(hs) for _, hs, _ in self.by_token.values())
-        most = min(STAGED_HEADS_PER_OPERATOR, STAGED_HEADS_MAX)
+        most = STAGED_HEADS_PER_OPERATOR
         if held + len(heads) > most or everyone + len(heads) > STAGED_HEADS_MAX:
             self.by_token.pop(token, None)
             raise ValueError(f"more than {most if held + len(heads) > most else STAGED_HEADS_MAX} record heads "
