@@ -3,9 +3,10 @@
 A background job runs every ``retention.purge_interval_seconds`` (counted from the service's
 last purge, which the store remembers: a restart or a new cluster home does not put it off);
 ``qunguan admin purge`` runs the same code at once, and counts as the service's last purge. Each table is purged in
-batches of ``retention.purge_batch`` rows, each batch its own transaction
+batches of at most ``retention.purge_batch`` rows, each batch its own transaction
 through the store's group-commit writer, so the hot path (message appends in
 the same writer) waits for at most one small batch, never for the whole purge.
+A batch's size follows how long batches take (:func:`next_batch`).
 
 What goes, once its timestamp is past the cutoff (:func:`governance.retention.cutoff_ms`):
   messages (deleted and held ones included), network logs, membership changes,
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +56,28 @@ TABLES = PURGE_TABLES
 # Removed as they expire, not past retention: said in a purge's report, not in the enforcement record
 # (every purge would write one otherwise, giving retention as the reason).
 EXPIRED_ONLY = frozenset({"tokens", "ended_logins"})
+
+# What one batch may take. A message send queued behind a purge batch waits for it, and what a
+# batch of N rows costs depends on the rows: SQLite's search index takes each removed text apart
+# again to remove it (1,000 messages of about 650 characters took 100 ms a batch on the development
+# machine, some batches 500 ms, against 50 ms for 110 characters).
+BATCH_SECONDS = 0.05
+FIRST_BATCH = 100  # rows: the first batch of each table (its pages are not in the cache yet)
+MIN_BATCH = 10  # rows: the least a batch takes, however slow (retention.purge_batch's own least)
+
+
+def next_batch(rows: int, took: float, most: int) -> int:
+    """The next batch's rows after one of ``rows`` that took ``took`` seconds: in proportion to the
+    time when it took longer than :data:`BATCH_SECONDS`, twice as many when it took under half of it,
+    else as many; between :data:`MIN_BATCH` and ``most`` (``retention.purge_batch``). The time is
+    the batch's whole wait, the writer's queue included: a busy writer makes the purge take smaller
+    steps too."""
+    if took > BATCH_SECONDS:
+        rows = int(rows * BATCH_SECONDS / took)
+    elif took < BATCH_SECONDS / 2:
+        rows *= 2
+    return max(min(rows, most), min(MIN_BATCH, most))
+
 
 _LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 
@@ -84,13 +108,14 @@ async def purge(app: Context, now_ms: int | None = None, actor: str = "system") 
 async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]:
     now = app.now_ms() if now_ms is None else now_ms
     days = app.cfg.retention.days
-    cutoff, limit = cutoff_ms(now, days), app.cfg.retention.purge_batch
+    cutoff, most = cutoff_ms(now, days), app.cfg.retention.purge_batch
     kind = "system" if actor == "system" else "operator"
     removed: dict[str, int] = {}
     started = False  # whether the record says yet that this purge removes rows
     for table in TABLES:
         total = 0
         after: MessageKey | None = None
+        limit = min(FIRST_BATCH, most)
         while True:
             # The first batch that removes anything writes ``purge_started`` in its own transaction:
             # were the process to die before the closing ``purge`` entry, the record still says
@@ -98,12 +123,14 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
             opening = None if started or table in EXPIRED_ONLY else Audit(
                 app.now_ms(), kind, actor, "purge_started", reason=f"past retention ({days} days)",
                 detail={"as_of": now, "cutoff": cutoff})
+            began = time.perf_counter()
             if table == "messages":  # (walked on from each batch's last message: PurgeMessages)
                 ((n, after),) = await app.store.apply(PurgeMessages(now, cutoff, limit, after, opening))
                 done = after is None
             else:
                 (n,) = await app.store.apply(Purge(table, now, cutoff, limit, opening))
                 done = n < limit
+            limit = next_batch(limit, time.perf_counter() - began, most)
             started = started or (n > 0 and table not in EXPIRED_ONLY)
             total += n
             if done:

@@ -27,6 +27,7 @@ from server import retention
 from server.app import App
 from server.config import parse_config
 from server.operator.records import purge as purge_by_hand
+from server.storage.changes import Purge, PurgeMessages
 from tests.e2e.harness import ROOT, new_id_number, open_group
 
 MINUTE = 60_000
@@ -208,6 +209,39 @@ async def test_purge_runs_in_small_batches_and_lets_writes_through(tmp_path):
         removed = await task
         assert removed["messages"] == 1005
         assert app.store.batches - batches >= 101
+    finally:
+        await app.stop()
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [
+    (0.0, [100] + [10] * 337),  # every batch too slow: down to the least at once, and it stays there
+    (1e9, [100, 200, 400, 800, 1000, 1000]),  # every batch quick: doubling up to purge_batch
+])
+async def test_purge_batches_follow_how_long_they_take(tmp_path, monkeypatch, seconds, expected):
+    """A send queued behind a purge batch waits for it, and what a batch of N messages costs depends
+    on them (long texts take long to leave the search index): the batches shrink when slow, grow when
+    quick, between 10 rows and retention.purge_batch, and still remove everything."""
+    monkeypatch.setattr(retention, "BATCH_SECONDS", seconds)
+    clock = [ms("2026-06-01 12:00", "Asia/Shanghai")]
+    app = make_app(tmp_path, clock, purge_batch=1000)
+    await app.start()
+    try:
+        await add_messages(app, "700000001", "u", *([clock[0] - 185 * DAY_MS] * 3450))
+        await add_messages(app, "700000002", "u", *([clock[0] - 185 * DAY_MS] * 10))  # (another table's first)
+        limits = []
+        apply = app.store.apply
+
+        def spying(*changes, **kwargs):
+            limits.extend(c.limit for c in changes if isinstance(c, (PurgeMessages, Purge)))
+            return apply(*changes, **kwargs)
+
+        monkeypatch.setattr(app.store, "apply", spying)
+        removed = await retention.purge(app)
+        assert removed["messages"] == 3460
+        assert await seqs(app, "700000001") == []
+        # The messages' batches (the last finds fewer than it asked for), then the next table's first:
+        # each table starts small again.
+        assert limits[:len(expected) + 1] == expected + [100]
     finally:
         await app.stop()
 
