@@ -479,12 +479,14 @@ async def moderate_comment(ctx: Context, sess: Session, req: rq.ModerateComment,
         # not even through what was kept back before it was closed)
         raise ContractError("forbidden", "its author's account is closed by the platform or cancelled: "
                                          "it cannot be shown now")
-    # The status the comment had is read in the write's own transaction: who saw it is decided by
-    # that, not by the read above (another manager may have hidden it meanwhile).
-    [_, was] = await commit(ctx, ch.ManagesAccount(a.account_id, user.user_id),
-                            ch.ModerateComment(comment_id, status, user.user_id, ctx.now_ms()),
-                            audit=audit(ctx, user, "moderate_comment", a, post_id=req.post_id,
-                                        comment_id=req.comment_id, action=req.action.value))
+    # The status the comment had, and its post's, are read in the write's own transaction: who saw
+    # it and who is told are decided by those, not by the reads above (another manager may have
+    # hidden it meanwhile, the platform released the post or its account deleted it).
+    [_, (was, held, gone)] = await commit(ctx, ch.ManagesAccount(a.account_id, user.user_id),
+                                          ch.ModerateComment(comment_id, status, user.user_id, ctx.now_ms()),
+                                          audit=audit(ctx, user, "moderate_comment", a, post_id=req.post_id,
+                                                      comment_id=req.comment_id, action=req.action.value))
+    row = row._replace(held=held, gone=gone)
     if status != "visible":
         announce_comment_gone(ctx, a, row, comment_id, found.user_id, was, status)
     if status != "deleted":

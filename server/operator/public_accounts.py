@@ -524,9 +524,11 @@ async def take_comment_down(app: Context, row: CommentRow, reason: str, penalise
                               comment_id=raw, author_id=row.user_id, **detail))
     # ModerateComment re-checks in its transaction that the comment is not gone meanwhile, and says
     # what its status was there: who saw it, and is told it went.
-    was, taken = await apply(app, ModerateComment(raw, "rejected", operator_name(), app.now_ms()), cost.change,
-                             undo=cost.undo)
+    (was, held, gone), taken = await apply(app, ModerateComment(raw, "rejected", operator_name(), app.now_ms()),
+                                           cost.change, undo=cost.undo)
     pen = cost.settle(taken)  # (no await since the write)
+    if post is not None:  # (who is told goes by the post as the write found it: released or deleted since)
+        post = post._replace(held=held, gone=gone)
     a = app.state.accounts.get(aid) if aid is not None else None
     if a is not None:
         announce_comment_gone(app, a, post, raw, row.user_id, was, "rejected")

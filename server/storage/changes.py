@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from governance.posting import check_admin_cap, check_fits_new_owner, check_member_cap
 from governance.tiers import SizeClass, check_size_class
@@ -1298,14 +1298,23 @@ class InsertComment(Change):
 @dataclass(frozen=True, slots=True)
 class ModerateComment(Change):
     """Set a comment's status (``visible``, ``hidden``, ``deleted``, or the platform's ``rejected``);
-    ``apply`` returns its status before (who could see it: ``visible``, ``held`` or ``hidden``);
-    ``not_found`` when it is deleted or rejected already; ``forbidden`` when approving one the
-    platform has yet to review."""
+    ``apply`` returns a :class:`Moderated`: its status before (who could see it: ``visible``,
+    ``held`` or ``hidden``) and its post's state in the same transaction (who is told: a post released
+    or deleted since the caller read it is told as it is now); ``not_found`` when it is deleted or
+    rejected already; ``forbidden`` when approving one the platform has yet to review."""
 
     comment_id: int
     status: str
     by: str
     ts: int
+
+
+class Moderated(NamedTuple):
+    """What :class:`ModerateComment` found in its transaction."""
+
+    was: str  # the comment's status before
+    post_held: int  # its post's ``held`` (PostRow.held)
+    post_gone: bool  # its post deleted or removed (PostRow.gone)
 
 
 @dataclass(frozen=True, slots=True)

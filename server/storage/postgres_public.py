@@ -26,6 +26,7 @@ from server.storage.postgres_reads import PostgresReads
 from server.storage.public import (
     COMMENT_SELECT,
     MANAGER,
+    MODERATED_POST,
     POST_SELECT,
     REJECTED_PREFIX,
     RELEASE_COMMENT,
@@ -46,6 +47,7 @@ from server.storage.public import (
 # this reply for it and then finds the parent gone)
 _REPLY_PARENT = numbered(REPLY_PARENT) + " FOR SHARE"
 _MANAGER = numbered(MANAGER)
+_MODERATED_POST = numbered(MODERATED_POST) + " FOR SHARE OF p"
 LOCK_SUBJECT = 0x5147_00A1  # advisory-lock namespace: one public-account subject
 LOCK_EDITORS = 0x5147_00A2  # (LOCK_EDITORS, hashtext(account_id)): one account's editors, see SetEditor
 
@@ -244,7 +246,7 @@ async def _insert_comment(db: Conn, m: c.InsertComment) -> int:
 
 
 @applies(c.ModerateComment)
-async def _moderate_comment(db: Conn, m: c.ModerateComment) -> str:
+async def _moderate_comment(db: Conn, m: c.ModerateComment) -> c.Moderated:
     # FOR UPDATE: a second moderation of the same comment on another connection waits and sees this one.
     row = await db.fetchrow("SELECT status, review FROM comments WHERE comment_id = $1 FOR UPDATE", m.comment_id)
     refusal = moderation_refusal(m, row)
@@ -252,7 +254,10 @@ async def _moderate_comment(db: Conn, m: c.ModerateComment) -> str:
         raise refusal
     await db.execute("UPDATE comments SET status = $1, moderated_by = $2, moderated_at = $3 WHERE comment_id = $4",
                      m.status, m.by, m.ts, m.comment_id)
-    return str(row["status"])
+    # FOR SHARE: a release or deletion of the post waits for this commit, so the state read here is the
+    # one the moderation is told by, and that write's own announcement reads the comment as changed.
+    post = await db.fetchrow(_MODERATED_POST, m.comment_id)
+    return c.Moderated(str(row["status"]), int(post[0]), bool(post[1]))
 
 
 @applies(c.DecideHeldPost)

@@ -133,6 +133,11 @@ def post_row(r: Sequence[Any]) -> PostRow:
     return PostRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]), int(r[11]))
 
 
+# A comment's post as the comment's moderation finds it in its transaction (changes.Moderated).
+MODERATED_POST = ("SELECT p.held, (p.deleted_at IS NOT NULL OR p.removed_at IS NOT NULL)"
+                  " FROM posts p JOIN comments c ON c.post_id = p.post_id WHERE c.comment_id = ?")
+
+
 def moderation_refusal(m: c.ModerateComment, row: Any) -> ContractError | None:
     """Why a moderation cannot apply to a comment whose (status, review) is ``row`` (None: it can)."""
     if row is None or row[0] in GONE_COMMENT:

@@ -22,6 +22,7 @@ from server.storage import changes as c
 from server.storage.public import (
     COMMENT_SELECT,
     MANAGER,
+    MODERATED_POST,
     POST_SELECT,
     REJECTED_PREFIX,
     RELEASE_COMMENT,
@@ -222,14 +223,15 @@ async def _insert_comment(db: aiosqlite.Connection, m: c.InsertComment) -> int:
 
 
 @applies(c.ModerateComment)
-async def _moderate_comment(db: aiosqlite.Connection, m: c.ModerateComment) -> str:
+async def _moderate_comment(db: aiosqlite.Connection, m: c.ModerateComment) -> c.Moderated:
     row = await _one(db, "SELECT status, review FROM comments WHERE comment_id = ?", (m.comment_id,))
     refusal = moderation_refusal(m, row)
     if refusal is not None:
         raise refusal
     await db.execute("UPDATE comments SET status = ?, moderated_by = ?, moderated_at = ? WHERE comment_id = ?",
                      (m.status, m.by, m.ts, m.comment_id))
-    return str(row[0])
+    post = await _one(db, MODERATED_POST, (m.comment_id,))
+    return c.Moderated(str(row[0]), int(post[0]), bool(post[1]))
 
 
 @applies(c.DecideHeldPost)

@@ -124,3 +124,47 @@ async def test_an_editor_taken_off_while_a_reply_is_read_cannot_comment_on_a_hel
             await c.close()
     finally:
         await app.stop()
+
+
+async def test_a_hide_read_while_its_post_was_held_tells_the_subscribers_once_the_post_is_released(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race review's find: ``moderate_comment`` told who saw the comment by the post it read before
+    its write. The platform released the held post meanwhile, its subscribers could list the comment,
+    and the hide told them nothing (a held post's comments are its managers' alone). The post's state
+    is now read in the write's own transaction."""
+    from server.config import parse_config
+    from tests.server.test_freeze_lift_race import admin
+
+    (tmp_path / "review.txt").write_text("待审\n", encoding="utf-8")
+    app = App(parse_config({
+        "server": {"port": 0},
+        "identity": {"sms_provider": "file", "require_id_to_create": False,
+                     "argon2_time_cost": 1, "argon2_memory_kib": 1024},
+        "content": {"lists": [{"category": "rumour", "path": "review.txt", "action": "review"}]},
+    }, tmp_path))
+    await app.start()
+    try:
+        owner, editor, writer, aid, _ = await _account(app, tmp_path)
+        held = await owner.request("publish", account_id=aid, title="待审的文章", body="b", comments="open")
+        assert held.get("held") is True, held
+        pid = held["post_id"]
+        cid = (await editor.request("comment", post_id=pid, text="先说"))["comment_id"]
+        await writer.request("subscribe", account_id=aid)
+        (item,) = await app.store._fetchone("SELECT item_id FROM review_queue WHERE kind = 'post'", ())
+        reading, gate = hold_answers(app, monkeypatch, "post", once=True)
+        hiding = asyncio.create_task(owner.call("moderate_comment", post_id=pid, comment_id=cid, action="hide"))
+        try:
+            await asyncio.wait_for(reading.wait(), 5)
+            decided = await admin(app, "decide", item_id=item, decision="release", note="无害")
+            assert decided["ok"], decided
+            await writer.next_event("post")  # the post is public now, and its comment listed to readers
+            assert [c["comment_id"] for c in (await writer.request("comments", post_id=pid))["comments"]] == [cid]
+        finally:
+            gate.set()
+        assert (await asyncio.wait_for(hiding, 5))["ok"]
+        gone = await writer.next_event("comment_deleted")
+        assert (gone["post_id"], gone["comment_id"]) == (pid, cid)
+        for c in (owner, editor, writer):
+            await c.close()
+    finally:
+        await app.stop()
