@@ -192,7 +192,7 @@ def _members(app: Context, group: Group | None, present: list[str]) -> list[dict
 def _measures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """measures.jsonl: the platform's sanctions on the target in force during the range or taken in it
     (``MEASURES_IN_RANGE``), lifted ones included, with when and by whom."""
-    return _with_times(rows, "starts_at", "expires_at", "lifted_at")
+    return _with_times(rows, "starts_at", "expires_at", "lifted_at", "credit_given_back_at")
 
 
 def _common_files(names: Names, records: dict[str, Any]) -> dict[str, Any]:

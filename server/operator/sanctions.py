@@ -55,6 +55,7 @@ from server.storage.changes import (
     AddCredit,
     AddSanction,
     Change,
+    CreditGivenBack,
     DecideAppeal,
     LiftSanction,
     RevokeTokens,
@@ -364,7 +365,7 @@ def give_back(app: Context, row: dict[str, Any], lift: Lift) -> int:
     Called for an upheld appeal, and for ``lift --restore-credit``: a sanction found to be wrong
     should not go on lowering the caps that follow the score (G7, G11)."""
     points, target, sid = int(row.get("credit_taken") or 0), str(row["target_id"]), int(row["id"])
-    if points <= 0:
+    if points <= 0 or row.get("credit_given_back_at") is not None:
         return 0
     if row["target_type"] == "account":
         from server.operator.public_accounts import give_back_account
@@ -389,7 +390,8 @@ def give_back(app: Context, row: dict[str, Any], lift: Lift) -> int:
                                              sanction_id=str(sid)))
     else:
         return 0
-    lift.changes.append(change)
+    # (CreditGivenBack refuses a second give-back in the write's transaction, with the whole write)
+    lift.changes += [change, CreditGivenBack(sid, app.now_ms())]
     undo, tell = lift.undo, lift.tell
 
     def undo_both() -> None:

@@ -1069,6 +1069,16 @@ class LiftSanction(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class CreditGivenBack(Change):
+    """Mark that the credit points sanction ``sanction_id`` took were given back (with the
+    :class:`AddCredit` or the account's change in the same write); ``conflict`` when they were
+    given back already: once only, whatever the clock says about the sanction meanwhile."""
+
+    sanction_id: int
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
 class InsertAppeal(Change):
     """A user's appeal against a sanction; ``apply`` returns its id. ``conflict`` when the
     sanction was lifted meanwhile or the user already has an open appeal against it."""

@@ -1115,4 +1115,19 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER INDEX netlog_limited_next RENAME TO netlog_limited;
         """,
     ),
+    (
+        48,
+        """
+        -- As SQLite's 50: when a sanction's credit points were given back, once only (marked from the
+        -- record for the sanctions whose points were given back before it).
+        ALTER TABLE sanctions ADD COLUMN credit_given_back_at BIGINT;
+        UPDATE sanctions SET credit_given_back_at = given.ts
+        FROM (SELECT (detail::jsonb ->> 'sanction_id')::bigint AS sid, MIN(ts) AS ts FROM audit
+              WHERE action IN ('lift_sanction', 'decide_appeal')
+                AND detail::jsonb ? 'credit_given_back'
+                AND detail::jsonb ->> 'sanction_id' ~ '^[0-9]{1,18}$'
+              GROUP BY 1) AS given
+        WHERE sanctions.id = given.sid;
+        """,
+    ),
 ]

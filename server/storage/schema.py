@@ -1217,4 +1217,20 @@ MIGRATIONS: list[tuple[int, str]] = [
                            'verify_identity_failed', 'change_password_failed', 'code_failed');
         """,
     ),
+    (
+        50,
+        """
+        -- When a sanction's credit points were given back (an upheld appeal, lift --restore-credit): once
+        -- only. Nothing marked it, and an appeal upheld after the sanction ran out, then a clock stepped
+        -- back into its period, let lift --restore-credit give them back a second time. Sanctions whose
+        -- points the record says were given back already are marked as of that entry.
+        ALTER TABLE sanctions ADD COLUMN credit_given_back_at INTEGER;
+        UPDATE sanctions SET credit_given_back_at = given.ts
+        FROM (SELECT json_extract(detail, '$.sanction_id') AS sid, MIN(ts) AS ts FROM audit
+              WHERE action IN ('lift_sanction', 'decide_appeal')
+                AND json_extract(detail, '$.credit_given_back') > 0
+              GROUP BY 1) AS given
+        WHERE sanctions.id = given.sid;
+        """,
+    ),
 ]

@@ -844,6 +844,15 @@ async def _release_hold(db: aiosqlite.Connection, r: c.ReleaseHold) -> None:
 
 
 # -- measures that finish: lifting sanctions, appeals ---------------------------------------------
+@applies(c.CreditGivenBack)
+async def _credit_given_back(db: aiosqlite.Connection, x: c.CreditGivenBack) -> None:
+    n = await _rowcount(
+        db, "UPDATE sanctions SET credit_given_back_at = ? WHERE id = ? AND credit_given_back_at IS NULL",
+        (x.at, x.sanction_id))
+    if n != 1:
+        raise ContractError("conflict", f"the credit points of sanction {x.sanction_id} were given back already")
+
+
 @applies(c.LiftSanction)
 async def _lift_sanction(db: aiosqlite.Connection, x: c.LiftSanction) -> None:
     await _lift(db, x.sanction_id, x.lifted_at, x.lifted_by, x.reason)

@@ -759,7 +759,8 @@ async def _reseal_batch(db: aiosqlite.Connection, r: c.ResealBatch) -> tuple[str
 
 # -- measures that finish: sanctions and appeals ----------------------------------------------------
 SANCTION_COLS = ("id", "kind", "target_type", "target_id", "reason", "actor", "starts_at", "expires_at",
-                 "report_id", "lifted_at", "lifted_by", "lift_reason", "credit_taken", "replaced_by", "cause")
+                 "report_id", "lifted_at", "lifted_by", "lift_reason", "credit_taken", "replaced_by", "cause",
+                 "credit_given_back_at")
 APPEAL_COLS = ("appeal_id", "sanction_id", "user_id", "text", "created_at", "status", "outcome", "note",
                "decided_at", "decided_by")
 # An export's measures.jsonl (G13): the sanctions on one target ($1 its type, $2 its id) in force at

@@ -1046,6 +1046,33 @@ async def test_the_second_of_two_lifts_of_one_suspension_at_once_is_told_it_is_a
     assert (await owner.call("send", group_id=gid, text="again"))["ok"]
 
 
+async def test_points_given_back_for_a_sanction_that_ran_out_are_not_given_back_again_by_a_lift(server):
+    """An upheld appeal of a sanction that had run out gives its points back and leaves it unlifted.
+    A clock stepped back into its period (an operator, NTP) made it stand again, and
+    ``lift --restore-credit`` gave the same points back a second time: nothing marked the give-back.
+    The sanction row now says when (``credit_given_back_at``), and the store gives them back once."""
+    owner, _, _ = await setup_group(server)
+    start = await score(owner)
+    await server.admin("suspend-admin", owner.username, "--seconds", "4", "--reason", "abuse")
+    await until_notice(owner, "sanction")
+    row = await one_sanction(server, "suspend_admin", "--user", owner.username)
+    appeal_id = (await owner.request("appeal", sanction_id=row["id"], text="误判"))["appeal_id"]
+    await asyncio.sleep(max(0.0, row["expires_at"] / 1000 - time.time()) + 0.1)
+    rc, out, err = await server.admin("decide-appeal", appeal_id, "--outcome", "upheld", "--note", "情况属实")
+    assert rc == 0 and "20 credit points given back" in out, (out, err)
+    assert await score(owner) == start
+    [(given_at,)] = server.db_rows("SELECT credit_given_back_at FROM sanctions WHERE id = ?", int(row["id"]))
+    assert given_at is not None
+    # As a clock stepped back into its period sees it: standing again, never lifted.
+    server.db_rows("UPDATE sanctions SET expires_at = ? WHERE id = ?", int(time.time() * 1000) + 600_000,
+                   int(row["id"]))
+    rc, out, err = await server.admin("lift", row["id"], "--reason", "误判", "--restore-credit")
+    assert rc == 0 and "given back" not in out, (out, err)
+    assert await score(owner) == start
+    [(stored,)] = server.db_rows("SELECT credit_score FROM users WHERE user_id = ?", owner.user_id)
+    assert stored == start
+
+
 async def test_a_lift_and_an_upheld_appeal_at_once_give_the_credit_back_once(server):
     """``decide-appeal`` read the sanction before taking its target's lock: an upheld appeal decided
     while ``lift --restore-credit`` was in flight, of a suspension that ran out meanwhile, took it for

@@ -264,3 +264,24 @@ def test_an_upgrade_says_which_migrations_it_applies_before_the_first_and_a_new_
     assert "49" in (upgrade_notice(MigrationPlan([(49, "z")], []), True, "d") or "")
     assert upgrade_notice(plan, False, "the database q.db") is None  # (a new database: every migration)
     assert upgrade_notice(MigrationPlan([], []), True, "d") is None  # (nothing to apply)
+
+
+async def test_sanctions_whose_points_the_record_gave_back_are_marked_so(db, monkeypatch):
+    # SQLite 50 / PostgreSQL 48 add sanctions.credit_given_back_at (a give-back once only), set from
+    # the record's entries that gave points back before it: the first such entry's time.
+    kind, where = db
+    upgraded = await _opened_before(db, monkeypatch, "credit_given_back_at")
+    for sid in (1, 2, 3):
+        _sql(kind, where, "INSERT INTO sanctions (id, kind, target_type, target_id, reason, actor, starts_at)"
+                          " VALUES (?, 'mute', 'user', 'u', 'r', 'op', 1)", sid)
+    entries = ((10, "lift_sanction", '{"sanction_id": 1, "kind": "mute", "credit_given_back": 20}'),
+               (20, "decide_appeal", '{"appeal_id": 7, "sanction_id": 2, "credit_given_back": 5}'),
+               (30, "decide_appeal", '{"appeal_id": 8, "sanction_id": 2, "credit_given_back": 5}'),
+               (40, "lift_sanction", '{"sanction_id": 3, "kind": "mute"}'),  # kept taken
+               (50, "resolve_report", '{"sanction_id": 3, "credit_given_back": 1}'))  # (not a give-back entry)
+    for n, (ts, action, detail) in enumerate(entries, 1):
+        _sql(kind, where, f"INSERT INTO audit (id, ts, actor_type, action, detail, prev_hash, hash)"
+                          f" VALUES ({n}, ?, 'operator', ?, '{detail}', 'p', 'h')", ts, action)
+    await upgraded()
+    rows = _sql(kind, where, "SELECT id, credit_given_back_at FROM sanctions ORDER BY id")
+    assert [(int(i), None if t is None else int(t)) for i, t in rows] == [(1, 10), (2, 20), (3, None)]
