@@ -32,14 +32,22 @@ FOLDER = "media"
 _COPY_CHUNK = 1 << 20
 
 
-def media_rows(index: MediaIndex, messages: Iterable[dict[str, Any]],
-               posts: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
-    """The media rows of the attachments of ``messages`` and ``posts`` (exported rows: ``attachments``
-    is a list of attachment objects, or the JSON text of one), each row saying which messages
-    (``[group_id, seq]``) and which posts (``[account_id, post_id]``) carry it: a group and an
-    account may have the same number, so one list could not tell them apart."""
-    carried = _carried(messages, lambda m: [m["group_id"], m["seq"]])
-    on_posts = _carried(posts, lambda p: [p["account_id"], p["post_id"]])
+Carried = tuple[dict[str, list[list[Any]]], dict[str, list[list[Any]]]]
+
+
+def carried_by(messages: Iterable[dict[str, Any]], posts: Iterable[dict[str, Any]] = ()) -> Carried:
+    """The media ids the attachments of ``messages`` and ``posts`` name (exported rows: ``attachments``
+    is a list of attachment objects, or the JSON text of one), each with the messages
+    (``[group_id, seq]``) and the posts (``[account_id, post_id]``) that carry it: a group and an
+    account may have the same number, so one list could not tell them apart. Reads the rows alone
+    (a worker thread may run it: a million messages take a while)."""
+    return (_carried(messages, lambda m: [m["group_id"], m["seq"]]),
+            _carried(posts, lambda p: [p["account_id"], p["post_id"]]))
+
+
+def media_rows(index: MediaIndex, carriers: Carried) -> list[dict[str, Any]]:
+    """The media rows of what :func:`carried_by` found, each saying what carries it."""
+    carried, on_posts = carriers
     rows = []
     for media_id in sorted(carried.keys() | on_posts.keys()):
         where: dict[str, Any] = {}

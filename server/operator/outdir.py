@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from server.operator.channel import OperatorError
@@ -95,11 +96,20 @@ class OutDir:
 
     def write(self, name: str, data: bytes) -> str:
         """``data`` as the new file ``name``, synced; its SHA-256."""
+        return self.write_chunks(name, (data,))[0]
+
+    def write_chunks(self, name: str, chunks: Iterable[bytes]) -> tuple[str, int]:
+        """The ``chunks``, one after the other, as the new file ``name``, synced; its SHA-256 and size.
+        (Made one at a time: a file of a million lines is never one string in memory.)"""
+        digest, size = hashlib.sha256(), 0
         with os.fdopen(self.create(name), "wb") as f:
-            f.write(data)
+            for chunk in chunks:
+                f.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
             f.flush()
             os.fsync(f.fileno())
-        return hashlib.sha256(data).hexdigest()
+        return digest.hexdigest(), size
 
     def folder(self, name: str) -> OutDir:
         """A new folder ``name`` here (0700), claimed with this one."""

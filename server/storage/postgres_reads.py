@@ -28,6 +28,7 @@ from server.storage.base import (
     ReporterRecord,
     ReviewPage,
     changes_page,
+    distinct_values,
     rows_as_dicts,
 )
 from server.storage.freezes import FREEZE_MISSES
@@ -355,7 +356,7 @@ class PostgresReads:
             " WHERE group_id = $1 AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))
         log = await self._fetchall(GROUP_MEMBERSHIP_LOG, group_id)
         present = present_in_range(log, members, since, until)
-        people = present | {m["sender_id"] for m in messages}
+        people = present | await distinct_values(messages, "sender_id")
         people |= {r["actor_id"] for r in membership if r["actor_id"]}
         netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id = ANY($1::text[])"

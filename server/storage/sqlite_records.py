@@ -19,7 +19,7 @@ from governance.shown_text import ACCOUNT_KINDS
 from server.storage import activity
 from server.storage import changes as c
 from server.storage.account_measures import COMMENT_COLS, POST_COLS
-from server.storage.base import ALL_ITEMS, ReviewPage, rows_as_dicts
+from server.storage.base import ALL_ITEMS, ReviewPage, distinct_values, rows_as_dicts
 from server.storage.freezes import FREEZE_MISSES
 from server.storage.sqlite_changes import append_audit, applies
 from server.storage.sqlite_reads import SqliteReader
@@ -250,7 +250,7 @@ class SqliteRecordReads(SqliteReader):
             " WHERE group_id = ? AND ts >= ? AND ts < ? ORDER BY id", (group_id, *rng)))
         log = await self._fetchall(_SQLITE_GROUP_MEMBERSHIP_LOG, (group_id,))
         present = present_in_range(log, members, since, until)
-        people = present | {m["sender_id"] for m in messages}
+        people = present | await distinct_values(messages, "sender_id")
         people |= {r["actor_id"] for r in membership if r["actor_id"]}
         netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id IN (SELECT value FROM json_each(?))"

@@ -5,6 +5,8 @@ for 400 ms (8 µs a row), and a group of a million messages would have for secon
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -71,11 +73,19 @@ async def test_a_groups_rows_are_shaped_in_a_worker_thread(tmp_path: Path, monke
                              " VALUES (?, ?, ?, 'u1', 'member', ?)",
                              [(GID, seq, TS + seq, f"m{seq}") for seq in range(1, ROWS + 1)])
 
+    monkeypatch.setattr(export, "LINES_PER_CHUNK", 7)  # (written 7 lines at a time: the file is the same)
     lines, off_loop, on_loop, sent_off = await _exported(tmp_path, monkeypatch, fill, {"group_id": GID})
     assert any(line.startswith(f"messages.jsonl: {ROWS} lines") for line in lines), lines
+    data = (tmp_path / "out" / "messages.jsonl").read_bytes()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    [entry] = [f for f in manifest["files"] if f["name"] == "messages.jsonl"]
+    assert (entry["sha256"], entry["bytes"], data.count(b"\n")) == (hashlib.sha256(data).hexdigest(), len(data), ROWS)
+    assert [json.loads(line)["seq"] for line in data.splitlines()] == list(range(1, ROWS + 1))
     assert off_loop >= ROWS, (off_loop, on_loop)  # each message's time, off the loop
     assert on_loop <= 6, on_loop  # (the query's two, the group row's three, the manifest's own)
-    assert sent_off == ["shaped"]  # (the messages: the only list of the export's past the bound)
+    # The messages (the only list of the export's past the bound) made dicts, and their senders found
+    # (by the store, whose network-log rows they are among, and for the usernames), all off the loop.
+    assert sent_off == ["shaped", "found", "found"]
     text = (tmp_path / "out" / "messages.jsonl").read_text(encoding="utf-8")
     assert text.count('"ts_iso": "2023-11-15T06:') == ROWS
 

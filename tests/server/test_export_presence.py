@@ -30,7 +30,7 @@ def test_who_was_in_the_group_during_the_range(log, members, want) -> None:
 def test_media_rows_say_which_messages_and_which_posts_carry_each_file() -> None:
     """A group and a public account may have the same number: a media row keeps messages
     (``[group_id, seq]``) and posts (``[account_id, post_id]``) apart."""
-    from server.operator.export_media import media_rows
+    from server.operator.export_media import carried_by, media_rows
 
     class NoFiles:
         def get(self, media_id: str) -> None:
@@ -38,7 +38,7 @@ def test_media_rows_say_which_messages_and_which_posts_carry_each_file() -> None
 
     messages = [{"group_id": "4821093312", "seq": 7, "attachments": '[{"media_id": "m1"}]'}]
     posts = [{"account_id": "4821093312", "post_id": 7, "attachments": [{"media_id": "m1"}, {"media_id": "m2"}]}]
-    rows = media_rows(NoFiles(), messages, posts)  # type: ignore[arg-type]
+    rows = media_rows(NoFiles(), carried_by(messages, posts))  # type: ignore[arg-type]
     assert rows == [
         {"media_id": "m1", "missing": True, "messages": [["4821093312", 7]], "posts": [["4821093312", 7]]},
         {"media_id": "m2", "missing": True, "posts": [["4821093312", 7]]},
