@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeGuard
 
@@ -13,7 +14,7 @@ from protocol.errors import ContractError
 from server.claims import Settles
 from server.handlers.common import commit, penalize
 from server.handlers.common import tell_credit as handlers_tell_credit
-from server.operator.channel import INTERNAL_EXIT, OperatorError, Result, current_operator
+from server.operator.channel import INTERNAL_EXIT, LINES_PER_TURN, OperatorError, Result, current_operator
 from server.storage.changes import AddCredit, AddSanction, Audit, Change, with_detail
 
 if TYPE_CHECKING:
@@ -299,3 +300,18 @@ async def each_id(ids: Any, one: Callable[[Any], Awaitable[Result]], what: str) 
     if failed:
         lines.append(f"{failed} of {len(ids)} {what}")
     return Result(lines, exit=2 if failed else 0)
+
+
+
+async def lines_in_turns(rows: Sequence[Any], line: Callable[[Any], str | None]) -> list[str]:
+    """``line(row)`` of each row, :data:`LINES_PER_TURN` a turn; a row whose line is None is left out."""
+    lines: list[str] = []
+    for start in range(0, len(rows), LINES_PER_TURN):
+        if start:
+            await asyncio.sleep(0)
+        lines += _made(line, rows[start:start + LINES_PER_TURN])
+    return lines
+
+
+def _made(line: Callable[[Any], str | None], rows: Iterable[Any]) -> list[str]:
+    return [made for r in rows if (made := line(r)) is not None]

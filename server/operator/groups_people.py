@@ -29,6 +29,7 @@ from server.operator.common import (
     each_id,
     group_of,
     is_id,
+    lines_in_turns,
     operator_name,
     penalty,
     points_of,
@@ -521,10 +522,16 @@ async def reports(app: Context, args: dict[str, Any]) -> Result:
             uid = user_of(app, args, key).user_id
             rows = [r for r in rows if r[column] == uid]
     now, within = app.now_ms(), app.cfg.reports.answer_within_hours
-    # The people a report names go by user id and username, as in every listing an operator acts from.
-    listed = [{**with_usernames(app, r, REPORT_PEOPLE), "report_id": str(r["report_id"]),
-               "overdue": report_overdue(r["status"], r["created_at"], now, within)} for r in rows]
-    return Result([json.dumps(r, ensure_ascii=False) for r in listed if r["overdue"] or not overdue_only])
+
+    def line(r: dict[str, Any]) -> str | None:
+        overdue = report_overdue(r["status"], r["created_at"], now, within)
+        if overdue_only and not overdue:
+            return None
+        # The people a report names go by user id and username, as in every listing an operator acts from.
+        return json.dumps({**with_usernames(app, r, REPORT_PEOPLE), "report_id": str(r["report_id"]),
+                           "overdue": overdue}, ensure_ascii=False)
+
+    return Result(await lines_in_turns(rows, line))
 
 
 def _report_target(row: dict[str, Any]) -> dict[str, Any]:

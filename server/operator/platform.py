@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from server.operator.common import (
     each_id,
     group_of,
     is_id,
+    lines_in_turns,
     operator_name,
     reason_of,
     seconds_of,
@@ -68,7 +68,6 @@ REVIEW_PEOPLE = {"sender_id": "sender_username", "user_id": "username"}
 
 assert set(shown_text.REVIEW_ITEM_KINDS) == {"message", *review_public.KINDS, *review_names.KINDS}, \
     "a kind of review item is missing from review-queue --kind"
-LINES_PER_TURN = 1000  # a listing of tens of thousands of items is written in turns, the chat served between
 
 
 @command("review-queue")
@@ -85,13 +84,8 @@ async def review_queue(app: Context, args: dict[str, Any]) -> Result:
                       kind=args.get("kind"))  # (one of its choices: the socket checks them, server/operator/cli.py)
     rows = await app.store.review_items(bool(args.get("open")), page)
     # The author (and a display name's user) by user id and username, as in every listing an operator acts from.
-    lines: list[str] = []
-    for start in range(0, len(rows), LINES_PER_TURN):
-        if start:
-            await asyncio.sleep(0)
-        lines += [json.dumps(with_usernames(app, r, REVIEW_PEOPLE), ensure_ascii=False)
-                  for r in rows[start:start + LINES_PER_TURN]]
-    return Result(lines)
+    return Result(await lines_in_turns(
+        rows, lambda r: json.dumps(with_usernames(app, r, REVIEW_PEOPLE), ensure_ascii=False)))
 
 
 @command("decide")

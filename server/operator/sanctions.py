@@ -44,6 +44,7 @@ from server.operator.common import (
     audit,
     group_of,
     id_of,
+    lines_in_turns,
     operator_name,
     reason_of,
     target_label,
@@ -99,10 +100,9 @@ async def sanctions(app: Context, args: dict[str, Any]) -> Result:
         rows = await app.store.sanctions("user", user_of(app, args).user_id)
     else:
         rows = await app.store.sanctions()
-    now = app.now_ms()
-    if args.get("overdue"):
-        rows = [r for r in rows if status(r, now) == "overdue"]
-    return Result([_row_out(app, r, now) for r in rows])
+    now, overdue_only = app.now_ms(), bool(args.get("overdue"))
+    return Result(await lines_in_turns(
+        rows, lambda r: None if overdue_only and status(r, now) != "overdue" else _row_out(app, r, now)))
 
 
 # -- lifting -------------------------------------------------------------------------------------
