@@ -50,13 +50,17 @@ log = logging.getLogger("qunguan.cluster")
 MAX_CLOCK_SKEW_S = 30.0
 
 
+def _skewed(skew: float) -> str:
+    return (f"this machine's clock is {abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} the database's "
+            f"(more than {MAX_CLOCK_SKEW_S:g} s): a node's clock stamps messages, tokens and the day of "
+            "client_msg_ids kept")
+
+
 def _check_clock(database_s: float, local_s: float) -> None:
     """ValueError (the node does not start) when this machine's clock is off the database's past the bound."""
     skew = local_s - database_s
     if abs(skew) > MAX_CLOCK_SKEW_S:
-        raise ValueError(f"this machine's clock is {abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} the "
-                         f"database's (more than {MAX_CLOCK_SKEW_S:g} s): a node's clock stamps messages, tokens "
-                         "and the day of client_msg_ids kept; set the time right (NTP) and start again")
+        raise ValueError(f"{_skewed(skew)}; set the time right (NTP) and start again")
 
 
 ADMIN_TIMEOUT = 120.0  # an operator command (an export, a purge) may take a while
@@ -167,6 +171,7 @@ class ClusterNode:
         self._taken_epoch: int | None = None  # the home lease's epoch this node took (None: never took it)
         self._brokers = ", ".join(shown_url(url) for url in c.broker_urls)  # (for the log: no credentials)
         self._broker_errors = Repeats(BROKER_ERRORS_EVERY)
+        self._skew_errors = Repeats(BROKER_ERRORS_EVERY)
 
     @property
     def leases(self) -> PostgresLeases:
@@ -540,6 +545,12 @@ class ClusterNode:
                 gone = None
             if contest and not await self._broker_answers(ttl / 6):
                 contest = False
+            if contest and (skew := await self._clock_skew(ttl / 6)) is not None and abs(skew) > MAX_CLOCK_SKEW_S:
+                # (checked at the start too; a clock stepped since, by NTP, a person or a resumed machine,
+                # made a home that stamped a day ahead and stored a retry of a message twice)
+                self._skew_errors.log(log, logging.ERROR, "not taking the home lease: %s; set the time right",
+                                      _skewed(skew))
+                contest = False
             if contest:
                 # The database gives up waiting behind the old home's writes before this node does
                 # (lock_wait): a take abandoned here would otherwise commit there later, unknown.
@@ -587,6 +598,25 @@ class ClusterNode:
             if failing_since is not None:
                 log.info("home lease renewed again after %.1f s", time.monotonic() - failing_since)
                 failing_since = None
+            skew = await self._clock_skew(ttl / 4)
+            if skew is not None and abs(skew) > MAX_CLOCK_SKEW_S and not self._giving_up and not self.lost.is_set():
+                # Handed over as a home cut off from NATS does; a node whose clock agrees takes it (the
+                # lease loop goes on renewing until the hand-over ends it), and this one, restarted,
+                # is refused at its start until its clock is set right.
+                self._giving_up = True
+                self._tasks.append(asyncio.create_task(
+                    self._hand_over_and_lose(f"{_skewed(skew)}; set the time right"), name="cluster-clock-skew"))
+
+    async def _clock_skew(self, timeout: float) -> float | None:
+        """How far this machine's clock is ahead of the database's now, in seconds (negative: behind);
+        None when the database does not answer within ``timeout`` (a take or renewal fails then
+        anyway, and a home rides out an outage)."""
+        asked = time.time()
+        try:
+            database_us = await asyncio.wait_for(self.leases.clock_us(), timeout)
+        except Exception:
+            return None
+        return (asked + time.time()) / 2 - database_us / 1e6
 
     async def _broker_answers(self, timeout: float) -> bool:
         """Whether NATS answers a ping now, asked before this node contests the lease.

@@ -501,3 +501,77 @@ async def test_home_ended_returns_when_the_session_holding_the_homes_lock_ends(t
     assert await asyncio.wait_for(waiting, 2.0) is True
     assert not await a.holds_home_life(7)
     assert await asyncio.wait_for(a.home_ended(7, 0.2), 2.0) is False  # (the look let it go again)
+
+
+def _clock_leases(offset: list[float], calls: list[str]) -> type:
+    """A lease table whose database clock is this machine's less ``offset[0]`` seconds."""
+
+    class Leases:
+        async def clock_us(self) -> int:
+            return int((time.time() - offset[0]) * 1e6)
+
+        async def take_lease(self, name: str, holder: str, ttl: float, lock_wait: float | None = None) -> int | None:
+            calls.append("take")
+            return 7
+
+        async def renew_lease(self, name: str, holder: str, epoch: int, ttl: float) -> bool:
+            calls.append("renew")
+            return True
+
+        async def release_lease(self, name: str, holder: str, epoch: int) -> None:
+            calls.append("release")
+
+    return Leases
+
+
+async def test_a_node_whose_clock_stepped_since_its_start_neither_takes_the_lease_nor_keeps_it(app, monkeypatch):
+    """The clock was checked at a node's start only: a cluster reviewer stepped a gateway's clock 25 hours
+    ahead after it started, killed the home, and the gateway took over and stored a retry of a message
+    a second time, stamped a day ahead. A node now checks its clock against the database's before it
+    takes the lease, and the home at each renewal, handing the lease over when it is off."""
+    import dataclasses
+
+    from server.cluster.node import MAX_CLOCK_SKEW_S, ClusterNode
+
+    node = ClusterNode(app)
+    node.cfg = dataclasses.replace(node.cfg, lease_seconds=0.3)
+    offset, calls = [25 * 3600.0], []
+
+    class Broker:
+        is_connected = True
+
+        stats = {"reconnects": 0}
+
+        async def flush(self, timeout: float) -> None:  # (NATS answers the ping a contest begins with)
+            pass
+
+    class Home:
+        epoch = 7
+
+        async def close(self, grace: float = 0) -> bool:
+            return True
+
+    async def promote(self: ClusterNode, epoch: int) -> None:
+        self.home = Home()  # type: ignore[assignment]
+
+    node.nc = Broker()  # type: ignore[assignment]
+    monkeypatch.setattr(ClusterNode, "leases", property(lambda _self: _clock_leases(offset, calls)()))
+    monkeypatch.setattr(ClusterNode, "_promote", promote)
+    node._tasks.append(asyncio.create_task(node._lease_loop(), name="cluster-lease"))
+    try:
+        await asyncio.sleep(0.3)
+        assert calls == [], "a node whose clock is a day ahead took the home lease"
+        offset[0] = MAX_CLOCK_SKEW_S / 2  # set right (within the bound)
+        for _ in range(100):
+            if calls.count("renew") >= 2:
+                break
+            await asyncio.sleep(0.02)
+        assert calls[:3] == ["take", "renew", "renew"], calls
+        Broker.is_connected = False  # (no RELEASED beat to publish)
+        offset[0] = -2 * MAX_CLOCK_SKEW_S  # and stepped back a minute while it is the home
+        await asyncio.wait_for(node.lost.wait(), 5)
+        assert calls[-1] == "release", calls
+        assert "clock is 60 s behind the database's" in (node.lost_why or ""), node.lost_why
+    finally:
+        for task in node._tasks:
+            task.cancel()
