@@ -182,3 +182,21 @@ async def test_install_starts_one_clock_per_loop(gc_state: None) -> None:
     second = gcpolicy.install()  # a cluster node that becomes the home: collect and freeze again
     assert first is second and gcpolicy.running() is first
     first.stop()
+
+
+async def test_the_start_freezes_what_the_load_made_before_the_listener_opens(tmp_path, monkeypatch) -> None:
+    """A stalls review: the full collection of the start ran after "listening", holding the loop
+    145-229 ms just as the reconnections after a restart came in. It runs before the listener opens."""
+    from server import gcpolicy
+    from server.app import App
+    from tests.server.test_group_ids import config
+
+    app = App(config(tmp_path))
+    listening_then: list[bool] = []
+    monkeypatch.setattr(gcpolicy.GcPolicy, "freeze_all", staticmethod(
+        lambda: listening_then.append(app._server is not None)))
+    await app.start()
+    try:
+        assert listening_then[:1] == [False]
+    finally:
+        await app.stop()
