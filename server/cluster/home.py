@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocol.codec import EncodedOnce, Encoding
 from protocol.errors import ContractError
-from server.cluster import wire
+from server.cluster import settings, wire
 from server.cluster.remote import Frame, NodeLink, RemoteSession, Seen
 from server.handlers.accounts import check_connection_slot, standing_token_owner
 from server.handlers.message_extras import event_of, message_obj
@@ -559,7 +559,8 @@ class Home:
         """This home's heartbeat; ``released``: its last, once it has given the lease back."""
         sent = {link.instance: [link.stream, link.sent] for link in self.links.values()}
         first = [node_id, self.epoch, wire.RELEASED] if released else [node_id, self.epoch]
-        return wire.pack(first) + wire.pack(self.reconnections) + wire.pack(sent) + wire.pack(wire.WRITES_COUNTED)
+        return (wire.pack(first) + wire.pack(self.reconnections) + wire.pack(sent) + wire.pack(wire.WRITES_COUNTED)
+                + wire.pack(settings.digests(self.app.cfg)))
 
     async def close(self, grace: float = CLOSE_GRACE_SECONDS) -> bool:
         """Stop starting requests and let those being handled finish, their writes and the events

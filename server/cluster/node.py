@@ -24,7 +24,7 @@ from nats.errors import MaxPayloadError, NoRespondersError, SlowConsumerError
 from nats.errors import TimeoutError as NatsTimeout
 
 from protocol.events import MessageEvent, Notice
-from server.cluster import wire
+from server.cluster import settings, wire
 from server.cluster.ahead import LoadAhead
 from server.cluster.gateway import STARTING, Gateway, answer_here, previous_lost, resync_notice
 from server.cluster.home import Home, Tail
@@ -82,6 +82,7 @@ CUT_OFF_LEASES = 3
 # A NATS error that repeats (each failed attempt to reach it, twice a second) is logged the first
 # time, then once every this many seconds with how many more there were.
 BROKER_ERRORS_EVERY = 30.0
+SETTINGS_ERRORS_EVERY = 300.0  # a config that differs from the home's (server/cluster/settings.py), said again
 
 
 # The smallest NATS message limit (the broker's ``max_payload``; nats-server's default is 1 MiB) a node
@@ -172,6 +173,7 @@ class ClusterNode:
         self._brokers = ", ".join(shown_url(url) for url in c.broker_urls)  # (for the log: no credentials)
         self._broker_errors = Repeats(BROKER_ERRORS_EVERY)
         self._skew_errors = Repeats(BROKER_ERRORS_EVERY)
+        self._settings_errors = Repeats(SETTINGS_ERRORS_EVERY)
 
     @property
     def leases(self) -> PostgresLeases:
@@ -458,6 +460,11 @@ class ClusterNode:
         sent = next(beat, None)  # (the same)
         if next(beat, None) == wire.WRITES_COUNTED:  # (the same)
             self._counted_epoch = max(self._counted_epoch, epoch)
+        if not self.is_home and (differ := settings.differing(settings.digests(self.app.cfg), next(beat, None))):
+            self._settings_errors.log(
+                log, logging.ERROR, "the home %s enforces other settings than this node's config in [%s]: the "
+                "service's rules would change if this node took over; give every node the same config",
+                node_id, "], [".join(differ))
         if self.is_home:
             if self.home is not None and epoch > self.home.epoch:
                 self._lose(f"node {node_id} holds the home lease at a later epoch ({epoch})")

@@ -70,8 +70,10 @@ time the home reconnects to NATS (what gateways sent it meanwhile is lost: they 
 ``{instance: [stream, n]}``: the last number published to each gateway instance (a gateway that
 heard less lost the rest, even when nothing came after); then ``WRITES_COUNTED``: this home counts
 its write transactions in the database (``qunguan_fence_write``), so a node may load the state ahead
-of its takeover (server/cluster/ahead.py). Separate objects, which a node of the previous version
-does not read (and a home of the previous version does not send: its writes are not counted).
+of its takeover (server/cluster/ahead.py); then ``{section: digest}`` of the settings the home
+enforces (server/cluster/settings.py), which a gateway compares with its own. Separate objects,
+which a node of the previous version does not read (and a home of the previous version does not
+send: its writes are not counted, its settings not compared).
 Node ids, request-reply on ``<name>.id.<node_id>``: every node answers with its ``node/instance``;
 a node that starts asks first, and refuses to start when another answers (see node.start).
 Operator commands, gateway -> home, request-reply on ``<name>.home.admin``; a group's public

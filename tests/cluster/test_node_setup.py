@@ -197,3 +197,24 @@ async def test_a_node_that_cannot_reach_nats_says_so_on_readyz_and_in_a_few_log_
     assert len(lines) == 1, out
     # (the user shown, the password not: as the config shows a url)
     assert f"NATS at nats://qunguan@127.0.0.1:{port}: " in lines[0] and "s3cret" not in out, out
+
+
+async def test_a_gateway_whose_enforced_settings_differ_from_the_homes_says_which(
+        make_cluster: Callable[..., Cluster], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cluster review: a gateway with another [limits] and [retention] took over from the home and
+    served other rules, silently (a shorter retention purges for good). The home's heartbeat carries a
+    digest of each section it enforces (server/cluster/settings.py): a gateway that differs says so
+    in an ERROR naming the sections, and one that does not stays silent."""
+    c = make_cluster(size=3)
+    odd, same = c.gateways()
+    odd.stop()
+    monkeypatch.setenv("QUNGUAN_RETENTION_DAYS", "200")
+    monkeypatch.setenv("QUNGUAN_LIMITS_MAX_TEXT_CHARS", "10")
+    odd.start()
+    monkeypatch.delenv("QUNGUAN_RETENTION_DAYS")
+    monkeypatch.delenv("QUNGUAN_LIMITS_MAX_TEXT_CHARS")
+    c.wait_ready()
+    said = "enforces other settings than this node's config in [limits], [retention]"
+    assert c.wait_log(said, nodes=[odd]) is odd
+    await asyncio.sleep(1.0)  # two heartbeats more
+    assert "enforces other settings" not in same.log() + c.home().log()

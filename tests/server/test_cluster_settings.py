@@ -1,0 +1,32 @@
+"""The settings a home enforces, as digests its heartbeat carries (server/cluster/settings.py): the
+same for nodes whose configs differ only in what each keeps for itself, different in the section
+that differs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from server.cluster import settings
+from server.config import parse_config
+
+
+def _config(root: Path, **sections: dict[str, Any]) -> Any:
+    root.mkdir(parents=True, exist_ok=True)
+    return parse_config({"identity": {"sms_provider": "file"}, **sections}, root)
+
+
+def test_configs_that_differ_only_in_paths_and_each_nodes_own_sections_enforce_the_same(tmp_path: Path) -> None:
+    one = _config(tmp_path / "a", server={"port": 8001}, metrics={"port": 9001})
+    two = _config(tmp_path / "b", server={"port": 8002}, metrics={"port": 9002},
+                  audit={"checkpoint_file": str(tmp_path / "elsewhere" / "checkpoints")})
+    assert settings.digests(one) == settings.digests(two)
+    assert settings.differing(settings.digests(one), dict(settings.digests(two))) == []
+
+
+def test_the_sections_that_differ_are_named(tmp_path: Path) -> None:
+    home = settings.digests(_config(tmp_path / "home"))
+    mine = settings.digests(_config(tmp_path / "gw", retention={"days": 200}, limits={"max_text_chars": 10}))
+    assert settings.differing(mine, dict(home)) == ["limits", "retention"]
+    assert settings.differing(mine, None) == []  # (a home of the previous version sends none)
+    assert settings.differing(mine, {"limits": home["limits"]}) == ["limits"]  # (only the sections both name)
