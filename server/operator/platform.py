@@ -9,7 +9,7 @@ from governance import shown_text
 from governance.content import normalize
 from protocol import events as ev
 from protocol.errors import ContractError
-from server.claims import FieldClaim, message_turn
+from server.claims import message_turn
 from server.fanout import publish, publish_many, publish_paced
 from server.handlers.common import deletions_told, seeing, suspension_cause, user_view
 from server.handlers.message_extras import event_of, message_obj
@@ -30,7 +30,7 @@ from server.operator.common import (
     user_of,
     with_usernames,
 )
-from server.operator.freezing import freeze, suspend_each
+from server.operator.freezing import PartlyFrozen, freeze, suspend_each
 from server.operator.message_penalty import MessageCost, message_cost
 from server.operator.public_accounts import SYSTEM, freeze_account_category, take_comment_down, take_post_down
 from server.operator.sanctions import lock_target
@@ -323,7 +323,15 @@ async def freeze_category(app: Context, args: dict[str, Any]) -> Result:
     async with lock_target("category", category):
         now = app.now_ms()
         until = now + seconds * 1000
-        groups = await _freeze(app, category, reason, seconds, now, until)
+        try:
+            groups = await _freeze(app, category, reason, seconds, now, until)
+        except PartlyFrozen as partly:
+            for g, sanction_id in partly.stored:
+                _tell_frozen(app, g, reason, sanction_id)
+            raise OperatorError(f"froze {len(partly.stored)} groups in {category} until {until}, and then a write "
+                                f"failed ({partly.__cause__!r}): the category is frozen, and the freeze upkeep "
+                                f"suspends the {partly.left} groups left within seconds once the store takes writes"
+                                ) from partly
     for g, sanction_id in groups:
         _tell_frozen(app, g, reason, sanction_id)
     return Result([f"froze {len(groups)} groups in {category} until {until}"])
@@ -365,17 +373,6 @@ async def keep_group_frozen(app: Context, group_id: str, category: str, until: i
     return bool(suspended)
 
 
-def _moving(app: Context, category: str, ids: list[str]) -> tuple[str, ...]:
-    """Of the groups a freeze of ``category`` suspends (``ids``), those the store may not hold in the
-    category when the freeze's write runs: a move into it still in flight, or one that failed since the
-    freeze listed the group. They are suspended in memory all the same, so they are stored suspended by
-    id: memory and the store agree whichever way the move ends (a failed move leaves the group in its old
-    category, suspended until the freeze's end, with its sanction row; an operator may lift it)."""
-    groups = app.state.groups
-    return tuple(gid for gid in ids
-                 if groups[gid].category != category or FieldClaim.in_flight(groups[gid], "category"))
-
-
 async def _freeze(app: Context, category: str, reason: str, seconds: int, now: int,
                   until: int) -> list[tuple[Group, int]]:
     """Freeze ``category`` until ``until`` (under its lock); the groups suspended, each with its sanction's id."""
@@ -385,7 +382,11 @@ async def _freeze(app: Context, category: str, reason: str, seconds: int, now: i
         # (still the group of its id: one whose creation the store refused while the freeze waited
         # for a group's lock is gone from memory, and must be neither suspended nor looked up)
         lambda g: g.alive and app.state.groups.get(g.group_id) is g, "group", "suspend_group", reason, now, until,
-        lambda ids: SuspendCategory(category, until, _moving(app, category, ids)),
+        # Each listed group is stored suspended by its id, as memory holds it, whatever category the store
+        # holds for it: a move into the category still in flight, or one that failed since the list
+        # (a failed move leaves the group in its old category, suspended until the freeze's end, with its
+        # sanction row; an operator may lift it).
+        lambda ids: SuspendCategory(category, until, tuple(ids)),
         lambda n: audit(app, "freeze_category", reason, category=category, seconds=seconds, groups=n),
         # each group's own entry: its group_log and export show the freeze that suspended it
         lambda gid: audit(app, "suspend_group", reason, gid, category=category, seconds=seconds, until=until))

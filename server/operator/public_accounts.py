@@ -77,7 +77,7 @@ from server.operator.common import (
     time_of,
     user_of,
 )
-from server.operator.freezing import freeze, suspend_each
+from server.operator.freezing import PartlyFrozen, freeze, suspend_each
 from server.operator.message_penalty import comment_cost
 from server.operator.sanctions import lock_target, target_lock
 from server.storage.changes import (
@@ -804,17 +804,26 @@ async def freeze_account_category(app: Context, args: dict[str, Any]) -> Result:
         now = app.now_ms()
         until = now + seconds * 1000
         # create_account checks the category's end, and suspends an account whose insert was in flight.
-        accounts = await freeze(
-            app, app.state.account_category_frozen_until, category,
-            lambda: ((a.account_id, a) for a in app.state.accounts.values()
-                     if a.category == category and a.closed_at is None),
-            lambda a: a.closed_at is None and app.state.accounts.get(a.account_id) is a,  # (as for groups)
-            ACCOUNT, "suspend_account", reason, now, until,
-            lambda _: SuspendAccountCategory(category, until),
-            lambda n: audit(app, "freeze_account_category", reason, category=category, seconds=seconds, accounts=n),
-            # each account's own entry: its export shows the freeze that suspended it
-            lambda aid: audit(app, "suspend_account", reason, None, aid, target_type=ACCOUNT, category=category,
-                              seconds=seconds, until=until))
+        try:
+            accounts = await freeze(
+                app, app.state.account_category_frozen_until, category,
+                lambda: ((a.account_id, a) for a in app.state.accounts.values()
+                         if a.category == category and a.closed_at is None),
+                lambda a: a.closed_at is None and app.state.accounts.get(a.account_id) is a,  # (as for groups)
+                ACCOUNT, "suspend_account", reason, now, until,
+                lambda ids: SuspendAccountCategory(category, until, tuple(ids)),
+                lambda n: audit(app, "freeze_account_category", reason, category=category, seconds=seconds,
+                                accounts=n),
+                # each account's own entry: its export shows the freeze that suspended it
+                lambda aid: audit(app, "suspend_account", reason, None, aid, target_type=ACCOUNT, category=category,
+                                  seconds=seconds, until=until))
+        except PartlyFrozen as partly:
+            for a, _ in partly.stored:
+                _tell_frozen(app, a, reason, operator_name())
+            raise OperatorError(f"froze {len(partly.stored)} public accounts in {category} until {until}, and then "
+                                f"a write failed ({partly.__cause__!r}): the category is frozen, and the freeze "
+                                f"upkeep suspends the {partly.left} accounts left within seconds once the store "
+                                "takes writes") from partly
     for a, _ in accounts:
         _tell_frozen(app, a, reason, operator_name())
     return Result([f"froze {len(accounts)} public accounts in {category} until {until}"])

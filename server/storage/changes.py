@@ -932,22 +932,27 @@ class InsertAgreement(Change):
 
 @dataclass(frozen=True, slots=True)
 class SuspendCategory(Change):
-    """Suspend posting in every live group of a category until ``until`` (never shortening one), and in
-    the live groups ``also`` (those the freeze listed: a group whose move into the category was claimed
-    in memory, and whose move then fails, is suspended in the store as it is in memory)."""
+    """Keep a category frozen until ``until``, and suspend posting until then (never shortening a
+    suspension) in the live groups ``groups``: those the freeze listed, a batch at a time, each by its
+    id whatever category the store holds for it (a group whose move into the category was claimed in
+    memory, and whose move then fails, is suspended in the store as it is in memory; one whose move
+    out of it was claimed is not). A group of the category the freeze did not list is found by the
+    freeze upkeep (server/operator/freeze_upkeep.py)."""
 
     category: str
     until: int
-    also: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class SuspendAccountCategory(Change):
-    """Suspend publishing in every live public account of a category until ``until`` (never shortening
-    one), and keep the category frozen until then."""
+    """Keep a public-account category frozen until ``until``, and suspend publishing until then (never
+    shortening a suspension) in the open accounts ``accounts``: those the freeze listed, a batch at a
+    time (as :class:`SuspendCategory`)."""
 
     category: str
     until: int
+    accounts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

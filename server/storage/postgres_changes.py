@@ -848,9 +848,9 @@ async def _insert_agreement(db: Conn, a: c.InsertAgreement) -> None:
 @applies(c.SuspendAccountCategory)
 async def _suspend_account_category(db: Conn, s: c.SuspendAccountCategory) -> None:
     await db.execute(
-        "UPDATE accounts SET suspended_until = GREATEST(suspended_until, $1) WHERE category = $2"
+        "UPDATE accounts SET suspended_until = GREATEST(suspended_until, $1) WHERE account_id = ANY($2::text[])"
         " AND closed_at IS NULL",
-        s.until, s.category,
+        s.until, list(s.accounts),
     )
     await db.execute(
         "INSERT INTO account_category_freezes (category, until) VALUES ($1, $2)"
@@ -863,8 +863,8 @@ async def _suspend_account_category(db: Conn, s: c.SuspendAccountCategory) -> No
 async def _suspend_category(db: Conn, s: c.SuspendCategory) -> None:
     await db.execute(
         "UPDATE groups SET suspended_until = GREATEST(suspended_until, $1)"
-        " WHERE (category = $2 OR group_id = ANY($3::text[])) AND dissolved_at IS NULL AND closed_at IS NULL",
-        s.until, s.category, list(s.also),
+        " WHERE group_id = ANY($2::text[]) AND dissolved_at IS NULL AND closed_at IS NULL",
+        s.until, list(s.groups),
     )
     await db.execute(
         "INSERT INTO category_freezes (category, until) VALUES ($1, $2)"

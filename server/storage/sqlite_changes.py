@@ -790,11 +790,17 @@ async def _insert_agreement(db: aiosqlite.Connection, a: c.InsertAgreement) -> N
         raise ContractError("conflict", f"version {a.version} was used before; pick a new one") from None
 
 
+def _marks(ids: tuple[str, ...]) -> str:
+    """The placeholders of ``ids`` in an ``IN (...)`` (NULL for none: it matches nothing)."""
+    return ", ".join("?" * len(ids)) or "NULL"
+
+
 @applies(c.SuspendAccountCategory)
 async def _suspend_account_category(db: aiosqlite.Connection, s: c.SuspendAccountCategory) -> None:
     await db.execute(
-        "UPDATE accounts SET suspended_until = MAX(suspended_until, ?) WHERE category = ? AND closed_at IS NULL",
-        (s.until, s.category),
+        f"UPDATE accounts SET suspended_until = MAX(suspended_until, ?) WHERE account_id IN ({_marks(s.accounts)})"
+        " AND closed_at IS NULL",
+        (s.until, *s.accounts),
     )
     await db.execute(
         "INSERT INTO account_category_freezes (category, until) VALUES (?, ?)"
@@ -805,11 +811,10 @@ async def _suspend_account_category(db: aiosqlite.Connection, s: c.SuspendAccoun
 
 @applies(c.SuspendCategory)
 async def _suspend_category(db: aiosqlite.Connection, s: c.SuspendCategory) -> None:
-    listed = ", ".join("?" * len(s.also)) or "NULL"
     await db.execute(
-        f"UPDATE groups SET suspended_until = MAX(suspended_until, ?) WHERE (category = ? OR group_id IN ({listed}))"
+        f"UPDATE groups SET suspended_until = MAX(suspended_until, ?) WHERE group_id IN ({_marks(s.groups)})"
         " AND dissolved_at IS NULL AND closed_at IS NULL",
-        (s.until, s.category, *s.also),
+        (s.until, *s.groups),
     )
     await db.execute(
         "INSERT INTO category_freezes (category, until) VALUES (?, ?)"
