@@ -38,6 +38,7 @@ class Suspendable(Protocol):
 
 S = TypeVar("S", bound=Suspendable)
 TARGETS_PER_WRITE = 100
+TOLD_PER_TURN = 1000  # targets whose people are told of the freeze in one turn of the loop
 
 
 class PartlyFrozen(Exception):
