@@ -129,6 +129,7 @@ class App:
         self.content = build_filter(cfg)
         self.media = MediaService(cfg, self.vault.media_url_key)
         self._server: Server | None = None
+        self.freeze_at_start = False  # run() sets it: see start()
         self._jobs: list[asyncio.Task[None]] = []
         self._stopping = False
         self.job_ended = asyncio.Event()  # a background job ended unexpectedly: run() stops the server
@@ -175,8 +176,10 @@ class App:
             await self.load_home()
         # What the load made is collected and frozen before the listener opens (run() tunes the
         # collector from there): done after it, the full collection held the loop 145-229 ms just as
-        # the reconnections after a restart came in.
-        gcpolicy.GcPolicy.freeze_all()
+        # the reconnections after a restart came in. Only for the process's own server: an App
+        # started in another's process (a test's) would freeze, and keep, everything alive there.
+        if self.freeze_at_start:
+            gcpolicy.GcPolicy.freeze_all()
         s = self.cfg.server
         self._server = await serve(
             self._connection,
@@ -716,6 +719,7 @@ async def run(cfg: Config) -> int:
     loop = asyncio.get_running_loop()
     held_reload = asyncio.Event()
     loop.add_signal_handler(signal.SIGHUP, held_reload.set)
+    app.freeze_at_start = True
     try:
         await app.start()
     except (ValueError, OSError) as err:  # (a key that does not fit, a port in use, a database refused)

@@ -592,6 +592,7 @@ class ClusterNode:
             await asyncio.sleep(ttl / 4)
             if self._lease_over:
                 return
+            asked = time.time()
             try:
                 ok = await asyncio.wait_for(self.leases.renew_lease(wire.HOME_LEASE, self.holder, epoch, ttl), ttl / 4)
             except Exception as err:
@@ -605,7 +606,10 @@ class ClusterNode:
             if failing_since is not None:
                 log.info("home lease renewed again after %.1f s", time.monotonic() - failing_since)
                 failing_since = None
-            skew = await self._clock_skew(ttl / 4)
+            # (by the database's clock the renewal read: no second statement on the lease connection,
+            # whose time would come out of the renewals' own)
+            database_us = getattr(self.leases, "renewed_clock_us", None)
+            skew = None if database_us is None else (asked + time.time()) / 2 - database_us / 1e6
             if skew is not None and abs(skew) > MAX_CLOCK_SKEW_S and not self._giving_up and not self.lost.is_set():
                 # Handed over as a home cut off from NATS does; a node whose clock agrees takes it (the
                 # lease loop goes on renewing until the hand-over ends it), and this one, restarted,

@@ -1,6 +1,7 @@
 """The freeze upkeep job: a category freeze holds by reconciliation, not by one write.
 
-``freeze-category`` suspends every target of a category it can see in one transaction. A target
+``freeze-category`` suspends every target of a category it can see, 100 a write; one whose write
+failed, or was never made (a stop in the middle), is put back in memory unsuspended. A target
 it cannot see is suspended by a write of its own later: an account whose insert was in flight
 (``create_account``'s late suspension), a group whose move out of the category was in flight
 and then failed (back in the category, never suspended). Should that write fail, or no write

@@ -19,6 +19,7 @@ still holds unsuspended (at once after a failed write).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -51,6 +52,12 @@ class PartlyFrozen(Exception):
         self.left = left
 
 
+class CancelledPartway(asyncio.CancelledError):
+    """A freeze cancelled (as at a stop) after some of its writes were stored: a cancellation still,
+    which :func:`freeze` lets through without taking back the category's end (stored with the first);
+    the targets it never wrote are put back in memory, for the upkeep to find."""
+
+
 async def freeze(app: Context, frozen: dict[str, int], category: str, targets: Callable[[], Iterable[tuple[str, S]]],
                  alive: Callable[[S], bool], target_type: str, kind: str, reason: str, now: int, until: int,
                  bulk: Callable[[list[str]], Change], record: Callable[[int], Audit],
@@ -73,7 +80,7 @@ async def freeze(app: Context, frozen: dict[str, int], category: str, targets: C
     try:
         return await suspend_each(app, listed, alive, target_type, kind, reason, now, until,
                                   lambda ids: [bulk(ids)], record, each=each)
-    except PartlyFrozen:
+    except (PartlyFrozen, CancelledPartway):
         raise  # (the category's end is stored: it stays frozen)
     except BaseException:
         if frozen_before is None:
@@ -127,10 +134,31 @@ async def suspend_each(app: Context, listed: list[tuple[str, S]], alive: Callabl
             try:
                 results = await apply(app, *stored, *rows, audit=record(len(live)) if start == 0 else None,
                                       undo=undo)
-            except BaseException as err:
+            except asyncio.CancelledError:
+                # The write under way is apply's to settle (it is carried out, or undone); the targets
+                # after it were never written: memory is put back for them.
+                after = start + TARGETS_PER_WRITE
+                for (_, t), end in zip(live[after:], before[after:], strict=True):
+                    t.suspended_until = end
+                if done:
+                    raise CancelledPartway() from None
+                raise
+            except Exception as err:
                 if done:
                     raise PartlyFrozen(done, len(live) - len(done)) from err
                 raise
             # ``apply`` answers each change in order: the targets' writes, then one sanction id per target.
             done += [(t, int(sid)) for (_, t), sid in zip(part, results[len(stored):], strict=True)]
     return done
+
+
+async def tell_in_turns(frozen: list[tuple[S, int]], until: int, tell: Callable[[S, int], None]) -> None:
+    """``tell(target, sanction_id)`` for each target a freeze suspended, :data:`TOLD_PER_TURN` a turn of
+    the loop (10,000 groups' members told in one step held it). The targets' locks are free by now: one
+    whose suspension was lifted meanwhile (a ``lift`` or an upheld appeal waiting for its lock during
+    the writes, which told its own news) ends before ``until`` and is not told it is suspended."""
+    for i, (target, sanction_id) in enumerate(frozen):
+        if i and i % TOLD_PER_TURN == 0:
+            await asyncio.sleep(0)
+        if target.suspended_until >= until:
+            tell(target, sanction_id)

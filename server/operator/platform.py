@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,7 @@ from server.operator.common import (
     user_of,
     with_usernames,
 )
-from server.operator.freezing import TOLD_PER_TURN, PartlyFrozen, freeze, suspend_each
+from server.operator.freezing import PartlyFrozen, freeze, suspend_each, tell_in_turns
 from server.operator.message_penalty import MessageCost, message_cost
 from server.operator.public_accounts import SYSTEM, freeze_account_category, take_comment_down, take_post_down
 from server.operator.sanctions import lock_target
@@ -333,10 +332,7 @@ async def freeze_category(app: Context, args: dict[str, Any]) -> Result:
                                 f"failed ({partly.__cause__!r}): the category is frozen, and the freeze upkeep "
                                 f"suspends the {partly.left} groups left within seconds once the store takes writes"
                                 ) from partly
-    for i, (g, sanction_id) in enumerate(groups):
-        if i and i % TOLD_PER_TURN == 0:
-            await asyncio.sleep(0)  # (10,000 groups' members told in one step held the loop)
-        _tell_frozen(app, g, reason, sanction_id)
+    await tell_in_turns(groups, until, lambda g, sanction_id: _tell_frozen(app, g, reason, sanction_id))
     return Result([f"froze {len(groups)} groups in {category} until {until}"])
 
 

@@ -36,7 +36,6 @@ blacklist lifts those bars again (:func:`unbar_on_lift`).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -78,7 +77,7 @@ from server.operator.common import (
     time_of,
     user_of,
 )
-from server.operator.freezing import TOLD_PER_TURN, PartlyFrozen, freeze, suspend_each
+from server.operator.freezing import PartlyFrozen, freeze, suspend_each, tell_in_turns
 from server.operator.message_penalty import comment_cost
 from server.operator.sanctions import lock_target, target_lock
 from server.storage.changes import (
@@ -825,10 +824,7 @@ async def freeze_account_category(app: Context, args: dict[str, Any]) -> Result:
                                 f"a write failed ({partly.__cause__!r}): the category is frozen, and the freeze "
                                 f"upkeep suspends the {partly.left} accounts left within seconds once the store "
                                 "takes writes") from partly
-    for i, (a, _) in enumerate(accounts):
-        if i and i % TOLD_PER_TURN == 0:
-            await asyncio.sleep(0)  # (as a freeze of groups tells)
-        _tell_frozen(app, a, reason, operator_name())
+    await tell_in_turns(accounts, until, lambda a, _: _tell_frozen(app, a, reason, operator_name()))
     return Result([f"froze {len(accounts)} public accounts in {category} until {until}"])
 
 

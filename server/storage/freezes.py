@@ -1,11 +1,12 @@
 """What a category freeze missed, read from the store the same way on every backend
 (:class:`FreezeReads`, part of the ``Store`` protocol).
 
-A freeze suspends the targets of a category in one transaction; a target that joined the
-category around it (an account whose insert was in flight, a group whose move out of the
-category failed and put it back) is suspended by a later write of its own, and should that
-write fail, nothing else would. :meth:`FreezeReads.freeze_misses` finds them for the upkeep
-job (``server/operator/freeze_upkeep.py``).
+A freeze suspends the targets of a category it lists, 100 a write (server/operator/freezing.py);
+a target that joined the category around it (an account whose insert was in flight, a group
+whose move out of the category failed and put it back) is suspended by a later write of its
+own, and should that write fail, nothing else would; nor would anything suspend the targets
+of a freeze's writes that failed or were never made (a stop in the middle).
+:meth:`FreezeReads.freeze_misses` finds them for the upkeep job (``server/operator/freeze_upkeep.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from typing import Protocol
 
 # ``?`` placeholders. A target the freeze reached has a suspension sanction lasting at least as long as
 # the freeze, lifted or not: an operator who lifted the freeze for one group or account is not overruled
-# (the lift leaves the row, with ``lifted_at``). The stored ``suspended_until`` is not asked: the freeze's
-# bulk update may have reached in the store an account its list (memory) did not see, whose suspension
-# in memory then failed; memory decides (the caller), the sanction row tells what was done.
+# (the lift leaves the row, with ``lifted_at``). The stored ``suspended_until`` is not asked: memory
+# decides (the caller), the sanction row tells what was done.
 FREEZE_MISSES = (
     "SELECT 'group', g.group_id, g.category, f.until FROM groups g"
     " JOIN category_freezes f ON f.category = g.category"

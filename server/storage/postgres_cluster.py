@@ -58,7 +58,7 @@ _RENEW = """
 UPDATE cluster_leases SET expires_at = now() + make_interval(secs => $4)
 WHERE name = $1 AND holder = $2 AND epoch = $3
   AND NOT EXISTS (SELECT 1 FROM cluster_service WHERE name IS DISTINCT FROM $5)
-RETURNING 1
+RETURNING (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
 """
 # A takeover from a home whose process is gone (see ``steal_lease``): the lease of that epoch, whether
 # or not it has expired yet, locked FOR UPDATE first as in _TAKE, so that it waits for the old home's
@@ -367,10 +367,17 @@ class PostgresLeases:
         epoch = await self._lease_call("fetchval", _TAKE, name, holder, ttl_seconds, self.service, lock_wait=lock_wait)
         return None if epoch is None else int(epoch)  # type: ignore[call-overload]
 
+    renewed_clock_us: int | None = None  # the database's clock at the last renewal (see renew_lease)
+
     async def renew_lease(self, name: str, holder: str, epoch: int, ttl_seconds: float) -> bool:
         """Push the expiry on; False when the lease is no longer ``holder``'s at ``epoch`` (or the
-        database no longer belongs to this node's service)."""
-        return await self._lease_call("fetchval", _RENEW, name, holder, epoch, ttl_seconds, self.service) is not None
+        database no longer belongs to this node's service). The database's clock as it renewed is
+        kept in ``renewed_clock_us``: the home checks its own clock by it at no extra round trip."""
+        clock = await self._lease_call("fetchval", _RENEW, name, holder, epoch, ttl_seconds, self.service)
+        if clock is None:
+            return False
+        self.renewed_clock_us = int(clock)  # type: ignore[call-overload]
+        return True
 
     async def steal_lease(self, name: str, holder: str, ttl_seconds: float, gone_epoch: int,
                           lock_wait: float | None = None) -> int | None:

@@ -6,6 +6,8 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from server.app import App
 from server.storage.changes import GroupIdTaken
 from tests.server.test_group_ids import registered
@@ -249,5 +251,83 @@ async def test_a_freeze_whose_later_write_fails_keeps_what_it_stored_and_the_upk
     assert refused["code"] == "forbidden", refused
     monkeypatch.setattr(app.store, "apply", real)
     assert await freeze_upkeep.keep_freezes(app) == 3
+    assert await _suspended_in_store(app) == set(gids)
+    await owner.close()
+
+
+async def test_a_group_lifted_while_the_freeze_tells_others_is_not_told_it_is_suspended(
+        app: App, tmp_path, monkeypatch) -> None:
+    """A diff review's find: the freeze tells its groups' members a thousand groups a turn, after their
+    locks are free; a lift that waited for a group's lock during the writes committed and told
+    ``sanction_lifted`` first, and the freeze's ``group_suspended`` then came after it, stale."""
+    import types
+
+    from server.operator import freezing
+
+    owner, gids = await _groups(app, tmp_path, 3)
+    monkeypatch.setattr(freezing, "TOLD_PER_TURN", 1)
+    paused, gate = asyncio.Event(), asyncio.Event()
+
+    async def long_turn(_: float) -> None:  # one of the tells' turns, as long as thousands of groups make it
+        paused.set()
+        await gate.wait()
+
+    monkeypatch.setattr(freezing, "asyncio",
+                        types.SimpleNamespace(sleep=long_turn, CancelledError=asyncio.CancelledError))
+    owner.drain_events()
+    frozen = asyncio.create_task(admin(app, "freeze-category", category="friends", seconds=600, reason="整顿"))
+    await asyncio.wait_for(paused.wait(), 10)
+    last = sorted(gids)[-1]  # told after a turn
+    [row] = [json.loads(line) for line in (await admin(app, "sanctions", group_id=last))["lines"]]
+    assert (await admin(app, "lift", sanction_id=int(row["id"]), reason="误冻"))["ok"]
+    gate.set()
+    assert (await asyncio.wait_for(frozen, 10))["ok"]
+    await asyncio.sleep(0.3)
+    told = [e["ev"] for e in owner.drain_events() if e.get("group_id") == last]
+    assert told and told[-1] != "group_suspended", told  # (the lift's notice is the last word)
+    assert app.state.groups[last].suspended_until < app.now_ms()
+    await owner.close()
+
+
+async def test_a_freeze_cancelled_between_its_writes_leaves_memory_as_the_store_and_the_upkeep_the_rest(
+        app: App, tmp_path, monkeypatch) -> None:
+    """A diff review's find: a freeze cancelled (as at a stop) during its second write was answered as
+    if it had failed, and the targets of the writes never made stayed suspended in memory only, with no
+    sanction row, where the upkeep, which goes by memory, never looked."""
+    from server.operator import freeze_upkeep, freezing, platform
+
+    monkeypatch.setattr(freezing, "TARGETS_PER_WRITE", 1)
+    owner, gids = await _groups(app, tmp_path, 3)
+    real = app.store.apply
+    seen, second = 0, asyncio.Event()
+
+    def slow_second(*changes: Any, **kw: Any) -> Any:
+        nonlocal seen
+        if any(type(c).__name__ == "SuspendCategory" for c in changes):
+            seen += 1
+            if seen == 2:
+                second.set()
+
+                async def late() -> Any:
+                    await asyncio.sleep(0.2)
+                    return await real(*changes, **kw)
+
+                return asyncio.ensure_future(late())
+        return real(*changes, **kw)
+
+    monkeypatch.setattr(app.store, "apply", slow_second)
+    task = asyncio.create_task(platform.freeze_category(app, {"category": "friends", "seconds": 600,
+                                                               "reason": "整顿"}))
+    await asyncio.wait_for(second.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task  # (a cancellation, not a failure answered to the operator)
+    await asyncio.sleep(0.5)  # the write under way settles
+    now = app.now_ms()
+    in_memory = {g for g in gids if app.state.groups[g].suspended_until > now}
+    assert in_memory == await _suspended_in_store(app) and len(in_memory) == 2
+    assert app.state.category_frozen_until.get("friends", 0) > now  # (its end was stored with the first)
+    monkeypatch.setattr(app.store, "apply", real)
+    assert await freeze_upkeep.keep_freezes(app) == 1
     assert await _suspended_in_store(app) == set(gids)
     await owner.close()

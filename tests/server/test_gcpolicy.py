@@ -192,6 +192,7 @@ async def test_the_start_freezes_what_the_load_made_before_the_listener_opens(tm
     from tests.server.test_group_ids import config
 
     app = App(config(tmp_path))
+    app.freeze_at_start = True  # (as run() sets it: the process's own server)
     listening_then: list[bool] = []
     monkeypatch.setattr(gcpolicy.GcPolicy, "freeze_all", staticmethod(
         lambda: listening_then.append(app._server is not None)))
