@@ -48,6 +48,29 @@ async def test_an_editor_taken_off_during_the_read_of_comments_gets_a_readers_an
         await c.close()
 
 
+async def _app_holding_posts(tmp_path) -> App:  # type: ignore[no-untyped-def]
+    """A started server whose word list holds a post titled with 待审 for the platform's review."""
+    from server.config import parse_config
+
+    (tmp_path / "review.txt").write_text("待审\n", encoding="utf-8")
+    app = App(parse_config({
+        "server": {"port": 0},
+        "identity": {"sms_provider": "file", "require_id_to_create": False,
+                     "argon2_time_cost": 1, "argon2_memory_kib": 1024},
+        "content": {"lists": [{"category": "rumour", "path": "review.txt", "action": "review"}]},
+    }, tmp_path))
+    await app.start()
+    return app
+
+
+async def _held_post(app: App, tmp_path) -> tuple:  # type: ignore[no-untyped-def]
+    """``_account``'s people and account, and a post of it the platform holds for review (its reply)."""
+    owner, editor, writer, aid, _ = await _account(app, tmp_path)
+    held = await owner.request("publish", account_id=aid, title="待审的文章", body="b", comments="open")
+    assert held.get("held") is True, held
+    return owner, editor, writer, aid, held
+
+
 async def test_posts_of_an_account_closed_during_the_read_are_refused(
         app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     owner, editor, writer, aid, _ = await _account(app, tmp_path)
@@ -95,20 +118,9 @@ async def test_an_editor_taken_off_while_a_reply_is_read_cannot_comment_on_a_hel
     """The race review's find: ``comment`` decided that the caller manages the account (who alone sees a
     held post) before reading the comment it replies to, and an editor taken off meanwhile commented
     on the held post all the same."""
-    from server.config import parse_config
-
-    (tmp_path / "review.txt").write_text("待审\n", encoding="utf-8")
-    app = App(parse_config({
-        "server": {"port": 0},
-        "identity": {"sms_provider": "file", "require_id_to_create": False,
-                     "argon2_time_cost": 1, "argon2_memory_kib": 1024},
-        "content": {"lists": [{"category": "rumour", "path": "review.txt", "action": "review"}]},
-    }, tmp_path))
-    await app.start()
+    app = await _app_holding_posts(tmp_path)
     try:
-        owner, editor, writer, aid, _ = await _account(app, tmp_path)
-        held = await owner.request("publish", account_id=aid, title="待审的文章", body="b", comments="open")
-        assert held.get("held") is True, held
+        owner, editor, writer, aid, held = await _held_post(app, tmp_path)
         hpid = held["post_id"]
         parent = (await editor.request("comment", post_id=hpid, text="先说"))["comment_id"]
         reading, gate = hold_answers(app, monkeypatch, "comment", once=True)
@@ -132,21 +144,11 @@ async def test_a_hide_read_while_its_post_was_held_tells_the_subscribers_once_th
     its write. The platform released the held post meanwhile, its subscribers could list the comment,
     and the hide told them nothing (a held post's comments are its managers' alone). The post's state
     is now read in the write's own transaction."""
-    from server.config import parse_config
     from tests.server.test_freeze_lift_race import admin
 
-    (tmp_path / "review.txt").write_text("待审\n", encoding="utf-8")
-    app = App(parse_config({
-        "server": {"port": 0},
-        "identity": {"sms_provider": "file", "require_id_to_create": False,
-                     "argon2_time_cost": 1, "argon2_memory_kib": 1024},
-        "content": {"lists": [{"category": "rumour", "path": "review.txt", "action": "review"}]},
-    }, tmp_path))
-    await app.start()
+    app = await _app_holding_posts(tmp_path)
     try:
-        owner, editor, writer, aid, _ = await _account(app, tmp_path)
-        held = await owner.request("publish", account_id=aid, title="待审的文章", body="b", comments="open")
-        assert held.get("held") is True, held
+        owner, editor, writer, aid, held = await _held_post(app, tmp_path)
         pid = held["post_id"]
         cid = (await editor.request("comment", post_id=pid, text="先说"))["comment_id"]
         await writer.request("subscribe", account_id=aid)

@@ -15,11 +15,10 @@ from server.operator.common import lines_in_turns
 
 
 class _Writer:
-    """What ``_answer`` writes, and how many times the loop ran something else while it did."""
+    """What ``_answer`` writes."""
 
     def __init__(self) -> None:
         self.data = bytearray()
-        self.turns_seen = 0
 
     def write(self, data: bytes) -> None:
         self.data += data
@@ -28,22 +27,37 @@ class _Writer:
         return None
 
 
-async def _answered(reply: dict[str, Any]) -> tuple[bytes, int]:
-    writer, ticks = _Writer(), [0]
-    done = False
+class _Ticker:
+    """Counts the turns the loop gives other work while it runs (``async with``)."""
 
-    async def ticking() -> None:
-        while not done:
-            ticks[0] += 1
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._done = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while not self._done:
+            self.ticks += 1
             await asyncio.sleep(0)
 
-    ticker = asyncio.create_task(ticking())
-    await asyncio.sleep(0)
-    start = ticks[0]
-    await channel._answer(writer, reply)  # type: ignore[arg-type]
-    done = True
-    await ticker
-    return bytes(writer.data), ticks[0] - start
+    async def __aenter__(self) -> _Ticker:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._done = True
+        assert self._task is not None
+        await self._task
+
+
+async def _answered(reply: dict[str, Any]) -> tuple[bytes, int]:
+    writer = _Writer()
+    async with _Ticker() as ticker:
+        start = ticker.ticks
+        await channel._answer(writer, reply)  # type: ignore[arg-type]
+        turns = ticker.ticks - start
+    return bytes(writer.data), turns
 
 
 @pytest.mark.parametrize("reply", [
@@ -65,23 +79,13 @@ async def test_a_long_listing_is_written_in_turns() -> None:
 
 async def test_lines_are_made_in_turns_in_order_leaving_out_none() -> None:
     made_in: list[int] = []
-    ticks = [0]
-    done = False
-
-    async def ticking() -> None:
-        while not done:
-            ticks[0] += 1
-            await asyncio.sleep(0)
-
-    ticker = asyncio.create_task(ticking())
-
-    def line(n: int) -> str | None:
-        made_in.append(ticks[0])
-        return None if n % 3 == 0 else str(n)
-
     rows = list(range(2 * channel.LINES_PER_TURN + 5))
-    lines = await lines_in_turns(rows, line)
-    done = True
-    await ticker
+    async with _Ticker() as ticker:
+
+        def line(n: int) -> str | None:
+            made_in.append(ticker.ticks)
+            return None if n % 3 == 0 else str(n)
+
+        lines = await lines_in_turns(rows, line)
     assert lines == [str(n) for n in rows if n % 3]
     assert len(set(made_in)) == 3  # three turns: two full, one of 5
