@@ -11,10 +11,11 @@ Stored in one transaction, a category of 10,000 groups held the store's writer 7
 every message sent meanwhile (on SQLite, every write of the server); a write of 100 holds it about
 100 ms (the whole freeze then takes 7.9 s).
 
-A target the freeze's list could not see (an account whose insert was in flight), or one whose
-write failed, is suspended by a write of its own as it lands; the upkeep job
-(``server/operator/freeze_upkeep.py``) applies :func:`suspend_each` to any such target that the store
-still holds unsuspended (at once after a failed write).
+A target the freeze's list could not see (an account whose insert was in flight) is suspended
+by a write of its own as it lands; the upkeep job (``server/operator/freeze_upkeep.py``) applies
+:func:`suspend_each` to any target of a frozen category that the store still holds unsuspended:
+such a one whose own write failed, and those of a freeze's writes that failed or were never made
+(it looks within seconds of a failed write).
 """
 
 from __future__ import annotations
