@@ -772,7 +772,7 @@ class ReportsConfig:
 class RetentionConfig:
     days: int = setting(190, _retention_days)  # Art. 13: no less than six months
     purge_interval_seconds: int = setting(3600, at_least(60))
-    purge_batch: int = setting(1000, between(10, 100000))  # the most rows per purge transaction (next_batch)
+    purge_batch: int = setting(1000, between(10, 100000))  # rows per purge transaction (messages: the most)
 
 
 _HTTPS_URL = matches(r"(https://[^/\s?#]+\S*)?", "an https:// URL (TLS is required)")

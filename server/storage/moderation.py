@@ -112,12 +112,15 @@ class ModerationReads(Protocol):
 SLOW_MODE = "SELECT group_id, slow_mode_seconds FROM groups WHERE slow_mode_seconds > 0"
 # Each member's latest message of the last MAX_SLOW_MODE_SECONDS (older ones can no longer slow
 # anyone): a range of the ts index, a small part of what the activity counts at start read.
-LAST_SENDS = "SELECT group_id, sender_id, MAX(ts) FROM messages WHERE ts > ? GROUP BY group_id, sender_id"
+# (The upper bound, past any time, is for SQLite's planner: a range open on one side it takes for a
+# quarter of the table and scans the whole, 338 ms at 5 million messages; closed, it reads the index.)
+LAST_SENDS = ("SELECT group_id, sender_id, MAX(ts) FROM messages WHERE ts > ? AND ts < 4611686018427387904"
+              " GROUP BY group_id, sender_id")
 # The group mutes of the last MAX_MUTE_SECONDS, oldest first (a later one, an unmute included,
 # replaces an earlier): those of people no longer in the group bind them again if they rejoin. A
 # transfer of the group to someone (the owner's, or the platform's handover of a blacklisted owner's
 # group) ended their mute: nobody may mute the owner (changes.TransferOwner).
-MUTES = ("SELECT group_id, target_id, ts, detail, action FROM audit WHERE ts > ?"
+MUTES = ("SELECT group_id, target_id, ts, detail, action FROM audit WHERE ts > ? AND ts < 4611686018427387904"
          " AND ((action = 'mute' AND actor_type = 'user') OR action = 'transfer_owner') ORDER BY id")
 BANS = "SELECT group_id, user_id, until, banned_by, reason, created_at FROM bans WHERE until = 0 OR until > ?"
 LINKS = ("SELECT code_hash, group_id, created_by, created_at, expires_at, max_uses, uses, note FROM invite_links"

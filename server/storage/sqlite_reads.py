@@ -158,7 +158,9 @@ class SqliteReads(SqliteReader):
         sql = (f"SELECT group_id, seq, ts, sender_id, sender_role, text, 0, {HISTORY_EXTRAS} FROM messages"
                " WHERE (group_id, seq) IN (SELECT group_id, seq FROM ("
                " SELECT m.group_id, m.seq, row_number() OVER (PARTITION BY m.group_id ORDER BY m.seq DESC) AS k"
-               " FROM messages m WHERE m.ts >= ? AND m.held = 0 AND m.deleted_at IS NULL AND NOT EXISTS ("
+               # (closed above, past any time, so the planner reads messages_ts: see moderation.LAST_SENDS)
+               " FROM messages m WHERE m.ts >= ? AND m.ts < 4611686018427387904 AND m.held = 0"
+               " AND m.deleted_at IS NULL AND NOT EXISTS ("
                " SELECT 1 FROM review_queue q WHERE q.kind = 'message' AND q.action = 'review'"
                " AND q.group_id = m.group_id AND q.seq = m.seq AND q.created_at >= ?)) AS t WHERE t.k <= ?)"
                " ORDER BY group_id, seq")
