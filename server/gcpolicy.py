@@ -49,6 +49,7 @@ and the clock's cost 29-38 ms of CPU a second (3-4 % of a core) when it ticked e
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import logging
 import os
@@ -209,3 +210,16 @@ def drop_cycles(conn: Any) -> None:
                 getattr(conn, "connection_exc", None)):
         if exc is not None:
             exc.__traceback__ = None
+
+
+def give_back_memory() -> bool:
+    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``), after work that made
+    and dropped much at once (an export of a large group): the allocator keeps them otherwise, in
+    the arenas of the worker threads that made the rows too, and the process's memory only grows
+    from one export to the next (a leak review: 121 MB to 375 MB over seven exports, never coming
+    down). Blocking: run it on a worker thread. False where there is no glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.malloc_trim(0))
+    except (OSError, AttributeError):
+        return False

@@ -73,7 +73,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from server import record
+from server import gcpolicy, record
 from server.operator import export_media
 from server.operator.channel import OperatorError
 from server.operator.common import OPERATOR, apply, operator_name, time_of, user_of
@@ -295,6 +295,7 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
         raise
     out.release()
     await asyncio.to_thread(_let_go, files)
+    await asyncio.to_thread(gcpolicy.give_back_memory)
     label = target.get("group_id") or target.get("username") or target.get("account_id")
     lines = [f"exported {target['type']} {label} to {out}"]
     lines += [f"{e['name']}: {e['lines']} lines, sha256 {e['sha256']}" for e in entries]
