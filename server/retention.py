@@ -65,7 +65,7 @@ EXPIRED_ONLY = frozenset({"tokens", "ended_logins"})
 # rows (a query-plan review at platform scale measured seconds a batch at 10 rows as at 1,000), so
 # smaller ones would only purge less for the same wait.
 BATCH_SECONDS = 0.05
-FIRST_BATCH = 100  # rows: the first batch of each table (its pages are not in the cache yet)
+FIRST_BATCH = 100  # rows: the messages' first batch (their pages are not in the cache yet)
 MIN_BATCH = 10  # rows: the least a batch takes, however slow (retention.purge_batch's own least)
 
 
@@ -118,8 +118,7 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
     for table in TABLES:
         total = 0
         after: MessageKey | None = None
-        adapts = table == "messages"
-        limit = min(FIRST_BATCH, most) if adapts else most
+        limit = min(FIRST_BATCH, most) if table == "messages" else most
         while True:
             # The first batch that removes anything writes ``purge_started`` in its own transaction:
             # were the process to die before the closing ``purge`` entry, the record still says
@@ -127,15 +126,14 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
             opening = None if started or table in EXPIRED_ONLY else Audit(
                 app.now_ms(), kind, actor, "purge_started", reason=f"past retention ({days} days)",
                 detail={"as_of": now, "cutoff": cutoff})
-            began = time.perf_counter()
             if table == "messages":  # (walked on from each batch's last message: PurgeMessages)
+                began = time.perf_counter()
                 ((n, after),) = await app.store.apply(PurgeMessages(now, cutoff, limit, after, opening))
                 done = after is None
+                limit = next_batch(limit, time.perf_counter() - began, most)
             else:
                 (n,) = await app.store.apply(Purge(table, now, cutoff, limit, opening))
                 done = n < limit
-            if adapts:
-                limit = next_batch(limit, time.perf_counter() - began, most)
             started = started or (n > 0 and table not in EXPIRED_ONLY)
             total += n
             if done:

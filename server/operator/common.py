@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 from governance.identity import username_key
 from governance.moderation import mask_name, redact
@@ -16,6 +16,8 @@ from server.handlers.common import commit, penalize
 from server.handlers.common import tell_credit as handlers_tell_credit
 from server.operator.channel import INTERNAL_EXIT, LINES_PER_TURN, OperatorError, Result, current_operator
 from server.storage.changes import AddCredit, AddSanction, Audit, Change, with_detail
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -302,16 +304,19 @@ async def each_id(ids: Any, one: Callable[[Any], Awaitable[Result]], what: str) 
     return Result(lines, exit=2 if failed else 0)
 
 
+async def in_turns(items: Iterable[T], per_turn: int) -> AsyncIterator[list[T]]:
+    """``items`` (taken as they are now) ``per_turn`` at a time, a turn of the loop between: work over
+    tens of thousands of rows or targets done in one step holds every connection up."""
+    every = list(items)
+    for start in range(0, len(every), per_turn):
+        if start:
+            await asyncio.sleep(0)
+        yield every[start:start + per_turn]
+
 
 async def lines_in_turns(rows: Sequence[Any], line: Callable[[Any], str | None]) -> list[str]:
     """``line(row)`` of each row, :data:`LINES_PER_TURN` a turn; a row whose line is None is left out."""
     lines: list[str] = []
-    for start in range(0, len(rows), LINES_PER_TURN):
-        if start:
-            await asyncio.sleep(0)
-        lines += _made(line, rows[start:start + LINES_PER_TURN])
+    async for part in in_turns(rows, LINES_PER_TURN):
+        lines += [made for r in part if (made := line(r)) is not None]
     return lines
-
-
-def _made(line: Callable[[Any], str | None], rows: Iterable[Any]) -> list[str]:
-    return [made for r in rows if (made := line(r)) is not None]

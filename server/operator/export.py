@@ -165,7 +165,6 @@ def _usernames(app: Context, *ids: Iterable[str | None]) -> dict[str, str]:
     return {uid: u.username for uid in set().union(*ids) if uid and (u := users.get(uid)) is not None}
 
 
-
 def _messages(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for m in rows:
         m["deleted"] = m["deleted_at"] is not None

@@ -32,8 +32,7 @@ import asyncio
 import html
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from governance.operators import ROLE_ORDER, permission_rows
 from governance.public_accounts import (
@@ -45,7 +44,7 @@ from governance.public_accounts import (
 from governance.retention import DAY_MS
 from governance.tiers import activity_class, credit_level, size_class
 from server.operator.channel import OperatorError, Result, command
-from server.operator.common import apply, audit, operator_name, quantile, time_of
+from server.operator.common import apply, audit, in_turns, operator_name, quantile, time_of
 from server.operator.export import iso
 from server.operator.outdir import OutDir
 
@@ -53,7 +52,6 @@ if TYPE_CHECKING:
     from server.context import Context
     from server.state import Account
 
-T = TypeVar("T")
 FORMAT = "qunguan-filing-report/1"
 HOUR_MS = 3_600_000
 PUBLIC_ACCOUNTS_NOTE = ("public accounts (公众账号, P7): counts as of generation; classes from subscribers and "
@@ -91,15 +89,6 @@ def _hours(ms: list[int]) -> dict[str, float] | None:
 COUNTED_PER_TURN = 20_000
 
 
-async def _in_turns(items: Iterable[T]) -> AsyncIterator[list[T]]:
-    """``items`` (taken as they are now) :data:`COUNTED_PER_TURN` at a time, a turn of the loop between."""
-    every = list(items)
-    for start in range(0, len(every), COUNTED_PER_TURN):
-        if start:
-            await asyncio.sleep(0)
-        yield every[start:start + COUNTED_PER_TURN]
-
-
 async def _groups(app: Context, now: int) -> dict[str, Any]:
     cfg = app.cfg.groups
     window, today = cfg.activity_window_days, now // DAY_MS
@@ -107,7 +96,7 @@ async def _groups(app: Context, now: int) -> dict[str, Any]:
     by_size: Counter[str | None] = Counter()
     by_activity: Counter[str | None] = Counter()
     counts: Counter[str] = Counter()
-    async for part in _in_turns(app.state.groups.values()):
+    async for part in in_turns(app.state.groups.values(), COUNTED_PER_TURN):
         for g in part:
             if not g.alive:
                 # (disjoint: a group dissolved and then closed by the platform counts once, as closed)
@@ -227,7 +216,7 @@ async def _accounts_and_credit(app: Context, now: int) -> tuple[dict[str, Any], 
     credit = app.cfg.credit
     per_level: Counter[int] = Counter()
     counts: Counter[str] = Counter()
-    async for part in _in_turns(app.state.users.values()):
+    async for part in in_turns(app.state.users.values(), COUNTED_PER_TURN):
         for u in part:
             counts["registered"] += 1
             counts["cancelled"] += u.deleted

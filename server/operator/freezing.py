@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from server.operator.channel import OperatorError
 from server.operator.common import apply, sanction
 from server.operator.sanctions import lock_target
 
@@ -51,6 +52,18 @@ class PartlyFrozen(Exception):
         super().__init__(f"{len(stored)} suspended, {left} not: a write failed")
         self.stored = stored
         self.left = left
+
+
+def partly_frozen(partly: PartlyFrozen, what: str, category: str, until: int,
+                  tell: Callable[[Any, int], None]) -> OperatorError:
+    """``tell(target, sanction_id)`` for each target a freeze stored before a write failed, and the
+    operator's answer saying how many were frozen and that the upkeep does the rest (``what``: the
+    targets' name, ``groups`` or ``public accounts``)."""
+    for target, sanction_id in partly.stored:
+        tell(target, sanction_id)
+    return OperatorError(f"froze {len(partly.stored)} {what} in {category} until {until}, and then a write failed "
+                         f"({partly.__cause__!r}): the category is frozen, and the freeze upkeep suspends the "
+                         f"{partly.left} {what} left within seconds once the store takes writes")
 
 
 class CancelledPartway(asyncio.CancelledError):

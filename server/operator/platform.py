@@ -30,7 +30,7 @@ from server.operator.common import (
     user_of,
     with_usernames,
 )
-from server.operator.freezing import PartlyFrozen, freeze, suspend_each, tell_in_turns
+from server.operator.freezing import PartlyFrozen, freeze, partly_frozen, suspend_each, tell_in_turns
 from server.operator.message_penalty import MessageCost, message_cost
 from server.operator.public_accounts import SYSTEM, freeze_account_category, take_comment_down, take_post_down
 from server.operator.sanctions import lock_target
@@ -326,12 +326,8 @@ async def freeze_category(app: Context, args: dict[str, Any]) -> Result:
         try:
             groups = await _freeze(app, category, reason, seconds, now, until)
         except PartlyFrozen as partly:
-            for g, sanction_id in partly.stored:
-                _tell_frozen(app, g, reason, sanction_id)
-            raise OperatorError(f"froze {len(partly.stored)} groups in {category} until {until}, and then a write "
-                                f"failed ({partly.__cause__!r}): the category is frozen, and the freeze upkeep "
-                                f"suspends the {partly.left} groups left within seconds once the store takes writes"
-                                ) from partly
+            raise partly_frozen(partly, "groups", category, until,
+                                lambda g, sanction_id: _tell_frozen(app, g, reason, sanction_id)) from partly
     await tell_in_turns(groups, until, lambda g, sanction_id: _tell_frozen(app, g, reason, sanction_id))
     return Result([f"froze {len(groups)} groups in {category} until {until}"])
 

@@ -77,7 +77,7 @@ from server.operator.common import (
     time_of,
     user_of,
 )
-from server.operator.freezing import PartlyFrozen, freeze, suspend_each, tell_in_turns
+from server.operator.freezing import PartlyFrozen, freeze, partly_frozen, suspend_each, tell_in_turns
 from server.operator.message_penalty import comment_cost
 from server.operator.sanctions import lock_target, target_lock
 from server.storage.changes import (
@@ -818,12 +818,8 @@ async def freeze_account_category(app: Context, args: dict[str, Any]) -> Result:
                 lambda aid: audit(app, "suspend_account", reason, None, aid, target_type=ACCOUNT, category=category,
                                   seconds=seconds, until=until))
         except PartlyFrozen as partly:
-            for a, _ in partly.stored:
-                _tell_frozen(app, a, reason, operator_name())
-            raise OperatorError(f"froze {len(partly.stored)} public accounts in {category} until {until}, and then "
-                                f"a write failed ({partly.__cause__!r}): the category is frozen, and the freeze "
-                                f"upkeep suspends the {partly.left} accounts left within seconds once the store "
-                                "takes writes") from partly
+            raise partly_frozen(partly, "public accounts", category, until,
+                                lambda a, _: _tell_frozen(app, a, reason, operator_name())) from partly
     await tell_in_turns(accounts, until, lambda a, _: _tell_frozen(app, a, reason, operator_name()))
     return Result([f"froze {len(accounts)} public accounts in {category} until {until}"])
 
