@@ -43,7 +43,7 @@ from governance.retention import DAY_MS, cutoff_ms
 from server.intervals import Schedule
 from server.media import cleanup as media_cleanup
 from server.metrics import METRICS
-from server.storage.changes import PURGE_TABLES, Audit, MessageKey, Purge, PurgeMessages
+from server.storage.changes import PURGE_TABLES, Audit, MessageKey, NetlogKey, Purge, PurgeMessages, PurgeNetlog
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -56,6 +56,10 @@ TABLES = PURGE_TABLES
 # Removed as they expire, not past retention: said in a purge's report, not in the enforcement record
 # (every purge would write one otherwise, giving retention as the reason).
 EXPIRED_ONLY = frozenset({"tokens", "ended_logins"})
+# The tables that keep what names the authors of kept messages, posts and comments (``Purge.kept``),
+# purged after those: their authors are read once, when the first of these comes.
+KEPT_BY = frozenset({"netlog", "accounts_erased"})
+assert all(TABLES.index(t) > TABLES.index(w) for t in KEPT_BY for w in ("messages", "comments", "posts"))
 
 # What one batch of messages may take. A message send queued behind a purge batch waits for it, and
 # what a batch of N messages costs depends on them: SQLite's search index takes each removed text
@@ -115,9 +119,13 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
     kind = "system" if actor == "system" else "operator"
     removed: dict[str, int] = {}
     started = False  # whether the record says yet that this purge removes rows
+    kept: tuple[str, ...] | None = None
     for table in TABLES:
+        if table in KEPT_BY and kept is None:  # (after the tables of what people write: see KEPT_BY)
+            kept = tuple(await app.store.kept_authors(cutoff))
         total = 0
         after: MessageKey | None = None
+        log_after: NetlogKey | None = None
         limit = min(FIRST_BATCH, most) if table == "messages" else most
         while True:
             # The first batch that removes anything writes ``purge_started`` in its own transaction:
@@ -131,8 +139,12 @@ async def _purge(app: Context, now_ms: int | None, actor: str) -> dict[str, int]
                 ((n, after),) = await app.store.apply(PurgeMessages(now, cutoff, limit, after, opening))
                 done = after is None
                 limit = next_batch(limit, time.perf_counter() - began, most)
+            elif table == "netlog":  # (walked on likewise, from each batch's last row: PurgeNetlog)
+                ((n, log_after),) = await app.store.apply(
+                    PurgeNetlog(now, cutoff, limit, kept or (), log_after, opening))
+                done = log_after is None
             else:
-                (n,) = await app.store.apply(Purge(table, now, cutoff, limit, opening))
+                (n,) = await app.store.apply(Purge(table, now, cutoff, limit, opening, kept))
                 done = n < limit
             started = started or (n > 0 and table not in EXPIRED_ONLY)
             total += n

@@ -514,6 +514,12 @@ class RecordReads(Protocol):
         the decision's write, with its time and operator (sqlite_records.APPEAL_LIFTED)."""
         ...
 
+    async def kept_authors(self, cutoff: int) -> list[str]:
+        """Who wrote something older than ``cutoff`` that is still kept (a message, a reaction, a
+        post, a comment): the retention purge keeps their network logs and identity with it
+        (``sqlite_records.KEPT_AUTHORS``)."""
+        ...
+
     async def members_joined_at(self, group_id: str) -> dict[str, int]:
         """When each current member of a group joined it (epoch ms), by user id."""
         ...

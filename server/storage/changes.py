@@ -988,6 +988,9 @@ class Purge(Change):
     cutoff: int
     limit: int
     record: Audit | None = None
+    # The purge's kept authors (``Store.kept_authors``), read once before the tables naming people:
+    # their network logs and identities stay. Those tables' batches refuse to run without it.
+    kept: tuple[str, ...] | None = None
 
 
 MessageKey = tuple[int, str, int]  # (ts, group_id, seq): the order the messages purge walks in
@@ -1011,9 +1014,30 @@ class PurgeMessages(Change):
     record: Audit | None = None
 
 
+NetlogKey = tuple[int, int]  # (ts, id): the order the network log's purge walks in
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeNetlog(Change):
+    """One retention batch of the network log: the next ``limit`` rows past the cutoff after ``after``
+    (None: from the oldest), in (ts, id) order, each removed unless its person is kept (:class:`Purge`'s
+    rules for ``netlog``; ``kept`` as there). ``apply`` returns (the rows removed, the key to go on
+    after, or None once the batch reached the cutoff). Walked on as the messages are: the rows of the
+    people kept (held, under a sanction, a kept message's author), a few percent of a large platform's
+    log, are looked at once per purge, not again by every batch."""
+
+    now: int
+    cutoff: int
+    limit: int
+    kept: tuple[str, ...]
+    after: NetlogKey | None = None
+    record: Audit | None = None
+
+
 # Order matters: what people wrote goes first, then what names the people (``netlog``,
 # ``accounts_erased``), which stays while a held message, post or comment of theirs is kept.
-# ``messages`` is purged by :class:`PurgeMessages`, the others by :class:`Purge`.
+# ``messages`` is purged by :class:`PurgeMessages`, ``netlog`` by :class:`PurgeNetlog`, the others
+# by :class:`Purge`.
 PURGE_TABLES = ("messages", "membership_log", "reports", "review_queue", "comments", "posts", "post_reads",
                 "netlog", "tokens", "ended_logins",
                 "accounts_erased")

@@ -50,10 +50,13 @@ from server.storage.sqlite_records import (
     GROUP_MEMBERSHIP_LOG,
     HOLD_COLS,
     ID_HELD,
+    KEPT,
+    KEPT_AUTHORS,
     MEASURES_IN_RANGE,
     MEMBERSHIP_COLS,
     MESSAGES_BATCH,
     MSG_COLS,
+    NETLOG_BATCH,
     NETLOG_COLS,
     PURGE_AFTER,
     PURGE_BY_KEY,
@@ -72,6 +75,8 @@ from server.storage.sqlite_records import (
     erased_key,
     messages_params,
     messages_walked,
+    netlog_params,
+    netlog_walked,
     present_in_range,
     queue_item,
 )
@@ -530,6 +535,9 @@ class PostgresReads:
             " ON s.id = a.sanction_id WHERE a.user_id = $1 AND ($2::bigint IS NULL OR a.appeal_id < $2)"
             " ORDER BY a.appeal_id DESC LIMIT $3", user_id, before, limit))
 
+    async def kept_authors(self, cutoff: int) -> list[str]:
+        return [r[0] for r in await self._fetchall(PG_KEPT_AUTHORS, cutoff)]
+
     async def members_joined_at(self, group_id: str) -> dict[str, int]:
         rows = await self._fetchall("SELECT user_id, joined_at FROM members WHERE group_id = $1", group_id)
         return {r[0]: int(r[1]) for r in rows}
@@ -553,17 +561,20 @@ def _deleting(table: str, sql: str) -> str:
     return sql if key is None else f"DELETE FROM {table} WHERE ({', '.join(key)}) IN ({sql})"
 
 
+PG_KEPT_AUTHORS = KEPT_AUTHORS.replace(":cutoff", "$1")
 PG_ERASE_ACCOUNT = _pg_purge(numbered(ERASE_ACCOUNT))
 PG_QUEUE_DEPTHS = numbered(QUEUE_DEPTHS)
 PG_UNLINK_ACCOUNTS = UNLINK_ACCOUNTS.replace(":key", "$1").replace(":erased", "$2")
 PG_ID_HELD = numbered(ID_HELD)
-PURGE_PARAMS = ("now", "cutoff", "limit")
+PURGE_PARAMS = ("now", "cutoff", "limit", "kept")
+PG_KEPT = "SELECT unnest(CAST(:kept AS text[]))"  # (sqlite_records.KEPT: a JSON array there)
 
 
 def _pg_purge_statement(sql: str) -> tuple[str, tuple[str, ...]]:
     """A table's purge in PostgreSQL's dialect, numbered over the parameters it uses (of
     ``PURGE_PARAMS``, in that order), and their names: PostgreSQL cannot type a parameter a
     statement never reads (the tokens' purge reads no cutoff)."""
+    sql = sql.replace(KEPT, PG_KEPT)
     used = tuple(name for name in PURGE_PARAMS if ":" + name in sql)
     for number, name in enumerate(used, 1):
         sql = sql.replace(":" + name, f"${number}")
@@ -590,7 +601,9 @@ async def _purge(db: Conn, p: c.Purge) -> int:
     if statement is None:
         raise ValueError(f"no retention purge for {p.table!r}")
     sql, names = statement
-    args = [{"now": p.now, "cutoff": p.cutoff, "limit": p.limit}[name] for name in names]
+    if "kept" in names and p.kept is None:
+        raise ValueError(f"the purge of {p.table} needs the kept authors (Store.kept_authors)")
+    args = [{"now": p.now, "cutoff": p.cutoff, "limit": p.limit, "kept": list(p.kept or ())}[name] for name in names]
     await db.execute(f"SET LOCAL work_mem = '{PURGE_WORK_MEM}'")
     if p.table in ERASING:
         people = [(r[0], r[1]) for r in await db.fetch(sql, *args)]
@@ -617,6 +630,26 @@ d AS (DELETE FROM messages m USING c WHERE c.gone AND m.group_id = c.group_id AN
       RETURNING m.group_id, m.seq)
 SELECT c.group_id, c.seq, c.ts, d.seq IS NOT NULL FROM c LEFT JOIN d ON d.group_id = c.group_id AND d.seq = c.seq
 ORDER BY c.ts, c.group_id, c.seq"""
+
+
+# The network log's batch (sqlite_records.NETLOG_BATCH), its deletes in the same statement as the
+# messages' are.
+PG_NETLOG_BATCH = f"""
+WITH c AS ({_pg_purge(NETLOG_BATCH.replace(KEPT, PG_KEPT)).replace(":ats", "$4").replace(":aid", "$5")
+            .replace(":kept", "$6")}),
+d AS (DELETE FROM netlog n USING c WHERE c.gone AND n.id = c.id RETURNING n.id)
+SELECT c.id, c.ts, d.id IS NOT NULL FROM c LEFT JOIN d ON d.id = c.id ORDER BY c.ts, c.id"""
+
+
+@applies(c.PurgeNetlog)
+async def _purge_netlog(db: Conn, p: c.PurgeNetlog) -> tuple[int, c.NetlogKey | None]:
+    await db.execute(f"SET LOCAL work_mem = '{PURGE_WORK_MEM}'")
+    params = netlog_params(p)
+    rows = list(await db.fetch(PG_NETLOG_BATCH, *(params[k] for k in ("now", "cutoff", "limit", "ats", "aid", "kept"))))
+    n = sum(1 for r in rows if r[2])
+    if n and p.record is not None:
+        await append_audit(db, p.record)
+    return n, netlog_walked(p, rows)
 
 
 @applies(c.PurgeMessages)

@@ -213,6 +213,33 @@ async def test_purge_runs_in_small_batches_and_lets_writes_through(tmp_path):
         await app.stop()
 
 
+async def test_the_kept_authors_are_read_once_a_purge_and_keep_their_logs_in_every_batch(tmp_path, monkeypatch):
+    """Who wrote a kept message is read once, before the tables naming people, not by each of their
+    batches (it walks every kept message); the network log keeps that author's rows in every batch."""
+    clock = [ms("2026-06-01 12:00", "Asia/Shanghai")]
+    app = make_app(tmp_path, clock, purge_batch=10)
+    await app.start()
+    try:
+        old = clock[0] - 185 * DAY_MS
+        await add_messages(app, "700000001", "u-writer", old, old)
+        await insert(app, "INSERT INTO legal_holds (target_type, target_id, reason, created_at) VALUES (?, ?, ?, ?)",
+                     ("group", "700000001", "case 4", old))
+        await insert(app, "INSERT INTO netlog (ts, kind, user_id, ip) VALUES (?, 'auth', ?, '192.0.2.1')",
+                     *[(old + i, "u-writer" if i % 3 == 0 else f"u-{i}") for i in range(60)])
+        reads, kept_authors = [], app.store.kept_authors
+
+        async def counting(cutoff: int) -> list[str]:
+            reads.append(cutoff)
+            return await kept_authors(cutoff)
+
+        monkeypatch.setattr(app.store, "kept_authors", counting)
+        removed = await retention.purge(app)
+        assert removed["netlog"] == 40 and len(reads) == 1  # (four batches of 10 and the one that found none)
+        assert await count(app, "SELECT COUNT(*) FROM netlog WHERE user_id = 'u-writer'") == 20
+    finally:
+        await app.stop()
+
+
 @pytest.mark.parametrize(("seconds", "expected"), [
     (0.0, [100] + [10] * 337),  # every batch too slow: down to the least at once, and it stays there
     (1e9, [100, 200, 400, 800, 1000, 1000]),  # every batch quick: doubling up to purge_batch

@@ -203,10 +203,11 @@ def test_each_change_returns_the_same_kind_of_result_on_both_backends():
 
 async def test_purges_that_name_people_check_kept_authors_as_one_hashed_set(open_pg, pg_url: str) -> None:
     """A held group with many messages past the cutoff: the network-log and identity purges look its
-    senders up in one hashed set, not by scanning the held messages again for every row."""
+    senders up in one hashed set of the kept authors they are given, read once per purge, and do not
+    read the messages at all (they did, in every batch)."""
     import asyncpg
 
-    from server.storage.postgres_reads import PG_PURGES
+    from server.storage.postgres_reads import PG_NETLOG_BATCH, PG_PURGES
 
     await open_pg()  # the schema
     db = await asyncpg.connect(pg_url)
@@ -216,11 +217,15 @@ async def test_purges_that_name_people_check_kept_authors_as_one_hashed_set(open
         await db.execute("INSERT INTO netlog (ts, kind, user_id, ip, detail)"
                          " SELECT 1, 'connect', 'v' || (n % 5000), '192.0.2.1', '{}' FROM generate_series(1, 50000) n")
         await db.execute("ANALYZE")
-        for table in ("netlog", "accounts_erased"):
-            sql, names = PG_PURGES[table]
-            assert names == ("now", "cutoff", "limit")
-            plan = "\n".join(r[0] for r in await db.fetch("EXPLAIN " + sql, 10**13, 10**12, 1000))
+        kept = [f"u{n}" for n in range(50)]
+        sql, names = PG_PURGES["accounts_erased"]
+        assert names == ("now", "cutoff", "limit", "kept")
+        plans = {"accounts_erased": await db.fetch("EXPLAIN " + sql, 10**13, 10**12, 1000, kept),
+                 "netlog": await db.fetch("EXPLAIN VERBOSE " + PG_NETLOG_BATCH, 10**13, 10**12, 1000, -1, -1, kept)}
+        for table, rows in plans.items():
+            plan = "\n".join(r[0] for r in rows)
             assert "hashed SubPlan" in plan and "NOT (SubPlan" not in plan, (table, plan)
+            assert " on messages" not in plan, (table, plan)
     finally:
         await db.close()
 
