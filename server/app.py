@@ -613,7 +613,7 @@ class App:
             self.logged_in_here(sess)
         user.add_session(sess)
         groups = self.state.groups
-        for gid in user.groups:
+        for gid in user.groups:  # (live groups, all in memory: an end takes itself out of its members' lists)
             groups[gid].online.add(sess)
         accounts = self.state.accounts
         for aid in user.subscriptions:

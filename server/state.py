@@ -239,10 +239,26 @@ class Group:
     # user id -> when a manager last rejected their join request (groups.join_request_cooldown_seconds);
     # None until a first rejection. Kept in memory only: a restart forgets it.
     rejected: dict[str, int] | None = None
+    # Writes ending the group (a dissolution, a closing) in flight: while there is one, memory may say
+    # ended what the store does not yet, so the group stays in memory (State.retire).
+    ends_in_flight: int = 0
 
     @property
     def alive(self) -> bool:
         return self.dissolved_at is None and self.closed_at is None
+
+
+@dataclass(slots=True, frozen=True)
+class ClosedGroup:
+    """What memory keeps of a group the platform closed once the closing is stored
+    (:meth:`State.retire`): enough to refuse every op naming it with ``group_closed``, the reason
+    for its members only (handlers/common.py: GroupClosed). ``dissolved``: its owner had dissolved
+    it first (an op naming it is then refused as for an unknown group, ``not_found``)."""
+
+    group_id: str
+    closed_reason: str | None
+    members: frozenset[str]
+    dissolved: bool
 
 
 @dataclass(slots=True, eq=False)
@@ -328,7 +344,9 @@ class State:
     def __init__(self) -> None:
         self.users: dict[str, User] = {}
         self.by_username: dict[str, str] = {}
+        # Live groups, and ended ones only while an end of theirs is in flight (see retire).
         self.groups: dict[str, Group] = {}
+        self.closed: dict[str, ClosedGroup] = {}  # group id -> a group the platform closed (see retire)
         self.category_frozen_until: dict[str, int] = {}  # group category -> end of its freeze (G5)
         self.sent_ids = SentIds()  # the last day's client_msg_ids (server/sent_ids.py)
         self.accounts: dict[str, Account] = {}
@@ -345,6 +363,24 @@ class State:
         self.media = MediaIndex()  # finished uploads (server/media/index.py)
         self.invite_links: dict[str, InviteLink] = {}  # code hash -> link (not revoked)
         self.revocations = Revocations()  # tokens revoked lately (an auth's lookup may predate them)
+
+    def retire(self, g: Group) -> None:
+        """``g`` ended and no end of it is in flight: it leaves memory. A dissolved group keeps nothing
+        there (ops name it as an unknown group, and the few readers of ended groups, reports, appeals
+        and operator commands, read it from the store: handlers/common.py: known_group), nor do its
+        invite links; a closed one keeps a :class:`ClosedGroup` and its links, which answer
+        ``group_closed``. Ended groups stayed whole in memory for good before, about 1.5 KiB each
+        and their former members' rows, and a start loaded them all again."""
+        current = self.groups.get(g.group_id)
+        if g.alive or g.ends_in_flight or (current is not None and current is not g):
+            return
+        self.groups.pop(g.group_id, None)
+        if g.closed_at is not None:
+            self.closed[g.group_id] = ClosedGroup(g.group_id, g.closed_reason, frozenset(g.members),
+                                                  g.dissolved_at is not None)
+        else:
+            for code in g.invite_links:
+                self.invite_links.pop(code, None)
 
     def carry(self, a: Account, carried: Iterable[tuple[int, str, int]]) -> None:
         """``a`` carries these suspensions (sanction id, the account it stands on, its end)."""

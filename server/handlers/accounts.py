@@ -700,7 +700,8 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
         user.deleted = False
         requested.undo()  # (the memberships: decided, after this)
         for gid, by in invited.items():
-            groups[gid].invited.setdefault(uid, by)
+            if (g := groups.get(gid)) is not None and g.alive:  # (one ended meanwhile lapsed its invitations)
+                g.invited.setdefault(uid, by)
 
     def decided(stored: bool) -> None:
         accounts_decided(stored)

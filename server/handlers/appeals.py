@@ -24,7 +24,7 @@ from governance.sanctions import status
 from protocol.enums import Role
 from protocol.errors import ContractError
 from server.handlers import handler
-from server.handlers.common import own_page, still_active
+from server.handlers.common import known_group, own_page, still_active
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -52,20 +52,22 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
         raise ContractError("bad_request", "sanction_id must be a sanction id")
     me = sess.me
     row = await ctx.store.sanction(sid)
-    still_active(me)  # (the read awaited: an account closed or cancelled meanwhile appeals nothing)
-    mine = False
+    # (a group's as memory or, for a dissolved group, the store holds it: known_group)
+    ended = await known_group(ctx, row["target_id"]) if row is not None and row["target_type"] == "group" else None
+    still_active(me)  # (the reads awaited: an account closed or cancelled meanwhile appeals nothing)
+    mine, g = False, None
     if row is not None:
         if row["target_type"] == "user":
             mine = row["target_id"] == me.user_id
         elif row["target_type"] == "group":  # not an account's: its id may equal a group's
-            g = ctx.state.groups.get(row["target_id"])
+            g = ctx.state.groups.get(row["target_id"], ended)
             mine = g is not None and g.owner_id == me.user_id
     if row is None or not mine:
         # The same answer for a sanction that does not exist and one on somebody else.
         raise ContractError("not_found", f"no sanction {sid} against you or a group you own")
     if row["kind"] == "close_group":
         raise ContractError("forbidden", "closing a group is final and cannot be appealed")
-    if row["target_type"] == "group" and ctx.state.groups[row["target_id"]].closed_at is not None:
+    if g is not None and (g.closed_at is not None or g.group_id in ctx.state.closed):
         # (Its earlier sanctions too: lifting one would change nothing, the closing stands.)
         raise ContractError("forbidden", f"group {row['target_id']} is closed, which is final: its sanctions "
                                          "cannot be appealed")

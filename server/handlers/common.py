@@ -25,7 +25,7 @@ from protocol.events import JoinEndCause, JoinResult, MessageDeleted, Notice, Su
 from server.claims import Settles, settle_when_done
 from server.context import Context
 from server.fanout import publish, publish_many
-from server.state import Group, Member, MembershipWrites, User
+from server.state import ClosedGroup, Group, Member, MembershipWrites, User
 from server.storage.changes import ActsAs, AddCredit, Audit, Change
 
 log = logging.getLogger("qunguan.handlers")
@@ -167,7 +167,7 @@ class GroupClosed(ContractError):
     (a stranger with its id, a dead invite link) gets the code without it (:meth:`for_user`). A
     closing for the owner's blacklisting gave a stranger the reason the owner was blacklisted."""
 
-    def __init__(self, g: Group) -> None:
+    def __init__(self, g: Group | ClosedGroup) -> None:
         super().__init__("group_closed", f"group {g.group_id} was closed by the platform: {g.closed_reason}")
         self.group = g
 
@@ -179,11 +179,41 @@ class GroupClosed(ContractError):
 
 def live_group(ctx: Context, gid: str) -> Group:
     g = ctx.state.groups.get(gid)
-    if g is None or g.dissolved_at is not None:
+    if g is None:
+        closed = ctx.state.closed.get(gid)
+        if closed is not None and not closed.dissolved:
+            raise GroupClosed(closed)
+        raise ContractError("not_found", f"no group {gid}")
+    if g.dissolved_at is not None:
         raise ContractError("not_found", f"no group {gid}")
     if g.closed_at is not None:
         raise GroupClosed(g)
     return g
+
+
+async def known_group(ctx: Context, gid: str) -> Group | None:
+    """The group ``gid``, live or ended, for the few who act on ended groups too (a report on a
+    dissolved group's messages, an appeal, an operator's commands): the group in memory (live, or
+    its end in flight), else an ended one as the store holds it (State.retire), else None. An ended
+    group read from the store is a copy: nothing changes an ended group any more but a closing of a
+    dissolved one, which takes the copy into memory first (operator/groups_people.py: close-group).
+    Awaits only for a group not in memory: callers check again whatever may have changed."""
+    g = ctx.state.groups.get(gid)
+    if g is not None or not gid:
+        return g
+    return await ctx.store.ended_group(gid)
+
+
+@contextmanager
+def ending(ctx: Context, g: Group) -> Iterator[None]:
+    """Around the write that ends ``g`` (a dissolution, a closing) and what is told after it: one
+    more end in flight, and once none is, the ended group leaves memory (State.retire)."""
+    g.ends_in_flight += 1
+    try:
+        yield
+    finally:
+        g.ends_in_flight -= 1
+        ctx.state.retire(g)
 
 
 def member_of(g: Group, user: User) -> Member:

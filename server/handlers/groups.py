@@ -113,7 +113,9 @@ async def create_group(ctx: Context, sess: Session, req: rq.CreateGroup, enc: En
         category = validate_category(ctx, req.category)
         check_can_create(ctx, user)
         gid = new_group_id(ctx.randbelow)
-        while gid in groups:  # every id this node has seen stays in memory
+        # (memory holds the live groups and the closed ones; an ended group's id, kept only by the
+        # store, is refused by it, GroupIdTaken, and drawn again)
+        while gid in groups or gid in ctx.state.closed:
             gid = new_group_id(ctx.randbelow)
         now = ctx.now_ms()
         shown = screened.shown(shown_text.neutral("group_name", group_id=gid))
@@ -350,10 +352,12 @@ def usable_link(ctx: Context, link: InviteLink | None, now: int) -> tuple[Invite
     """The link and its group when the link admits someone now: ``not_found`` otherwise (unknown,
     revoked, used up, expired, its maker no longer managing the group), ``group_closed`` for a group
     the platform closed (the code alone: the reason is the members', GroupClosed)."""
-    g = ctx.state.groups.get(link.group_id) if link is not None and not link.revoked else None
-    if link is None or g is None or g.dissolved_at is not None:
+    if link is None or link.revoked:
         raise ContractError("not_found", UNUSABLE_LINK)
-    g = live_group(ctx, link.group_id)
+    g = ctx.state.groups.get(link.group_id)
+    if g is not None and g.dissolved_at is not None:
+        raise ContractError("not_found", UNUSABLE_LINK)
+    g = live_group(ctx, link.group_id)  # (not_found for a dissolved group, group_closed for a closed one)
     if not moderation.link_usable(link.uses, link.max_uses, link.expires_at, link.revoked, now):
         raise ContractError("not_found", UNUSABLE_LINK)  # members too: a dead code is not_found for whoever holds it
     creator = g.members.get(link.created_by)
@@ -541,8 +545,10 @@ class ClosedRequests:
 
     def undo(self) -> None:
         for gid, ts in self.asked.items():
-            g = self.ctx.state.groups[gid]
-            if g.alive:  # (a group ended meanwhile lapsed its requests: lapse_requests, with its end's write)
+            g = self.ctx.state.groups.get(gid)
+            # (a group ended meanwhile lapsed its requests: lapse_requests, with its end's write; it may
+            # have left memory since, State.retire)
+            if g is not None and g.alive:
                 g.join_requests.setdefault(self.uid, ts)
 
     def drops(self) -> list[ch.Change]:

@@ -33,6 +33,7 @@ from server.handlers.common import (
     check_not_banned,
     commit,
     deletions_told,
+    ending,
     held_until,
     lapse_requests,
     level_of,
@@ -572,10 +573,11 @@ async def dissolve_group(ctx: Context, sess: Session, req: rq.DissolveGroup, enc
         g.dissolved_at = None
         bring_back(users, g)
 
-    await commit(ctx, acts_as(g, sess.me), ch.SetGroupFields(g.group_id, {"dissolved_at": now}),
-                 ch.DropGroupRequests(g.group_id), audit=_audit(ctx, sess.me, "dissolve_group", g), undo=undo)
-    g.departed.clear()  # (nobody rejoins a dissolved group: no mute of a leaver carries over)
-    publish(online, ev.GroupDissolved(group_id=g.group_id, by=sess.me.user_id))
-    lapse_requests(users, g, "group_dissolved")
+    with ending(ctx, g):
+        await commit(ctx, acts_as(g, sess.me), ch.SetGroupFields(g.group_id, {"dissolved_at": now}),
+                     ch.DropGroupRequests(g.group_id), audit=_audit(ctx, sess.me, "dissolve_group", g), undo=undo)
+        g.departed.clear()  # (nobody rejoins a dissolved group: no mute of a leaver carries over)
+        publish(online, ev.GroupDissolved(group_id=g.group_id, by=sess.me.user_id))
+        lapse_requests(users, g, "group_dissolved")
 
 

@@ -19,7 +19,7 @@ from protocol.enums import ReportTarget
 from protocol.errors import ContractError, shown
 from server.claims import turn
 from server.handlers import handler
-from server.handlers.common import GroupClosed, member_of, own_page, still_active
+from server.handlers.common import GroupClosed, known_group, member_of, own_page, still_active
 from server.handlers.posts import reported_content
 from server.storage import changes as ch
 
@@ -28,18 +28,27 @@ if TYPE_CHECKING:
     from protocol.codec import Encoding
     from server.context import Context
     from server.session import Session
-    from server.state import User
+    from server.state import Group, User
 
 MAX_REASON_CHARS = 200
 MAX_DETAIL_CHARS = 2000
 
 
-def _known_group(ctx: Context, gid: str) -> None:
-    g = ctx.state.groups.get(gid)
+async def _known_group(ctx: Context, gid: str) -> Group:
+    """The group a report names, live or dissolved (its members may still report it and what was
+    said in it; memory keeps no ended group, so a dissolved one is read from the store: known_group):
+    ``not_found`` for an unknown group, ``group_closed`` for one the platform closed (every op naming
+    a closed group fails, a report too)."""
+    closed = ctx.state.closed.get(gid)
+    g = await known_group(ctx, gid) if closed is None else None
+    closed = ctx.state.closed.get(gid)  # (again: the read awaited)
+    if closed is not None:
+        raise GroupClosed(closed)
     if g is None:
         raise ContractError("not_found", f"no group {gid}")
     if g.closed_at is not None:
         raise GroupClosed(g)
+    return g
 
 
 class Target(NamedTuple):
@@ -63,13 +72,13 @@ async def _target(ctx: Context, sess: Session, req: rq.Report) -> Target:
     if kind is ReportTarget.MESSAGE:
         if gid is None or seq is None:
             raise ContractError("bad_request", "reporting a message needs group_id and seq")
-        _known_group(ctx, gid)
-        if sess.me.user_id not in ctx.state.groups[gid].members:
+        g = await _known_group(ctx, gid)
+        if sess.me.user_id not in g.members:
             return await _former_members_message(ctx, sess, gid, seq)
-        member_of(ctx.state.groups[gid], sess.me)
+        member_of(g, sess.me)
         info = await ctx.store.message_info(gid, seq)
-        _known_group(ctx, gid)  # again after the read: the group may have been closed meanwhile
-        m = member_of(ctx.state.groups[gid], sess.me)  # and the reporter removed
+        g = await _known_group(ctx, gid)  # again after the read: the group may have been closed meanwhile
+        m = member_of(g, sess.me)  # and the reporter removed
         if info is not None and seq <= m.joined_seq:
             # Sent before this membership: one of an earlier membership (kicked, then back) is
             # theirs to report as a former member's is.
@@ -84,18 +93,19 @@ async def _target(ctx: Context, sess: Session, req: rq.Report) -> Target:
             raise ContractError("bad_request", "reporting a user needs user_id")
         # Optional context: a group the reporter is in (one they are not in tells the platform nothing
         # they saw, and would file the complaint, and its handling, in that group's record and export).
-        g = ctx.state.groups.get(gid) if gid is not None else None
-        named = gid if g is not None and sess.me.user_id in g.members else None
-        if g is not None and named is None and await ctx.store.membership_actions(g.group_id, sess.me.user_id):
-            named = g.group_id  # (a former member: what happened there, as they saw it, before they left)
+        context = await known_group(ctx, gid) if gid is not None else None
+        named = gid if context is not None and sess.me.user_id in context.members else None
+        if (context is not None and named is None
+                and await ctx.store.membership_actions(context.group_id, sess.me.user_id)):
+            named = context.group_id  # (a former member: what happened there, as they saw it, before they left)
         if named is not None:
-            _known_group(ctx, named)  # a closed group fails every op naming it, this one too
+            await _known_group(ctx, named)  # a closed group fails every op naming it, this one too
         if uid not in ctx.state.users:
             raise ContractError("not_found", f"no user {shown(uid)}")
         return Target(named, None, uid)
     if gid is None:
         raise ContractError("bad_request", "reporting a group needs group_id")
-    _known_group(ctx, gid)
+    await _known_group(ctx, gid)
     return Target(gid)
 
 
@@ -107,7 +117,7 @@ async def _former_members_message(ctx: Context, sess: Session, gid: str, seq: in
     me = sess.me.user_id
     log = await ctx.store.membership_actions(gid, me)
     info = await ctx.store.message_info(gid, seq) if log else None
-    _known_group(ctx, gid)  # again after the reads: the group may have been closed meanwhile
+    await _known_group(ctx, gid)  # again after the reads: the group may have been closed meanwhile
     if not log:
         raise ContractError("not_member", f"you are not a member of group {gid}")
     if info is None or not rules.was_member_at(log, info.ts) or not rules.known_to(me, info.sender_id, info.held):

@@ -12,7 +12,7 @@ from governance.identity import username_key
 from governance.moderation import mask_name, redact
 from protocol.errors import ContractError
 from server.claims import Settles
-from server.handlers.common import commit, penalize
+from server.handlers.common import commit, known_group, penalize
 from server.handlers.common import tell_credit as handlers_tell_credit
 from server.operator.channel import INTERNAL_EXIT, LINES_PER_TURN, OperatorError, Result, current_operator
 from server.storage.changes import AddCredit, AddSanction, Audit, Change, with_detail
@@ -119,9 +119,11 @@ def report_id_of(args: dict[str, Any]) -> int | None:
     return id_of(args, "report_id", "--report must be a report id")
 
 
-def group_of(app: Context, args: dict[str, Any]) -> Group:
+async def group_of(app: Context, args: dict[str, Any]) -> Group:
+    """The group ``args`` names, live or ended (an ended one as the store holds it: known_group).
+    Awaits for an ended group: callers check again what they act on."""
     gid = str(args.get("group_id") or "")
-    g = app.state.groups.get(gid)
+    g = await known_group(app, gid)
     if g is None:
         raise OperatorError(f"unknown group {gid}")
     return g
@@ -140,14 +142,15 @@ async def without_legal_names(app: Context, reason: str, *user_ids: str) -> str:
     return reason
 
 
-def answerable(app: Context, target_type: str, target_id: str | None) -> list[str]:
+async def answerable(app: Context, target_type: str, target_id: str | None) -> list[str]:
     """The person a sanction or a report on ``target_type`` ``target_id`` names: the user, the group's
-    owner, or the public account's owner (none for a target no longer known)."""
+    owner (an ended group's too: known_group), or the public account's owner (none for a target no
+    longer known)."""
     if target_id is None:
         return []
     if target_type == "user":
         return [target_id]
-    holder = app.state.groups.get(target_id) if target_type == "group" else (
+    holder = await known_group(app, target_id) if target_type == "group" else (
         app.state.accounts.get(target_id) if target_type == "account" else None)
     return [holder.owner_id] if holder is not None else []
 

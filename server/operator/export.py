@@ -74,6 +74,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from server import gcpolicy, record
+from server.handlers.common import known_group
 from server.operator import export_media
 from server.operator.channel import OperatorError
 from server.operator.common import OPERATOR, apply, operator_name, time_of, user_of
@@ -256,7 +257,7 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
         audit_group, audit_target = None, aid
     elif gid is not None:
         gid = str(gid)
-        if gid not in app.state.groups:
+        if await known_group(app, gid) is None:
             raise OperatorError(f"unknown group {gid}")
         target = {"type": "group", "group_id": gid}
         audit_group, audit_target = gid, gid
@@ -353,7 +354,7 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
         return await asyncio.to_thread(account_files, names, records), ([], posts)
     if target["type"] == "group":
         gid = target["group_id"]
-        group = app.state.groups.get(gid)
+        group = await known_group(app, gid)
         records = await reads.export_group(gid, lo, hi, set(group.members) if group is not None else set())
         await _add_versions(reads, records["messages"])
         names = _usernames(app, await distinct_values(records["messages"], "sender_id"))

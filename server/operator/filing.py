@@ -96,12 +96,13 @@ async def _groups(app: Context, now: int) -> dict[str, Any]:
     by_size: Counter[str | None] = Counter()
     by_activity: Counter[str | None] = Counter()
     counts: Counter[str] = Counter()
+    # Ended groups as the store counts them (memory keeps none once their end is stored: State.retire;
+    # disjoint, a group dissolved and then closed by the platform counts once, as closed).
+    counts["closed_by_platform"], counts["dissolved"] = await app.store.ended_group_counts()
     async for part in in_turns(app.state.groups.values(), COUNTED_PER_TURN):
         for g in part:
             if not g.alive:
-                # (disjoint: a group dissolved and then closed by the platform counts once, as closed)
-                counts["closed_by_platform" if g.closed_at is not None else "dissolved"] += 1
-                continue
+                continue  # (its end in flight: counted by the store once stored)
             row = by_category.setdefault(g.category, {"live": 0, "members": 0})  # a category dropped from config
             row["live"] += 1
             row["members"] += len(g.members)

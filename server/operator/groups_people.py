@@ -17,7 +17,14 @@ from protocol import events as ev
 from server import record
 from server.claims import Together
 from server.fanout import publish
-from server.handlers.common import bring_back, lapse_requests, members_sessions, suspension_cause, take_down
+from server.handlers.common import (
+    bring_back,
+    ending,
+    lapse_requests,
+    members_sessions,
+    suspension_cause,
+    take_down,
+)
 from server.handlers.groups import ClosedRequests
 from server.operator import handover, public_accounts, sanctions
 from server.operator.channel import OperatorError, Result, command, current_operator
@@ -87,7 +94,7 @@ MAX_CREDIT_DELTA = 1_000_000  # far beyond any level; bounds what one command ca
 # -- groups ------------------------------------------------------------------------
 @command("warn-group")
 async def warn_group(app: Context, args: dict[str, Any]) -> Result:
-    g = _live(group_of(app, args))
+    g = _live(await group_of(app, args))
     reason = await without_legal_names(app, reason_of(args), g.owner_id)
     _live(g)  # (closed or dissolved meanwhile: the read awaited)
     deadline = time_of(args, "deadline", "--deadline must be a time in the future")
@@ -106,7 +113,7 @@ async def warn_group(app: Context, args: dict[str, Any]) -> Result:
 async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
     """Posting stops until now + N s: the new end replaces the group's, so it may shorten a suspension;
     the suspensions it cuts short end in the record with it (:func:`sanctions.replacing`)."""
-    g = _live(group_of(app, args))
+    g = _live(await group_of(app, args))
     reason, seconds = await without_legal_names(app, reason_of(args), g.owner_id), seconds_of(args)
     report_id = report_id_of(args)
     # Under the group's sanction lock (a lift reads the group's other suspensions to know what
@@ -165,21 +172,22 @@ async def close_group_now(app: Context, g: Group, reason: str, record: Audit, ex
         if undo is not None:
             undo()
 
-    await apply(
-        app,
-        SetGroupFields(g.group_id, {"closed_at": now, "closed_reason": reason}),
-        DropGroupRequests(g.group_id),
-        sanction("close_group", "group", g.group_id, reason, now, None, report_id, credit_taken),
-        *(extra or []),
-        audit=record,
-        undo=undo_close,
-    )
-    if g.dissolved_at is None:
-        # (A dissolution in flight when the closing began had taken the group down, and was refused
-        # since: its members learn of the closing. A group dissolved for good has nobody to tell.)
-        online |= members_sessions(users, g)
-    publish(online, ev.GroupClosed(group_id=g.group_id, reason=reason))
-    lapse_requests(users, g, "group_closed")
+    with ending(app, g):
+        await apply(
+            app,
+            SetGroupFields(g.group_id, {"closed_at": now, "closed_reason": reason}),
+            DropGroupRequests(g.group_id),
+            sanction("close_group", "group", g.group_id, reason, now, None, report_id, credit_taken),
+            *(extra or []),
+            audit=record,
+            undo=undo_close,
+        )
+        if g.dissolved_at is None:
+            # (A dissolution in flight when the closing began had taken the group down, and was refused
+            # since: its members learn of the closing. A group dissolved for good has nobody to tell.)
+            online |= members_sessions(users, g)
+        publish(online, ev.GroupClosed(group_id=g.group_id, reason=reason))
+        lapse_requests(users, g, "group_closed")
 
 
 @command("close-group")
@@ -189,11 +197,20 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
     A group its owner dissolved is closed too (recorded, the owner who dissolved it penalised): an
     owner warned, or expecting a report to be upheld, could dissolve first and leave the platform
     no measure on the group."""
-    g = group_of(app, args)
-    reason = await without_legal_names(app, reason_of(args), g.owner_id)
-    if g.closed_at is not None:  # (after the read: closed meanwhile)
+    g = await group_of(app, args)
+    if g.closed_at is not None or g.group_id in app.state.closed:  # (the latter: closed since the read)
         raise OperatorError(f"group {g.group_id} is already closed")
-    report_id = report_id_of(args)
+    # A dissolved group read from the store is taken into memory, so that another closing of it meanwhile
+    # finds this one's claim (it leaves memory again once closed, State.retire, or when this fails).
+    g = app.state.groups.setdefault(g.group_id, g)
+    try:
+        reason = await without_legal_names(app, reason_of(args), g.owner_id)
+        if g.closed_at is not None:  # (after the read: closed meanwhile)
+            raise OperatorError(f"group {g.group_id} is already closed")
+        report_id = report_id_of(args)
+    except BaseException:
+        app.state.retire(g)  # (a copy taken in leaves again; a live group, or one being closed, stays)
+        raise
     owner = app.state.users[g.owner_id]
     pen, undo = penalty(owner, app.cfg.credit.penalty_sanction)
     await close_group_now(app, g, reason, audit(app, "close_group", reason, g.group_id), changes(pen),
@@ -376,7 +393,7 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
     try:
         pa = public_accounts.blacklist_plan(app, user, given, now, person)
     except BaseException:
-        h.abandon()
+        h.abandon(app)
         user.blacklisted = False
         raise
     requested = ClosedRequests.take(app, user.user_id)  # (as with a cancelled account)
@@ -399,24 +416,27 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
     if same_person_as is not None:
         detail["same_person_as"] = same_person_as.user_id
 
-    await apply(
-        app,
-        SetUserFields(user.user_id, {"blacklisted_at": now}),
-        # (A cancelled account whose phone and identity the purge erased: refused, not stored as a
-        # blacklisting in force that bars nobody. Decided in the write, as the purge may run meanwhile.)
-        IdentityHeld(user.user_id),
-        sanction("blacklist", "user", user.user_id, reason, now, None, report_id),
-        *h.changes,
-        *pa.changes,
-        OwnsNoLiveGroup(user.user_id),  # (after the hand-overs: nothing planned from a claim since refused)
-        *requested.drops(),
-        audit=audit(app, "blacklist", reason, None, user.user_id, **detail),
-        undo=undo,
-        claim=Together(*h.claims),
-        conflict=f"{user.username}'s groups or public accounts changed while its blacklisting was being stored "
-                 f"(a transfer, a dissolving or a closing of theirs was refused meanwhile): {user.username} was "
-                 "not blacklisted; run the command again",
-    )
+    try:
+        await apply(
+            app,
+            SetUserFields(user.user_id, {"blacklisted_at": now}),
+            # (A cancelled account whose phone and identity the purge erased: refused, not stored as a
+            # blacklisting in force that bars nobody. Decided in the write, as the purge may run meanwhile.)
+            IdentityHeld(user.user_id),
+            sanction("blacklist", "user", user.user_id, reason, now, None, report_id),
+            *h.changes,
+            *pa.changes,
+            OwnsNoLiveGroup(user.user_id),  # (after the hand-overs: nothing planned from a claim since refused)
+            *requested.drops(),
+            audit=audit(app, "blacklist", reason, None, user.user_id, **detail),
+            undo=undo,
+            claim=Together(*h.claims),
+            conflict=f"{user.username}'s groups or public accounts changed while its blacklisting was being "
+                     f"stored (a transfer, a dissolving or a closing of theirs was refused meanwhile): "
+                     f"{user.username} was not blacklisted; run the command again",
+        )
+    finally:
+        h.settled(app)  # (its closed groups leave memory: after the write, whatever it did)
     for sess in list(user.sessions):
         sess.send(ev.Notice(kind="blacklisted", text=given, by=operator_name(),
                             same_person_as=same_person_as.username if same_person_as is not None else None))
@@ -502,6 +522,7 @@ async def ping(app: Context, args: dict[str, Any]) -> Result:
     warnings = [str(w) for w in app.cfg.warnings] + ([NO_AGREEMENT] if app.agreement is None else [])
     if app.purge_refused is not None:  # (the clock in doubt: server/retention.py)
         warnings.append(f"retention purge not running: {app.purge_refused}")
+    # (groups: the live ones, in memory; an ended group leaves it once its end is stored, State.retire)
     return Result([json.dumps({"groups": len(app.state.groups), "users": len(app.state.users),
                                "connections": len(app.sessions), "operator": who.name, "role": who.role,
                                "agreement": app.agreement.version if app.agreement is not None else None,
@@ -602,8 +623,8 @@ async def resolve_one(app: Context, report_id: Any, args: dict[str, Any], charge
         raise OperatorError(f"unknown report {report_id}")
     # told to the reporter and kept: masked like every reason, and the legal names of the person reported
     # and of whoever answers for the target (a group's owner, a public account's or a post's owner)
-    named = {row["user_id"], *answerable(app, "group", row["group_id"]),
-             *answerable(app, "account", row["account_id"])} - {None}
+    named = {row["user_id"], *await answerable(app, "group", row["group_id"]),
+             *await answerable(app, "account", row["account_id"])} - {None}
     note = await without_legal_names(app, reason_of(args, "note"), *sorted(named))
     assert type(report_id) is int
     already = f"report {report_id} is already resolved"

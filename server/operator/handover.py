@@ -78,16 +78,27 @@ class Handover:
     # The owners and roles a group's passing claims, settled by the blacklisting's write (in order
     # with a transfer of the group in flight, as transfer_owner's own claims are: server/claims.py).
     claims: list[Settles] = field(default_factory=list)
+    # The groups whose closing is claimed, an end in flight each until :meth:`settled`.
+    ending: list[Group] = field(default_factory=list)
 
     def undo(self) -> None:
         for fn in reversed(self.undos):
             fn()
 
-    def abandon(self) -> None:
+    def abandon(self, app: Context) -> None:
         """Take back everything claimed, with no write (the plan failed half-way)."""
         for claim in reversed(self.claims):
             claim.settle(False)
         self.undo()
+        self.settled(app)
+
+    def settled(self, app: Context) -> None:
+        """The write is decided (stored, or refused and undone): the closings are in flight no more,
+        and a group that ended leaves memory (State.retire)."""
+        for g in self.ending:
+            g.ends_in_flight -= 1
+            app.state.retire(g)
+        self.ending.clear()
 
     def publish(self) -> None:
         for fn in self.tell:
@@ -170,7 +181,7 @@ def plan(app: Context, owner: User, reason: str, actor: str, now: int, by: str,
             else:
                 _close(h, app, g, why, reason, actor, now, owner)
     except BaseException:
-        h.abandon()  # nothing half-claimed is left behind
+        h.abandon(app)  # nothing half-claimed is left behind
         raise
     return h
 
@@ -208,6 +219,8 @@ def _close(h: Handover, app: Context, g: Group, why: str, reason: str, actor: st
     client says it in its reader's language."""
     g.closed_at, g.closed_reason = now, why
     online = take_down(app.state.users, g)
+    g.ends_in_flight += 1
+    h.ending.append(g)
 
     def undo() -> None:
         g.closed_at, g.closed_reason = None, None

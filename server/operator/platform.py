@@ -79,7 +79,7 @@ async def review_queue(app: Context, args: dict[str, Any]) -> Result:
         if args.get(key) is not None and not is_id(args[key]):
             raise OperatorError(f"--{key} must be a whole number above 0")
     page = ReviewPage(after=args.get("after") or 0, limit=args.get("limit"),
-                      group_id=group_of(app, args).group_id if args.get("group_id") is not None else None,
+                      group_id=(await group_of(app, args)).group_id if args.get("group_id") is not None else None,
                       sender_id=user_of(app, args).user_id if args.get("username") is not None else None,
                       kind=args.get("kind"))  # (one of its choices: the socket checks them, server/operator/cli.py)
     rows = await app.store.review_items(bool(args.get("open")), page)
@@ -198,7 +198,7 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
     ``credit.penalty_report_upheld`` points; the record entry is ``remove_message``. An open review
     item flagging the message is settled in the same transaction (decision ``remove``), so that a
     later ``decide`` of it is refused instead of penalising the sender a second time."""
-    g = group_of(app, args)
+    g = await group_of(app, args)
     gid, seq = g.group_id, args.get("seq")
     if not is_id(seq):
         raise OperatorError("SEQ must be a message's seq")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from server import retention
+from server.handlers.common import known_group
 from server.intervals import job_ran
 from server.operator import export as exporter
 from server.operator.channel import OperatorError, Result, command
@@ -67,7 +68,7 @@ async def purge(app: Context, args: dict[str, Any]) -> Result:
 
 
 # -- legal holds ----------------------------------------------------------------------------
-def _hold_target(app: Context, args: dict[str, Any]) -> tuple[str, str, str]:
+async def _hold_target(app: Context, args: dict[str, Any]) -> tuple[str, str, str]:
     gid, name, aid = args.get("group_id"), args.get("username"), args.get("account_id")
     if sum(x is not None for x in (gid, name, aid)) != 1:
         raise OperatorError("hold needs exactly one of --group, --user or --account")
@@ -78,7 +79,7 @@ def _hold_target(app: Context, args: dict[str, Any]) -> tuple[str, str, str]:
         return "account", aid, f"account {aid}"
     if gid is not None:
         gid = str(gid)
-        if gid not in app.state.groups:
+        if await known_group(app, gid) is None:
             raise OperatorError(f"unknown group {gid}")
         return "group", gid, f"group {gid}"
     user = user_of(app, args)
@@ -87,7 +88,7 @@ def _hold_target(app: Context, args: dict[str, Any]) -> tuple[str, str, str]:
 
 @command("hold")
 async def hold(app: Context, args: dict[str, Any]) -> Result:
-    kind, target_id, label = _hold_target(app, args)
+    kind, target_id, label = await _hold_target(app, args)
     reason = reason_of(args)
     record = audit(app, "legal_hold", reason, target_id if kind == "group" else None, target_id, target_type=kind)
     # The record entry is written by AddHold itself, with the new hold's id in its detail.

@@ -46,11 +46,11 @@ if TYPE_CHECKING:
 
 
 
-def _target(app: Context, kind: str, name: str) -> tuple[Group | User | Account, str, str | None, str | None]:
+async def _target(app: Context, kind: str, name: str) -> tuple[Group | User | Account, str, str | None, str | None]:
     """The live group, active user or open account ``name`` names; the neutral value; the user who
     answers for the text (None: nobody certain); the owner to tell when nobody answers."""
     if kind in ("group_name", "announcement"):
-        g = group_of(app, {"group_id": name})
+        g = await group_of(app, {"group_id": name})
         if not g.alive:
             raise OperatorError(f"group {g.group_id} was dissolved or closed: it shows nothing")
         # (nobody answers for certain: an admin may have set the announcement, and the name may be a
@@ -73,7 +73,7 @@ async def remove_text(app: Context, args: dict[str, Any]) -> Result:
     if kind not in FIELDS:
         raise OperatorError(f"KIND must be one of {', '.join(FIELDS)}")
     reason = reason_of(args)
-    target, neutral, author_id, owner_id = _target(app, kind, str(args.get("target") or ""))
+    target, neutral, author_id, owner_id = await _target(app, kind, str(args.get("target") or ""))
     field, noun = FIELDS[kind], NOUNS[kind]
     shown = str(getattr(target, field))
     if shown == neutral:

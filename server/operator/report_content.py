@@ -14,6 +14,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from governance.tiers import credit_level
+from server.handlers.common import known_group
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import is_id, username_of, with_usernames
 from server.operator.export import iso
@@ -60,7 +61,7 @@ async def _content(app: Context, row: dict[str, Any]) -> dict[str, Any] | None:
             "type": "account", "account_id": a.account_id, "name": a.name, "intro": a.intro,
             "owner_id": a.owner_id, "owner_username": username_of(app, a.owner_id), "status": a.status(app.now_ms())}
     if kind == "group" and row["group_id"]:
-        return _group(app, str(row["group_id"]))
+        return await _group(app, str(row["group_id"]))
     if kind == "user" and row["user_id"]:
         user = app.state.users.get(row["user_id"])
         return None if user is None else {
@@ -68,12 +69,12 @@ async def _content(app: Context, row: dict[str, Any]) -> dict[str, Any] | None:
             "credit_score": user.credit_score, "credit_level": credit_level(user.credit_score, app.cfg.credit.levels),
             "blacklisted": user.blacklisted, "deleted": user.deleted,
             # (the group the reporter named, where the conduct happened)
-            "group": _group(app, str(row["group_id"])) if row["group_id"] else None}
+            "group": await _group(app, str(row["group_id"])) if row["group_id"] else None}
     return None
 
 
-def _group(app: Context, gid: str) -> dict[str, Any] | None:
-    g = app.state.groups.get(gid)
+async def _group(app: Context, gid: str) -> dict[str, Any] | None:
+    g = await known_group(app, gid)
     return None if g is None else {
         "type": "group", "group_id": gid, "name": g.name, "owner_id": g.owner_id,
         "owner_username": username_of(app, g.owner_id), "members": len(g.members),

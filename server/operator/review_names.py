@@ -80,8 +80,7 @@ def announce_shown(app: Context, kind: str, gid: str | None, user_id: str, value
         user = app.state.users.get(user_id)
         if user is not None:
             announce_rename(app, user)
-    elif kind not in shown_text.ACCOUNT_KINDS and gid is not None:
-        g = app.state.groups[gid]
+    elif kind not in shown_text.ACCOUNT_KINDS and gid is not None and (g := app.state.groups.get(gid)) is not None:
         publish(g.online, ev.GroupUpdated(group_id=gid, name=value) if kind == "group_name"
                 else ev.GroupUpdated(group_id=gid, announcement=value))
 

@@ -36,7 +36,7 @@ from governance.tiers import credit_level
 from protocol import events as ev
 from server.claims import OnceStored, Together, turn
 from server.fanout import publish
-from server.handlers.common import suspension_cause
+from server.handlers.common import known_group, suspension_cause
 from server.operator.channel import OperatorError, Result, command, current_operator
 from server.operator.common import (
     answerable,
@@ -95,7 +95,7 @@ async def sanctions(app: Context, args: dict[str, Any]) -> Result:
             raise OperatorError(f"unknown account {aid}")
         rows = await app.store.sanctions("account", str(aid))
     elif gid is not None:
-        rows = await app.store.sanctions("group", group_of(app, args).group_id)
+        rows = await app.store.sanctions("group", (await group_of(app, args)).group_id)
     elif name is not None:
         rows = await app.store.sanctions("user", user_of(app, args).user_id)
     else:
@@ -219,6 +219,8 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
     said: dict[str, Any] = {"measure": kind, "reason": reason if told is None else told}
     if appeal_id is not None:
         said["appeal_id"] = str(appeal_id)
+    # A dissolved group is not in memory (State.retire): read from the store, before the claim.
+    ended = await known_group(app, str(target)) if row["target_type"] == "group" else None
     # From here on: no await (the claim and its check are one step).
     if row["target_type"] == "account":
         from server.operator.public_accounts import lift_account_sanction
@@ -229,10 +231,11 @@ async def lift_changes(app: Context, row: dict[str, Any], reason: str, now: int,
         lift.once_stored.append(done.stored)
         return lift
     if kind in ("warning", "suspend_group"):
-        g = app.state.groups.get(target)
+        g = app.state.groups.get(target, ended)  # (memory first: what was read may have been taken in since)
         if g is None:
             raise OperatorError(f"unknown group {target}")
-        if g.closed_at is not None:  # (as an appeal of it is refused: lifting it would change nothing)
+        if g.closed_at is not None or target in app.state.closed:  # (as an appeal of it is refused: lifting
+            # it would change nothing; the latter, closed since the read)
             raise OperatorError(f"group {target} is closed, which is final: sanction {sid} no longer does "
                                 "anything, and lifting it would tell its members otherwise")
         text = (f"the platform lifted the suspension of this group: {reason}" if kind == "suspend_group"
@@ -418,7 +421,8 @@ async def lift(app: Context, args: dict[str, Any]) -> Result:
     if row is None:
         raise OperatorError(f"unknown sanction {sid}")
     # (told to a group's members, an account's editors: the person's legal name masked too)
-    reason = await without_legal_names(app, reason_of(args), *answerable(app, row["target_type"], row["target_id"]))
+    named = await answerable(app, row["target_type"], row["target_id"])
+    reason = await without_legal_names(app, reason_of(args), *named)
     group_id = row["target_id"] if row["target_type"] == "group" else None
     async with target_lock(row):
         # Read again under the lock (the first read only names the target, whose lock it is): a lift
@@ -465,7 +469,8 @@ async def decide_appeal(app: Context, args: dict[str, Any]) -> Result:
     sid = int(row["sanction_id"])
     sanction = await app.store.sanction(sid)
     if sanction is not None:  # (the note lifts a group's sanction with a notice to its members)
-        note = await without_legal_names(app, note, *answerable(app, sanction["target_type"], sanction["target_id"]))
+        named = await answerable(app, sanction["target_type"], sanction["target_id"])
+        note = await without_legal_names(app, note, *named)
     async with target_lock(sanction if outcome == "upheld" else None):
         if sanction is not None and outcome == "upheld":
             # Read again under the lock: lifted meanwhile (perhaps with its points given back),

@@ -35,7 +35,7 @@ from server.storage.public import PublicAccountReads
 
 if TYPE_CHECKING:
     from server.config import Config
-    from server.state import Agreement, State
+    from server.state import Agreement, Group, State
 
 Done = Callable[[BaseException | None], None]
 # (ops, messages stored, network-log rows stored, seconds from BEGIN to COMMIT, committed?)
@@ -583,6 +583,16 @@ class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMe
 
     async def load_state(self, now_ms: int, activity_window_days: int) -> State:
         """The in-memory caches of the hot path (users, groups, members, recent activity and ids)."""
+        ...
+
+    async def ended_group_counts(self) -> tuple[int, int]:
+        """How many groups the platform closed, and how many their owners dissolved (and the platform
+        did not close since): ended groups are counted here, memory keeps none."""
+        ...
+
+    async def ended_group(self, group_id: str) -> Group | None:
+        """A dissolved or closed group with the members it had when it ended (server/storage/loading.py:
+        ended_group), or None when it is live or unknown: memory keeps no ended group."""
         ...
 
     async def load_agreement(self) -> tuple[Agreement | None, list[str]]:

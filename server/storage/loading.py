@@ -13,7 +13,7 @@ from itertools import islice
 from typing import Any
 
 from governance.retention import DAY_MS
-from server.state import NOTHING, Group, Member, State, User
+from server.state import NOTHING, ClosedGroup, Group, Member, State, User
 from server.storage.media import load_media
 from server.storage.moderation import load_moderation
 from server.storage.public import load_accounts
@@ -25,7 +25,18 @@ USERS = ("SELECT user_id, username, username_key, display_name, credit_score,"
          " powers_suspended_until, create_revoked_at IS NOT NULL FROM users")
 GROUPS = ("SELECT group_id, name, category, join_policy, owner_id, created_at, announcement,"
           " mute_all, last_seq, dissolved_at, closed_at, closed_reason, suspended_until FROM groups")
+# Memory holds live groups (State.retire); of the ended ones only the platform's closings, briefly.
+LIVE_GROUPS = GROUPS + " WHERE dissolved_at IS NULL AND closed_at IS NULL"
+CLOSED_GROUPS = "SELECT group_id, closed_reason, dissolved_at IS NOT NULL FROM groups WHERE closed_at IS NOT NULL"
+# Every membership row, ended groups' too (their members are kept for the reports and exports that
+# name them): skipped here by group rather than joined with the groups in the database (see READ_MARKERS).
 MEMBERS = "SELECT group_id, user_id, role, joined_seq, muted_until FROM members"
+ENDED_GROUP = GROUPS + " WHERE group_id = ? AND (dissolved_at IS NOT NULL OR closed_at IS NOT NULL)"
+GROUP_MEMBERS = "SELECT user_id, role, joined_seq, muted_until FROM members WHERE group_id = ?"
+# How many groups ended: (closed by the platform, dissolved by their owners and not closed since).
+ENDED_COUNTS = ("SELECT COALESCE(SUM(CASE WHEN closed_at IS NOT NULL THEN 1 ELSE 0 END), 0),"
+                " COALESCE(SUM(CASE WHEN closed_at IS NULL THEN 1 ELSE 0 END), 0)"
+                " FROM groups WHERE dissolved_at IS NOT NULL OR closed_at IS NOT NULL")
 # Each group's messages per day after a day (server/storage/activity.py: kept by the writer).
 DAILY = "SELECT group_id, day, messages FROM group_daily WHERE day > ?"
 JOIN_REQUESTS = "SELECT group_id, user_id, ts FROM join_requests"
@@ -64,24 +75,28 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
         users[uid] = User(uid, row[1], row[3], row[4], bool(row[5]), row[6], bool(row[7]), bool(row[8]),
                           row[9], bool(row[10]))
         by_username[row[2]] = uid
-    for row in await fetch(GROUPS):
-        groups[row[0]] = Group(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8],
-                               row[9], row[10], row[11], row[12])
-    alive = {gid for gid, g in groups.items() if g.alive}
+    for row in await fetch(LIVE_GROUPS):
+        groups[row[0]] = _group(row)
+    closed_members: dict[str, set[str]] = {gid: set() for gid, _, _ in await fetch(CLOSED_GROUPS)}
     for gid, uid, role, joined_seq, muted_until in await fetch(MEMBERS):
-        g = groups[gid]
+        g = groups.get(gid)
+        if g is None:  # (an ended group's)
+            if (closed := closed_members.get(gid)) is not None:
+                closed.add(uid)
+            continue
         g.members[uid] = Member(role, joined_seq, muted_until)
         if joined_seq > g.joined_high:
             g.joined_high = joined_seq
-        if gid in alive:
-            user = users[uid]
-            joined = user.groups
-            if joined is NOTHING:  # (User.add_group, without its calls)
-                user.groups = {gid}
-            else:
-                joined.add(gid)  # type: ignore[attr-defined]  # (a set of its own once not NOTHING)
+        user = users[uid]
+        joined = user.groups
+        if joined is NOTHING:  # (User.add_group, without its calls)
+            user.groups = {gid}
+        else:
+            joined.add(gid)  # type: ignore[attr-defined]  # (a set of its own once not NOTHING)
         if joined_seq > g.last_seq:
             g.last_seq = joined_seq  # (see _seq_floor)
+    for gid, reason, dissolved in await fetch(CLOSED_GROUPS):
+        state.closed[gid] = ClosedGroup(gid, reason, frozenset(closed_members[gid]), bool(dissolved))
     for gid, uid, seq in await fetch(READ_MARKERS):
         marked = state.groups.get(gid)
         member = marked.members.get(uid) if marked is not None else None
@@ -101,12 +116,15 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
             counted.daily[int(day)] = int(n)
     for category, until in await fetch(CATEGORY_FREEZES, now_ms):
         state.category_frozen_until[category] = int(until)
-    for gid, uid, ts in await fetch(JOIN_REQUESTS):
-        state.groups[gid].join_requests[uid] = ts
+    for gid, uid, ts in await fetch(JOIN_REQUESTS):  # (an ended group's are dropped with its end)
+        if (requested := groups.get(gid)) is not None:
+            requested.join_requests[uid] = ts
     for gid, uid, inviter_id in await fetch(INVITATIONS):
-        state.groups[gid].invited[uid] = inviter_id
+        if (inviting := groups.get(gid)) is not None:
+            inviting.invited[uid] = inviter_id
     for gid, seq in await fetch(PINS):
-        state.groups[gid].pinned.append(seq)
+        if (pinning := groups.get(gid)) is not None:  # (a dissolved group's pins stay: the retention purge's)
+            pinning.pinned.append(seq)
     await load_sent_ids(fetch, state, now_ms - DAY_MS + 1)
     await load_accounts(fetch, state)
     for category, until in await fetch(ACCOUNT_CATEGORY_FREEZES, now_ms):
@@ -114,6 +132,23 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
     await load_media(fetch, state)
     await load_moderation(fetch, state, now_ms)
     return state
+
+
+def _group(row: Any) -> Group:
+    return Group(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8], row[9], row[10],
+                 row[11], row[12])
+
+
+async def ended_group(fetch: Fetch, group_id: str) -> Group | None:
+    """A dissolved or closed group as the store holds it, with the members it had when it ended (a
+    copy: memory keeps no ended group, State.retire), or None for a group that is live or unknown."""
+    rows = await fetch(ENDED_GROUP, group_id)
+    if not rows:
+        return None
+    g = _group(rows[0])
+    for uid, role, joined_seq, muted_until in await fetch(GROUP_MEMBERS, group_id):
+        g.members[uid] = Member(role, joined_seq, muted_until)
+    return g
 
 
 async def load_sent_ids(fetch: Fetch, state: State, since: int) -> None:

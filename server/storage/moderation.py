@@ -150,9 +150,10 @@ def _load_departed_mutes(groups: dict[str, Group], rows: list[Any], now_ms: int)
 
 async def load_moderation(fetch: Fetch, state: State, now_ms: int) -> None:
     """Slow mode, members' last sends, the bans in force and the usable invite links of every group."""
-    groups = state.groups
+    groups = state.groups  # (live groups: what an ended group had goes with it, but a closed one's links)
     for gid, seconds in await fetch(SLOW_MODE):
-        groups[gid].slow_mode_seconds = int(seconds)
+        if (slowed := groups.get(gid)) is not None:
+            slowed.slow_mode_seconds = int(seconds)
     departed = _load_departed_mutes(groups, await fetch(MUTES, now_ms - MAX_MUTE_SECONDS * 1000), now_ms)
     for gid, uid, ts in await fetch(LAST_SENDS, now_ms - MAX_SLOW_MODE_SECONDS * 1000):
         g = groups.get(gid)
@@ -166,8 +167,13 @@ async def load_moderation(fetch: Fetch, state: State, now_ms: int) -> None:
     for (gid, uid), m in departed.items():
         groups[gid].departed[uid] = m
     for gid, uid, until, by, reason, created_at in await fetch(BANS, now_ms):
-        groups[gid].bans[uid] = Ban(int(until), by, reason, int(created_at))
+        if (banning := groups.get(gid)) is not None:
+            banning.bans[uid] = Ban(int(until), by, reason, int(created_at))
     for code_hash, gid, by, created_at, expires_at, max_uses, uses, note in await fetch(LINKS, now_ms):
+        linked = groups.get(gid)
+        if linked is None and gid not in state.closed:
+            continue  # (a dissolved group's link is as unknown as the group: not_found)
         state.invite_links[code_hash] = InviteLink(code_hash, gid, by, int(created_at), expires_at, max_uses,
                                                    int(uses), note=note or None)
-        groups[gid].invite_links.add(code_hash)
+        if linked is not None:
+            linked.invite_links.add(code_hash)

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiosqlite
 
-from server.state import Agreement, State
+from server.state import Agreement, Group, State
 from server.storage import loading
 from server.storage.base import (
     CHANGES_HEAD,
@@ -52,6 +52,16 @@ class SqliteReads(SqliteReader):
             return await self._fetchall(sql, params)
 
         return await loading.load_state(fetch, now_ms, activity_window_days)
+
+    async def ended_group_counts(self) -> tuple[int, int]:
+        row = await self._fetchone(loading.ENDED_COUNTS)
+        return int(row[0]), int(row[1])
+
+    async def ended_group(self, group_id: str) -> Group | None:
+        async def fetch(sql: str, *params: Any) -> list[Any]:
+            return await self._fetchall(sql, params)
+
+        return await loading.ended_group(fetch, group_id)
 
     async def load_agreement(self) -> tuple[Agreement | None, list[str]]:
         row = await self._fetchone(

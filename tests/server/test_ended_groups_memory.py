@@ -1,0 +1,140 @@
+"""Ended groups leave memory (State.retire): a dissolved group keeps nothing there, a closed one a
+small ClosedGroup, once no end of theirs is in flight. They stayed whole in memory for good before,
+about 1.5 KiB each and their former members' rows, and a start loaded them all again: under
+create-and-dissolve churn (a leak review saw 1,080 a minute) memory grew without bound. What reads
+an ended group (a report on a dissolved group's message, an appeal, an operator's command) reads it
+from the store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from server.app import App
+from server.operator.channel import CURRENT, Operator
+from tests.server.lookups import user
+from tests.server.test_group_end_races import close_group
+
+
+def decide_when_told(app: App, monkeypatch: pytest.MonkeyPatch, stores: dict[str, bool]) -> dict[str, asyncio.Event]:
+    """As test_group_end_races.refuse_when_told: the writes recorded as each action of ``stores`` wait
+    for that action's gate; then the store takes it (True) or refuses it (False). Writes are decided
+    in the order they were asked for."""
+    gates = {a: asyncio.Event() for a in stores}
+    real: Callable[..., Any] = app.store.apply
+    last: list[asyncio.Future[Any]] = []
+
+    def apply(*changes: Any, audit: Any = None) -> Any:
+        action = audit.action if audit is not None else None
+        if action is None:  # (a closing's record entry rides on its sanction)
+            action = next((c.record.action for c in changes if getattr(c, "record", None) is not None), None)
+        before = last[-1] if last else None
+
+        async def in_turn() -> Any:
+            if before is not None:
+                await asyncio.wait([before])
+            if action in gates:
+                await gates[action].wait()
+                if not stores[action]:
+                    raise RuntimeError(f"the {action} write failed")
+            return await real(*changes, audit=audit)
+        fut = asyncio.ensure_future(in_turn())
+        last.append(fut)
+        return fut
+
+    monkeypatch.setattr(app.store, "apply", apply)
+    return gates
+
+
+async def _group(owner, *others) -> str:
+    gid = (await owner.request("create_group", name="g", category="friends", join_policy="open"))["group_id"]
+    for c in others:
+        await c.request("join_group", group_id=gid)
+    return gid
+
+
+async def _run(app: App, cmd: str, **args: object) -> dict:
+    CURRENT.set(Operator("op", "admin", 0, False))
+    return await app.operator.run(json.dumps({"cmd": cmd, "args": args}).encode())
+
+
+async def test_dissolved_and_closed_groups_leave_memory_and_a_start_loads_neither(app: App, tmp_path) -> None:
+    owner, member = await user(app, tmp_path, 1), await user(app, tmp_path, 2)
+    live, dissolved, closed = [await _group(owner, member) for _ in range(3)]
+    link = (await owner.request("create_invite_link", group_id=dissolved))["code"]
+    await member.request("send", group_id=dissolved, text="said before the end", client_msg_id="m1")
+    await owner.request("dissolve_group", group_id=dissolved)
+    assert (await close_group(app, closed))["ok"]
+    state = app.state
+    assert set(state.groups) == {live} and set(state.closed) == {closed}
+    assert state.closed[closed].members == {owner.user_id, member.user_id}
+    assert not any(ln.group_id == dissolved for ln in state.invite_links.values())
+    # Ops name a dissolved group as an unknown one, a closed one with its reason for its members only.
+    assert (await member.call("send", group_id=dissolved, text="x"))["code"] == "not_found"
+    refused = await member.call("send", group_id=closed, text="x")
+    assert refused["code"] == "group_closed" and "赌博" in refused["reason"]
+    stranger = await user(app, tmp_path, 3)
+    assert (await stranger.call("join_group", invite_code=link))["code"] == "not_found"
+    await stranger.close()
+    # What reads an ended group reads the store: a member reports the dissolved group's message.
+    report = await member.request("report", target_type="message", group_id=dissolved, seq=1, reason="诈骗")
+    assert report["report_id"]
+    assert (await _run(app, "hold", group_id=dissolved, reason="case 3"))["ok"]
+    # A start loads the live groups and the closings, nothing else of the ended groups.
+    loaded = await app.store.load_state(app.now_ms(), app.cfg.groups.activity_window_days)
+    assert set(loaded.groups) == {live} and set(loaded.closed) == {closed}
+    assert loaded.closed[closed] == state.closed[closed]
+    await owner.close()
+    await member.close()
+
+
+async def test_a_dissolved_group_stays_in_memory_while_a_closing_of_it_is_in_flight(
+        app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A closing claimed while the dissolution's write was in flight: the dissolution stored does not
+    take the group out of memory under the closing (which would then leave a closed group nowhere);
+    the closing refused does, and the group is dissolved alone."""
+    owner, member = await user(app, tmp_path, 1), await user(app, tmp_path, 2)
+    gid = await _group(owner, member)
+    gates = decide_when_told(app, monkeypatch, {"dissolve_group": True, "close_group": False})
+    dissolving = asyncio.create_task(owner.call("dissolve_group", group_id=gid))
+    g = app.state.groups[gid]
+    while g.dissolved_at is None:  # claimed, its write held
+        await asyncio.sleep(0.01)
+    closing = close_group(app, gid)  # takes the dissolved group from memory; its write waits behind
+    while g.closed_at is None:
+        await asyncio.sleep(0.01)
+    gates["dissolve_group"].set()
+    assert (await asyncio.wait_for(dissolving, 5))["ok"]
+    assert app.state.groups.get(gid) is g and g.ends_in_flight == 1  # (the closing's write still out)
+    gates["close_group"].set()
+    assert not (await asyncio.wait_for(closing, 5))["ok"]
+    assert gid not in app.state.groups and gid not in app.state.closed and g.ends_in_flight == 0
+    assert (await member.call("send", group_id=gid, text="x"))["code"] == "not_found"
+    await owner.close()
+    await member.close()
+
+
+async def test_two_closings_of_a_dissolved_group_at_once_close_it_once(app: App, tmp_path) -> None:
+    """A group its owner dissolved is no longer in memory; ``close-group`` reads it from the store and
+    takes it in before its await, so a second closing meanwhile finds the first's claim: one closing,
+    one penalty."""
+    owner, member = await user(app, tmp_path, 1), await user(app, tmp_path, 2)
+    gid = await _group(owner, member)
+    await owner.request("dissolve_group", group_id=gid)
+    assert gid not in app.state.groups
+    score = app.state.users[owner.user_id].credit_score
+    first, second = close_group(app, gid), close_group(app, gid)
+    outcomes = await asyncio.gather(first, second)
+    assert sorted(o["ok"] for o in outcomes) == [False, True], outcomes
+    assert "already closed" in next(o for o in outcomes if not o["ok"])["error"]
+    rows = await app.store.sanctions("group", gid)
+    assert [r["kind"] for r in rows] == ["close_group"]
+    assert app.state.users[owner.user_id].credit_score == score - app.cfg.credit.penalty_sanction
+    assert gid not in app.state.groups and app.state.closed[gid].dissolved
+    assert (await member.call("send", group_id=gid, text="x"))["code"] == "not_found"  # (dissolved first)
+    await owner.close()
+    await member.close()
