@@ -142,10 +142,19 @@ def _own_upload(ctx: Context, user: User, upload_id: str) -> Upload:
     return up
 
 
-def _check_open_uploads(svc: MediaService, user_id: str) -> None:
-    if svc.open_uploads(user_id) >= MAX_OPEN_UPLOADS:
+def _check_open_uploads(svc: MediaService, user_id: str, now_ms: int) -> None:
+    """``rate_limited`` for a user with :data:`MAX_OPEN_UPLOADS` unfinished uploads, unless one of
+    them has had no chunk for a minute: that one is dropped to make way (as the idle sweep drops it
+    later), its temp file with it."""
+    if svc.open_uploads(user_id) < MAX_OPEN_UPLOADS:
+        return
+    stale = svc.stale_upload(user_id, now_ms)
+    if stale is None:
         raise ContractError("rate_limited", f"at most {MAX_OPEN_UPLOADS} unfinished uploads at once",
                             retry_after_ms=1000)
+    svc.drop_upload(stale)
+    if not stale.lock.locked():  # a write in flight closes nothing; the temp sweep gets its file later
+        stale.discard()
 
 
 @handler("upload_begin")
@@ -165,12 +174,12 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
     # step (no await), so of two uploads begun at once the second counts the first. upload_end's
     # InsertMedia decides the quota again, for good, from the rows.
     quota = ch.MediaQuota(cfg.max_bytes_per_user) if cfg.max_bytes_per_user else None
-    _check_open_uploads(svc, user.user_id)  # before the read too: a refused begin costs no query
+    _check_open_uploads(svc, user.user_id, ctx.now_ms())  # before the read too: a refused begin costs no query
     kept = False
     if quota is not None:
         stored, kept = await ctx.store.media_quota_use(user.user_id, declared)
         still_active(user)
-        _check_open_uploads(svc, user.user_id)  # (again: others may have begun during the read)
+        _check_open_uploads(svc, user.user_id, ctx.now_ms())  # (again: others may have begun during the read)
         # Declared content the user keeps already, or is uploading already, adds nothing (the
         # store checks the digest of the bytes received against what it counts at upload_end).
         adds = 0 if kept or (declared is not None and svc.pending_content(user.user_id, declared)) else req.size

@@ -29,6 +29,10 @@ HOUR = 3600.0
 MAX_OPEN_UPLOADS = 4
 # An unfinished upload nobody wrote to for this long is dropped (its temp file removed).
 UPLOAD_IDLE_MS = 10 * 60 * 1000
+# A user at MAX_OPEN_UPLOADS who begins one more: their upload nobody wrote to for this long makes way
+# for it (a client sends chunks back to back; one closed mid-upload, a tab or an app killed, left
+# uploads that refused the user's next ones until the idle sweep, 10 to 20 minutes later).
+UPLOAD_STALE_MS = 60 * 1000
 # Files read whole for GET /media/... at once (server/media/web.py); more requests wait.
 MAX_CONCURRENT_READS = 4
 # The bodies of GET /media/... held until their connection closes, at most this many largest files'
@@ -93,6 +97,12 @@ class MediaService:
     def pending_content(self, user_id: str, sha256: str) -> bool:
         """Is an unfinished upload of ``user_id``'s declared to be this content (and so counted already)?"""
         return any(not u.finishing and u.sha256 == sha256 for u in self._of(user_id))
+
+    def stale_upload(self, user_id: str, now_ms: int) -> Upload | None:
+        """The user's unfinished upload nobody wrote to for the longest, if that is over
+        :data:`UPLOAD_STALE_MS` (and its end is not running), else None."""
+        waiting = [u for u in self._of(user_id) if not u.finishing and now_ms - u.touched_ms > UPLOAD_STALE_MS]
+        return min(waiting, key=lambda u: u.touched_ms, default=None)
 
     def idle_uploads(self, now_ms: int) -> list[Upload]:
         return [u for u in self.uploads.values() if not u.finishing and now_ms - u.touched_ms > UPLOAD_IDLE_MS]
