@@ -92,6 +92,18 @@ class LoopMonitor:
         else:
             self._gc.append((now, int(info.get("generation", -1)), now - self._gc_start))
 
+    def _gc_passes(self) -> list[tuple[float, int, float]]:
+        """The passes kept, copied. A collection may run on any thread (a worker thread's allocations
+        start one, and the loop waits for it all the same), and its callback then appends while the
+        loop reads: iterating the deque raised ``deque mutated during iteration`` and ended the
+        monitor (seen during an export, whose worker threads allocate much). Copied again then."""
+        for _ in range(5):
+            try:
+                return list(self._gc)
+            except RuntimeError:
+                continue
+        return []
+
     @contextmanager
     def job(self, name: str) -> Iterator[None]:
         """Mark a background job as running (a stall while it runs names it)."""
@@ -161,7 +173,7 @@ class LoopMonitor:
         """What was going on during the last ``window_s`` seconds, in one line."""
         since = time.perf_counter() - window_s
         parts = []
-        passes = [(g, p) for end, g, p in self._gc if end >= since]
+        passes = [(g, p) for end, g, p in self._gc_passes() if end >= since]
         if passes:
             total = sum(p for _, p in passes) * 1000
             gens = ",".join(str(g) for g, _ in passes)

@@ -60,3 +60,32 @@ async def test_a_stall_says_whether_the_loop_thread_ran_waited_or_slept(caplog):
     ran, waited, off = map(int, numbers.search(busy).groups())
     assert ran + waited >= 100 and off < 50
     assert "machine steal" in busy
+
+
+def test_a_collection_on_another_thread_while_a_verdict_reads_the_passes_fails_nothing():
+    """A collection may run on a worker thread (an export's allocations start them) while the loop
+    reads the passes kept: iterating them raised ``deque mutated during iteration`` and ended the
+    monitor."""
+    import sys
+    import threading
+
+    mon = LoopMonitor(threshold_ms=10, in_flight=lambda: "idle")
+    for _ in range(500):
+        mon._on_gc("stop", {"generation": 0})
+    stop = threading.Event()
+
+    def collecting() -> None:
+        while not stop.is_set():
+            mon._on_gc("stop", {"generation": 2})
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns as often as they can
+    worker = threading.Thread(target=collecting)
+    worker.start()
+    try:
+        for _ in range(3000):
+            assert mon.verdict(20, window_s=60).startswith("gc ")
+    finally:
+        stop.set()
+        worker.join()
+        sys.setswitchinterval(interval)
