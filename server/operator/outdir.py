@@ -23,10 +23,11 @@ import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from server.operator.channel import OperatorError
 
-__all__ = ["CLAIM", "OutDir"]
+__all__ = ["CLAIM", "OutDir", "StreamedFile"]
 
 # The file that claims an output folder while a command writes into it.
 CLAIM = ".qunguan-writing"
@@ -101,15 +102,16 @@ class OutDir:
     def write_chunks(self, name: str, chunks: Iterable[bytes]) -> tuple[str, int]:
         """The ``chunks``, one after the other, as the new file ``name``, synced; its SHA-256 and size.
         (Made one at a time: a file of a million lines is never one string in memory.)"""
-        digest, size = hashlib.sha256(), 0
-        with os.fdopen(self.create(name), "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        return digest.hexdigest(), size
+        f = self.stream(name)
+        try:
+            f.write(chunks)
+            return f.finish(), f.size
+        finally:
+            f.close()
+
+    def stream(self, name: str) -> StreamedFile:
+        """The new file ``name`` here, to be written a part at a time (:class:`StreamedFile`)."""
+        return StreamedFile(os.fdopen(self.create(name), "wb"))
 
     def folder(self, name: str) -> OutDir:
         """A new folder ``name`` here (0700), claimed with this one."""
@@ -150,3 +152,31 @@ class OutDir:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+class StreamedFile:
+    """A file of an output folder written a part at a time, as its parts are read (a group's messages,
+    a page at a time: ``export``), with its SHA-256 and size kept as it goes. Blocking calls: from a
+    worker thread."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunks: Iterable[bytes]) -> None:
+        for chunk in chunks:
+            self._f.write(chunk)
+            self._digest.update(chunk)
+            self.size += len(chunk)
+
+    def finish(self) -> str:
+        """Synced and closed; its SHA-256."""
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+        return self._digest.hexdigest()
+
+    def close(self) -> None:
+        """Closed, whatever was written (a failed command's: its folder's clean-up removes it)."""
+        self._f.close()

@@ -411,9 +411,18 @@ class RecordReads(Protocol):
     async def hold(self, hold_id: int) -> dict[str, Any] | None: ...
 
     # export for supervision (G13); ranges are since <= ts < until
-    async def export_group(self, group_id: str, since: int, until: int, members: set[str]) -> dict[str, Any]:
+    async def export_group(self, group_id: str, since: int, until: int, members: set[str],
+                           senders: set[str] | None = None) -> dict[str, Any]:
         """{"messages", "membership", "netlog", "audit", "measures": row dicts, "group": the group's row or
-        None, "present": the ids of those who were members at some moment of the range, sorted}."""
+        None, "present": the ids of those who were members at some moment of the range, sorted}.
+        ``senders``: the messages' senders, when the caller reads the messages by pages
+        (:meth:`group_export_messages`); ``messages`` is then empty."""
+        ...
+
+    async def group_export_messages(self, group_id: str, since: int, until: int, after_seq: int,
+                                    limit: int) -> list[dict[str, Any]]:
+        """The next ``limit`` messages of a group's export after ``after_seq``, by seq (the messages
+        ``export_group`` reads, a page at a time)."""
         ...
 
     async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
@@ -528,7 +537,11 @@ class RecordReads(Protocol):
 class ExportReads(Protocol):
     """The reads of a supervision export (server/operator/export.py), all from one snapshot."""
 
-    async def export_group(self, group_id: str, since: int, until: int, members: set[str]) -> dict[str, Any]: ...
+    async def export_group(self, group_id: str, since: int, until: int, members: set[str],
+                           senders: set[str] | None = None) -> dict[str, Any]: ...
+    async def group_export_messages(self, group_id: str, since: int, until: int, after_seq: int,
+                                    limit: int) -> list[dict[str, Any]]: ...
+
     async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]: ...
     async def export_account(self, account_id: str, since: int, until: int) -> dict[str, Any]: ...
     async def message_versions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]: ...

@@ -47,6 +47,7 @@ from server.storage.sqlite_records import (
     EXPORT_REPORT_COLS,
     GROUP_COLS,
     GROUP_EXPORT_MESSAGES,
+    GROUP_EXPORT_PAGE,
     GROUP_MEMBERSHIP_LOG,
     HOLD_COLS,
     ID_HELD,
@@ -363,15 +364,16 @@ class PostgresReads:
             f"SELECT {_cols(HOLD_COLS)} FROM legal_holds WHERE id = $1", hold_id))
 
     # -- export for supervision (G13) -------------------------------------------------------------
-    async def export_group(self, group_id: str, since: int, until: int, members: set[str]) -> dict[str, Any]:
-        messages = await rows_as_dicts(MSG_COLS, await self._fetchall(
+    async def export_group(self, group_id: str, since: int, until: int, members: set[str],
+                           senders: set[str] | None = None) -> dict[str, Any]:
+        messages = [] if senders is not None else await rows_as_dicts(MSG_COLS, await self._fetchall(
             GROUP_EXPORT_MESSAGES, group_id, since, until))
         membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
             f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
             " WHERE group_id = $1 AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))
         log = await self._fetchall(GROUP_MEMBERSHIP_LOG, group_id)
         present = present_in_range(log, members, since, until)
-        people = present | await distinct_values(messages, "sender_id")
+        people = present | (senders if senders is not None else await distinct_values(messages, "sender_id"))
         people |= {r["actor_id"] for r in membership if r["actor_id"]}
         netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id = ANY($1::text[])"
@@ -385,6 +387,11 @@ class PostgresReads:
             MEASURES_IN_RANGE, "group", group_id, since, until))
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit, "group": group,
                 "measures": measures, "present": sorted(present)}
+
+    async def group_export_messages(self, group_id: str, since: int, until: int, after_seq: int,
+                                    limit: int) -> list[dict[str, Any]]:
+        return await rows_as_dicts(MSG_COLS, await self._fetchall(
+            GROUP_EXPORT_PAGE, group_id, since, until, after_seq, limit))
 
     async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
         account = _dict(ACCOUNT_COLS, await self._fetchone(

@@ -127,8 +127,12 @@ GROUP_EXPORT_MESSAGES = (
     " OR seq IN (SELECT seq FROM review_queue WHERE kind = 'message' AND group_id = $1 AND decision = 'release'"
     " AND decided_at >= $2 AND decided_at < $3))"
     " ORDER BY seq")
-# (SQLite's own numbering of the two: ?1 for $1, and so on)
+# A page of them: the next $5 after seq $4 (an export reads a group's messages a page at a time).
+GROUP_EXPORT_PAGE = GROUP_EXPORT_MESSAGES.replace(" ORDER BY seq", " AND seq > $4 ORDER BY seq LIMIT $5")
+assert GROUP_EXPORT_PAGE.endswith("LIMIT $5")
+# (SQLite's own numbering of these: ?1 for $1, and so on)
 _SQLITE_GROUP_EXPORT_MESSAGES = GROUP_EXPORT_MESSAGES.replace("$", "?")
+_SQLITE_GROUP_EXPORT_PAGE = GROUP_EXPORT_PAGE.replace("$", "?")
 _SQLITE_GROUP_MEMBERSHIP_LOG = GROUP_MEMBERSHIP_LOG.replace("$", "?")
 
 
@@ -232,7 +236,8 @@ class SqliteRecordReads(SqliteReader):
         return dict(zip(HOLD_COLS, row, strict=True)) if row is not None else None
 
     # -- export for supervision (G13) -------------------------------------------------------------
-    async def export_group(self, group_id: str, since: int, until: int, members: set[str]) -> dict[str, Any]:
+    async def export_group(self, group_id: str, since: int, until: int, members: set[str],
+                           senders: set[str] | None = None) -> dict[str, Any]:
         """A group's records with ``since <= ts < until``.
 
         ``messages`` (by seq: ``GROUP_EXPORT_MESSAGES``, those sent in the range and those edited,
@@ -240,17 +245,19 @@ class SqliteRecordReads(SqliteReader):
         the group; ``netlog``: the rows of everyone who was a member during the range
         (:func:`present_in_range`, ``members`` the members now), posted in it or acted on a
         membership in it; ``group``: its row; ``present``: the user ids of those members, sorted.
-        Keys of each row: the ``*_COLS`` of this module.
+        Keys of each row: the ``*_COLS`` of this module. ``senders``: the messages' senders, for a
+        caller who read the messages a page at a time (:meth:`group_export_messages`); ``messages``
+        is then empty.
         """
         rng = (since, until)
-        messages = await rows_as_dicts(MSG_COLS, await self._fetchall(
+        messages = [] if senders is not None else await rows_as_dicts(MSG_COLS, await self._fetchall(
             _SQLITE_GROUP_EXPORT_MESSAGES, (group_id, *rng)))
         membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
             f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
             " WHERE group_id = ? AND ts >= ? AND ts < ? ORDER BY id", (group_id, *rng)))
         log = await self._fetchall(_SQLITE_GROUP_MEMBERSHIP_LOG, (group_id,))
         present = present_in_range(log, members, since, until)
-        people = present | await distinct_values(messages, "sender_id")
+        people = present | (senders if senders is not None else await distinct_values(messages, "sender_id"))
         people |= {r["actor_id"] for r in membership if r["actor_id"]}
         netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id IN (SELECT value FROM json_each(?))"
@@ -264,6 +271,11 @@ class SqliteRecordReads(SqliteReader):
             SQLITE_MEASURES_IN_RANGE, ("group", group_id, *rng)))
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit, "group": group,
                 "measures": measures, "present": sorted(present)}
+
+    async def group_export_messages(self, group_id: str, since: int, until: int, after_seq: int,
+                                    limit: int) -> list[dict[str, Any]]:
+        return await rows_as_dicts(MSG_COLS, await self._fetchall(
+            _SQLITE_GROUP_EXPORT_PAGE, (group_id, since, until, after_seq, limit)))
 
     async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
         """A user's records with ``since <= ts < until``.
