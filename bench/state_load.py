@@ -96,7 +96,7 @@ async def _load(url: str, kinds: str, traced: bool) -> dict[str, Any]:
 
     if kinds != "all":  # the queries of the kinds left out return no rows
         if "groups" not in kinds:
-            loading.GROUPS += " WHERE false"
+            loading.LIVE_GROUPS += " AND false"
             loading.DAILY = loading.DAILY.replace("WHERE", "WHERE false AND")
         if "members" not in kinds:
             loading.MEMBERS += " WHERE false"
