@@ -9,45 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from server.app import App
 from server.operator.channel import CURRENT, Operator
 from tests.server.lookups import user
-from tests.server.test_group_end_races import close_group
-
-
-def decide_when_told(app: App, monkeypatch: pytest.MonkeyPatch, stores: dict[str, bool]) -> dict[str, asyncio.Event]:
-    """As test_group_end_races.refuse_when_told: the writes recorded as each action of ``stores`` wait
-    for that action's gate; then the store takes it (True) or refuses it (False). Writes are decided
-    in the order they were asked for."""
-    gates = {a: asyncio.Event() for a in stores}
-    real: Callable[..., Any] = app.store.apply
-    last: list[asyncio.Future[Any]] = []
-
-    def apply(*changes: Any, audit: Any = None) -> Any:
-        action = audit.action if audit is not None else None
-        if action is None:  # (a closing's record entry rides on its sanction)
-            action = next((c.record.action for c in changes if getattr(c, "record", None) is not None), None)
-        before = last[-1] if last else None
-
-        async def in_turn() -> Any:
-            if before is not None:
-                await asyncio.wait([before])
-            if action in gates:
-                await gates[action].wait()
-                if not stores[action]:
-                    raise RuntimeError(f"the {action} write failed")
-            return await real(*changes, audit=audit)
-        fut = asyncio.ensure_future(in_turn())
-        last.append(fut)
-        return fut
-
-    monkeypatch.setattr(app.store, "apply", apply)
-    return gates
+from tests.server.test_group_end_races import close_group, decide_when_told
 
 
 async def _group(owner, *others) -> str:

@@ -21,7 +21,13 @@ def refuse_when_told(app: App, monkeypatch: pytest.MonkeyPatch, actions: list[st
     """The writes recorded as each of ``actions`` are refused by the store once the test sets that
     action's gate. Every write is decided in the order it was asked for, as the store's one queue
     decides them: a write after a held one waits for it."""
-    gates = {a: asyncio.Event() for a in actions}
+    return decide_when_told(app, monkeypatch, dict.fromkeys(actions, False))
+
+
+def decide_when_told(app: App, monkeypatch: pytest.MonkeyPatch, stores: dict[str, bool]) -> dict[str, asyncio.Event]:
+    """As :func:`refuse_when_told`, each action of ``stores`` then taken by the store (True) or
+    refused (False) once its gate is set."""
+    gates = {a: asyncio.Event() for a in stores}
     real: Callable[..., Any] = app.store.apply
     last: list[asyncio.Future[Any]] = []
 
@@ -34,10 +40,11 @@ def refuse_when_told(app: App, monkeypatch: pytest.MonkeyPatch, actions: list[st
         async def in_turn() -> Any:
             if before is not None:
                 await asyncio.wait([before])
-            if action not in gates:
-                return await real(*changes, audit=audit)
-            await gates[action].wait()
-            raise RuntimeError(f"the {action} write failed")
+            if action in gates:
+                await gates[action].wait()
+                if not stores[action]:
+                    raise RuntimeError(f"the {action} write failed")
+            return await real(*changes, audit=audit)
         fut = asyncio.ensure_future(in_turn())
         last.append(fut)
         return fut
