@@ -79,6 +79,23 @@ def test_a_reviewer_decides_but_does_not_sanction():
     assert not may("content_safety_officer", "no-such-command")
 
 
+# What only the content safety officer may run, and what a reviewer may not, written out here apart
+# from the docs' table (which the test above compares with the code, and would follow a change of it).
+OFFICER_ONLY = ("export", "release-hold", "purge", "backup", "seal-record", "set-agreement", "rotate-key")
+NOT_FOR_REVIEWERS = ("warn-group", "suspend-group", "close-group", "suspend-admin", "revoke-create", "credit",
+                     "blacklist", "lift", "decide-appeal", "notice", "freeze-category", "remove-term", "hold")
+
+
+def test_what_carries_identity_data_or_removes_records_is_the_officers_alone():
+    from governance.operators import LIFT_BLACKLIST, may
+
+    for cmd in (*OFFICER_ONLY, LIFT_BLACKLIST):
+        assert may("content_safety_officer", cmd), cmd
+        assert not may("operator", cmd) and not may("reviewer", cmd), cmd
+    for cmd in NOT_FOR_REVIEWERS:
+        assert may("operator", cmd) and not may("reviewer", cmd), cmd
+
+
 def main() -> int:
     changed = rewrite()
     print(f"{OPERATOR_DOC.relative_to(ROOT)}: " + ("operator-role table rewritten" if changed else "up to date"))

@@ -444,7 +444,11 @@ async def test_group_log(server):
     await admin.request("create_invite_link", group_id=gid, max_uses=2)
     rc, _, err = await server.admin("suspend-group", gid, "--seconds", "60", "--reason", "整改")
     assert rc == 0, err
-    rc, _, err = await server.admin("hold", "--group", gid, "--reason", "case 17")
+    rc, out, err = await server.admin("hold", "--group", gid, "--reason", "case 17")
+    assert rc == 0, err
+    rc, _, err = await server.admin("release-hold", out.split()[1], "--reason", "case closed")
+    assert rc == 0, err
+    rc, _, err = await server.admin("export", "--group", gid, "--out", str(server.config.parent / "exported"))
     assert rc == 0, err
 
     page = await admin.request("group_log", group_id=gid)
@@ -456,7 +460,8 @@ async def test_group_log(server):
     actions = [e["action"] for e in entries]
     assert actions[:7] == ["suspend_group", "create_invite_link", "set_slow_mode", "pin_message", "ban", "kick",
                            "mute"]
-    assert "legal_hold" not in actions  # keeping records is not shown to the group
+    # keeping records, and handing them to the authorities, is not shown to the group
+    assert not {"legal_hold", "release_hold", "export"} & set(actions)
     assert all(type(e["id"]) is str for e in entries)  # ids are strings on the wire
     assert [int(e["id"]) for e in entries] == sorted((int(e["id"]) for e in entries), reverse=True)
     by = {e["action"]: e for e in entries}

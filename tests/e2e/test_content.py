@@ -792,8 +792,15 @@ async def test_the_group_log_tells_managers_of_no_filter_hit_and_no_held_message
     assert held["seq"] not in [i.get("seq") for i in waiting], waiting
     [item] = [i for i in waiting if i.get("seq") == rejected["seq"]]
     assert (await srv.admin("decide", str(item["item_id"]), "--decision", "reject", "--note", "no"))[0] == 0
+    # nor a blocked message (its record entry names the sender and the filter's category)
+    assert (await member.call("send", group_id=gid, text="一起来赌博吧"))["code"] == "content_blocked"
+    for _ in range(50):  # (written with its penalty, after the refusal)
+        if srv.db_rows("SELECT 1 FROM audit WHERE action = 'content_blocked'"):
+            break
+        await asyncio.sleep(0.1)
     actions = srv.db_rows("SELECT action FROM audit WHERE group_id = ? ORDER BY id", gid)
-    assert {"content_flagged", "delete_message_held", "review_reject"} <= {a for (a,) in actions}, actions
+    assert {"content_flagged", "delete_message_held", "review_reject", "content_blocked"} <= {a for (a,) in actions}, \
+        actions
     log = (await owner.request("group_log", group_id=gid))["entries"]
     assert [e["action"] for e in log] == ["create_group"], log  # (no hit, no held message)
     assert rejected["held"] is True

@@ -103,6 +103,25 @@ async def test_the_author_is_told_when_the_operator_releases_or_rejects_a_held_t
     assert await _held(owner) == [] and await _held(member) == []
 
 
+async def test_a_release_that_shows_nothing_any_more_is_not_in_the_group_log(make_server, tmp_path):
+    """A held announcement whose author is no longer an admin is released by the operator: it is not
+    applied (the author may not set it any more), nothing the group sees changes, so the decision's
+    record entry (``review_release_held_text``) is not in group_log."""
+    srv = word_server(make_server, tmp_path)
+    owner, admin, gid = await group(srv)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    assert (await admin.request("set_announcement", group_id=gid, text="刷单返利 今晚八点"))["held"] is True
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="member")
+    [item] = [i for i in await _open_items(srv) if i["kind"] == "announcement"]
+    rc, _, err = await srv.admin("decide", str(item["item_id"]), "--decision", "release", "--note", "ok")
+    assert rc == 0, err
+    assert srv.db_rows("SELECT 1 FROM audit WHERE group_id = ? AND action = 'review_release_held_text'", gid)
+    log = (await owner.request("group_log", group_id=gid))["entries"]
+    assert [e["action"] for e in log] == ["set_role", "set_role", "create_group"], log
+    for c in (owner, admin):
+        await c.close()
+
+
 async def test_the_group_log_does_not_tell_other_managers_of_a_held_name_or_announcement(make_server, tmp_path):
     """A name or announcement the word lists hold changes nothing the group sees, so the write's
     record entry (kept for the operators, with the held text) is not in the managers' group_log;

@@ -218,6 +218,10 @@ async def test_editors_roles_and_my_accounts(srv):
     e1, e2, e3 = [await srv.user(verify_id=True) for _ in range(3)]  # editors need a verified identity
     aid = await new_account(owner, "Editors Desk")
     assert code(await e1.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    unverified = await srv.user()  # (publishes in the account's name: needs a verified identity, P6)
+    assert code(await owner.call("set_editor", account_id=aid, user_id=unverified.user_id, on=True)) == \
+        "verification_required"
+    await unverified.close()
     await owner.request("set_editor", account_id=aid, user_id=e1.user_id, on=True)
     await owner.request("set_editor", account_id=aid, user_id=e2.user_id, on=True)
     await owner.request("set_editor", account_id=aid, user_id=e2.user_id, on=True)  # already: nothing changes

@@ -144,6 +144,12 @@ def test_the_next_entry_continues_from_the_last_one_appended_never_from_whatever
     # No head row: the last entry, and it is said.
     gone = next_link(None, tip(es[4]), None)
     assert gone.id == 6 and "gone" in gone.amiss
+    # The head row and the last entry replaced by a forgery under the same id: this process's own
+    # entry at that id decides, and it is said (the forgery's mac would otherwise be built upon).
+    replaced = Tip(5, "forged-hash", "forged-mac")
+    swapped = next_link(replaced, replaced, tip(es[4]))
+    assert (swapped.id, swapped.prev_hash, swapped.prev_mac) == (6, es[4]["hash"], es[4]["mac"])
+    assert swapped.amiss is not None
 
 
 def test_only_an_unsealed_beginning_up_to_an_unsealed_head_is_sealable():

@@ -136,6 +136,10 @@ def test_display_name_stripped_and_nfc():
     assert validate_display_name("  Zoe\u0308 ") == "Zo\u00eb"
     assert validate_display_name("小明 🐱") == "小明 🐱"
     assert validate_display_name("x" * 32) == "x" * 32
+    # the stand-in the platform gave a user is theirs to restate (set_profile sends the name shown now)
+    stand_in = "用户 u0123456789abcdef"
+    assert validate_display_name(stand_in, current=stand_in) == stand_in
+    bad_request(validate_display_name, stand_in)  # (as a new name, or another's: refused)
 
 
 @pytest.mark.parametrize(

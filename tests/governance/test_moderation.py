@@ -23,6 +23,11 @@ def test_bans_last_until_their_end_or_for_good():
     mod.check_not_banned(None, 5)
     mod.check_not_banned(4, 5)
     assert refused(mod.check_not_banned, 0, 5).code == "forbidden"
+    own = refused(mod.check_not_banned, 9000, 5)  # the banned user asked: their ban's end with it
+    assert "banned from this group until 9000" in own.reason and own.extra["banned_until"] == 9000
+    managed = refused(mod.check_not_banned, 9000, 5, False)  # a manager acted on them: only that they are
+    assert (managed.code, managed.reason) == ("forbidden", "that user is banned from this group")
+    assert "banned_until" not in managed.extra
     assert mod.check_ban_seconds(None) == 0 and mod.check_ban_seconds(60) == 60
     assert refused(mod.check_ban_seconds, -1).code == "bad_request"
     assert refused(mod.check_ban_seconds, mod.MAX_BAN_SECONDS + 1).code == "bad_request"
@@ -55,6 +60,9 @@ def test_links():
     mod.check_link_limits(None, None)
     assert refused(mod.check_link_limits, 0, None).code == "bad_request"
     assert refused(mod.check_link_limits, None, 0).code == "bad_request"
+    mod.check_link_limits(mod.MAX_LINK_USES, mod.MAX_LINK_SECONDS)
+    assert refused(mod.check_link_limits, None, mod.MAX_LINK_SECONDS + 1).code == "bad_request"
+    assert refused(mod.check_link_limits, mod.MAX_LINK_USES + 1, None).code == "bad_request"
     h = mod.code_hash("abc")
     assert len(h) == 64 and mod.link_id(h) == h[:10]
 
@@ -65,9 +73,10 @@ def test_log_entry_shows_only_what_managers_may_see():
     entry = mod.log_entry(1, 2, "operator", "alice-the-operator", "warn_group", "123456789",
                           f"owner {number} warned, phone +86 13912345678",
                           json.dumps({"phone": "13912345678", "legal_name": "张三", "seconds": 5,
-                                      "note": "ring 13800000000", "nested": {"x": 1}}))
+                                      "note": "ring 13800000000", "nested": {"x": 1},
+                                      "role": {"phone": "13912345678"}}))  # (an object, under a key shown)
     assert entry == {"id": "1", "ts": 2, "action": "warn_group", "actor": "platform",
-                     "detail": {"seconds": 5, "note": "ring [redacted]",
+                     "detail": {"seconds": 5, "note": "ring [redacted]", "role": None,
                                 "reason": "owner [redacted] warned, phone [redacted]"}}
     by_user = mod.log_entry(3, 4, "user", "u0123456789abcdef", "kick", "ufedcba9876543210", "", "{}")
     assert by_user == {"id": "3", "ts": 4, "action": "kick", "actor": "u0123456789abcdef",

@@ -114,3 +114,14 @@ def test_a_flood_from_many_addresses_keeps_a_bucket_for_every_line() -> None:
         admitted, _ = p.release(t, alive)  # (raised KeyError before)
         served += admitted
     assert len(served) == len(set(served)) == 3_000 - 100  # every waiter served once
+
+
+def test_a_quiet_spell_saves_up_one_seconds_worth_and_no_more() -> None:
+    """Tokens refill up to one second's worth: a key or the whole service quiet for a long time gets
+    its burst back, not a hoard that lets a flood through at once."""
+    p: Pacer[int] = Pacer(per_key=2, total=5)
+    assert p.offer("a", 0, 0.0)
+    at = 100.0  # long after: every bucket full again, and no fuller
+    assert [p.offer("a", i, at) for i in range(1, 5)] == [True, True, False, False]  # (its 2)
+    others = [p.offer(f"k{i}", i, at) for i in range(20)]
+    assert others.count(True) == 3  # (the service's 5, two of them taken by "a")

@@ -391,3 +391,16 @@ def test_every_code_used_is_a_contract_code():
 
 def test_role_still_importable_from_governance_permissions():
     assert ReexportedRole is Role and Role.ADMIN == "admin"
+
+
+@pytest.mark.parametrize(("status", "age_ms", "overdue"), [
+    ("open", 24 * 3_600_000 + 1, True),  # past the hours given: overdue
+    ("open", 24 * 3_600_000, False),  # exactly at them: still in time
+    ("open", 0, False),
+    ("resolved", 48 * 3_600_000, False),  # a resolved complaint is never overdue
+])
+def test_a_complaint_is_overdue_once_open_past_the_hours_to_answer(status, age_ms, overdue):
+    from governance.posting import report_overdue
+
+    now = 10**12
+    assert report_overdue(status, now - age_ms, now, 24) is overdue

@@ -12,6 +12,7 @@ from governance.public_accounts import (
     SubscriberClass,
     account_classes,
     account_level,
+    check_editor,
     check_org_code,
     check_publish,
     is_stand_in_name,
@@ -262,3 +263,9 @@ def test_shown_labels():
 def test_a_new_account_starts_no_better_than_its_subjects_worst(initial, lowest, restricted, expected) -> None:
     assert starting_standing(initial, lowest, restricted) == expected
 
+
+def test_an_editor_needs_a_verified_identity():
+    check_editor(id_verified=True)
+    with pytest.raises(ContractError) as err:
+        check_editor(id_verified=False)
+    assert err.value.code == "verification_required"

@@ -54,6 +54,10 @@ SEPARATOR_CATEGORIES = ("Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Zs", "Zl", "Z
     ("壹叁玖零零零零肆零玖肆", REDACTED),
     ("139八八八八四〇九四", REDACTED),
     ("身份证一一〇一〇五一九九〇〇一〇一三三二六号", f"身份证{REDACTED}号"),
+    # ID numbers of people born in 2000 and later; a phone number ending in three Chinese numerals
+    ("id 110105 20050307 1232 end", f"id {REDACTED} end"),
+    ("110105.20050307.1232", REDACTED),
+    ("call 13912345〇九四 now", f"call {REDACTED} now"),
     # a numeral right beside a number written in digits does not make it one digit too long
     ("张三13912345678", f"张三{REDACTED}"),
     ("王五139.0000.4094，李四110105199001013326", f"王五{REDACTED}，李四{REDACTED}"),

@@ -627,3 +627,17 @@ def test_group_log_before_id_as_text_or_integer():
         req = decode_request(json.dumps({"op": "group_log", "rid": 3, "group_id": "123456789",
                                          "before_id": value}), MAX)
         assert isinstance(req, rq.GroupLog) and rq.entry_id(req.before_id) == 12
+
+
+ACCOUNT_OPS = sorted(op for op, args in OPS.items() if any(a.name == "account_id" and a.required for a in args))
+
+
+@pytest.mark.parametrize("op", ACCOUNT_OPS)
+@pytest.mark.parametrize("value", ["１２３４５６７８９", "١٢٣٤٥٦٧٨٩", "12345678a", "12345678"])
+def test_every_account_op_takes_only_an_account_id_of_nine_to_twelve_ascii_digits(op, value):
+    """As a group id: other scripts' digits pass ``str.isdigit`` and were answered ``not_found`` as an
+    unknown account, where the contract says ``bad_request``."""
+    frame = {**valid_frame(op), "rid": 9, "account_id": value}
+    for data in _encodings(frame):
+        err = refusal(data)
+        assert (err.code, err.rid) == ("bad_request", 9) and "'account_id' must be an account id" in err.reason, data
