@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from governance.content import ContentFilter, Verdict, load_terms
-from server.config import Config, ConfigError, list_text, load_config
+from server.config import Config, list_text
 from server.metrics import METRICS
 
 log = logging.getLogger("qunguan.content")
@@ -33,13 +33,3 @@ def build_filter(cfg: Config) -> ContentFilter:
         log.warning("single-character terms match inside any text: %s", ", ".join(flt.short_terms[:10]))
     log.info("content filter: %d terms in %d lists", len(flt), len(cfg.content.lists))
     return flt
-
-
-def reload_filter(cfg: Config) -> tuple[Config, ContentFilter] | None:
-    """Re-read the config file's word lists; ``None`` (keep the old ones) when anything is wrong."""
-    try:
-        fresh = load_config(cfg.source) if cfg.source is not None else cfg
-        return fresh, build_filter(fresh)
-    except (ConfigError, OSError, ValueError, UnicodeDecodeError) as err:
-        log.error("word lists not reloaded, keeping the old ones: %s", err)
-        return None

@@ -4,7 +4,8 @@ Every limit, cap, word-list setting and period a home decides by is its own conf
 configs differ serve other rules after a takeover, silently (a shorter ``retention.days`` purges for
 good). The home puts a digest of each section of :data:`ENFORCED` in its heartbeat; a gateway whose
 config differs logs an ERROR naming the sections (server/cluster/node.py). Paths are left out (each
-node names its own files; what the files hold is not compared), as are the sections each node keeps
+node names its own files), but what the word-list, media-list and reserved-name files held when the
+node loaded them is compared (different lists filter differently), as are the sections each node keeps
 for itself (``[server]``, ``[storage]``, ``[cluster]``, ``[admin]``, ``[metrics]``) and
 ``[[operators]]``, which the home checks on each operator command.
 """

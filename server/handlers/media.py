@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from governance.content import Verdict
     from protocol import messages as rq
     from protocol.codec import Encoding
+    from server.config import MediaConfig
     from server.context import Context
     from server.session import Session
     from server.state import User
@@ -157,6 +158,14 @@ def _check_open_uploads(svc: MediaService, user_id: str, now_ms: int) -> None:
         stale.discard()
 
 
+def _check_file(cfg: MediaConfig, size: int, mime: str) -> None:
+    """``too_large`` past ``media.max_bytes``, ``bad_request`` for a type not in ``media.allowed_types``."""
+    if size > cfg.max_bytes:
+        raise ContractError("too_large", f"files may have at most {cfg.max_bytes} bytes", max_bytes=cfg.max_bytes)
+    if mime not in cfg.allowed_types:
+        raise ContractError("bad_request", f"{mime!r} is not an allowed type ({', '.join(cfg.allowed_types)})")
+
+
 @handler("upload_begin")
 async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: Encoding) -> dict[str, Any]:
     user = sess.me
@@ -164,10 +173,7 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
     mime = req.mime.strip().lower()
     if req.size < 1:
         raise ContractError("bad_request", "size must be at least 1 byte")
-    if req.size > cfg.max_bytes:
-        raise ContractError("too_large", f"files may have at most {cfg.max_bytes} bytes", max_bytes=cfg.max_bytes)
-    if mime not in cfg.allowed_types:
-        raise ContractError("bad_request", f"{mime!r} is not an allowed type ({', '.join(cfg.allowed_types)})")
+    _check_file(cfg, req.size, mime)
     declared = _declared_sha256(req.sha256)
     svc = ctx.media
     # The counted bytes are read first; everything after that read is checked and claimed in one
@@ -179,11 +185,16 @@ async def upload_begin(ctx: Context, sess: Session, req: rq.UploadBegin, enc: En
     if quota is not None:
         stored, kept = await ctx.store.media_quota_use(user.user_id, declared)
         still_active(user)
+        # A reload may have landed during the read: what follows is decided by the settings now.
+        cfg = ctx.cfg.media
+        _check_file(cfg, req.size, mime)
+        quota = ch.MediaQuota(cfg.max_bytes_per_user) if cfg.max_bytes_per_user else None
         _check_open_uploads(svc, user.user_id, ctx.now_ms())  # (again: others may have begun during the read)
         # Declared content the user keeps already, or is uploading already, adds nothing (the
         # store checks the digest of the bytes received against what it counts at upload_end).
         adds = 0 if kept or (declared is not None and svc.pending_content(user.user_id, declared)) else req.size
-        quota.refuse(stored + svc.pending_bytes(user.user_id), adds)
+        if quota is not None:
+            quota.refuse(stored + svc.pending_bytes(user.user_id), adds)
     svc.per_hour.limit = cfg.uploads_per_hour  # follows SIGHUP
     wait = svc.per_hour.hit(user.user_id, time.monotonic())
     if wait > 0:

@@ -30,3 +30,18 @@ def test_the_sections_that_differ_are_named(tmp_path: Path) -> None:
     assert settings.differing(mine, dict(home)) == ["limits", "retention"]
     assert settings.differing(mine, None) == []  # (a home of the previous version sends none)
     assert settings.differing(mine, {"limits": home["limits"]}) == ["limits"]  # (only the sections both name)
+
+
+def test_word_lists_are_compared_by_what_they_hold_not_where_they_are(tmp_path: Path) -> None:
+    """Each node names its own files; what they hold is enforced, so it is compared (different lists
+    filter differently after a takeover)."""
+    def node(name: str, words: str) -> Any:
+        root = tmp_path / name
+        root.mkdir()
+        (root / f"{name}.txt").write_text(words, encoding="utf-8")
+        lists = [{"category": "pyramid_gambling", "path": f"{name}.txt", "action": "block"}]
+        return settings.digests(_config(root, content={"lists": lists}))
+
+    home = node("home", "赌博\n")
+    assert settings.differing(node("same", "赌博\n"), dict(home)) == []
+    assert settings.differing(node("other", "赌博\n网上赌场\n"), dict(home)) == ["content"]
