@@ -369,8 +369,9 @@ class State:
         there (ops name it as an unknown group, and the few readers of ended groups, reports, appeals
         and operator commands, read it from the store: handlers/common.py: known_group), nor do its
         invite links; a closed one keeps a :class:`ClosedGroup` and its links, which answer
-        ``group_closed``. Ended groups stayed whole in memory for good before, about 1.5 KiB each
-        and their former members' rows, and a start loaded them all again."""
+        ``group_closed`` (a group dissolved, then closed, keeps none). Ended groups stayed whole in
+        memory for good before, about 1.5 KiB each and their former members' rows, and a start loaded
+        them all again."""
         current = self.groups.get(g.group_id)
         if g.alive or g.ends_in_flight or (current is not None and current is not g):
             return
@@ -378,7 +379,7 @@ class State:
         if g.closed_at is not None:
             self.closed[g.group_id] = ClosedGroup(g.group_id, g.closed_reason, frozenset(g.members),
                                                   g.dissolved_at is not None)
-        else:
+        if g.closed_at is None or g.dissolved_at is not None:  # (a dissolved group's are as unknown as it)
             for code in g.invite_links:
                 self.invite_links.pop(code, None)
 

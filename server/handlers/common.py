@@ -211,9 +211,18 @@ def ending(ctx: Context, g: Group) -> Iterator[None]:
     g.ends_in_flight += 1
     try:
         yield
-    finally:
+    except asyncio.CancelledError:
+        # Cancelled at the write's await, its outcome perhaps still out: the group stays in memory,
+        # whatever the write does (a refusal's undo brings it back to life there; retired now, the
+        # undo put its id back in its members' lists with no group behind it).
+        g.ends_in_flight -= 1
+        raise
+    except BaseException:
         g.ends_in_flight -= 1
         ctx.state.retire(g)
+        raise
+    g.ends_in_flight -= 1
+    ctx.state.retire(g)
 
 
 def member_of(g: Group, user: User) -> Member:

@@ -354,9 +354,9 @@ def usable_link(ctx: Context, link: InviteLink | None, now: int) -> tuple[Invite
     the platform closed (the code alone: the reason is the members', GroupClosed)."""
     if link is None or link.revoked:
         raise ContractError("not_found", UNUSABLE_LINK)
-    g = ctx.state.groups.get(link.group_id)
-    if g is not None and g.dissolved_at is not None:
-        raise ContractError("not_found", UNUSABLE_LINK)
+    g, closed = ctx.state.groups.get(link.group_id), ctx.state.closed.get(link.group_id)
+    if (g.dissolved_at is not None) if g is not None else (closed is None or closed.dissolved):
+        raise ContractError("not_found", UNUSABLE_LINK)  # (a dissolved group's: as unknown, its id unsaid)
     g = live_group(ctx, link.group_id)  # (not_found for a dissolved group, group_closed for a closed one)
     if not moderation.link_usable(link.uses, link.max_uses, link.expires_at, link.revoked, now):
         raise ContractError("not_found", UNUSABLE_LINK)  # members too: a dead code is not_found for whoever holds it

@@ -6,6 +6,7 @@ its enforcement-record entry in one transaction, then tells connected clients.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -202,15 +203,21 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(f"group {g.group_id} is already closed")
     # A dissolved group read from the store is taken into memory, so that another closing of it meanwhile
     # finds this one's claim (it leaves memory again once closed, State.retire, or when this fails).
+    # Held there while this command awaits (one more end in flight, as good as claimed): another
+    # closing refused meanwhile would otherwise retire the copy under this one, and a third read the
+    # store and close it too.
     g = app.state.groups.setdefault(g.group_id, g)
+    g.ends_in_flight += 1
     try:
         reason = await without_legal_names(app, reason_of(args), g.owner_id)
-        if g.closed_at is not None:  # (after the read: closed meanwhile)
+        if g.closed_at is not None or g.group_id in app.state.closed:  # (after the read: closed meanwhile)
             raise OperatorError(f"group {g.group_id} is already closed")
         report_id = report_id_of(args)
     except BaseException:
+        g.ends_in_flight -= 1
         app.state.retire(g)  # (a copy taken in leaves again; a live group, or one being closed, stays)
         raise
+    g.ends_in_flight -= 1  # (close_group_now counts its own, with no await before)
     owner = app.state.users[g.owner_id]
     pen, undo = penalty(owner, app.cfg.credit.penalty_sanction)
     await close_group_now(app, g, reason, audit(app, "close_group", reason, g.group_id), changes(pen),
@@ -435,6 +442,9 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
                      f"stored (a transfer, a dissolving or a closing of theirs was refused meanwhile): "
                      f"{user.username} was not blacklisted; run the command again",
         )
+    except asyncio.CancelledError:
+        h.settled(app, decided=False)
+        raise
     finally:
         h.settled(app)  # (its closed groups leave memory: after the write, whatever it did)
     for sess in list(user.sessions):

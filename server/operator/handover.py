@@ -92,12 +92,15 @@ class Handover:
         self.undo()
         self.settled(app)
 
-    def settled(self, app: Context) -> None:
+    def settled(self, app: Context, decided: bool = True) -> None:
         """The write is decided (stored, or refused and undone): the closings are in flight no more,
-        and a group that ended leaves memory (State.retire)."""
+        and a group that ended leaves memory (State.retire). ``decided`` False: the command was
+        cancelled with its write perhaps still out; the groups stay in memory, whatever the write does
+        (a refusal's undo brings them back to life there)."""
         for g in self.ending:
             g.ends_in_flight -= 1
-            app.state.retire(g)
+            if decided:
+                app.state.retire(g)
         self.ending.clear()
 
     def publish(self) -> None:

@@ -77,7 +77,8 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
         by_username[row[2]] = uid
     for row in await fetch(LIVE_GROUPS):
         groups[row[0]] = _group(row)
-    closed_members: dict[str, set[str]] = {gid: set() for gid, _, _ in await fetch(CLOSED_GROUPS)}
+    closed_rows = await fetch(CLOSED_GROUPS)
+    closed_members: dict[str, set[str]] = {gid: set() for gid, _, _ in closed_rows}
     for gid, uid, role, joined_seq, muted_until in await fetch(MEMBERS):
         g = groups.get(gid)
         if g is None:  # (an ended group's)
@@ -95,7 +96,7 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
             joined.add(gid)  # type: ignore[attr-defined]  # (a set of its own once not NOTHING)
         if joined_seq > g.last_seq:
             g.last_seq = joined_seq  # (see _seq_floor)
-    for gid, reason, dissolved in await fetch(CLOSED_GROUPS):
+    for gid, reason, dissolved in closed_rows:
         state.closed[gid] = ClosedGroup(gid, reason, frozenset(closed_members[gid]), bool(dissolved))
     for gid, uid, seq in await fetch(READ_MARKERS):
         marked = state.groups.get(gid)

@@ -171,7 +171,7 @@ async def load_moderation(fetch: Fetch, state: State, now_ms: int) -> None:
             banning.bans[uid] = Ban(int(until), by, reason, int(created_at))
     for code_hash, gid, by, created_at, expires_at, max_uses, uses, note in await fetch(LINKS, now_ms):
         linked = groups.get(gid)
-        if linked is None and gid not in state.closed:
+        if linked is None and ((closed := state.closed.get(gid)) is None or closed.dissolved):
             continue  # (a dissolved group's link is as unknown as the group: not_found)
         state.invite_links[code_hash] = InviteLink(code_hash, gid, by, int(created_at), expires_at, max_uses,
                                                    int(uses), note=note or None)

@@ -12,9 +12,10 @@ import json
 
 import pytest
 
+from client_demo.client import Client
 from server.app import App
 from server.operator.channel import CURRENT, Operator
-from tests.server.lookups import user
+from tests.server.lookups import hold_answers, user
 from tests.server.test_group_end_races import close_group, decide_when_told
 
 
@@ -92,6 +93,7 @@ async def test_two_closings_of_a_dissolved_group_at_once_close_it_once(app: App,
     one penalty."""
     owner, member = await user(app, tmp_path, 1), await user(app, tmp_path, 2)
     gid = await _group(owner, member)
+    link = (await owner.request("create_invite_link", group_id=gid))["code"]
     await owner.request("dissolve_group", group_id=gid)
     assert gid not in app.state.groups
     score = app.state.users[owner.user_id].credit_score
@@ -104,5 +106,75 @@ async def test_two_closings_of_a_dissolved_group_at_once_close_it_once(app: App,
     assert app.state.users[owner.user_id].credit_score == score - app.cfg.credit.penalty_sanction
     assert gid not in app.state.groups and app.state.closed[gid].dissolved
     assert (await member.call("send", group_id=gid, text="x"))["code"] == "not_found"  # (dissolved first)
+    # Its invite link, as unknown as the group, says nothing of it (it named the group's id).
+    stranger = await user(app, tmp_path, 3)
+    refused = await stranger.call("join_group", invite_code=link)
+    assert refused["code"] == "not_found" and gid not in refused["reason"]
+    loaded = await app.store.load_state(app.now_ms(), app.cfg.groups.activity_window_days)  # (nor after a start)
+    assert loaded.closed[gid].dissolved and not any(ln.group_id == gid for ln in loaded.invite_links.values())
+    await stranger.close()
+    await owner.close()
+    await member.close()
+
+
+def _close(app: App, gid: str, reason: str) -> asyncio.Task:
+    CURRENT.set(Operator("op", "admin", 0, False))
+    return asyncio.create_task(app.operator.run(
+        json.dumps({"cmd": "close-group", "args": {"group_id": gid, "reason": reason}}).encode()))
+
+
+async def test_a_closing_refused_meanwhile_does_not_let_a_third_close_a_dissolved_group_again(
+        app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A review) A closing waits with the copy it took in; a second, refused (no reason), took the copy
+    out of memory under it, and a third read the store, took in another and closed the group: then the
+    first closed its own copy too, two sanctions and the penalty twice."""
+    owner, member = await user(app, tmp_path, 1), await user(app, tmp_path, 2)
+    gid = await _group(owner, member)
+    await owner.request("dissolve_group", group_id=gid)
+    score = app.state.users[owner.user_id].credit_score
+    answered, gate = hold_answers(app, monkeypatch, "sealed_legal_name", once=True)
+    first = _close(app, gid, "赌博")  # takes the store's copy in, then waits (its read held)
+    await asyncio.wait_for(answered.wait(), 5)
+    assert not (await _close(app, gid, "   "))["ok"]  # refused: no reason
+    assert (await asyncio.wait_for(_close(app, gid, "赌博"), 5))["ok"]
+    gate.set()
+    late = await asyncio.wait_for(first, 5)
+    assert not late["ok"] and "already closed" in late["error"]
+    assert [r["kind"] for r in await app.store.sanctions("group", gid)] == ["close_group"]
+    assert app.state.users[owner.user_id].credit_score == score - app.cfg.credit.penalty_sanction
+    await owner.close()
+    await member.close()
+
+
+async def test_a_dissolution_cancelled_at_its_write_leaves_the_group_in_memory_whatever_the_write_does(
+        app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A review) The handler cancelled at the write's await (a home closing): the group left memory
+    with its write still out; refused, the undo put it back in its members' lists with no group
+    behind it, and their next login failed (``internal``, a KeyError)."""
+    from protocol.codec import Encoding
+    from protocol.messages import DissolveGroup
+    from server.handlers.management import dissolve_group
+
+    owner, member = await user(app, tmp_path, 1), await user(app, tmp_path, 2)
+    gid = await _group(owner, member)
+    gates = decide_when_told(app, monkeypatch, {"dissolve_group": False})
+    sess = next(s for s in app.sessions if s.user is not None and s.user.user_id == owner.user_id)
+    task = asyncio.create_task(dissolve_group(app, sess, DissolveGroup(rid=1, group_id=gid), Encoding.JSON))
+    g = app.state.groups[gid]
+    while g.dissolved_at is None:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert app.state.groups.get(gid) is g
+    gates["dissolve_group"].set()
+    for _ in range(100):
+        if g.alive:
+            break
+        await asyncio.sleep(0.01)
+    assert g.alive and app.state.groups.get(gid) is g and gid in app.state.users[member.user_id].groups
+    again = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
+    await again.login("user2", "password123")  # (a new login of the member: its groups are all there)
+    assert [x["group_id"] for x in (await again.request("my_groups"))["groups"]] == [gid]
+    await again.close()
     await owner.close()
     await member.close()
