@@ -202,10 +202,9 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
     if g.closed_at is not None or g.group_id in app.state.closed:  # (the latter: closed since the read)
         raise OperatorError(f"group {g.group_id} is already closed")
     # A dissolved group read from the store is taken into memory, so that another closing of it meanwhile
-    # finds this one's claim (it leaves memory again once closed, State.retire, or when this fails).
-    # Held there while this command awaits (one more end in flight, as good as claimed): another
+    # finds this one's claim, and held there while this command awaits (one more end in flight): a
     # closing refused meanwhile would otherwise retire the copy under this one, and a third read the
-    # store and close it too.
+    # store and close the group too. It leaves memory again once closed (State.retire), or when this fails.
     g = app.state.groups.setdefault(g.group_id, g)
     g.ends_in_flight += 1
     try:

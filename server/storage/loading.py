@@ -25,7 +25,7 @@ USERS = ("SELECT user_id, username, username_key, display_name, credit_score,"
          " powers_suspended_until, create_revoked_at IS NOT NULL FROM users")
 GROUPS = ("SELECT group_id, name, category, join_policy, owner_id, created_at, announcement,"
           " mute_all, last_seq, dissolved_at, closed_at, closed_reason, suspended_until FROM groups")
-# Memory holds live groups (State.retire); of the ended ones only the platform's closings, briefly.
+# Memory holds the live groups; of the ended ones, only what answers for a closing (State.retire).
 LIVE_GROUPS = GROUPS + " WHERE dissolved_at IS NULL AND closed_at IS NULL"
 CLOSED_GROUPS = "SELECT group_id, closed_reason, dissolved_at IS NOT NULL FROM groups WHERE closed_at IS NOT NULL"
 # Every membership row, ended groups' too (their members are kept for the reports and exports that
