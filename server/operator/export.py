@@ -80,7 +80,7 @@ from server.operator import export_media
 from server.operator.channel import OperatorError
 from server.operator.common import OPERATOR, apply, operator_name, time_of, user_of
 from server.operator.outdir import OutDir
-from server.storage.base import ExportReads
+from server.storage.base import ExportReads, distinct_values
 from server.storage.changes import Audit
 
 if TYPE_CHECKING:
@@ -237,7 +237,7 @@ async def _stream_messages(app: Context, reads: ExportReads, out: OutDir, gid: s
                 break
             after = page[-1]["seq"]
             await _add_versions(reads, page)
-            on_page = {m["sender_id"] for m in page}
+            on_page = await distinct_values(page, "sender_id")
             senders |= on_page
             shaped = await asyncio.to_thread(_messages, _usernames(app, on_page), page)
             carrying += [{"group_id": m["group_id"], "seq": m["seq"], "attachments": m["attachments"]}
