@@ -163,3 +163,9 @@ def test_log_limit():
 ])
 def test_request_again_in(rejected_at, cooldown, now, wait):
     assert mod.request_again_in(rejected_at, cooldown, now) == wait
+
+
+def test_slow_mode_holds_to_the_last_millisecond_of_its_period():
+    """One send per ``seconds``: refused until the period is over, to the millisecond, with the wait."""
+    assert refused(mod.slow_mode_slot, 10_000, 30, 39_999).extra["retry_after_ms"] == 1
+    assert mod.slow_mode_slot(10_000, 30, 40_000) == 40_000

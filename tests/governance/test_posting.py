@@ -404,3 +404,12 @@ def test_a_complaint_is_overdue_once_open_past_the_hours_to_answer(status, age_m
 
     now = 10**12
     assert report_overdue(status, now - age_ms, now, 24) is overdue
+
+
+def test_a_frozen_category_opens_again_at_the_freezes_end():
+    from governance.posting import check_category_open
+
+    with pytest.raises(ContractError) as err:
+        check_category_open("gaming", 1000, 999)
+    assert (err.value.code, err.value.extra["until"]) == ("forbidden", 1000)
+    check_category_open("gaming", 1000, 1000)  # (over at its end)

@@ -39,3 +39,15 @@ def test_a_shorter_replacement_cuts_short_what_outlasts_it():
 def test_where_the_later_end_wins_nothing_is_cut_short():
     rows = [row(1, kind="suspend_account", expires_at=NOW + 600_000)]
     assert cut_short(rows, "suspend_account", NOW + 1_000, NOW) == []
+
+
+def test_a_sanctions_end_is_the_first_moment_it_no_longer_holds():
+    """The edges a mutation review found untested: a warning is overdue from its deadline on, a timed
+    sanction stands until the millisecond before its end."""
+    from governance.sanctions import standing, status
+
+    warning = {"kind": "warning", "expires_at": 1000, "lifted_at": None}
+    assert (status(warning, 999), status(warning, 1000)) == ("in_force", "overdue")
+    suspension = {"kind": "suspend_group", "expires_at": 1000, "lifted_at": None}
+    assert (status(suspension, 999), status(suspension, 1000)) == ("in_force", "expired")
+    assert standing(suspension, "suspend_group", 999) and not standing(suspension, "suspend_group", 1000)
