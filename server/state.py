@@ -364,6 +364,15 @@ class State:
         self.invite_links: dict[str, InviteLink] = {}  # code hash -> link (not revoked)
         self.revocations = Revocations()  # tokens revoked lately (an auth's lookup may predate them)
 
+    def end_settled(self, g: Group, decided: bool = True) -> None:
+        """One end of ``g`` (or a command holding it, as close-group does) is no longer in flight;
+        once none is, an ended group leaves memory (:meth:`retire`). ``decided`` False: its write may
+        still be out (the command was cancelled at its await), so the group stays in memory, whatever
+        the write does (a refusal's undo brings it back to life there)."""
+        g.ends_in_flight -= 1
+        if decided:
+            self.retire(g)
+
     def retire(self, g: Group) -> None:
         """``g`` ended and no end of it is in flight: it leaves memory. A dissolved group keeps nothing
         there (ops name it as an unknown group, and the few readers of ended groups, reports, appeals

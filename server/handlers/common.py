@@ -209,20 +209,16 @@ def ending(ctx: Context, g: Group) -> Iterator[None]:
     """Around the write that ends ``g`` (a dissolution, a closing) and what is told after it: one
     more end in flight, and once none is, the ended group leaves memory (State.retire)."""
     g.ends_in_flight += 1
+    decided = True
     try:
         yield
     except asyncio.CancelledError:
-        # Cancelled at the write's await, its outcome perhaps still out: the group stays in memory,
-        # whatever the write does (a refusal's undo brings it back to life there; retired now, the
-        # undo put its id back in its members' lists with no group behind it).
-        g.ends_in_flight -= 1
+        # Cancelled at the write's await, its outcome perhaps still out (retired now, a refusal's undo
+        # put the group's id back in its members' lists with no group behind it).
+        decided = False
         raise
-    except BaseException:
-        g.ends_in_flight -= 1
-        ctx.state.retire(g)
-        raise
-    g.ends_in_flight -= 1
-    ctx.state.retire(g)
+    finally:
+        ctx.state.end_settled(g, decided)
 
 
 def member_of(g: Group, user: User) -> Member:

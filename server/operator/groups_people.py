@@ -213,10 +213,9 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
             raise OperatorError(f"group {g.group_id} is already closed")
         report_id = report_id_of(args)
     except BaseException:
-        g.ends_in_flight -= 1
-        app.state.retire(g)  # (a copy taken in leaves again; a live group, or one being closed, stays)
+        app.state.end_settled(g)  # (a copy taken in leaves again; a live group, or one being closed, stays)
         raise
-    g.ends_in_flight -= 1  # (close_group_now counts its own, with no await before)
+    g.ends_in_flight -= 1  # (close_group_now counts its own, with no await before: the copy stays in memory)
     owner = app.state.users[g.owner_id]
     pen, undo = penalty(owner, app.cfg.credit.penalty_sanction)
     await close_group_now(app, g, reason, audit(app, "close_group", reason, g.group_id), changes(pen),

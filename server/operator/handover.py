@@ -93,14 +93,10 @@ class Handover:
         self.settled(app)
 
     def settled(self, app: Context, decided: bool = True) -> None:
-        """The write is decided (stored, or refused and undone): the closings are in flight no more,
-        and a group that ended leaves memory (State.retire). ``decided`` False: the command was
-        cancelled with its write perhaps still out; the groups stay in memory, whatever the write does
-        (a refusal's undo brings them back to life there)."""
+        """The write is over: its closings are in flight no more (State.end_settled, ``decided`` as
+        there)."""
         for g in self.ending:
-            g.ends_in_flight -= 1
-            if decided:
-                app.state.retire(g)
+            app.state.end_settled(g, decided)
         self.ending.clear()
 
     def publish(self) -> None:
