@@ -13,6 +13,9 @@ fresh child process each time (so one round's garbage never weighs on the next):
   per membership and per ``client_msg_id`` by loading one more kind each time (users; with
   groups; with memberships; everything).
 
+``--ended N`` adds N dissolved groups of ten members each (drawn from the users), whose rows a
+service keeps for good and a start must not read (``loading.LIVE_MEMBERS``).
+
 ``--ids N`` adds N messages with a ``client_msg_id`` over the last day, which a takeover
 reads into the retry index (``server/sent_ids.py``); their part of the load is timed apart.
 
@@ -40,7 +43,7 @@ from bench import pgdb
 GROUP_SIZE = 10
 
 
-async def populate(url: str, users: int, ids: int = 0) -> dict[str, int]:
+async def populate(url: str, users: int, ids: int = 0, ended: int = 0) -> dict[str, int]:
     """Migrate a fresh database with the real store, then COPY the rows in."""
     from server.storage.postgres import PostgresStore
 
@@ -71,6 +74,19 @@ async def populate(url: str, users: int, ids: int = 0) -> dict[str, int]:
             records=((f"{100000000 + i // GROUP_SIZE}", f"u{i:09d}", "owner" if i % GROUP_SIZE == 0 else "member",
                       now, 0) for i in range(groups * GROUP_SIZE)),
         )
+        await conn.copy_records_to_table(
+            "groups",
+            columns=["group_id", "name", "category", "join_policy", "owner_id", "created_at", "last_seq",
+                     "dissolved_at"],
+            records=((f"{500000000 + j}", f"散{j}", "friends", "open", f"u{(j * GROUP_SIZE) % users:09d}", now, 50,
+                      now) for j in range(ended)),
+        )
+        await conn.copy_records_to_table(  # (every seventh user, so the ended groups' members are spread)
+            "members",
+            columns=["group_id", "user_id", "role", "joined_at", "joined_seq"],
+            records=((f"{500000000 + i // GROUP_SIZE}", f"u{(i * 7) % users:09d}",
+                      "owner" if i % GROUP_SIZE == 0 else "member", now, 0) for i in range(ended * GROUP_SIZE)),
+        )
         # ``ids`` messages with a client_msg_id over the last day, spread over the groups and
         # their members: what a takeover reads into the retry index (server/sent_ids.py).
         day = 86_400_000
@@ -85,7 +101,7 @@ async def populate(url: str, users: int, ids: int = 0) -> dict[str, int]:
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
-    return {"users": users, "groups": groups, "members": groups * GROUP_SIZE, "ids": ids}
+    return {"users": users, "groups": groups, "members": groups * GROUP_SIZE, "ids": ids, "ended": ended}
 
 
 async def _load(url: str, kinds: str, traced: bool) -> dict[str, Any]:
@@ -99,7 +115,7 @@ async def _load(url: str, kinds: str, traced: bool) -> dict[str, Any]:
             loading.LIVE_GROUPS += " AND false"
             loading.DAILY = loading.DAILY.replace("WHERE", "WHERE false AND")
         if "members" not in kinds:
-            loading.MEMBERS += " WHERE false"
+            loading.LIVE_MEMBERS += " AND false"
         loading.RECENT_IDS = loading.RECENT_IDS.replace("WHERE", "WHERE false AND")
     ids_seconds = 0.0
     load_ids = loading.load_sent_ids
@@ -152,7 +168,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     name, url = await pgdb.create(args.postgres or pgdb.DEFAULT_ADMIN_URL, "_load")
     try:
         t0 = time.perf_counter()
-        sizes = await populate(url, args.users, args.ids)
+        sizes = await populate(url, args.users, args.ids, args.ended)
         print(f"[bench] populated {sizes} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
         rounds = [await asyncio.to_thread(_child, url, "all", False) for _ in range(args.rounds)]
         for r in rounds:
@@ -192,6 +208,7 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.state_load")
     p.add_argument("--users", type=int, default=1_000_000)
     p.add_argument("--ids", type=int, default=0, help="messages with a client_msg_id in the last day")
+    p.add_argument("--ended", type=int, default=0, help="dissolved groups of ten members each")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--postgres", default=None, metavar="URL")
     p.add_argument("--out", type=Path, default=None)

@@ -28,9 +28,17 @@ GROUPS = ("SELECT group_id, name, category, join_policy, owner_id, created_at, a
 # Memory holds the live groups; of the ended ones, only what answers for a closing (State.retire).
 LIVE_GROUPS = GROUPS + " WHERE dissolved_at IS NULL AND closed_at IS NULL"
 CLOSED_GROUPS = "SELECT group_id, closed_reason, dissolved_at IS NOT NULL FROM groups WHERE closed_at IS NOT NULL"
-# Every membership row, ended groups' too (their members are kept for the reports and exports that
-# name them): skipped here by group rather than joined with the groups in the database (see READ_MARKERS).
-MEMBERS = "SELECT group_id, user_id, role, joined_seq, muted_until FROM members"
+# The memberships of live groups, and the member ids of closed ones (ClosedGroup). An ended group's
+# rows stay for the reports and exports that name its members, and a service's ended groups only
+# grow, so the database leaves them out: a walk of the groups looking up each one's members by the
+# primary key's first column (SQLite), or a hash of the live groups probed by the members (PostgreSQL).
+# Measured (docs/benchmark.md, "Loading the state"): the query about 6 % slower on SQLite when no group
+# has ended (within the noise of a whole load on PostgreSQL), three to four times faster when three in
+# four rows are an ended group's. (READ_MARKERS is not joined: its key's columns are in the other order.)
+LIVE_MEMBERS = ("SELECT m.group_id, m.user_id, m.role, m.joined_seq, m.muted_until FROM groups g"
+                " JOIN members m ON m.group_id = g.group_id WHERE g.dissolved_at IS NULL AND g.closed_at IS NULL")
+CLOSED_MEMBERS = ("SELECT m.group_id, m.user_id FROM groups g JOIN members m ON m.group_id = g.group_id"
+                  " WHERE g.closed_at IS NOT NULL")
 ENDED_GROUP = GROUPS + " WHERE group_id = ? AND (dissolved_at IS NOT NULL OR closed_at IS NOT NULL)"
 GROUP_MEMBERS = "SELECT user_id, role, joined_seq, muted_until FROM members WHERE group_id = ?"
 # How many groups ended: (closed by the platform, dissolved by their owners and not closed since).
@@ -77,13 +85,9 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
         by_username[row[2]] = uid
     for row in await fetch(LIVE_GROUPS):
         groups[row[0]] = _group(row)
-    closed_rows = await fetch(CLOSED_GROUPS)
-    closed_members: dict[str, set[str]] = {gid: set() for gid, _, _ in closed_rows}
-    for gid, uid, role, joined_seq, muted_until in await fetch(MEMBERS):
+    for gid, uid, role, joined_seq, muted_until in await fetch(LIVE_MEMBERS):
         g = groups.get(gid)
-        if g is None:  # (an ended group's)
-            if (closed := closed_members.get(gid)) is not None:
-                closed.add(uid)
+        if g is None:  # (a load does not race writes, but a row it did not expect must not stop it)
             continue
         g.members[uid] = Member(role, joined_seq, muted_until)
         if joined_seq > g.joined_high:
@@ -96,6 +100,11 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
             joined.add(gid)  # type: ignore[attr-defined]  # (a set of its own once not NOTHING)
         if joined_seq > g.last_seq:
             g.last_seq = joined_seq  # (see _seq_floor)
+    closed_rows = await fetch(CLOSED_GROUPS)
+    closed_members: dict[str, set[str]] = {gid: set() for gid, _, _ in closed_rows}
+    for gid, uid in await fetch(CLOSED_MEMBERS):
+        if (closed := closed_members.get(gid)) is not None:
+            closed.add(uid)
     for gid, reason, dissolved in closed_rows:
         state.closed[gid] = ClosedGroup(gid, reason, frozenset(closed_members[gid]), bool(dissolved))
     for gid, uid, seq in await fetch(READ_MARKERS):

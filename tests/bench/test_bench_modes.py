@@ -145,7 +145,8 @@ def test_the_generators_cpu_leaves_out_the_servers_it_started() -> None:
 
 def test_state_load_small(tmp_path: Path) -> None:
     """``python -m bench.state_load`` on a few thousand rows of the machine's PostgreSQL: every
-    row loaded back, and the per-row memory figures it reports are there and plausible."""
+    row loaded back (the dissolved groups' none of them), and the per-row memory figures it
+    reports are there and plausible."""
     from tests import pgtools
 
     reason = pgtools.unavailable()
@@ -154,12 +155,14 @@ def test_state_load_small(tmp_path: Path) -> None:
 
         pytest.skip(reason)
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.state_load", "--users", "3000", "--rounds", "1", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench.state_load", "--users", "3000", "--ended", "200", "--rounds", "1",
+         "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = [json.loads(x) for x in proc.stdout.splitlines()]
     assert lines[0]["users"] == 3000 and lines[0]["groups"] == 300 and lines[0]["members"] == 3000
+    assert lines[-1]["ended"] == 200
     summary = lines[-1]
     assert summary["rows_per_s_best"] > 0
     assert 100 < summary["bytes_per_user"] < 5000 and 100 < summary["bytes_per_group"] < 10_000
