@@ -646,15 +646,16 @@ PURGES: dict[str, str] = {
 # keyed hash, as an export of that user finds it. The held and kept people's phones are read only
 # for a batch that has a code request (the CASE: as a plain AND, SQLite built the set for every
 # batch, 35 of a batch's 42 ms with 20,000 people held). (A row whose ``gone`` is NULL is kept.)
+CODE_REQUEST_GONE = f"""json_extract(detail, '$.phone_hmac') NOT IN (
+                      SELECT lower(hex(phone_hmac)) FROM users
+                      WHERE user_id IN ({HELD_USERS} UNION {KEPT} UNION {HELD_MEMBERS}))"""
 NETLOG_BATCH = f"""
     SELECT id, ts,
            (user_id IS NULL OR (user_id NOT IN ({HELD_USERS})
                                 AND user_id NOT IN ({KEPT})
                                 AND user_id NOT IN ({HELD_MEMBERS})))
            AND CASE WHEN kind = 'code_request' AND user_id IS NULL
-                    THEN json_extract(detail, '$.phone_hmac') NOT IN (
-                      SELECT lower(hex(phone_hmac)) FROM users
-                      WHERE user_id IN ({HELD_USERS} UNION {KEPT} UNION {HELD_MEMBERS}))
+                    THEN {CODE_REQUEST_GONE}
                     ELSE TRUE END AS gone
     FROM netlog
     WHERE ts >= :ats AND ts < :cutoff AND (ts, id) > (:ats, :aid)

@@ -63,3 +63,27 @@ async def test_the_walk_goes_on_past_the_rows_it_keeps(open_store):
             break
     assert steps == [(1, (OLD + 1, ids[2])), (2, (OLD + 2, ids[5])), (1, None)]
     assert await _netlog_users(store) == ["gone", "kept", "kept", "kept"]  # (the one at the cutoff stays)
+
+
+async def test_a_code_request_is_kept_for_a_held_kept_or_held_groups_person_by_its_phone(open_store):
+    """A code request is made before login, so it names no user: it stays with the person whose
+    phone it was asked for when that person is held, a kept author or a held group's member, and goes
+    otherwise (nobody's phone, or a hash that is not hex). PostgreSQL finds each request's person by
+    the phone's index rather than reading every user (postgres_reads.PG_CODE_REQUEST_GONE)."""
+    store = await open_store()
+    people = ["held", "author", "member", "free"]
+    for i, uid in enumerate(people):
+        await store.apply(ch.InsertUser(uid, uid, uid, "h", uid.upper(), bytes([i + 1]) * 32, b"e", 100, 1))
+    await _rows(store, "INSERT INTO legal_holds (target_type, target_id, reason, created_at) VALUES (?, ?, ?, ?)",
+                ("user", "held", "case 7", OLD), ("group", "900000002", "case 8", OLD))
+    await _rows(store, "INSERT INTO members (group_id, user_id, role, joined_at, joined_seq) VALUES (?, ?, ?, ?, ?)",
+                ("900000002", "member", "member", OLD, 0))
+    phones = {uid: (bytes([i + 1]) * 32).hex() for i, uid in enumerate(people)}
+    phones.update(nobody=(b"\x77" * 32).hex(), garbled="zz")
+    await _rows(store, "INSERT INTO netlog (ts, kind, user_id, ip, detail) VALUES (?, ?, ?, ?, ?)",
+                *[(OLD + i, "code_request", None, "192.0.2.1", f'{{"phone_hmac": "{phone}", "for": "{who}"}}')
+                  for i, (who, phone) in enumerate(phones.items())])
+    [(n, _)] = await store.apply(ch.PurgeNetlog(NOW, CUTOFF, 100, kept=("author",)))
+    assert n == 3
+    left = await store._fetchall("SELECT detail FROM netlog ORDER BY ts")
+    assert [d[0].split('"for": "')[1].rstrip('"}') for d in left] == ["held", "author", "member"]
