@@ -13,8 +13,11 @@ touches the live database only once everything about the backup has been checked
    is copied beside the database with SQLite's backup API (one self-contained file);
 3. that copy (PostgreSQL: the database ``pg_restore`` filled) is opened as ``serve`` opens it:
    migrated, its identity data checked against the configured keys;
-4. every group's next seq moves up by ``--seq-gap``, with an enforcement-record entry saying the
-   database was restored (the record then explains the entries the restore lost);
+4. every group's next seq moves up by ``--seq-gap`` from the higher of the backup's and what the
+   replaced database had handed out (SQLite: read from it first; the same backup restored twice
+   handed out the first restore's seqs again), with an enforcement-record entry saying the database
+   was restored (the record then explains the entries the restore lost), and the background
+   retention purge waits for one by hand (the holds made after the backup are not in it);
 5. SQLite: the replaced database and its ``-wal`` and ``-shm`` are kept aside under one new name,
    and the copy takes the database's place;
 6. the audit checkpoint file is moved aside, for ``verify-audit --checkpoint-file``.
@@ -37,10 +40,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from server.config import Config, ConfigError, load_config
+from server.retention import RESTORED
 from server.security import vault_for
 from server.storage.base import Store, open_store
-from server.storage.changes import AdvanceSeqs, Audit
-from server.storage.sqlite_backups import COMPANIONS, check_backup, copy_backup, one_file
+from server.storage.changes import AdvanceSeqs, Audit, JobRan
+from server.storage.sqlite_backups import COMPANIONS, HandedOut, check_backup, copy_backup, handed_out, one_file
 
 # Past what a group can send between a backup and its restore: seqs of lost messages, which clients
 # may hold, are never handed out again.
@@ -76,9 +80,11 @@ def _who(cfg: Config) -> str:
         return f"OS uid {uid}"
 
 
-async def _settle(store: Store, cfg: Config, gap: int, now_ms: int, source: str) -> int:
+async def _settle(store: Store, cfg: Config, gap: int, now_ms: int, source: str, handed: HandedOut | None) -> int:
     """Open ``store`` as ``serve`` does, check its identity data against the configured keys, move
-    every group's next seq up by ``gap`` and record the restore; the number of groups moved."""
+    every group's next seq up by ``gap`` (from the higher of its own and what the replaced database
+    had ``handed`` out, when known) and record the restore, which holds the background retention purge
+    until one by hand (server/retention.py, ``RESTORED``); the number of groups moved."""
     await store.claim(cluster=None)
     try:
         await store.open()
@@ -86,8 +92,10 @@ async def _settle(store: Store, cfg: Config, gap: int, now_ms: int, source: str)
         await vault.bind(store, now_ms)
         store.set_record_key(vault.record_key())
         entry = Audit(now_ms, "operator", _who(cfg), "restore_backup", reason=f"restored from {source}",
-                      detail={"seq_gap": gap})
-        [moved] = await store.apply(AdvanceSeqs(gap), audit=entry)
+                      detail={"seq_gap": gap, "above_replaced": handed is not None})
+        floors = AdvanceSeqs(gap) if handed is None else AdvanceSeqs(gap, floors=handed.last_seqs,
+                                                                      clock_floor=handed.clock)
+        [moved, _] = await store.apply(floors, JobRan(RESTORED, now_ms), audit=entry)
         return int(moved)
     finally:
         await store.close()
@@ -122,7 +130,7 @@ async def restore(cfg: Config, source: Path | None, gap: int, clock: Callable[[]
                 "storage.url names PostgreSQL: restore the dump with `pg_restore --clean --if-exists "
                 "--dbname URL FILE` first (the service stopped), then run `qunguan restore` without a file")
         # (Its claim is the guard: refused while a node serves the database, held while it works.)
-        moved = await _settle(open_store(cfg), cfg, gap, int(now * 1000), "a pg_restore")
+        moved = await _settle(open_store(cfg), cfg, gap, int(now * 1000), "a pg_restore", None)
         lines = [(f"settled the restored PostgreSQL database: {moved} groups' next seq moved up by {gap}: clients "
                   "that saw messages lost with the replaced database still see the new ones")]
         try:
@@ -138,6 +146,9 @@ async def restore(cfg: Config, source: Path | None, gap: int, clock: Callable[[]
         lines.append(f"the audit checkpoint file moved aside to {kept}: `qunguan admin verify-audit "
                      f"--checkpoint-file {kept}` (with the server running) names the record entries the restore lost")
     lines.append("the configured identity keys open the restored identity data (checked)")
+    lines.append("the background retention purge waits for one run by hand: holds, open reports and sanctions made "
+                 "after the backup are not in the restored database, so what they kept would be purged. Put back "
+                 "those the restore lost, then run `qunguan admin purge` once")
     lines.append(f"now put back the [media] path folder ({cfg.media.path}) copied with this backup (`rsync -a "
                  "--delete`), and never let another copy of this database use the same folder; then start the server")
     return lines
@@ -177,10 +188,17 @@ async def _restore_sqlite(cfg: Config, live: Path, source: Path, gap: int, now: 
         if source == live.resolve():
             raise RestoreRefused(f"{source} is the live database itself")
         newest = check_backup(source)
+        handed: HandedOut | None = None
+        unread: str | None = None
+        if live.exists():  # (read-only: what it handed out, in case this backup was restored before)
+            try:
+                handed = handed_out(live)
+            except sqlite3.Error as err:
+                unread = str(err)
         try:
             copy_backup(source, copy)
             side = replace(cfg, storage=replace(cfg.storage, url=f"sqlite:///{copy}", sqlite_file=copy))
-            moved = await _settle(open_store(side), side, gap, int(now * 1000), source.name)
+            moved = await _settle(open_store(side), side, gap, int(now * 1000), source.name, handed)
             one_file(copy)  # (opened as serve opens it, in WAL mode: one self-contained file again, checked)
             aside = _checkpoints_aside(checkpoints, kept)  # (before the swap: put back if the swap fails)
             try:
@@ -209,8 +227,16 @@ async def _restore_sqlite(cfg: Config, live: Path, source: Path, gap: int, now: 
     if replaced is not None:
         lines.append(f"the database it replaced, with its -wal and -shm if any: {replaced} "
                      "(delete it once you no longer need it)")
-    lines.append(f"{moved} groups' next seq moved up by {gap}: clients that saw messages lost with the replaced "
-                 "database still see the new ones")
+    if handed is not None:
+        lines.append(f"{moved} groups' next seq moved up by {gap} from the higher of the backup's and the replaced "
+                     "database's: clients that saw messages lost with the replaced database still see the new ones")
+    else:
+        lines.append(f"{moved} groups' next seq moved up by {gap}: clients that saw messages lost with the replaced "
+                     "database still see the new ones")
+    if unread is not None:
+        lines.append(f"the replaced database could not be read ({unread}), so the seqs moved up from the backup's "
+                     "own: if this backup was restored before, restore it again with a --seq-gap above what was "
+                     "sent since that restore")
     return lines, aside
 
 

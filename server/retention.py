@@ -180,6 +180,9 @@ def _unlinked_in_memory(app: Context, keys: dict[str, tuple[str, str | None]]) -
 
 
 JOB = "retention"  # its name in the store's record of job runs (see server/intervals.py)
+# When the database was last restored from a backup (``qunguan restore``, in the same record): the
+# background purge waits for a purge by hand after it (see clock_in_doubt).
+RESTORED = "restore"
 
 
 def purged_by_hand(app: Context) -> None:
@@ -197,8 +200,19 @@ async def clock_in_doubt(app: Context) -> str | None:
     months old. The last purge of the service is the reference: the background job runs only while
     the clock has moved on from it by at most a day, or two intervals if longer. Past that, either
     the service was stopped that long or the clock is wrong, and a person who has checked the clock
-    decides, with ``qunguan admin purge`` (which this does not guard)."""
+    decides, with ``qunguan admin purge`` (which this does not guard).
+
+    The same after a restore from a backup with no purge since: the holds, open reports and
+    sanctions made after the backup are not in the restored database, so the first purge would
+    delete what they kept (records that may be under investigation) before the operator has put
+    them back. A purge by hand says they have."""
     last = await app.store.job_last_run(JOB)
+    restored = await app.store.job_last_run(RESTORED)
+    if restored is not None and (last is None or last < restored):
+        return ("the database was restored from a backup and not purged since: holds, open reports and sanctions "
+                "made after the backup are not in it, and what they kept would be purged. Put back those the "
+                "restore lost (`qunguan admin verify-audit --checkpoint-file` names the record entries it lost), "
+                "then run `qunguan admin purge` once; the background purge goes on after it")
     if last is None:
         return None
     now = app.now_ms()

@@ -328,10 +328,30 @@ class AdvanceSeqs(Change):
     changes to messages (**[ext]** ``message_changes``) moves up by ``clock_gap`` for the same
     reason: a client holds a cursor from the lost database, and changes stamped below it after the
     restore would never be listed to it; and its floor moves there, so that such a cursor is
-    answered ``reset`` (what the client shows may hold what the restore lost)."""
+    answered ``reset`` (what the client shows may hold what the restore lost).
+
+    ``floors`` (group id, last seq) and ``clock_floor`` are what the database being replaced had
+    handed out (SQLite: read from it by the restore): each moves up from the higher of the two.
+    From the backup's alone, a second restore of the same backup handed out again the seqs and
+    clock values that clients saw after the first. ``ValueError``, nothing changed, when a seq would
+    pass :data:`SEQ_LIMIT`."""
 
     gap: int
     clock_gap: int = RESTORE_CLOCK_GAP
+    floors: tuple[tuple[str, int], ...] = ()
+    clock_floor: int = 0
+
+
+# A group's seqs stay below this: SQLite's search index keys a message by its group's number and its
+# seq in 32 bits (server/storage/schema.py, search). Only restores' gaps come near it.
+SEQ_LIMIT = 2**32
+
+
+def seq_limit_passed(highest: int | None) -> None:
+    """``ValueError`` when a restore's gap took a group's last seq to :data:`SEQ_LIMIT` or past it."""
+    if highest is not None and highest >= SEQ_LIMIT:
+        raise ValueError(f"a group's next seq would be {highest + 1:,}, past the search index's bound of "
+                         f"{SEQ_LIMIT - 1:,}: restore with a smaller --seq-gap")
 
 
 GROUP_FIELDS = frozenset(

@@ -456,10 +456,21 @@ async def _advance_seqs(db: Conn, a: c.AdvanceSeqs) -> int:
     # slice, and refuse its searches meanwhile)
     await db.execute("INSERT INTO search_progress (group_id, indexed_seq) SELECT group_id, 0 FROM groups"
                      " WHERE last_seq = 0 ON CONFLICT (group_id) DO NOTHING")
+    if a.floors:  # (the replaced database's last seqs: each group moves up from the higher)
+        ids, floors = [gid for gid, _ in a.floors], [f for _, f in a.floors]
+        await db.execute("UPDATE search_progress p SET indexed_seq = f.seq FROM groups g,"
+                         " unnest($1::text[], $2::bigint[]) AS f(group_id, seq) WHERE g.group_id = p.group_id"
+                         " AND f.group_id = p.group_id AND p.indexed_seq >= g.last_seq AND p.indexed_seq < f.seq",
+                         ids, floors)
+        await db.execute("UPDATE groups g SET last_seq = f.seq FROM unnest($1::text[], $2::bigint[]) AS"
+                         " f(group_id, seq) WHERE g.group_id = f.group_id AND g.last_seq < f.seq", ids, floors)
     await db.execute("UPDATE search_progress p SET indexed_seq = p.indexed_seq + $1 FROM groups g"
                      " WHERE g.group_id = p.group_id AND p.indexed_seq >= g.last_seq", a.gap)
-    await db.execute("UPDATE message_clock SET rev = rev + $1, floor = rev + $1", a.clock_gap)
-    return _count(await db.execute("UPDATE groups SET last_seq = last_seq + $1", a.gap))
+    await db.execute("UPDATE message_clock SET rev = GREATEST(rev, $2) + $1, floor = GREATEST(rev, $2) + $1",
+                     a.clock_gap, a.clock_floor)
+    moved = _count(await db.execute("UPDATE groups SET last_seq = last_seq + $1", a.gap))
+    c.seq_limit_passed(await db.fetchval("SELECT MAX(last_seq) FROM groups"))
+    return moved
 
 
 @applies(c.TransferOwner)

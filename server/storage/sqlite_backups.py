@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import NamedTuple
 
 from server.storage.migrations import plan_migrations
 from server.storage.schema import MIGRATIONS
@@ -21,6 +22,9 @@ def check_backup(source: Path) -> int:
     one is migrated at open); the newest message's time (ms, 0 for none). BackupRefused otherwise."""
     if not source.is_file():
         raise BackupRefused(f"no backup file at {source}")
+    if source.name.startswith(".") and source.name.endswith(".partial"):
+        raise BackupRefused(f"{source} is an incomplete backup, left by a backup that did not finish: restore a "
+                            "whole one (the name given to --out)")
     for suffix in COMPANIONS:
         if Path(f"{source}{suffix}").exists():
             raise BackupRefused(
@@ -51,6 +55,29 @@ def check_backup(source: Path) -> int:
     except ValueError as err:
         raise BackupRefused(str(err)) from None
     return int(newest)
+
+
+class HandedOut(NamedTuple):
+    """What a database about to be replaced had handed out: each group's last seq and the clock of
+    changes to messages (``changes.AdvanceSeqs``' floors)."""
+
+    last_seqs: tuple[tuple[str, int], ...]
+    clock: int
+
+
+def handed_out(live: Path) -> HandedOut:
+    """Read from the live database (read-only: a crash's ``-wal`` is read, not checkpointed into it,
+    so the file kept aside is the one the crash left). ``sqlite3.Error`` when it cannot be read."""
+    db = sqlite3.connect(f"file:{live}?mode=ro", uri=True)
+    try:
+        last_seqs = tuple((str(g), int(n)) for g, n in db.execute("SELECT group_id, last_seq FROM groups"))
+        try:
+            [(clock,)] = db.execute("SELECT rev FROM message_clock").fetchall()
+        except sqlite3.OperationalError:  # (a database from before the clock: none handed out)
+            clock = 0
+    finally:
+        db.close()
+    return HandedOut(last_seqs, int(clock))
 
 
 def copy_backup(source: Path, dest: Path) -> None:

@@ -386,12 +386,23 @@ async def _set_group_fields(db: aiosqlite.Connection, s: c.SetGroupFields) -> No
 
 @applies(c.AdvanceSeqs)
 async def _advance_seqs(db: aiosqlite.Connection, a: c.AdvanceSeqs) -> int:
-    # A group indexed up to its last seq is indexed past the gap too: it holds no message, and the
-    # index's catch-up would otherwise walk it 500 seqs a slice between the writer's batches.
+    # A group indexed up to its last seq is indexed past the gap too (and past the replaced database's
+    # floor first): it holds no message, and the index's catch-up would otherwise walk it 500 seqs a
+    # slice between the writer's batches.
+    await db.executemany(
+        "UPDATE search_groups SET indexed_seq = ? WHERE group_id = ? AND indexed_seq < ?"
+        " AND indexed_seq >= (SELECT g.last_seq FROM groups g WHERE g.group_id = search_groups.group_id)",
+        [(f, gid, f) for gid, f in a.floors])
+    await db.executemany("UPDATE groups SET last_seq = ? WHERE group_id = ? AND last_seq < ?",
+                         [(f, gid, f) for gid, f in a.floors])
     await db.execute("UPDATE search_groups SET indexed_seq = indexed_seq + ? WHERE indexed_seq >= ("
                      "SELECT g.last_seq FROM groups g WHERE g.group_id = search_groups.group_id)", (a.gap,))
-    await db.execute("UPDATE message_clock SET rev = rev + ?, floor = rev + ?", (a.clock_gap, a.clock_gap))
-    return await _rowcount(db, "UPDATE groups SET last_seq = last_seq + ?", (a.gap,))
+    await db.execute("UPDATE message_clock SET rev = MAX(rev, ?) + ?, floor = MAX(rev, ?) + ?",
+                     (a.clock_floor, a.clock_gap, a.clock_floor, a.clock_gap))
+    moved = await _rowcount(db, "UPDATE groups SET last_seq = last_seq + ?", (a.gap,))
+    [(highest,)] = list(await db.execute_fetchall("SELECT MAX(last_seq) FROM groups"))
+    c.seq_limit_passed(highest)
+    return moved
 
 
 @applies(c.TransferOwner)

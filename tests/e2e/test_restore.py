@@ -58,15 +58,18 @@ async def test_a_backup_restored_after_a_crash_is_whole_and_its_seqs_are_new(tmp
     assert Path(f"{replaced}-wal").exists() and not (srv.dir / "qunguan.db-wal").exists()  # kept with its database
     [aside] = [p for p in srv.dir.iterdir() if p.name.startswith("audit-checkpoints.jsonl.before-restore-")]
     assert not checkpoints.exists() and f"--checkpoint-file {aside}" in out
-    assert f"1 groups' next seq moved up by {DEFAULT_SEQ_GAP}" in out and "[media] path" in out
+    assert f"1 groups' next seq moved up by {DEFAULT_SEQ_GAP} from the higher of the backup's" in out
+    assert "[media] path" in out and "run `qunguan admin purge` once" in out
     assert _integrity(db) == ["ok"] and db.stat().st_mode & 0o777 == 0o600
     with sqlite3.connect(db) as conn:  # (indexed past the gap, which holds nothing: no catch-up over it)
         [(last, indexed)] = conn.execute("SELECT g.last_seq, s.indexed_seq FROM groups g JOIN search_groups s"
                                          " ON s.group_id = g.group_id WHERE g.group_id = ?", (gid,)).fetchall()
-    assert last == indexed == 5 + DEFAULT_SEQ_GAP
+    assert last == indexed == max(lost) + DEFAULT_SEQ_GAP  # (from the replaced database's last seq, the higher)
     with sqlite3.connect(replaced) as conn:
         [(lost_clock,)] = conn.execute("SELECT rev FROM message_clock").fetchall()
     assert lost_clock > 0
+    with sqlite3.connect(db) as conn:  # (the background purge waits for one by hand: server/retention.py)
+        assert conn.execute("SELECT last_run > 0 FROM job_runs WHERE name = 'restore'").fetchall() == [(1,)]
 
     srv.start()
     again = await srv.client()
@@ -75,7 +78,7 @@ async def test_a_backup_restored_after_a_crash_is_whole_and_its_seqs_are_new(tmp
     # A cursor of message_changes from the lost database is below every change from now on, and is
     # answered reset: what its client shows may hold what the restore lost.
     now = await again.request("message_changes", group_id=gid)
-    assert now["cursor"] >= RESTORE_CLOCK_GAP > lost_clock
+    assert now["cursor"] >= lost_clock + RESTORE_CLOCK_GAP
     stale = await again.request("message_changes", group_id=gid, since=lost_clock)
     assert stale["reset"] is True and stale["messages"] == [] and stale["cursor"] == now["cursor"]
     assert (await again.request("message_changes", group_id=gid, since=now["cursor"]))["reset"] is False
@@ -83,7 +86,7 @@ async def test_a_backup_restored_after_a_crash_is_whole_and_its_seqs_are_new(tmp
     assert [m["text"] for m in hist["messages"]] == [f"kept {i}" for i in range(5)]
     # A client that saw the lost messages pages on from the last one it saw, and finds the new one.
     new = (await again.send(gid, "after the restore"))["seq"]
-    assert new == 5 + DEFAULT_SEQ_GAP + 1 and new > max(lost)
+    assert new == max(lost) + DEFAULT_SEQ_GAP + 1
     after = await again.request("history", group_id=gid, after_seq=max(lost))
     assert [m["text"] for m in after["messages"]] == ["after the restore"]
     await again.close()
@@ -91,7 +94,41 @@ async def test_a_backup_restored_after_a_crash_is_whole_and_its_seqs_are_new(tmp
     assert rc == 0, (out, err)
     [(actor, reason, detail)] = srv.db_rows(
         "SELECT actor_id, reason, detail FROM audit WHERE action = 'restore_backup'")
-    assert (actor, reason, detail) == ("operator", "restored from backup.db", '{"seq_gap": 1000000}')
+    assert (actor, reason, detail) == ("operator", "restored from backup.db",
+                                       '{"above_replaced": true, "seq_gap": 1000000}')
+
+    # The service fails again before another backup: the same backup restored a second time hands
+    # out no seq and no change clock value that clients saw after the first (a reviewer's case: the
+    # first send after it got the first restore's seq again, and history after it showed nothing).
+    again = await srv.client()
+    await again.login("alice", "password123")
+    seen = [(await again.send(gid, f"after the first restore {i}"))["seq"] for i in range(3)]
+    await again.request("edit_message", group_id=gid, seq=seen[0], text="edited after the first restore")
+    cursor = (await again.request("message_changes", group_id=gid))["cursor"]
+    await again.close()
+    srv.kill9()
+    rc, out, err = await restore(srv, str(backup))
+    assert rc == 0, err
+    srv.start()
+    third = await srv.client()
+    await third.login("alice", "password123")
+    assert (await third.send(gid, "after the second restore"))["seq"] == max(seen) + DEFAULT_SEQ_GAP + 1
+    after = await third.request("history", group_id=gid, after_seq=max(seen))
+    assert [m["text"] for m in after["messages"]] == ["after the second restore"]
+    assert (await third.request("message_changes", group_id=gid, since=cursor))["reset"] is True
+    await third.close()
+    await srv.stopped()
+    # A gap that would take a seq past the search index's 32 bits is refused, the database untouched.
+    rc, out, err = await restore(srv, str(backup), "--seq-gap", str(2**30))
+    assert rc == 0, err
+    inode = db.stat().st_ino
+    for _ in range(3):
+        rc, out, err = await restore(srv, str(backup), "--seq-gap", str(2**30))
+        if rc != 0:
+            break
+        inode = db.stat().st_ino
+    assert rc == 2 and "past the search index's bound of 4,294,967,295" in err, err
+    assert db.stat().st_ino == inode and not [p for p in srv.dir.iterdir() if ".restoring" in p.name]
 
 
 async def test_a_restore_that_cannot_be_done_leaves_the_database_alone(tmp_path, started):
@@ -131,7 +168,10 @@ async def test_a_restore_that_cannot_be_done_leaves_the_database_alone(tmp_path,
     raw = bytearray(backup.read_bytes())
     raw[len(raw) // 2: len(raw) // 2 + 4096] = b"\xff" * 4096
     damaged.write_bytes(bytes(raw))
+    partial = tmp_path / ".backup.db.0a1b2c3d4e5f.partial"  # (left by a backup killed half-way)
+    partial.write_bytes(backup.read_bytes()[:8192])
     for path, why in ((tmp_path / "missing.db", "no backup file"), (garbage, "not a database"),
+                      (partial, "is an incomplete backup"),
                       (other, "is not a qunguan database"), (newer, "newer version"),
                       (live_copy, "lies beside the backup"), (damaged, "damaged"), (db, "the live database itself")):
         rc, out, err = await restore(srv, str(path))

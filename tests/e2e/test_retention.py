@@ -27,7 +27,7 @@ from server import retention
 from server.app import App
 from server.config import parse_config
 from server.operator.records import purge as purge_by_hand
-from server.storage.changes import Purge, PurgeMessages
+from server.storage.changes import JobRan, Purge, PurgeMessages
 from tests.e2e.harness import ROOT, new_id_number, open_group
 
 MINUTE = 60_000
@@ -321,6 +321,35 @@ async def test_the_background_purge_waits_for_a_person_when_the_clock_jumps_days
         await purge_by_hand(app, {})  # `qunguan admin purge`, by a person who checked the clock
         assert await seqs(app, "700000003") == [2]
         assert app.purge_refused is None  # said at once: the background purge goes on from there
+        await asyncio.sleep(0.3)
+        assert app.purge_refused is None
+    finally:
+        await app.stop()
+
+
+async def test_after_a_restore_the_background_purge_waits_for_a_person(tmp_path):
+    """A backup holds none of the holds, open reports and sanctions made after it: a restored
+    server's first background purge deleted what a hold placed after the backup kept (a reviewer's
+    case: a held group's messages gone 4 s after the start). ``qunguan restore`` records when it ran,
+    and the background job waits for ``qunguan admin purge`` by a person who put those back."""
+    clock = [ms("2026-06-01 12:00", "Asia/Shanghai")]
+    app = purging_often(tmp_path, clock)
+    await app.start()
+    try:
+        # What the restore records (server/restore.py), after every purge this still clock stamps.
+        await app.store.apply(JobRan(retention.RESTORED, clock[0] + 1))
+        for _ in range(100):
+            if app.purge_refused:
+                break
+            await asyncio.sleep(0.05)
+        assert "restored from a backup and not purged since" in (app.purge_refused or "")
+        await add_messages(app, "700000005", "u", clock[0] - 185 * DAY_MS, clock[0])
+        await asyncio.sleep(0.3)
+        assert await seqs(app, "700000005") == [1, 2]
+
+        clock[0] += 2
+        await purge_by_hand(app, {})  # by a person who put back what the restore lost
+        assert await seqs(app, "700000005") == [2]
         await asyncio.sleep(0.3)
         assert app.purge_refused is None
     finally:
