@@ -13,7 +13,7 @@ from server.config import Config
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import apply, audit
 from server.security import default_key_file
-from server.storage.base import BackupUnsupported
+from server.storage.base import BackupNoRoom, BackupUnsupported
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -78,7 +78,7 @@ async def backup(app: Context, args: dict[str, Any]) -> Result:
     started = time.monotonic()
     try:
         digest = await app.store.backup(dest)
-    except BackupUnsupported as err:
+    except (BackupUnsupported, BackupNoRoom) as err:
         raise OperatorError(str(err)) from None
     except OSError as err:
         raise OperatorError(f"cannot write {dest}: {err.strerror or err}") from None

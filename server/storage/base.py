@@ -79,6 +79,11 @@ class BackupUnsupported(ValueError):
     """This backend is backed up with its own tools; the message says which."""
 
 
+class BackupNoRoom(ValueError):
+    """The disk holding the database has no room for a backup's copies and the server's own writes
+    meanwhile (a backup that filled it made live sends fail): the message says how much is needed."""
+
+
 class ReviewItem(NamedTuple):
     """What the word lists found in a held or flagged message: its content-review item, stored with
     the message (the item's group, seq, sender and time are the message's own)."""

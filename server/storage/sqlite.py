@@ -22,6 +22,7 @@ import os
 import secrets
 import shutil
 import sqlite3
+import stat
 import tempfile
 import time
 from collections import deque
@@ -34,7 +35,16 @@ import aiosqlite
 
 from server.logs import Repeats
 from server.storage import activity, search_fold
-from server.storage.base import PROBE, Done, ExportReads, MessageRow, NetlogRow, StoreUnavailable, backend
+from server.storage.base import (
+    PROBE,
+    BackupNoRoom,
+    Done,
+    ExportReads,
+    MessageRow,
+    NetlogRow,
+    StoreUnavailable,
+    backend,
+)
 from server.storage.changes import Audit, Change, JobRan
 from server.storage.migrations import checksum, plan_migrations, upgrade_notice
 from server.storage.queue import Op, WriteQueue
@@ -146,11 +156,49 @@ def _from_config(cfg: Config) -> SqliteStore:
     return SqliteStore(cfg.storage.sqlite_file)
 
 
+# Room a backup leaves on the database's disk for the server's own writes while it copies (past the
+# copies themselves): a backup that filled the disk made live sends fail (a reviewer's case).
+BACKUP_SPARE_BYTES = 64 * 1024 * 1024
+# A backup's hidden partial file in the --out folder not written to for this long was left by a backup
+# that did not finish (killed): removed by the next backup to that name (it holds what the database does).
+PARTIAL_ABANDONED_S = 600
+
+
+def _backup_room(db: Path, dest: Path) -> None:
+    """:class:`BackupNoRoom` unless the database's disk holds its private copy, and the copy in
+    ``dest``'s folder when that is on the same disk, with :data:`BACKUP_SPARE_BYTES` to spare."""
+    free = _free_bytes(db)
+    if free is None:
+        return
+    size = sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists())
+    copies = 2 if dest.parent.stat().st_dev == db.parent.stat().st_dev else 1
+    needed = copies * size + BACKUP_SPARE_BYTES
+    if free < needed:
+        where = "its copy and the backup" if copies == 2 else "its copy"
+        raise BackupNoRoom(
+            f"the disk holding the database {db} has {free // 2**20} MiB free; a backup needs {needed // 2**20} MiB "
+            f"there ({where}, {size // 2**20} MiB each, and {BACKUP_SPARE_BYTES // 2**20} MiB for the server's own "
+            "writes meanwhile): free some space there, or write the backup to another disk")
+
+
+def _drop_abandoned_partials(folder: int, name: str, now: float) -> None:
+    """Remove the hidden partial files of ``name`` in ``folder`` (a descriptor) that no backup has
+    written to for :data:`PARTIAL_ABANDONED_S`: a backup killed half-way leaves one, full size."""
+    for entry in os.listdir(folder):
+        if not (entry.startswith(f".{name}.") and entry.endswith(".partial")):
+            continue
+        with contextlib.suppress(OSError):
+            st = os.stat(entry, dir_fd=folder, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > PARTIAL_ABANDONED_S:
+                os.unlink(entry, dir_fd=folder)
+
+
 def _place_copy(private: Path, dest: Path) -> str:
     """``private`` copied to ``dest`` through ``dest``'s folder's descriptor (see ``SqliteStore.backup``);
     the copy's SHA-256."""
     folder = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
+        _drop_abandoned_partials(folder, dest.name, time.time())
         tmp = f".{dest.name}.{secrets.token_hex(6)}.partial"
         digest = hashlib.sha256()
         with open(private, "rb") as src:
@@ -563,6 +611,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         """
 
         def copy() -> str:
+            _backup_room(self.path, dest)
             work = Path(tempfile.mkdtemp(prefix=".backup-", dir=self.path.parent))  # (0700)
             try:
                 private = work / "copy.db"
