@@ -93,8 +93,8 @@ async def _settle(store: Store, cfg: Config, gap: int, now_ms: int, source: str,
         store.set_record_key(vault.record_key())
         entry = Audit(now_ms, "operator", _who(cfg), "restore_backup", reason=f"restored from {source}",
                       detail={"seq_gap": gap, "above_replaced": handed is not None})
-        floors = AdvanceSeqs(gap) if handed is None else AdvanceSeqs(gap, floors=handed.last_seqs,
-                                                                      clock_floor=handed.clock)
+        floors = AdvanceSeqs(gap) if handed is None else AdvanceSeqs(
+            gap, floors=handed.last_seqs, clock_floor=handed.clock, id_floors=handed.last_ids)
         [moved, _] = await store.apply(floors, JobRan(RESTORED, now_ms), audit=entry)
         return int(moved)
     finally:

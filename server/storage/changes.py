@@ -340,6 +340,17 @@ class AdvanceSeqs(Change):
     clock_gap: int = RESTORE_CLOCK_GAP
     floors: tuple[tuple[str, int], ...] = ()
     clock_floor: int = 0
+    # The ids a restore moves on as well (:data:`RESTORED_IDS`), by :data:`RESTORE_ID_GAP` from the
+    # higher of the backup's counter and the replaced database's (``id_floors``: table, last id).
+    id_floors: tuple[tuple[str, int], ...] = ()
+
+
+# The ids clients and operators hold that are never given again (posts and comments, complaints,
+# content-review items; SQLite's AUTOINCREMENT, PostgreSQL's identity sequences): a restore puts back
+# the backup's counters, which gave the lost rows' ids to new ones, so it moves each on by this much.
+RESTORED_IDS = (("posts", "post_id"), ("comments", "comment_id"), ("reports", "report_id"),
+                ("review_queue", "item_id"))
+RESTORE_ID_GAP = 1_000_000
 
 
 # A group's seqs stay below this: SQLite's search index keys a message by its group's number and its

@@ -468,6 +468,13 @@ async def _advance_seqs(db: Conn, a: c.AdvanceSeqs) -> int:
                      " WHERE g.group_id = p.group_id AND p.indexed_seq >= g.last_seq", a.gap)
     await db.execute("UPDATE message_clock SET rev = GREATEST(rev, $2) + $1, floor = GREATEST(rev, $2) + $1",
                      a.clock_gap, a.clock_floor)
+    id_floors = dict(a.id_floors)
+    for table, column in c.RESTORED_IDS:  # (its identity sequence: the higher of it and the highest id)
+        await db.execute(
+            f"SELECT setval(s.seq, GREATEST(COALESCE(pg_sequence_last_value(s.seq), 0),"
+            f" COALESCE((SELECT MAX({column}) FROM {table}), 0), $1) + $2)"
+            f" FROM (SELECT pg_get_serial_sequence('{table}', '{column}')::regclass AS seq) s",
+            id_floors.get(table, 0), c.RESTORE_ID_GAP)
     moved = _count(await db.execute("UPDATE groups SET last_seq = last_seq + $1", a.gap))
     c.seq_limit_passed(await db.fetchval("SELECT MAX(last_seq) FROM groups"))
     return moved

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import NamedTuple
 
+from server.storage.changes import RESTORED_IDS
 from server.storage.migrations import plan_migrations
 from server.storage.schema import MIGRATIONS
 
@@ -63,6 +64,7 @@ class HandedOut(NamedTuple):
 
     last_seqs: tuple[tuple[str, int], ...]
     clock: int
+    last_ids: tuple[tuple[str, int], ...]  # (changes.RESTORED_IDS: AUTOINCREMENT's counters)
 
 
 def handed_out(live: Path) -> HandedOut:
@@ -75,9 +77,12 @@ def handed_out(live: Path) -> HandedOut:
             [(clock,)] = db.execute("SELECT rev FROM message_clock").fetchall()
         except sqlite3.OperationalError:  # (a database from before the clock: none handed out)
             clock = 0
+        tables = tuple(table for table, _ in RESTORED_IDS)
+        last_ids = tuple((str(t), int(n)) for t, n in db.execute(
+            f"SELECT name, seq FROM sqlite_sequence WHERE name IN ({', '.join('?' * len(tables))})", tables))
     finally:
         db.close()
-    return HandedOut(last_seqs, int(clock))
+    return HandedOut(last_seqs, int(clock), last_ids)
 
 
 def copy_backup(source: Path, dest: Path) -> None:

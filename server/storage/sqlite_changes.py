@@ -399,6 +399,13 @@ async def _advance_seqs(db: aiosqlite.Connection, a: c.AdvanceSeqs) -> int:
                      "SELECT g.last_seq FROM groups g WHERE g.group_id = search_groups.group_id)", (a.gap,))
     await db.execute("UPDATE message_clock SET rev = MAX(rev, ?) + ?, floor = MAX(rev, ?) + ?",
                      (a.clock_floor, a.clock_gap, a.clock_floor, a.clock_gap))
+    floors = dict(a.id_floors)
+    for table, column in c.RESTORED_IDS:  # (AUTOINCREMENT's counter: the higher of it and the highest id)
+        [(last,)] = list(await db.execute_fetchall(
+            f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),"
+            f" COALESCE((SELECT MAX({column}) FROM {table}), 0), ?)", (table, floors.get(table, 0))))
+        await db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
+        await db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, last + c.RESTORE_ID_GAP))
     moved = await _rowcount(db, "UPDATE groups SET last_seq = last_seq + ?", (a.gap,))
     [(highest,)] = list(await db.execute_fetchall("SELECT MAX(last_seq) FROM groups"))
     c.seq_limit_passed(highest)
