@@ -687,3 +687,72 @@ def test_a_page_drops_what_a_membership_left_and_joined_again_meanwhile_no_longe
     expect(page.locator("#messages .msg .text:has-text('加入前')")).to_have_count(0)
     assert not set(seqs(page)) & set(before)
     assert page.errors == []
+
+
+class Silent:
+    """The page's WebSocket through a route that, once ``quiet``, passes nothing either way and
+    closes nothing: a network that stopped carrying packets (a phone between cells, a NAT that forgot
+    the flow). New connections made after ``quiet`` is unset pass again."""
+
+    def __init__(self, page: Any) -> None:
+        self.quiet = False
+        self.opened = 0
+        page.route_web_socket("**/ws", self._through)
+
+    def _through(self, ws: Any) -> None:
+        self.opened += 1
+        if self.quiet:
+            return  # (never answered: the page's handshake waits, as on a dead network)
+        to_server = ws.connect_to_server()
+        ws.on_message(lambda m: None if self.quiet else to_server.send(m))
+        to_server.on_message(lambda m: None if self.quiet else ws.send(m))
+
+
+def test_an_idle_page_notices_a_silent_connection_and_catches_up(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A page that only reads sent nothing, so a connection that died silently showed "connected"
+    for good and the messages sent meanwhile never came (a reviewer's case: 90 s and counting). Idle
+    for 25 s, it now asks the server something cheap and drops the connection when no answer comes
+    in 15 s; the new one catches up."""
+    owner = bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    member = run_async(_member(server, gid))
+    page = new_page(browser, server)
+    login(page, owner.username)
+    line = Silent(page)
+    page.reload()
+    page.wait_for_selector("#status.status-connected")
+    page.click(f"#group-list [data-gid='{gid}']")
+    run_async(_send_as(server, member, gid, ["线路正常"]))
+    page.wait_for_selector("#messages .msg .text:has-text('线路正常')")
+    page.wait_for_timeout(3_000)  # (its mark_read answered: from here the page only reads)
+    line.quiet = True
+    run_async(_send_as(server, member, gid, ["静默期间"]))
+    page.wait_for_selector("#status.status-reconnecting", timeout=50_000)  # (25 s idle + 15 s unanswered)
+    line.quiet = False
+    page.wait_for_selector("#status.status-connected", timeout=30_000)
+    message(page, "静默期间")
+    assert message_texts(page) == ["线路正常", "静默期间"]
+    assert page.errors == []
+
+
+def test_the_browser_going_offline_and_back_reconnects_at_once(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The browser says the network went away: the page stopped trusting a socket that kept showing
+    "connected" while a message waited as "sending". It now drops it at once, keeps the message in
+    the outbox, and connects again as soon as the browser says the network is back."""
+    owner = bg.run(server.user())
+    gid = bg.run(open_group(owner))
+    page = new_page(browser, server)
+    login(page, owner.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.wait_for_selector("#status.status-connected")
+    page.context.set_offline(True)
+    page.wait_for_selector("#status.status-reconnecting", timeout=5_000)
+    send(page, "离线时写的")
+    expect(page.locator("#outbox .pending", has_text="离线时写的")).to_contain_text("发送中")
+    page.context.set_offline(False)
+    page.wait_for_selector("#status.status-connected", timeout=10_000)
+    message(page, "离线时写的")
+    expect(page.locator("#outbox .pending")).to_have_count(0)
+    assert page.errors == []

@@ -23,6 +23,14 @@ const ANSWER_MS = 2 * 60 * 1000;
 // answers in that time is given up and tried again.
 const OPEN_MS = 65 * 1000;
 const TICK_MS = 1000;
+// A page that only reads sends nothing, so a dead connection showed "connected" for good while the
+// messages sent meanwhile never came (a reviewer's silent route: 90 s and counting). Once the open
+// socket has shown no life for IDLE_MS while logged in, a cheap request (PROBE_OP, answered from
+// memory) goes out, and the watchdog above drops the connection if it is not answered in QUIET_MS:
+// a dead connection is noticed within IDLE_MS + QUIET_MS (40 s), and the reconnect catches up.
+// The server's own pings (every 30 s) are answered by the browser and never reach this code.
+const IDLE_MS = 25 * 1000;
+const PROBE_OP = "me";
 
 export class Conn {
   constructor(url, { onOpen, onEvent, onClose }) {
@@ -39,6 +47,16 @@ export class Conn {
     this.watch = null;        // the watchdog of the open socket's requests (_check)
     this.alive = 0;           // when the open socket last showed life: a frame came, or our bytes left
     this.buffered = 0;        // its bufferedAmount at the last look
+    // The browser's word on the network: gone (the socket cannot be trusted: dropped at once, and
+    // the outbox waits) or back (a new connection now rather than after the backoff).
+    if (typeof window !== "undefined") {
+      window.addEventListener("offline", () => { if (this.ws) this.restart("the network went away"); });
+      window.addEventListener("online", () => {
+        if (!this.keep) return;
+        this.delay = 300;
+        if (this.open) this._probe(); else if (!this.opening) { clearTimeout(this.timer); this.connect().catch(() => {}); }
+      });
+    }
   }
   get open() { return this.ws !== null && this.ws.readyState === WebSocket.OPEN; }
 
@@ -103,6 +121,11 @@ export class Conn {
         return;
       }
     }
+    if (this.keep && this.pending.size === 0 && now - this.alive >= IDLE_MS) this._probe();
+  }
+  // A request whose answer shows the connection alive (the watchdog drops it if none comes).
+  _probe() {
+    this.request(PROBE_OP).catch(() => {});
   }
   _retry() {
     clearTimeout(this.timer);
