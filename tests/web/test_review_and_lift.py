@@ -393,3 +393,24 @@ def test_a_held_message_released_is_said_to_its_sender(browser: Any, review_serv
     assert _toast(alice, "已通过审核") == "你在「读书会」待审核的消息已通过审核，群成员现在可以看到"
     expect(alice.locator("#messages .msg", has_text="刷单返利 快来看")).to_have_count(1)
     assert alice.errors == []
+
+
+def test_lifting_one_of_two_group_suspensions_says_posting_stays_suspended(
+        browser: Any, server: ServerProcess) -> None:
+    """Two suspensions of one group, the earlier lifted: members were told the group's suspension was
+    lifted while their composer stayed disabled by the other (the web review's case). The notice now
+    says the other still holds, and until when."""
+    alice = new_page(browser, server)
+    register(alice, server, display="Alice")
+    gid = create_group(alice, "双重暂停")
+    admin_ok(server, "suspend-group", gid, "--seconds", "3600", "--reason", "整顿")
+    admin_ok(server, "suspend-group", gid, "--seconds", "7200", "--reason", "再整顿")
+    alice.wait_for_selector("#composer-text:disabled")
+    first = sorted(int(r["id"]) for r in (json.loads(x) for x in admin_ok(server, "sanctions", "--group", gid)
+                                           .splitlines()) if r["kind"] == "suspend_group")[0]
+    admin_ok(server, "lift", str(first), "--reason", "误判")
+    said = _toast(alice, "仍暂停发言")
+    assert said.startswith(f"平台已撤销处罚（编号 {first}），但群「双重暂停」仍暂停发言，至 ")
+    assert said.endswith("：误判")
+    assert alice.is_disabled("#composer-text")
+    assert alice.errors == []

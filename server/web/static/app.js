@@ -2098,7 +2098,10 @@ function appealAction(sid) { return { label: t("appeal"), run: () => appealDialo
 function liftedText(ev, group, text) {
   const sid = ev.sanction_id || "";
   const reason = said(ev.reason, text);
-  const key = ev.group_id ? { warning: "n_lifted_warning_group", suspend_group: "n_lifted_suspend_group_group" }[ev.measure]
+  // (a group's: `until` > 0 when another suspension, or a category's freeze, still holds its posting)
+  const groupStill = ev.measure === "suspend_group" && typeof ev.until === "number" && ev.until > 0;
+  const key = ev.group_id ? (groupStill ? "n_lifted_still_suspend_group_group"
+    : { warning: "n_lifted_warning_group", suspend_group: "n_lifted_suspend_group_group" }[ev.measure])
     : ev.still === true ? { suspend_admin: "n_lifted_still_suspend_admin", revoke_create: "n_lifted_still_revoke_create" }[ev.measure]
       : { suspend_admin: "n_lifted_suspend_admin", revoke_create: "n_lifted_revoke_create" }[ev.measure];
   // (`still`: another sanction of the kind holds, so the powers or the right are not back; `until` when they are)
