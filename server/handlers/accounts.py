@@ -623,6 +623,8 @@ async def me(ctx: Context, sess: Session, req: rq.Me, enc: Encoding) -> dict[str
         "credit_score": u.credit_score,
         "edit_window_seconds": ctx.cfg.limits.edit_window_seconds,  # [ext] so a client offers edit only within it
         "max_text_chars": ctx.cfg.limits.max_text_chars,  # [ext] so a client counts against the real limit
+        # [ext] the file types upload_begin takes (media.allowed_types), so a client's file picker offers those
+        "upload_types": list(ctx.cfg.media.allowed_types),
         # [ext] the platform's measures on the user's own powers, so a client offers what works
         "powers_suspended_until": u.powers_suspended_until if u.powers_suspended_until > ctx.now_ms() else 0,
         "create_revoked": u.create_revoked,

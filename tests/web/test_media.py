@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from server.media.sniff import DEFAULT_ALLOWED
 from tests.e2e.harness import ServerProcess, open_group
 from tests.web.browser import (
     Background,
@@ -94,11 +95,20 @@ def test_image_and_file_upload_show_in_the_other_browser(browser: Any, server: S
         page_named.click()
     assert got.value.suggested_filename == "report.html.pdf"
 
-    # A type the server does not take is refused in plain language, and nothing is sent.
+    # The picker offers the types the server takes (`me`'s upload_types); one it does not take (a
+    # drop or another way round the picker) is refused in plain language, and nothing is sent.
+    assert alice.get_attribute("#file-input", "accept") == ",".join(DEFAULT_ALLOWED)
     exe = {"name": "x.exe", "mimeType": "application/x-msdownload", "buffer": b"MZ" * 50}
     alice.set_input_files("#file-input", files=[exe])
     alice.wait_for_selector("#toasts .toast-error:has-text('x.exe')")
     assert alice.locator("#attach-tray .attach-item").count() == 0
+    docx = {"name": "report.docx", "buffer": b"PK\x03\x04" * 50,
+            "mimeType": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+    alice.set_input_files("#file-input", files=[docx])
+    said = alice.locator("#toasts .toast-error", has_text="report.docx").last.inner_text()
+    assert ("不能发送这种文件（Word 文档）。可以发送：图片（JPEG、PNG、GIF、WEBP）、音频（MPEG、OGG、AMR）、"
+            "视频（MP4）、PDF") in said
+    assert "application/" not in said
     assert alice.errors == [] and bob.errors == []
 
 

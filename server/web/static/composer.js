@@ -3,7 +3,7 @@
 // (uploaded while the user types; send waits for them). Each group keeps its own draft.
 import { el, clear, $, toast, composing } from "./dom.js";
 import { t, keptError, keptText } from "./i18n.js";
-import { S, namesOf, actingRole, roleTag } from "./state.js";
+import { S, namesOf, actingRole, roleTag, LIMITS } from "./state.js";
 import { upload, fmtSize, previewText } from "./media.js";
 
 const MAX_FILES = 9;
@@ -36,7 +36,10 @@ export function drawReply(g) {
 
 // ---------------------------------------------------------------- files
 export function filePicker(g, isBlocked) {
+  // (offers the types the server takes, once `me` has told them: a file of another type was taken and
+  // refused only after, in MIME words)
   const input = el("input", { type: "file", id: "file-input", multiple: true, hidden: true,
+    ...(LIMITS.uploadTypes.length ? { accept: LIMITS.uploadTypes.join(",") } : {}),
     onchange: () => { for (const f of [...input.files]) addFile(g, f); input.value = ""; } });
   const btn = el("button", { type: "button", class: "icon", id: "attach-btn", title: t("attach"), "aria-label": t("attach"),
     onclick: () => { if (!isBlocked()) input.click(); } }, el("img", { src: "/clip.svg", alt: "", class: "ico" }));

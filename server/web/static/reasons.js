@@ -13,6 +13,34 @@ const CATEGORIES = {
   public_affairs: "公共事务", other: "其他",
 };
 
+// A file type in words a person reads (a refused upload named it as "application/vnd.openxmlformats-
+// officedocument.wordprocessingml.document"): the kind of file, and its format where that helps.
+const KINDS = { image: "图片", audio: "音频", video: "视频", text: "文本" };
+const FORMATS = {
+  "application/pdf": "PDF", "application/msword": "Word 文档", "application/zip": "压缩包",
+  "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word 文档",
+  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel 表格",
+  "application/vnd.ms-excel": "Excel 表格",
+  "application/vnd.openxmlformats-officedocument.presentationml.presentation": "PowerPoint 演示文稿",
+};
+function kindOf(mime) {
+  const m = String(mime).toLowerCase();
+  if (FORMATS[m]) return FORMATS[m];
+  const [major, minor] = m.split("/");
+  return KINDS[major] ? `${KINDS[major]}（${(minor || "").toUpperCase()}）` : (m || "未知类型");
+}
+// The allowed types as kinds: "图片（JPEG、PNG、GIF）、PDF".
+function kindsOf(list) {
+  const groups = new Map();
+  for (const mime of String(list).split(",").map((x) => x.trim().toLowerCase()).filter(Boolean)) {
+    const [major, minor] = mime.split("/");
+    const name = FORMATS[mime] || (KINDS[major] ? KINDS[major] : mime);
+    if (!groups.has(name)) groups.set(name, []);
+    if (!FORMATS[mime] && KINDS[major] && minor) groups.get(name).push(minor.toUpperCase());
+  }
+  return [...groups].map(([name, subs]) => (subs.length ? `${name}（${subs.join("、")}）` : name)).join("、");
+}
+
 // [pattern, (match) => Chinese text]; the first that matches wins.
 const ZH = [
   // conflict
@@ -74,7 +102,7 @@ const ZH = [
   [/^text is required: say why the sanction should be lifted$/, () => "请写明申诉理由"],
   [/^mentions must be members of the group: (.*)$/, (m) => `只能 @ 本群成员：${m[1]}`],
   [/^a search needs at least (\d+) characters$/, (m) => `搜索内容至少 ${m[1]} 个字符`],
-  [/^'([^']*)' is not an allowed type \((.*)\)$/, (m) => `不支持的文件类型 ${m[1]}（允许：${m[2]}）`],
+  [/^'([^']*)' is not an allowed type \((.*)\)$/, (m) => `不能发送这种文件（${kindOf(m[1])}）。可以发送：${kindsOf(m[2])}`],
   [/^the bytes are not (\S+)/, (m) => `文件内容与类型 ${m[1]} 不符`],
   [/^the image's width and height cannot be read/, () => "无法读取图片的宽高"],
   [/^name must be a file name/, () => "文件名不合法（不能含目录或控制字符）"],

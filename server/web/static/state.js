@@ -162,10 +162,17 @@ export function myMuteUntil(g) {
 // one, though the browser's `maxlength` counts it as two). `me` tells the operator's
 // `limits.max_text_chars` (learnLimits); until it has, and from a server that does not say, the
 // default is assumed, and a server set lower answers `too_large`.
-export const LIMITS = { text: 4000, displayName: 32 };
+// `uploadTypes`: the file types the server takes (`me`'s **[ext]** `upload_types`), which the chat's
+// file picker offers (its `accept`); empty until told, and from a server that does not say: any file.
+export const LIMITS = { text: 4000, displayName: 32, uploadTypes: [] };
 
 export function learnLimits(me) {
   if (me && Number.isInteger(me.max_text_chars) && me.max_text_chars > 0) LIMITS.text = me.max_text_chars;
+  if (me && Array.isArray(me.upload_types) && me.upload_types.every((x) => typeof x === "string")) {
+    LIMITS.uploadTypes = me.upload_types;
+    const picker = document.getElementById("file-input");
+    if (picker) picker.accept = me.upload_types.join(",");
+  }
 }
 
 // Characters (code points) in s.
