@@ -223,3 +223,43 @@ def test_the_member_panel_of_a_big_group_lists_200_and_finds_the_rest(
     page.click("#btn-members-all")
     expect(rows).to_have_count(206)
     assert page.errors == []
+
+
+def test_a_group_opened_with_many_unread_says_where_they_begin_and_reads_back_to_it(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """Opened with 110 unread, a group showed its newest page and counted them all read, with nothing
+    to say where they began (the web review's case, 350 unread). A "↑ 110 unread" button now reads
+    back to the first of them, marked by a "new messages" line; with only a few unread, the line shows
+    where they begin and the button does not show."""
+    owner, reader, gid = _group_with(bg, server, 120)
+    bg.run(reader.request("mark_read", group_id=gid, seq=10))  # read up to 第 9 条 (seq 10)
+    page = new_page(browser, server)
+    login(page, reader.username)
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.wait_for_selector("#messages .msg .text:has-text('第 119 条')")
+    above = page.locator("#new-above")
+    expect(above).to_have_text("↑ 110 条未读消息")
+    assert page.locator("#new-mark").count() == 0  # (its place is not among the messages held yet)
+    above.click()
+    mark = page.locator("#new-mark")
+    expect(mark).to_have_text("以下为新消息")
+    expect(above).to_be_hidden()
+    after, before = (page.evaluate(f"() => document.querySelector('#new-mark').{side}.querySelector('.text')"
+                                   ".textContent") for side in ("nextElementSibling", "previousElementSibling"))
+    assert (after, before) == ("第 10 条", "第 9 条")
+    assert 0 <= page.evaluate("() => document.querySelector('#new-mark').getBoundingClientRect().top"
+                              " - document.querySelector('#scroller').getBoundingClientRect().top") < 80
+
+    for i in range(3):  # a few more, while the reader is in another group: they fit on screen
+        bg.run(owner.request("send", group_id=gid, text=f"又来了 {i}"))
+    other = bg.run(open_group(owner))
+    bg.run(reader.request("join_group", group_id=other))
+    page.reload()
+    page.wait_for_selector(f"#group-list [data-gid='{gid}']")
+    page.click(f"#group-list [data-gid='{gid}']")
+    page.wait_for_selector("#messages .msg .text:has-text('又来了 2')")
+    expect(page.locator("#new-mark")).to_be_visible()
+    assert page.evaluate("() => document.querySelector('#new-mark').nextElementSibling"
+                         ".querySelector('.text').textContent") == "又来了 0"
+    expect(above).to_be_hidden()
+    assert page.errors == []

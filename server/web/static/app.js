@@ -961,6 +961,9 @@ async function openGroup(gid, byKeys = false) {
   const g = S.groups.get(gid);
   // (before it is the current group: nothing of it is on screen to keep in view)
   if (g && S.current !== gid && g.msgs.size > KEEP_ON_OPEN) letGoOlder(g, [...g.msgs.keys()].sort((a, b) => b - a)[KEEP_ON_OPEN - 1]);
+  // Where this opening's unread messages begin (its "new messages" line and ↑ button: newMark),
+  // taken before the chat is drawn, which reads them.
+  if (g && S.current !== gid) { g.newFrom = g.unread > 0 ? g.readSeq : null; g.newCount = g.unread; g.newSeen = false; }
   S.current = gid;
   document.body.classList.add("show-chat");
   renderChat();
@@ -993,6 +996,7 @@ function renderChat() {
   if (!g) { chat.append(el("div", { class: "placeholder muted", text: t("pick_group") })); return; }
   const scroller = el("div", { id: "scroller", onscroll: () => {
     keepBottom = nearBottom();
+    drawNewAbove(g);
     if (scroller.scrollTop < 40) loadOlder(g);
     if (keepBottom) { if (g.below) { g.below = 0; drawBelow(g); } if (!document.hidden) markRead(g); }
   } },
@@ -1009,6 +1013,7 @@ function renderChat() {
   const keeper = new ResizeObserver(() => { if (keepBottom) scrollToBottom(); });
   keeper.observe(scroller);
   const below = el("button", { type: "button", id: "new-below", class: "primary small", hidden: true, onclick: () => { scrollToBottom(); } });
+  const above = el("button", { type: "button", id: "new-above", class: "primary small", hidden: true, onclick: () => jumpToNew(g) });
   // No maxlength: the browser's counts UTF-16 units (an emoji as two) and cuts silently. The server
   // counts characters; the count shows near the limit and a longer text is refused here, kept as it is.
   const count = el("div", { id: "composer-count", class: "small", hidden: true });
@@ -1029,7 +1034,7 @@ function renderChat() {
     el("div", { id: "announce", hidden: true, role: "button", tabindex: 0, onclick: () => foldAnnouncement(g),
       onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); foldAnnouncement(g); } } }),
     el("div", { id: "pin-bar", class: "row", hidden: true }),
-    el("div", { id: "scroll-wrap" }, scroller, below),
+    el("div", { id: "scroll-wrap" }, scroller, above, below),
     el("form", { id: "composer", onsubmit: (e) => { e.preventDefault(); submit(); } },
       el("div", { id: "composer-note", hidden: true }),
       count,
@@ -1054,9 +1059,11 @@ function renderChat() {
   drawCount(text, count);
   if (typed) { text.style.height = "auto"; text.style.height = Math.min(text.scrollHeight, 160) + "px"; }
   updateComposer();
+  drawNewMark(g);
   if (kept && !kept.bottom) scroller.scrollTop = kept.top; else { scrollToBottom(); g.below = 0; }
   keepBottom = nearBottom();
   drawBelow(g);
+  drawNewAbove(g);
   if (kept && kept.focused && !text.disabled) { text.focus(); text.setSelectionRange(kept.start, kept.end); }
   if (!document.hidden && nearBottom()) markRead(g);
 }
@@ -1207,6 +1214,49 @@ function drawBelow(g) {
   if (!b || g.group_id !== S.current) return;
   b.hidden = !g.below;
   b.textContent = g.below === 1 ? t("new_below_one") : t("new_below", { n: g.below || 0 });
+}
+
+// The messages that were unread when the chat was opened: a line above the first of them ("new
+// messages"), once the page holds the messages on both sides of it, and while that line is not on
+// screen above the reader a "↑ N new messages" button that reads back to it. Opening a group with
+// hundreds unread showed its newest page only and counted them all read, with nothing to say where
+// they began (the web review). The line stays for this opening; the next one starts afresh.
+function newMarkPlaceable(g) {
+  if (g.newFrom === null || g.newFrom === undefined) return false;
+  const held = [...g.msgs.keys()];
+  return held.some((seq) => seq > g.newFrom) && (g.noMore || held.some((seq) => seq <= g.newFrom));
+}
+function drawNewMark(g) {
+  const box = g.group_id === S.current ? $("#messages") : null;
+  if (!box) return;
+  const was = $("#new-mark");
+  if (!newMarkPlaceable(g)) { if (was) was.remove(); return; }
+  if (was && Number(was.dataset.key) === g.newFrom + 0.25) return;
+  if (was) was.remove();
+  insertByKey(box, el("div", { id: "new-mark", class: "new-mark", "data-key": g.newFrom + 0.25, role: "separator",
+    text: t("new_from_here") }), g.newFrom + 0.25);
+}
+function drawNewAbove(g) {
+  const b = $("#new-above");
+  if (!b || g.group_id !== S.current) return;
+  const mark = $("#new-mark"), s = $("#scroller");
+  if (mark && s && mark.getBoundingClientRect().bottom >= s.getBoundingClientRect().top) g.newSeen = true;
+  b.hidden = g.newFrom === null || g.newFrom === undefined || g.newSeen || g.newCount <= 0;
+  b.textContent = t("new_above", { n: g.newCount || 0 });
+}
+async function jumpToNew(g) {
+  for (let i = 0; i < JUMP_PAGES && !newMarkPlaceable(g) && !g.noMore; i++) {
+    while (g.loadingOlder) await new Promise((r) => setTimeout(r, 50));
+    if (!(await loadOlder(g, 500))) break;
+  }
+  drawNewMark(g);
+  const mark = $("#new-mark");
+  if (!mark) { toast(t("message_too_far"), "error"); return; }
+  mark.scrollIntoView({ block: "start" });
+  g.newSeen = true;
+  drawNewAbove(g);
+  const first = mark.nextElementSibling;
+  if (first && first.classList.contains("msg")) first.focus({ preventScroll: true });
 }
 
 // The composer's count of characters: shown from 90% of the limit, and as a warning past it. True
@@ -1423,7 +1473,7 @@ async function loadOlder(g, limit = PAGE) {
     // taken before the request counted the messages that came meanwhile (added below) as if added
     // above, and threw the reader forward by their height; and the browser's own scroll anchoring,
     // when the page was not at its top, had already moved the view once.
-    keepView(g, () => { for (const m of r.messages) fromHistory(g, m, asked); });
+    keepView(g, () => { for (const m of r.messages) fromHistory(g, m, asked); drawNewMark(g); });
     if (r.messages.length) g.firstSeq = Math.min(g.firstSeq ?? Infinity, r.messages[0].seq);
     if (g.group_id === S.current) {
       const b = $("#load-earlier");

@@ -268,7 +268,7 @@ const zh = {
   char_count: "{n} / {max} 字", text_too_long: "消息太长：{n} 字，最多 {max} 字。请删减后再发送。",
   name_too_long: "昵称太长：{n} 个字，最多 {max} 个字。",
   // the chat (app.js): new messages below the reader; the composer's hint at phone width
-  new_below: "↓ {n} 条新消息", new_below_one: "↓ 1 条新消息",
+  new_below: "↓ {n} 条新消息", new_below_one: "↓ 1 条新消息", new_above: "↑ {n} 条未读消息", new_from_here: "以下为新消息",
   composer_placeholder_short: "输入消息", composer_closed: "暂不能发言",
   // a post's comments (posts.js): why no new comment can be written (comments_closed_by)
   comments_restricted_note: "平台已限制这个公众号的评论，暂不能发表新评论", comments_level_note: "按公众号当前的信用等级，暂不能发表评论",
@@ -551,7 +551,7 @@ const en = {
   char_count: "{n} / {max} characters", text_too_long: "Too long: {n} characters, at most {max}. Shorten it to send.",
   name_too_long: "Too long: {n} characters, at most {max}.",
   // the chat (app.js): new messages below the reader; the composer's hint at phone width
-  new_below: "↓ {n} new messages", new_below_one: "↓ 1 new message",
+  new_below: "↓ {n} new messages", new_below_one: "↓ 1 new message", new_above: "↑ {n} unread messages", new_from_here: "New messages",
   composer_placeholder_short: "Message", composer_closed: "You cannot post here now",
   // a post's comments (posts.js): why no new comment can be written (comments_closed_by)
   comments_restricted_note: "The platform has restricted comments on this account: no new comments for now", comments_level_note: "At the account's current credit level no new comments can be written",
