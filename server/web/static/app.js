@@ -39,6 +39,7 @@ function boot() {
   setAgreementHook(checkAgreement);
   takeInviteFromUrl();
   window.addEventListener("hashchange", takeInviteFromUrl);
+  window.addEventListener("popstate", chatFromHistory);
   if (S.token) { conn.keep = true; setStatus("connecting"); renderMain(); conn.connect().catch(() => {}); }
   else renderLogin("login");
   document.addEventListener("visibilitychange", () => { const g = cur(); if (g && !document.hidden && nearBottom()) markRead(g); });
@@ -321,7 +322,7 @@ function localLogout(message, keep = false) {
   document.body.classList.remove("show-account");
   delete document.body.dataset.outcomes;
   forgetUser();
-  document.body.classList.remove("show-chat");
+  document.body.classList.remove("show-chat"); chatLeftHistory();
   renderLogin("login");
   if (message) { const m = $("#form-msg"); m.textContent = message; m.className = "form-msg error"; }
 }
@@ -431,8 +432,9 @@ async function afterAuth() {
     const listed = await served(ws, "my_groups");
     if (listed === NOT_SERVED) return;
     await syncGroups(listed);
+    const reopened = first && reopenChat();
     // (signed in from the form, the focus went with it: it starts at the group list, not the page)
-    if (first && (!document.activeElement || document.activeElement === document.body)) {
+    if (first && !reopened && (!document.activeElement || document.activeElement === document.body)) {
       // (drawn now: the list is drawn at the next frame, which a busy or background tab may not have
       // had yet, and the focus went to ＋ beside a list still empty)
       drawGroups();
@@ -898,7 +900,7 @@ function showTab(tab) {
   if (tab === "accounts") accountsShown();
   if (tab === "accounts" && S.current) {
     S.current = null;
-    document.body.classList.remove("show-chat");
+    document.body.classList.remove("show-chat"); chatLeftHistory();
     renderGroups();
     renderChat();
   }
@@ -964,6 +966,7 @@ async function openGroup(gid, byKeys = false) {
   // Where this opening's unread messages begin (its "new messages" line and ↑ button: newMark),
   // taken before the chat is drawn, which reads them.
   if (g && S.current !== gid) { g.newFrom = g.unread > 0 ? g.readSeq : null; g.newCount = g.unread; g.newSeen = false; }
+  chatInHistory(gid);
   S.current = gid;
   document.body.classList.add("show-chat");
   renderChat();
@@ -971,6 +974,42 @@ async function openGroup(gid, byKeys = false) {
   if (byKeys) focusChat();
   await loadDetail(g);
   if (S.current === gid) { renderChatHead(); updateComposer(); }
+}
+
+// The open chat is an entry in the browser's history, so that Back (a phone's button, the browser's)
+// goes from the chat to the list of groups, as ‹ does, rather than off the page (the web review);
+// and a reload opens the same chat again (history.state outlives a reload). Switching from one chat to
+// another replaces the entry: Back then leaves the chat, not walks the chats opened.
+function chatEntry() { return history.state && typeof history.state.qunguanChat === "string" ? history.state.qunguanChat : null; }
+function chatInHistory(gid) {
+  try {
+    if (chatEntry() === gid) return;
+    if (chatEntry()) history.replaceState({ qunguanChat: gid }, "");
+    else history.pushState({ qunguanChat: gid }, "");
+  } catch { /* a browser that refuses history changes: ‹ still closes the chat */ }
+}
+// The chat closed by other means (the account tab, a group gone, a logout): its entry no longer names it.
+function chatLeftHistory() {
+  try { if (chatEntry()) history.replaceState(null, ""); } catch { /* as above */ }
+}
+function closeChat() {
+  const gid = S.current;
+  document.body.classList.remove("show-chat"); S.current = null; renderGroups();
+  const item = gid && $(`#group-list [data-gid="${CSS.escape(gid)}"]`);
+  if (item) item.focus();   // (the keyboard's place: the group it came from)
+}
+// Back or Forward moved onto an entry: the chat it names (Forward, a group still ours), or none.
+function chatFromHistory() {
+  const gid = chatEntry();
+  if (gid && S.authed && S.groups.has(gid)) { if (S.current !== gid) openGroup(gid); }
+  else if (S.current) closeChat();
+}
+// After a reload: the chat that was open, when it is still one of ours. Whether one was opened.
+function reopenChat() {
+  const gid = chatEntry();
+  if (!gid || S.current || !S.groups.has(gid)) { chatLeftHistory(); return false; }
+  openGroup(gid);
+  return true;
 }
 
 function focusChat() {
@@ -1084,12 +1123,7 @@ function renderChatHead() {
   const count = g.info ? t("member_count_max", { n: g.info.member_count, max: g.info.max_members }) : "";
   morphKids(head, [
     el("button", { type: "button", class: "icon back", id: "btn-back", "aria-label": t("back"), text: "‹",
-      onclick: () => {
-        const gid = S.current;
-        document.body.classList.remove("show-chat"); S.current = null; renderGroups();
-        const item = gid && $(`#group-list [data-gid="${CSS.escape(gid)}"]`);
-        if (item) item.focus();   // (the keyboard's place: the group it came from)
-      } }),
+      onclick: () => { if (chatEntry()) history.back(); else closeChat(); } }),
     el("div", { class: "grow clip" }, el("h2", { class: "clip", id: "chat-title", text: g.name }),
       el("div", { class: "muted small clip" }, el("span", { text: t("group_id") + " " }), el("span", { class: "mono", id: "chat-gid", text: g.group_id }),
         count ? " · " + count : "")),
@@ -2270,7 +2304,7 @@ function dropGroup(gid) {
   S.groups.delete(gid);
   S.outbox = S.outbox.filter((x) => x.gid !== gid);
   saveOutbox();
-  if (S.current === gid) { S.current = null; document.body.classList.remove("show-chat"); renderChat(); }
+  if (S.current === gid) { S.current = null; document.body.classList.remove("show-chat"); chatLeftHistory(); renderChat(); }
   renderGroups();
   // The chat the keyboard was in is gone (a left group's, with its panel): on to the list of groups,
   // once it is drawn (renderGroups draws at the next frame).
