@@ -213,3 +213,33 @@ def test_the_edit_dialog_saves_on_enter_and_says_a_blank_text_is_no_edit(
     expect(page.locator("#edit-text")).to_have_count(0)
     expect(message(page, "晚饭吃什么").locator(".edited")).to_be_visible()
     assert page.errors == []
+
+
+def test_the_arrow_keys_home_and_end_walk_the_list_of_groups(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """With many groups, the list took one Tab stop per group and the arrows did nothing there (the web
+    review). Up, Down, Home and End now move between the groups; Enter opens the one reached."""
+    owner = bg.run(server.user())
+    gids = [bg.run(open_group(owner, name=f"群{i}")) for i in range(4)]
+    page = new_page(browser, server)
+    login(page, owner.username)
+    items = page.locator("#group-list .group-item")
+    expect(items).to_have_count(4)
+    order = [items.nth(i).get_attribute("data-gid") for i in range(4)]
+    assert sorted(order) == sorted(gids)
+    items.first.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    expect(items.nth(2)).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    expect(items.nth(1)).to_be_focused()
+    page.keyboard.press("End")
+    expect(items.nth(3)).to_be_focused()
+    page.keyboard.press("ArrowDown")  # (the last stays)
+    expect(items.nth(3)).to_be_focused()
+    page.keyboard.press("Home")
+    expect(items.nth(0)).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    expect(page.locator("#chat-gid")).to_have_text(str(order[1]))
+    assert page.errors == []

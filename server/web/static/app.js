@@ -943,7 +943,14 @@ function groupItem(g) {
     g.requests > 0 ? t("requests_said", { n: g.requests }) : "", preview.textContent].filter(Boolean).join(t("said_sep"));
   return el("li", { class: "group-item" + (gid === S.current ? " active" : ""), "data-gid": gid, "aria-label": said,
     "aria-current": gid === S.current ? "true" : null,
-    tabindex: 0, role: "button", onclick: () => openGroup(gid), onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openGroup(gid, true); } } },
+    tabindex: 0, role: "button", onclick: () => openGroup(gid), onkeydown: (e) => {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openGroup(gid, true); return; }
+      // (the arrows, Home and End walk the list: with many groups, Tab alone took one stop per group)
+      const item = e.currentTarget;
+      const to = { ArrowDown: item.nextElementSibling, ArrowUp: item.previousElementSibling,
+        Home: item.parentElement.firstElementChild, End: item.parentElement.lastElementChild }[e.key];
+      if (to && to.classList.contains("group-item")) { e.preventDefault(); to.focus(); }
+    } },
     el("div", { class: "avatar", "aria-hidden": "true", text: [...(g.name || "?")][0] }),
     el("div", { class: "grow clip" }, el("div", { class: "row" }, el("span", { class: "gname clip", text: g.name }), roleTag(g.role)), preview),
     req, badge);
