@@ -76,8 +76,16 @@ async def backup(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(f"no such folder: {dest.parent}")
     refuse_own_file(app.cfg, dest)
     started = time.monotonic()
+
+    async def record(digest: str, size: int) -> None:
+        # On the record, as every file a command writes (a backup holds password hashes, sealed identity
+        # data and client addresses): who made it, where, and its SHA-256, to match a copy to it; before
+        # the copy takes its name, so a backup not on the record is never left there.
+        await apply(app, audit=audit(app, "backup", "database backup written", out=str(dest), bytes=size,
+                                     sha256=digest))
+
     try:
-        digest = await app.store.backup(dest)
+        digest = await app.store.backup(dest, record)
     except (BackupUnsupported, BackupNoRoom) as err:
         raise OperatorError(str(err)) from None
     except OSError as err:
@@ -86,12 +94,4 @@ async def backup(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(f"cannot write {dest}: {err}") from None
     size = dest.stat().st_size
     took = time.monotonic() - started
-    # On the record, as every file a command writes (a backup holds password hashes, sealed identity
-    # data and client addresses): who made it, where, and its SHA-256, to match a copy to it.
-    try:
-        await apply(app, audit=audit(app, "backup", "database backup written", out=str(dest), bytes=size,
-                                     sha256=digest))
-    except BaseException:  # (not on the record, so not kept: as an export's files)
-        dest.unlink(missing_ok=True)
-        raise
     return Result([f"backed up to {dest} ({size} bytes in {took:.2f} s)", f"sha256 {digest}"])

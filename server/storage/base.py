@@ -20,7 +20,7 @@ Three kinds of call:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -639,8 +639,10 @@ class Store(AccountReads, GroupReads, RecordReads, PublicAccountReads, AccountMe
         ``job_runs`` row named :data:`PROBE`, and nothing else."""
         ...
 
-    async def backup(self, dest: Path) -> str:
+    async def backup(self, dest: Path, record: Callable[[str, int], Awaitable[None]]) -> str:
         """A consistent copy of the whole store at ``dest`` (``qunguan admin backup``); its SHA-256.
+        ``record(sha256, size)`` is awaited before the copy takes ``dest``'s name; when it raises,
+        nothing is left at ``dest`` but what was there.
 
         A backend whose own tools do this better (PostgreSQL: ``pg_dump``) raises
         :class:`BackupUnsupported` naming them.

@@ -410,7 +410,7 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
 
         await self.run_in_batch(write)
 
-    async def backup(self, dest: Path) -> str:
+    async def backup(self, dest: Path, record: Callable[[str, int], Awaitable[None]]) -> str:
         raise BackupUnsupported(
             f"back up a PostgreSQL store with PostgreSQL's own tools, e.g. pg_dump --format=custom "
             f"--file={dest} {self.shown_url} (or continuous archiving for point-in-time recovery)"

@@ -193,32 +193,39 @@ def _drop_abandoned_partials(folder: int, name: str, now: float) -> None:
                 os.unlink(entry, dir_fd=folder)
 
 
-def _place_copy(private: Path, dest: Path) -> str:
-    """``private`` copied to ``dest`` through ``dest``'s folder's descriptor (see ``SqliteStore.backup``);
-    the copy's SHA-256."""
+def _write_partial(private: Path, dest: Path) -> tuple[int, str, str, int]:
+    """``private`` copied into a new file of a random name in ``dest``'s folder, through that folder's
+    descriptor (see ``SqliteStore.backup``) and synced: the folder's descriptor, the file's name, its
+    SHA-256 and size. The caller gives it ``dest``'s name (:func:`_take_name`) or removes it, and
+    closes the descriptor."""
     folder = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
+    tmp = f".{dest.name}.{secrets.token_hex(6)}.partial"
     try:
         _drop_abandoned_partials(folder, dest.name, time.time())
-        tmp = f".{dest.name}.{secrets.token_hex(6)}.partial"
         digest = hashlib.sha256()
+        size = 0
         with open(private, "rb") as src:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=folder)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    while chunk := src.read(1 << 20):
-                        digest.update(chunk)
-                        out.write(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.rename(tmp, dest.name, src_dir_fd=folder, dst_dir_fd=folder)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp, dir_fd=folder)
-                raise
-        os.fsync(folder)  # (the rename itself, durable)
-        return digest.hexdigest()
-    finally:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := src.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        return folder, tmp, digest.hexdigest(), size
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=folder)
         os.close(folder)
+        raise
+
+
+def _take_name(folder: int, tmp: str, name: str) -> None:
+    """The finished copy ``tmp`` renamed to ``name`` in ``folder`` (a descriptor), durably."""
+    os.rename(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    os.fsync(folder)  # (the rename itself, durable)
+
 
 class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionReads, SqlitePublicReads,
                   SqliteAccountMeasureReads, SqliteModerationReads, SqliteSearchReads, SqliteMediaReads):
@@ -598,7 +605,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
 
         await self.run_in_batch(write)
 
-    async def backup(self, dest: Path) -> str:
+    async def backup(self, dest: Path, record: Callable[[str, int], Awaitable[None]]) -> str:
         """A consistent copy of the live database at ``dest`` (SQLite's online backup API); its SHA-256.
 
         The copy is made in a private folder beside the database (the server's own: SQLite opens
@@ -607,10 +614,13 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         random name in ``dest``'s folder, created there without following a link, and renamed into
         place through that folder's descriptor, so ``dest`` is always either the old file or a
         complete new one (never a file a link pointed at); mode 0600 whatever the umask (it holds
-        password hashes, sealed identity data and client addresses).
+        password hashes, sealed identity data and client addresses). ``record(sha256, size)`` runs
+        (the command's record entry) before the copy takes ``dest``'s name: when it fails, the copy
+        is removed and a backup already at ``dest`` is left as it was (it was replaced first, then
+        the new one removed, and no backup was left under that name).
         """
 
-        def copy() -> str:
+        def copy() -> tuple[int, str, str, int]:
             _backup_room(self.path, dest)
             work = Path(tempfile.mkdtemp(prefix=".backup-", dir=self.path.parent))  # (0700)
             try:
@@ -625,11 +635,21 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
                         dst.close()
                 finally:
                     src.close()
-                return _place_copy(private, dest)
+                return _write_partial(private, dest)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
 
-        return await asyncio.to_thread(copy)
+        folder, tmp, digest, size = await asyncio.to_thread(copy)
+        try:
+            await record(digest, size)
+            await asyncio.to_thread(_take_name, folder, tmp, dest.name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=folder)
+            raise
+        finally:
+            os.close(folder)
+        return digest
 
     def set_record_key(self, key: bytes) -> None:
         """The enforcement record's MAC key, known once the identity key store is open."""

@@ -47,3 +47,24 @@ async def test_a_backup_removes_the_partial_file_an_unfinished_one_left(app: App
     os.utime(other, (old, old))
     assert (await _backup(app, out / "b.db"))["ok"] is True
     assert sorted(p.name for p in out.iterdir()) == sorted(["b.db", writing.name, other.name])
+
+
+async def test_a_backup_whose_record_entry_fails_leaves_the_earlier_backup_of_that_name(
+        app: App, tmp_path, monkeypatch) -> None:
+    """A backup not on the record is not kept; it replaced an earlier backup of the same name first,
+    then was removed, and no backup was left under that name (the backup review). The entry is now
+    written before the copy takes the name: when it fails, the earlier backup stays as it was."""
+    from server.operator import backup as backup_command
+
+    out = tmp_path / "nightly.db"
+    assert (await _backup(app, out))["ok"] is True
+    earlier = out.read_bytes()
+
+    async def refused(*args, **kwargs):
+        raise OSError("the database is not answering")
+
+    monkeypatch.setattr(backup_command, "apply", refused)
+    reply = await _backup(app, out)
+    assert reply["ok"] is False, reply
+    assert out.read_bytes() == earlier
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
