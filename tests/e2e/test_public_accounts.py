@@ -713,3 +713,106 @@ async def test_only_an_organisation_may_open_a_government_account(srv):
                             org_name="某市人民政府", org_code=org_code(77))
     assert (await person.request("account_info", account_id=aid))["category"] == "government"
     await close_all(person)
+
+
+INFO_KEYS = {"account_id", "name", "category", "intro", "subject_type", "labels", "credit_level",
+             "subscriber_count", "status", "created_at"}
+
+
+async def test_account_info_shows_exactly_its_public_fields(srv):
+    """``account_info`` is answered to anyone signed in, so its key set is pinned exactly: nothing but
+    the public fields, ``org_name`` for an organisation's and ``suspended_until`` while suspended.
+    Never ``subject_key`` (a keyed hash of the owner's ID number or of the organisation's code, by
+    which accounts of one subject could be linked), nor the owner's identity (``owner_id``, legal name)
+    nor its editors, which the ``Account`` object holds and a field added to ``info`` would publish."""
+    owner = await srv.user(verify_id=True)
+    reader = await srv.user()
+    person = await new_account(owner, "个人小号")
+    org = await new_account(owner, "某文化号", subject_type="organization", org_name="北京某文化公司",
+                            org_code=org_code(31))
+    keys = dict(srv.db_rows("SELECT account_id, subject_key FROM accounts"))
+    assert set(keys) == {person, org} and all(keys.values())
+    for aid, expected in ((person, INFO_KEYS), (org, INFO_KEYS | {"org_name"})):
+        info = await reader.request("account_info", account_id=aid)
+        shown = {k for k in info if k not in ("ok", "re")}
+        assert shown == expected, shown ^ expected
+        assert keys[aid] not in repr(info) and owner.user_id not in repr(info) and LEGAL_NAME not in repr(info)
+    await admin(srv, "suspend-account", person, "--seconds", "3600")
+    info = await reader.request("account_info", account_id=person)
+    assert info["status"] == "suspended"
+    assert {k for k in info if k not in ("ok", "re")} == INFO_KEYS | {"suspended_until"}
+    await close_all(owner, reader)
+
+
+async def test_the_editor_cap_is_the_handlers_refusal_naming_the_editors(srv):
+    """With ``max_editors = 2`` and two editors seated, a third is refused by the handler's own count,
+    before anything is claimed: ``conflict`` whose reason names the seated editors by id (documented
+    [ext]: no op lists them, so this is how an owner learns which seat to free). The database counts
+    again when it stores a change, so an off-by-one in memory (``>`` for ``>=``) would still end in a
+    bare ``conflict`` from the store, after the third editor had been seated in memory meanwhile; the
+    reason tells the two apart. Nothing is stored and the refused user is told nothing."""
+    owner = await srv.user(verify_id=True)
+    e1, e2, e3 = [await srv.user(verify_id=True) for _ in range(3)]
+    aid = await new_account(owner, "Capped Desk")
+    for e in (e1, e2):
+        await owner.request("set_editor", account_id=aid, user_id=e.user_id, on=True)
+        assert (await e.next_event("editor_changed"))["on"] is True
+    refused = await owner.call("set_editor", account_id=aid, user_id=e3.user_id, on=True)
+    assert refused["code"] == "conflict", refused
+    assert "at most 2 editors" in refused["reason"] and "its editors:" in refused["reason"], refused
+    assert e1.user_id in refused["reason"] and e2.user_id in refused["reason"] and \
+        e3.user_id not in refused["reason"], refused
+    assert sorted(u for (u,) in srv.db_rows("SELECT user_id FROM account_editors WHERE account_id = ?", aid)) == \
+        sorted([e1.user_id, e2.user_id])
+    assert (await e3.request("my_accounts"))["accounts"] == []
+    assert [e for e in e3.drain_events() if e.get("ev") == "editor_changed"] == []
+    await close_all(owner, e1, e2, e3)
+
+
+async def test_no_account_without_a_verified_identity_nor_a_persons_government_account(srv):
+    """P4/P6: an owner without a verified identity is told ``verification_required`` first, whatever
+    else is wrong with the request (here a government category for a person, which the handler would
+    otherwise refuse ``forbidden``): getting verified is what they must do before any other answer
+    matters, and a person's subject is their verified ID number, so without one the account would
+    have no subject to be capped or barred by. A verified person asking for a government account is
+    ``forbidden`` (organs of government only). Nothing is stored."""
+    plain = await srv.user()
+    person = await srv.user(verify_id=True)
+    for category, subject in (("culture", "individual"), ("government", "individual")):
+        refused = await plain.call("create_account", name="无证号", category=category, intro="",
+                                   subject_type=subject)
+        assert refused["code"] == "verification_required", refused
+    refused = await person.call("create_account", name="某某政务", category="government", intro="",
+                                subject_type="individual")
+    assert refused["code"] == "forbidden" and "organisation" in refused["reason"], refused
+    assert srv.db_rows("SELECT COUNT(*) FROM accounts") == [(0,)]
+    assert (await person.request("my_accounts"))["accounts"] == []
+    await close_all(plain, person)
+
+
+async def test_a_blacklisted_or_cancelled_user_is_made_no_editor(srv):
+    """``set_editor on`` naming a user who is blacklisted or cancelled is ``not_found`` (as for an
+    unknown id: an editor publishes in the account's name), refused by the handler before anything
+    is claimed. The store refuses such a user too, but only after the handler had seated them in
+    memory for the length of the write: a request for the last free seat made meanwhile (here from
+    the owner's second device) was refused ``conflict`` for a seat nobody would get."""
+    owner = await srv.user(verify_id=True)
+    banned, gone, e1, e2 = [await srv.user(verify_id=True) for _ in range(4)]
+    aid = await new_account(owner, "Closed Doors")
+    await owner.request("set_editor", account_id=aid, user_id=e1.user_id, on=True)  # one seat of two left
+    await admin(srv, "blacklist", banned.username)
+    await gone.request("delete_account", password="password123")
+    device = await srv.client()
+    await device.auth(owner.token)
+    refused, seated = await asyncio.gather(
+        owner.call("set_editor", account_id=aid, user_id=banned.user_id, on=True),
+        device.call("set_editor", account_id=aid, user_id=e2.user_id, on=True))
+    assert refused["code"] == "not_found" and seated["ok"], (refused, seated)
+    await owner.request("set_editor", account_id=aid, user_id=e2.user_id, on=False)
+    refused, seated = await asyncio.gather(
+        owner.call("set_editor", account_id=aid, user_id=gone.user_id, on=True),
+        device.call("set_editor", account_id=aid, user_id=e2.user_id, on=True))
+    assert refused["code"] == "not_found" and seated["ok"], (refused, seated)
+    assert sorted(u for (u,) in srv.db_rows("SELECT user_id FROM account_editors WHERE account_id = ?", aid)) == \
+        sorted([e1.user_id, e2.user_id])
+    await close_all(owner, device, banned, gone, e1, e2)
