@@ -240,6 +240,33 @@ async def test_a_commit_callback_that_raises_late_leaves_the_id_known_and_aging_
     await c.close()
 
 
+async def test_an_id_used_again_over_a_day_later_is_a_new_message(app: App, tmp_path) -> None:
+    """A client_msg_id protects a send's retries for a day (DEDUP_WINDOW_MS), no longer: the same id
+    sent again a day or more after its first use is a new message, stored under a new seq and
+    delivered. The older tier keeps digests an hour at a time and drops an hour only once all of it
+    is over a day old, so a digest can still name the first message after its day has passed: the
+    retry's store read (``older_copy``) must check the stored message's age itself, or a client that
+    reuses ids (a counter restarting each day) would have its new message acked with the old seq
+    and silently dropped. The clock is set to exactly a day after the first send's ``ts``, within
+    the same hour: the digest is certainly still held."""
+    c, gid = await owner_with_group(app, tmp_path)
+    first = await c.request("send", group_id=gid, text="hello", client_msg_id="m-1")
+    app.state.sent_ids.age(app.now_ms() + RECENT_MS)
+    key = (gid, c.user_id, "m-1")
+    assert not app.state.sent_ids.recent and app.state.sent_ids.older_seq(key) == first["seq"]
+    real_clock = app.now_ms
+    app.now_ms = lambda: first["ts"] + DAY_MS  # (frozen: the hour of the first send's digest is kept)
+    try:
+        again = await asyncio.wait_for(c.request("send", group_id=gid, text="hello again", client_msg_id="m-1"), 5)
+        assert app.state.sent_ids.older_seq(key) is not None  # the digest was there to be read
+    finally:
+        app.now_ms = real_clock
+    assert again["seq"] > first["seq"], (first, again)
+    history = (await c.request("history", group_id=gid))["messages"]
+    assert [(m["seq"], m["text"]) for m in history][-2:] == [(first["seq"], "hello"), (again["seq"], "hello again")]
+    await c.close()
+
+
 async def test_the_server_ages_ids_by_itself_and_a_confirmed_retry_reads_once(app: App, tmp_path, monkeypatch) -> None:
     c, gid = await owner_with_group(app, tmp_path)
     first = await c.request("send", group_id=gid, text="hello", client_msg_id="m-1")
