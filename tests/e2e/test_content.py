@@ -7,7 +7,7 @@ import json
 import signal
 import time
 
-from tests.e2e.harness import open_group
+from tests.e2e.harness import open_group, restart
 from tests.e2e.store_hold import CountedServer, until_write_waits, until_writes_queued, writes_held, writes_queued
 
 WORDS = """
@@ -466,6 +466,30 @@ def _waits_for_the_agreement(reply, version: str = "2026-11") -> None:
     assert reply["code"] == "forbidden" and reply["agreement_version"] == version, reply
 
 
+async def test_a_new_agreement_version_is_not_accepted_by_accepting_the_old_one(server, tmp_path):
+    """``agreement``'s ``accepted`` is about the current version only: after the operator publishes a
+    new one, a user who accepted the old one is told ``accepted: false`` (as ``send`` refuses them with
+    the new ``agreement_version``), so a client shows the new text to accept. Saying ``true`` because
+    some version was accepted would leave the client showing nothing while every post is refused;
+    a user restarted into the server (it reloads acceptances) is told the same."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    await _publish_agreement(server, tmp_path, "2026-11")
+    await owner.request("accept_agreement", version="2026-11")
+    assert (await owner.request("agreement"))["accepted"] is True
+    await _publish_agreement(server, tmp_path, "2027-01")
+    a = await owner.request("agreement")
+    assert (a["version"], a["accepted"]) == ("2027-01", False), a
+    _waits_for_the_agreement(await owner.call("send", group_id=gid, text="hi"), "2027-01")
+    [owner] = await restart(server, owner)
+    a = await owner.request("agreement")
+    assert (a["version"], a["accepted"]) == ("2027-01", False), a
+    await owner.request("accept_agreement", version="2027-01")
+    assert (await owner.request("agreement"))["accepted"] is True
+    assert (await owner.call("send", group_id=gid, text="hi"))["ok"]
+    await owner.close()
+
+
 async def test_an_edit_waits_for_the_current_agreement(server, tmp_path):
     """G5: an edit reaches the group like a message, so it too is refused until the current version
     of the agreement is accepted; the message stays as it was."""
@@ -823,6 +847,33 @@ async def test_a_file_name_listed_since_its_upload_cannot_be_attached(make_serve
     refused = await member.call("send", group_id=gid, text="再看看", attachments=[media_id])
     assert refused["code"] == "content_blocked" and "file name" in refused["reason"], refused
     assert (await member.request("me"))["credit_score"] == score
+
+
+async def test_a_file_name_put_on_a_review_list_since_its_upload_cannot_be_attached(make_server, tmp_path):
+    """As for a ``block`` list (above), a term put on a ``review`` list after the upload refuses the
+    upload's attachment, ``content_blocked`` naming the file name and not charged: a file name is
+    shown with every message carrying it and cannot wait for review (nothing could stand in for it
+    meanwhile), so upload_begin refuses a review hit and the attach-time check must too (docs/protocol.md
+    ``upload_begin``'s ``name``). Ignoring review lists at attach would publish a name the operators
+    have since asked to see before anyone else does."""
+    from tests.e2e.test_media import pdf, upload
+
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    media_id = (await upload(member, pdf(), "application/pdf", name="老地方见.pdf"))["media_id"]
+    assert (await member.call("send", group_id=gid, text="看看", attachments=[media_id]))["ok"]
+    (tmp_path / "srv" / "fraud.txt").write_text("刷单返利\n老地方\n", encoding="utf-8")  # (the review list)
+    srv.proc.send_signal(signal.SIGHUP)
+    assert await srv.logged("config reloaded")
+    score = (await member.request("me"))["credit_score"]
+    refused = await member.call("send", group_id=gid, text="再看看", attachments=[media_id])
+    assert refused["code"] == "content_blocked" and "file name" in refused["reason"], refused
+    assert "rumour_fraud" in refused["reason"], refused
+    assert (await member.request("me"))["credit_score"] == score
+    # nothing was stored or held for review: the group's last message is still the first one
+    last = (await owner.request("history", group_id=gid))["messages"][-1]
+    assert last["text"] == "看看", last
+    assert not srv.db_rows("SELECT 1 FROM messages WHERE text = ?", "再看看")
 
 
 ASCII_WORDS = """
