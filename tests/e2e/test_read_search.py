@@ -89,6 +89,31 @@ async def test_mark_read_reaches_the_users_other_connections_and_survives_a_rest
     await again.close()
 
 
+async def test_marking_read_what_is_already_read_stores_and_tells_nothing(server):
+    """``mark_read`` at the read point already held (the same seq again, a seq past the end once the
+    end is read, or the join point of one who has read nothing since joining) changes nothing, so it
+    writes nothing and sends no ``read_marker``: a client marks read on every scroll and every message
+    shown, so each repeat would otherwise be a database write and an event to each of the user's other
+    devices. Only a mark that moves the point forward is told, once."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    for text in ("one", "two", "three"):
+        await owner.send(gid, text)
+    alice = await server.user()
+    await alice.request("join_group", group_id=gid)  # joined at seq 3: read through 3
+    phone = await second_connection(server, alice)
+    assert (await alice.request("mark_read", group_id=gid, seq=3))["read_seq"] == 3  # the join point
+    await owner.send(gid, "four")
+    await owner.send(gid, "five")
+    assert (await alice.request("mark_read", group_id=gid, seq=4))["read_seq"] == 4
+    assert (await alice.request("mark_read", group_id=gid, seq=4))["read_seq"] == 4  # the same seq again
+    assert (await alice.request("mark_read", group_id=gid, seq=5))["read_seq"] == 5
+    assert (await alice.request("mark_read", group_id=gid, seq=999))["read_seq"] == 5  # past the end, read
+    await phone.request("my_groups")  # a round trip: any event for this connection came before its reply
+    assert [e["seq"] for e in phone.drain_events() if e.get("ev") == "read_marker"] == [4, 5]
+    await close_all(owner, alice, phone)
+
+
 async def test_unread_counts_start_at_the_join_point_and_mark_read_needs_membership(server):
     owner = await server.user()
     gid = await open_group(owner)
@@ -207,6 +232,22 @@ async def test_search_sees_only_what_the_member_may_see_and_pages(server):
     assert len(await seqs(owner, gid, "消息", limit=1000)) == 8  # limit is capped (at 100), not refused
     assert await seqs(owner, gid, "消息", before_seq=1) == []
     await close_all(owner, late)
+
+
+async def test_a_search_returns_at_most_100_messages_whatever_limit_is_asked(server):
+    """``search``'s ``limit`` is capped at 100 (documented; larger is not refused): with more hits than
+    that, ``limit: 1000`` returns the newest 100, the rest reached with ``before_seq``. Without the cap
+    one request could make the server read, screen and send a group's whole history at once."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    for i in range(120):
+        await owner.send(gid, f"消息 {i}")
+    await until_indexed(server, gid, 120)
+    found = await seqs(owner, gid, "消息", limit=1000)
+    assert found == list(range(120, 20, -1)), (len(found), found[:3], found[-3:])
+    assert await seqs(owner, gid, "消息", limit=1000, before_seq=found[-1]) == list(range(20, 0, -1))
+    assert len(await seqs(owner, gid, "消息")) == 20  # the default
+    await close_all(owner)
 
 
 async def test_search_reaches_past_the_newest_messages(server):
