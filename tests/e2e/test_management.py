@@ -86,6 +86,47 @@ async def test_invite_policy(server):
     await close_all(owner, member, outsider, guest)
 
 
+async def test_a_blacklisted_or_cancelled_user_cannot_be_invited(server):
+    """``invite`` naming a blacklisted or cancelled account is ``not_found``, as an unknown id is, and
+    stores nothing: no invitation row and no record entry. An invitation of a closed account could
+    never be used, yet would be kept and listed in the record as if it were an act on a user; and for
+    a blacklisting later lifted it would let the user straight into an invite-only group on a stale
+    invitation."""
+    owner, gid, _ = await group_with(server, 0)
+    await owner.request("update_group", group_id=gid, join_policy="invite")
+    banned, gone = await server.user(), await server.user()
+    rc, _, err = await server.admin("blacklist", banned.username, "--reason", "fraud")
+    assert rc == 0, err
+    await gone.request("delete_account", password="password123")
+    for target in (banned, gone):
+        refused = await owner.call("invite", group_id=gid, user_id=target.user_id)
+        assert codes_of(refused) == "not_found", refused
+    assert server.db_rows("SELECT COUNT(*) FROM invitations WHERE group_id = ?", gid) == [(0,)]
+    assert server.db_rows("SELECT COUNT(*) FROM audit WHERE action = 'invite'") == [(0,)]
+    await close_all(owner, banned, gone)
+
+
+async def test_an_approval_tells_the_managers_once(server):
+    """Approving a join request sends each acting manager's connection exactly one
+    ``join_request_decided`` (``status: approved``, ``by`` the approver), so their pending lists drop
+    the request once; the admission itself must not announce it a second time as a request that
+    ended by the user's coming in another way (``status: joined``), which is for joins by invitation,
+    link or an open group."""
+    owner, gid, [admin] = await group_with(server, 1)
+    await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+    await owner.request("update_group", group_id=gid, join_policy="approval")
+    bob = await server.user()
+    assert (await bob.request("join_group", group_id=gid))["status"] == "pending"
+    await admin.request("approve_join", group_id=gid, user_id=bob.user_id)
+    assert (await bob.next_event("join_result"))["status"] == "approved"
+    for manager in (owner, admin):
+        await manager.request("my_groups")  # a round trip: any event for this connection came before its reply
+        decided = [e for e in manager.drain_events() if e.get("ev") == "join_request_decided"]
+        assert decided == [{"ev": "join_request_decided", "group_id": gid, "user_id": bob.user_id,
+                            "status": "approved", "by": admin.user_id}], decided
+    await close_all(owner, admin, bob)
+
+
 async def test_asking_again_cannot_flood_the_managers(server):
     """`join_request` is sent once per pending request: asking again while it is pending answers
     `pending`, stores nothing new (the first request time is kept) and sends nothing; once the
@@ -298,6 +339,26 @@ async def test_set_role_and_role_tags(make_server):
     assert hist[as_member["seq"]]["sender"]["role"] == "member"
     roles = {m["user_id"]: m["role"] for m in (await b.request("members", group_id=gid))["members"]}
     assert roles == {owner.user_id: "owner", a.user_id: "member", b.user_id: "member"}
+    await close_all(owner, a, b)
+
+
+async def test_setting_the_role_already_held_changes_nothing(make_server):
+    """``set_role`` to the role the member already holds is a no-op answered ok: no record entry, no
+    ``role_changed`` event, and the admin cap is not consulted (an admin made admin again at the cap
+    is not ``admin_cap_reached``). A client that re-sends a role, or a manager clicking twice, would
+    otherwise fill the group's log with changes that changed nothing and tell every member of them."""
+    server = make_server("[limits]\nmax_admins = 1\n")
+    owner, gid, [a, b] = await group_with(server, 2)
+    await owner.request("set_role", group_id=gid, user_id=a.user_id, role="admin")  # the cap reached
+    assert (await b.next_event("role_changed"))["role"] == "admin"
+    entries = server.db_rows("SELECT COUNT(*) FROM audit WHERE action = 'set_role'")
+    assert entries == [(1,)]
+    for target, role in ((b, "member"), (a, "admin")):
+        assert codes_of(await owner.call("set_role", group_id=gid, user_id=target.user_id, role=role)) == "ok"
+        await b.request("my_groups")  # a round trip: any event for this connection came before its reply
+        assert [e for e in b.drain_events() if e.get("ev") == "role_changed"] == [], role
+        assert server.db_rows("SELECT COUNT(*) FROM audit WHERE action = 'set_role'") == entries, role
+    assert [e["action"] for e in (await owner.request("group_log", group_id=gid))["entries"]].count("set_role") == 1
     await close_all(owner, a, b)
 
 
