@@ -257,6 +257,24 @@ async def test_suspend_admin(server):
     assert (await m1.call("mute", group_id=gid, user_id=m2.user_id, seconds=5))["ok"]  # others unaffected
 
 
+async def test_me_reports_a_suspension_of_powers_until_it_ends_by_itself(server):
+    """``me``'s ``powers_suspended_until`` is the end of a suspend-admin while it holds, and 0 once it
+    has ended by itself (nothing lifts it: the stored end simply passes). A client takes any other
+    value as a suspension in force: it would go on hiding the management tools of a user whose powers
+    are back, as the server already lets them manage again."""
+    owner, gid, [m1] = await setup_group(server)
+    rc, _, err = await server.admin("suspend-admin", owner.username, "--seconds", "2", "--reason", "abuse")
+    assert rc == 0, err
+    await owner.next_event("notice", timeout=WITHIN)
+    me = await owner.request("me")
+    assert me["server_time"] < me["powers_suspended_until"] <= me["server_time"] + 2000, me
+    assert (await owner.call("mute", group_id=gid, user_id=m1.user_id, seconds=5))["code"] == "forbidden"
+    await asyncio.sleep((me["powers_suspended_until"] - me["server_time"]) / 1000 + 0.2)
+    me = await owner.request("me")
+    assert me["powers_suspended_until"] == 0, me
+    assert (await owner.call("mute", group_id=gid, user_id=m1.user_id, seconds=5))["ok"]  # the powers are back
+
+
 async def test_a_suspended_manager_does_not_speak_through_mute_all(server):
     """Speaking while the group is muted is a manager's power: an admin whose powers the platform
     suspended is held to mute-all like a plain member (send, edit and react), as to slow mode, until
