@@ -8,7 +8,7 @@ import json
 
 import msgpack
 
-from tests.e2e.harness import ServerProcess, new_id_number, new_phone, open_group
+from tests.e2e.harness import ServerProcess, closed_by_server, new_id_number, new_phone, open_group
 
 
 async def register(srv, c, name, phone=None, code=None, **kw):
@@ -268,6 +268,25 @@ async def test_delete_account(server):
                           code=server.last_code(leaver.phone))
     assert barred["code"] == "conflict" and "retention" not in barred["reason"], barred
     for x in (owner, c):
+        await x.close()
+
+
+async def test_delete_account_closes_the_accounts_other_connections(server):
+    """A cancelled account keeps no live connection: the others (another device, another tab) are
+    closed by the server (1008, "account cancelled"), while the one that asked stays open, signed
+    out, to be told the result. Left open, another device would stay signed in to an account that
+    no longer exists, showing it live, with nothing to tell it otherwise until it reconnected."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    leaver = await server.user()
+    await leaver.request("join_group", group_id=gid)
+    other = await server.client()
+    await other.login(leaver.username, "password123")
+    await leaver.request("delete_account", password="password123")
+    assert await closed_by_server(other) == (1008, "account cancelled")
+    assert not leaver.closed
+    assert (await leaver.call("me"))["code"] == "unauthenticated"
+    for x in (owner, leaver):
         await x.close()
 
 

@@ -57,6 +57,28 @@ async def test_deletions_of_messages_from_before_a_join_are_not_sent_to_the_newc
     await close_all(owner, admin, m1, late)
 
 
+async def test_a_manager_cannot_delete_a_message_sent_before_they_joined(make_server, tmp_path):
+    """A message from before a member's join does not exist for them (``history`` never shows it),
+    even once they are made an admin: deleting it is ``not_found``, as for any seq they cannot see,
+    and the message stays shown to those who saw it. Without the check a newly promoted admin could
+    blindly take down, by seq, messages they were never shown (and learn which seqs exist)."""
+    srv = rich_server(make_server, tmp_path)
+    gid, owner, admin, [m1] = await crowd(srv, 1)
+    old = (await m1.send(gid, "said before the newcomer came"))["seq"]
+    late = await srv.user()
+    await late.request("join_group", group_id=gid)
+    await owner.request("set_role", group_id=gid, user_id=late.user_id, role="admin")
+    assert (await late.request("history", group_id=gid))["messages"] == []
+    r = await late.call("delete_message", group_id=gid, seq=old)
+    assert r.get("code") == "not_found", r
+    [shown] = [m for m in (await owner.request("history", group_id=gid))["messages"] if m["seq"] == old]
+    assert shown.get("text") == "said before the newcomer came" and not shown.get("deleted"), shown
+    # (a message after the join: the same admin may delete it)
+    new = (await m1.send(gid, "said after"))["seq"]
+    assert (await late.call("delete_message", group_id=gid, seq=new))["ok"]
+    await close_all(owner, admin, m1, late)
+
+
 async def test_a_member_sees_only_the_pins_of_messages_sent_since_they_joined(make_server, tmp_path):
     srv = rich_server(make_server, tmp_path)  # max_pins = 2
     gid, owner, admin, [m1] = await crowd(srv, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -289,6 +290,23 @@ async def test_timed_mute_and_unmute(server):
     await asyncio.sleep(1.1)  # the mute runs out by itself (1 s: the shortest there is)
     assert codes_of(await admin.call("send", group_id=gid, text="free again")) == "ok"
     await close_all(owner, admin, m1)
+
+
+async def test_a_timed_mute_lasts_the_seconds_asked(server):
+    """A mute of N seconds ends N seconds from now: ``until`` (told in ``member_muted``, shown by
+    ``members`` and stored) is now + N * 1000 ms. The other tests only saw ``until > 0`` and a 1 s
+    mute run out, which a mute of a tenth of the time asked (N * 100 ms) also passes; a ten-minute
+    mute that lapsed after a minute would let a muted raider back long before the manager meant."""
+    owner, gid, [m1] = await group_with(server, 1)
+    seconds = 600
+    before = int(time.time() * 1000)
+    await owner.request("mute", group_id=gid, user_id=m1.user_id, seconds=seconds)
+    after = int(time.time() * 1000)
+    until = (await m1.next_event("member_muted"))["until"]
+    assert before + seconds * 1000 - 2000 <= until <= after + seconds * 1000 + 2000, (before, until, after)
+    rows = {r["user_id"]: r for r in (await owner.request("members", group_id=gid))["members"]}
+    assert rows[m1.user_id]["muted_until"] == until
+    await close_all(owner, m1)
 
 
 async def test_members_say_who_is_muted_until_when(server):

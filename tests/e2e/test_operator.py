@@ -298,6 +298,27 @@ async def test_a_suspended_manager_does_not_speak_through_mute_all(server):
     assert (await m1.send(gid, "back"))["seq"] > seq
 
 
+async def test_a_suspended_manager_neither_deletes_others_messages_nor_mentions_all(server):
+    """Deleting someone else's message and ``@all`` are a manager's powers (docs/protocol.md: ``mention_all``
+    is ``forbidden`` "for a manager whose powers the platform suspended"): an owner whose powers
+    ``suspend-admin`` suspended is held to them like a plain member, while a manager not suspended
+    keeps them and the suspended one may still delete their own message. Both checks must look at the
+    acting role, not the member's stored role: else a suspension stops kicks and mutes but leaves the
+    manager free to wipe the members' messages and page the whole group, the abuse it was meant to stop."""
+    owner, gid, [m1, m2] = await setup_group(server, 2)
+    await owner.request("set_role", group_id=gid, user_id=m1.user_id, role="admin")
+    theirs = (await m2.send(gid, "a member's message"))["seq"]
+    mine = (await owner.send(gid, "the owner's own"))["seq"]
+    rc, _, err = await server.admin("suspend-admin", owner.username, "--seconds", "600", "--reason", "abuse")
+    assert rc == 0, err
+    await owner.next_event("notice", timeout=WITHIN)
+    assert (await owner.call("delete_message", group_id=gid, seq=theirs)).get("code") == "forbidden"
+    assert (await owner.call("send", group_id=gid, text="@all", mention_all=True)).get("code") == "forbidden"
+    assert (await owner.call("delete_message", group_id=gid, seq=mine))["ok"]  # their own: as any member
+    assert (await m1.call("delete_message", group_id=gid, seq=theirs))["ok"]  # a manager not suspended
+    assert (await m1.send(gid, "@all", mention_all=True))["seq"] > mine
+
+
 async def test_revoke_create(server):
     owner = await server.user()
     before = (await owner.request("me"))["credit_score"]

@@ -97,6 +97,27 @@ async def test_my_groups_gives_the_groups_suspension_in_force_and_forgets_a_lift
         await c.close()
 
 
+async def test_my_groups_forgets_a_suspension_that_ran_out_by_itself(server):
+    """A group's suspension ends at its ``until`` without anyone lifting it (nothing announces that: no
+    event is sent), so ``my_groups`` must compare ``suspended_until`` with the time: once it has passed
+    it reports 0 and no ``suspension_cause``, as ``send`` finds the group open again. A client that
+    reloaded after the end would otherwise keep its composer disabled with a stale "suspended until".
+    The lift case above clears the stored field; this one only the clock does."""
+    owner, gid, member = await setup_group(server)
+    rc, _, err = await server.admin("suspend-group", gid, "--seconds", "1", "--reason", "spam")
+    assert rc == 0, err
+    until = (await member.next_event("group_suspended", timeout=WITHIN))["until"]
+    g = await entry(member, gid)
+    assert (g["suspended_until"], g["suspension_cause"]) == (until, "sanction")
+    await asyncio.sleep(max(0.0, until / 1000 - time.time()) + 0.2)
+    again = await fresh_login(server, member)
+    g = await entry(again, gid)
+    assert g["suspended_until"] == 0 and "suspension_cause" not in g, g
+    assert (await again.call("send", group_id=gid, text="open again"))["ok"]
+    for c in (owner, member, again):
+        await c.close()
+
+
 async def test_categories_lists_what_the_server_accepts(make_server):
     srv = make_server('\n[groups]\ncategories = ["sports", "family", "other"]\n'
                       '[public_accounts]\ncategories = ["weather", "other"]\n')
