@@ -93,6 +93,34 @@ async def test_management_acts_are_limited_per_minute(tmp_path, started, backend
     await owner.close()
 
 
+async def test_cleaning_up_ones_own_messages_shares_the_message_rate(tmp_path, started, backend, monkeypatch):
+    """docs/protocol.md, ``delete_user_messages``: "A member's clean-up of their own messages shares their
+    message rate (each request walks the group's messages since they joined)", ``rate_limited`` with
+    ``retry_after_ms`` when asked too fast. Each request reads the whole group's history since the caller
+    joined: unlimited, any member could make the server walk it in a loop (only the far looser
+    ``managing_per_minute`` would stop them). A manager's clean-up of someone else's messages is not
+    held back by their own chatting."""
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_MESSAGES_PER_SECOND", "0.05")  # (no token back within the test)
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_MESSAGE_BURST", "3")
+    srv = _server(tmp_path, started, backend)
+    owner = await srv.user()
+    gid = await open_group(owner)
+    member = await srv.user()
+    await member.request("join_group", group_id=gid)
+    assert (await member.send(gid, "oops"))["seq"] == 1  # the burst's first
+    assert (await member.request("delete_user_messages", group_id=gid, user_id=member.user_id))["deleted"] == 1
+    assert (await member.request("delete_user_messages", group_id=gid, user_id=member.user_id))["deleted"] == 0
+    refused = await member.call("delete_user_messages", group_id=gid, user_id=member.user_id)  # the fourth
+    assert refused.get("code") == "rate_limited" and refused["retry_after_ms"] > 0, refused
+    assert code(await member.call("send", group_id=gid, text="x")) == "rate_limited"  # one bucket for both
+    # the owner, out of message tokens too, still cleans up the member's messages
+    for i in range(3):
+        await owner.send(gid, f"chat {i}")
+    assert code(await owner.call("send", group_id=gid, text="one too many")) == "rate_limited"
+    assert (await owner.request("delete_user_messages", group_id=gid, user_id=member.user_id))["deleted"] == 0
+    await close_all(owner, member)
+
+
 async def test_a_display_name_restated_writes_nothing(tmp_path, started, backend):
     """set_profile with the name already shown wrote the user's row and a network-log row (kept half a
     year) each time, with no limit (the renames limit counts only changes)."""

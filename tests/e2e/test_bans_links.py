@@ -161,6 +161,30 @@ async def test_timed_ban_ends_by_itself(server):
     await close_all(owner, admin, m1)
 
 
+async def test_a_ban_withdraws_an_invitation_for_good(server):
+    """"An invitation they had is withdrawn" (docs/protocol.md, ``ban``): withdrawn, not merely
+    blocked while the ban lasts. Once the ban ends, by ``unban`` or by running out, the old
+    invitation must not let the user into an invite-only group: the managers banned them, and
+    lifting the ban is not inviting them again. (Kept in memory, it let them straight back in.)"""
+    for timed in (False, True):
+        gid, owner, admin, [] = await crowd(server, 0, join_policy="invite")
+        guest = await server.user()
+        await owner.request("invite", group_id=gid, user_id=guest.user_id)
+        await admin.request("ban", group_id=gid, user_id=guest.user_id, **({"seconds": 1} if timed else {}))
+        assert code(await guest.call("join_group", group_id=gid)) == "forbidden"
+        if timed:
+            [ban] = (await owner.request("bans", group_id=gid))["bans"]
+            await asyncio.sleep(max(0.0, ban["until"] / 1000 - time.time()) + 0.1)  # it ends by itself
+        else:
+            await admin.request("unban", group_id=gid, user_id=guest.user_id)
+        assert (await owner.request("bans", group_id=gid))["bans"] == []
+        assert code(await guest.call("join_group", group_id=gid)) == "forbidden", timed  # invite only, no invitation
+        assert server.db_rows("SELECT COUNT(*) FROM invitations WHERE user_id = ?", guest.user_id) == [(0,)]
+        await owner.request("invite", group_id=gid, user_id=guest.user_id)  # invited again: in
+        assert (await guest.request("join_group", group_id=gid))["status"] == "joined"
+        await close_all(owner, admin, guest)
+
+
 async def test_an_admin_cannot_lift_or_shorten_the_owners_ban(server):
     """Admins may not act on the owner or on another admin, yet once the owner had banned an admin
     (then no longer a member), any other admin could ``unban`` them, or ban them again for a second,
@@ -274,6 +298,27 @@ async def test_invite_links(make_server, tmp_path):
     assert set(srv.db_rows("SELECT uses, max_uses FROM invite_links WHERE uses > 0")) == {
         (1, 1), (1, None), (1, 3)}
     await close_all(owner, admin, m1, u1, u2, u3)
+
+
+async def test_expired_and_used_up_links_do_not_count_against_the_cap(make_server):
+    """``limits.max_invite_links`` caps the links "not revoked, expired or used up": a link that expired
+    or was used up must make room by itself, without a revoke (which answers ``not_found`` for it) or a
+    listing (``invite_links`` forgets dead links too, so none is asked for here). Else a group whose
+    managers made one-use or short-lived links would find itself unable to make any more, with no way
+    to free the slots short of a restart."""
+    srv = make_server("[limits]\nmax_invite_links = 2\n")
+    gid, owner, admin, [] = await crowd(srv, 0, join_policy="approval")
+    once = (await owner.request("create_invite_link", group_id=gid, max_uses=1))["code"]
+    brief = await admin.request("create_invite_link", group_id=gid, expires_in_seconds=1)
+    assert code(await owner.call("create_invite_link", group_id=gid)) == "conflict"  # two in force: the cap
+    guest = await srv.user()
+    assert joined(await guest.request("join_group", invite_code=once)) == gid  # used up now
+    assert code(await owner.call("create_invite_link", group_id=gid)) == "ok"  # its slot is free
+    assert code(await owner.call("create_invite_link", group_id=gid)) == "conflict"  # (the brief one still counts)
+    await asyncio.sleep(max(0.0, brief["expires_at"] / 1000 - time.time()) + 0.1)
+    assert code(await admin.call("create_invite_link", group_id=gid)) == "ok"  # the expired one's slot too
+    assert code(await owner.call("create_invite_link", group_id=gid)) == "conflict"
+    await close_all(owner, admin, guest)
 
 
 async def test_invite_info_names_what_a_link_joins_without_using_it(server):
