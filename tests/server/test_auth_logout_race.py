@@ -82,6 +82,32 @@ async def test_a_login_checked_while_the_password_changes_is_refused_and_its_tok
         await c.close()
 
 
+async def test_a_login_checked_while_the_account_logs_out_everywhere_is_refused(
+        app: App, tmp_path, monkeypatch) -> None:
+    """The other half of login's re-check (docs/protocol.md, ``login``: refused when "logged out while
+    its check ran (another device's logout everywhere)"): the password stays the same, yet a login
+    whose check started before a ``logout`` with ``everywhere`` and whose token was stored after it
+    must not survive it. A logout everywhere is what a user does on losing a phone; a login racing it
+    would otherwise keep the 30-day session it was meant to end, with no revocation left to catch it
+    (the store's revoke-all ran before that token existed)."""
+    owner = await registered(app, tmp_path)
+    answered, gate = hold_answers(app, monkeypatch, "password_hash", once=True)  # (the other device's check)
+    other = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
+    pending = asyncio.create_task(other.call("login", username="owner1", password="password123"))
+    await asyncio.wait_for(answered.wait(), 5)
+    assert (await owner.call("logout", everywhere=True))["ok"]
+    gate.set()
+    reply = await asyncio.wait_for(pending, 5)
+    assert reply["ok"] is False and reply["code"] == "unauthenticated", reply
+    assert (await other.call("my_groups"))["code"] == "unauthenticated"
+    assert await app.store.token_owner(token_hash(owner.token or ""), app.now_ms()) is None  # (all of them went)
+    # a login after it, with the same password, works as before
+    again = await Client.connect(f"ws://127.0.0.1:{app.port}/ws", encoding="json")
+    assert (await again.call("login", username="owner1", password="password123"))["ok"]
+    for c in (owner, other, again):
+        await c.close()
+
+
 async def test_an_auth_with_the_kept_token_in_flight_binds_after_a_password_change(
         app: App, tmp_path, monkeypatch) -> None:
     """The change revokes every token but the connection's own: a tab of that browser whose auth

@@ -149,6 +149,46 @@ async def test_a_colliding_digest_never_answers_a_new_message_with_anothers_seq(
     await c.close()
 
 
+async def test_retries_waiting_for_one_commit_are_capped(app: App, tmp_path) -> None:
+    """A retry of a send whose commit is still out waits for it and is answered with it: each waiting
+    retry is held in memory until the commit settles, and a retry skips the rate bucket and the write
+    queue's bound. Past :data:`messages.MAX_RETRIES_WAITING` of them, one more is ``rate_limited`` at
+    once (the ones waiting are all answered with the one message's seq, stored once): without the cap
+    one client repeating an id through a slow commit could make the server hold any number of them."""
+    c, gid = await owner_with_group(app, tmp_path)
+    gate = asyncio.Event()
+
+    async def held(_db: Any) -> None:  # the writer's batch waits here: the send's write comes after it
+        await gate.wait()
+
+    blocker = app.store.run_in_batch(held)
+    try:
+        await asyncio.sleep(0.05)
+        g = app.state.groups[gid]
+        before = g.last_seq
+        first = asyncio.ensure_future(c.call("send", group_id=gid, text="slow", client_msg_id="R"))
+        while g.last_seq == before:  # its seq taken, its write queued behind the held batch
+            await asyncio.sleep(0.01)
+        seen = app.state.sent_ids.recent[(gid, c.user_id, "R")]
+        retries = [asyncio.ensure_future(c.call("send", group_id=gid, text="slow", client_msg_id="R"))
+                   for _ in range(messages.MAX_RETRIES_WAITING)]
+        while len(seen.waiters) < messages.MAX_RETRIES_WAITING:
+            await asyncio.sleep(0.01)
+        one_more = asyncio.ensure_future(c.call("send", group_id=gid, text="slow", client_msg_id="R"))
+        await asyncio.wait([one_more], timeout=2)
+        assert one_more.done(), "the retry past the cap was left waiting too"
+        refused = one_more.result()
+        assert refused["ok"] is False and refused["code"] == "rate_limited" and refused["retry_after_ms"] > 0
+        assert len(seen.waiters) == messages.MAX_RETRIES_WAITING and not any(r.done() for r in retries)
+    finally:
+        gate.set()  # (also when an assertion failed: the app's teardown waits for the writer)
+        await blocker
+    answers = await asyncio.wait_for(asyncio.gather(first, *retries), 5)
+    assert {(a["ok"], a["seq"]) for a in answers} == {(True, before + 1)}, answers
+    assert [m["text"] for m in (await c.request("history", group_id=gid))["messages"]] == ["slow"]
+    await c.close()
+
+
 def test_an_entry_uncommitted_far_too_long_no_longer_holds_up_the_others(caplog) -> None:
     ids = SentIds()
     ids.remember(KEY, SentMessage(1, T0, False), T0)
