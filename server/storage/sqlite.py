@@ -616,8 +616,7 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
         complete new one (never a file a link pointed at); mode 0600 whatever the umask (it holds
         password hashes, sealed identity data and client addresses). ``record(sha256, size)`` runs
         (the command's record entry) before the copy takes ``dest``'s name: when it fails, the copy
-        is removed and a backup already at ``dest`` is left as it was (it was replaced first, then
-        the new one removed, and no backup was left under that name).
+        is removed and a backup already at ``dest`` is left as it was.
         """
 
         def copy() -> tuple[int, str, str, int]:
