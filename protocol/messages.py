@@ -110,6 +110,7 @@ __all__ = [
     "MySubscriptions",
     "Named",
     "PinMessage",
+    "Ping",
     "Posts",
     "Publish",
     "React",
@@ -189,7 +190,7 @@ ENTRY_ID_PATTERN: Final = "^[0-9]{1,18}$"
 EntryIdText = Annotated[str, Meta(pattern=ENTRY_ID_PATTERN, description=ENTRY_ID_DESCRIPTION)]
 BAD_ENTRY_ID: Final = "'before_id' must be an entry id (1 to 18 digits)"
 
-UNAUTHENTICATED_OPS: Final = frozenset({"request_code", "register", "login", "auth", "reset_password"})
+UNAUTHENTICATED_OPS: Final = frozenset({"request_code", "register", "login", "auth", "reset_password", "ping"})
 
 
 class RequestBase(msgspec.Struct, kw_only=True, frozen=True, gc=False, tag_field="op"):
@@ -275,6 +276,12 @@ class SetProfile(RequestBase, tag="set_profile", kw_only=True, frozen=True):
 
 class Me(RequestBase, tag="me", kw_only=True, frozen=True):
     """One's own account."""
+
+
+class Ping(RequestBase, tag="ping", kw_only=True, frozen=True):
+    """**[ext]** Whether the connection is alive: answered by the node the client is connected to,
+    at once and from nothing (a cluster's gateway answers it itself, so idle clients' probes never
+    reach the home)."""
 
 
 class DeleteAccount(RequestBase, tag="delete_account", kw_only=True, frozen=True):
@@ -772,6 +779,7 @@ Request: TypeAlias = (
     | VerifyIdentity
     | SetProfile
     | Me
+    | Ping
     | MyLogins
     | DeleteAccount
     | Logout

@@ -74,6 +74,7 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "verify_identity": _op("legal_name:str", "id_number:str"),
     "set_profile": _op("display_name:str"),
     "me": _op(),
+    "ping": _op(),  # [ext] whether the connection is alive, answered by the node connected to (cluster: the gateway)
     "delete_account": _op("password:str"),
     "logout": _op("everywhere:bool?", "login_id:str?"),  # v2: this connection's token; [ext] every one, or one
     "my_logins": _op(),  # [ext] the account's logins: device, since when, online now

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 from protocol.codec import EncodedOnce, Encoding
 from protocol.errors import ContractError, FrameError
 from protocol.events import Notice
-from protocol.messages import Auth, DeleteAccount, Login, Logout, RequestCode, VerifyIdentity, decode_request
-from protocol.requests import error_reply
+from protocol.messages import Auth, DeleteAccount, Login, Logout, Ping, RequestCode, VerifyIdentity, decode_request
+from protocol.requests import error_reply, ok_reply
 from server.cluster import wire
 from server.metrics import MESSAGE_EVENT, METRICS, event_name
 from server.providers import id_check_wait_seconds
@@ -277,8 +277,14 @@ class Gateway:
             METRICS.op("(undecodable)", err.code).inc()
             sess.send(error_reply(err.rid, err), enc)
             return
-        conn.forwarded += 1
         now = time.monotonic()
+        if isinstance(req, Ping):  # (answered here: idle clients' probes never reach the home)
+            if conn.user_id is None and not self.app.arm_auth_timer(sess, extra=conn.provider_until(now) - now):
+                return  # (as any frame before login, below)
+            METRICS.op("ping", "ok").inc()
+            sess.send(ok_reply(req.rid, {}), enc)
+            return
+        conn.forwarded += 1
         wait = self.provider_waits.get(type(req), 0.0)
         if wait and req.rid is not None:  # (no id: no answer to wait for)
             conn.providers[conn.forwarded] = conn.provider_until(now) + wait

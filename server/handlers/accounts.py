@@ -634,6 +634,13 @@ async def me(ctx: Context, sess: Session, req: rq.Me, enc: Encoding) -> dict[str
     }
 
 
+@handler("ping")
+async def ping(ctx: Context, sess: Session, req: rq.Ping, enc: Encoding) -> dict[str, Any]:
+    """**[ext]** The connection is alive (a client that only reads asks it when nothing came for a
+    while). Answered from nothing; a cluster's gateway answers it itself (server/cluster/gateway.py)."""
+    return {}
+
+
 def message_bucket(ctx: Context, user: User) -> TokenBucket:
     """``user``'s message rate (sends, edits, reactions, comments), taken with ``time.monotonic()``: on
     the wall clock, a step back (NTP, an operator) left the bucket empty until the clock caught up."""

@@ -468,3 +468,17 @@ async def test_new_display_names_are_limited_per_hour(make_server):
     assert refused["code"] == "rate_limited" and refused["retry_after_ms"] > 0
     assert (await c.request("me"))["display_name"] == "Two"
     await c.close()
+
+
+async def test_ping_is_answered_before_and_after_login(server):
+    """**[ext]** ``ping``: a client that only reads asks it to tell a silently dead connection from a
+    quiet group (the web client, after 25 s without a frame). Answered at once, with nothing, whether
+    or not the connection has signed in."""
+    c = await server.client()
+    try:
+        assert {k: v for k, v in (await c.call("ping")).items() if k != "re"} == {"ok": True}
+        alice = await server.user("alice")
+        assert {k: v for k, v in (await alice.call("ping")).items() if k != "re"} == {"ok": True}
+        await alice.close()
+    finally:
+        await c.close()

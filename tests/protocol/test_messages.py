@@ -100,9 +100,10 @@ def test_required_and_optional_arguments_match_the_op_table():
 
 
 def test_unauthenticated_ops_are_the_contracts():
-    # (the contract's four, and [ext] reset_password: a forgotten password, before any login)
+    # (the contract's four, and [ext] reset_password: a forgotten password, before any login; [ext] ping:
+    # whether the connection is alive, asked whether or not it signed in)
     assert UNAUTHENTICATED_OPS == OLD_UNAUTHENTICATED_OPS == {"request_code", "register", "login", "auth",
-                                                              "reset_password"}
+                                                              "reset_password", "ping"}
 
 
 # -- every op decodes ---------------------------------------------------------------------------

@@ -25,12 +25,13 @@ const OPEN_MS = 65 * 1000;
 const TICK_MS = 1000;
 // A page that only reads sends nothing, so a dead connection showed "connected" for good while the
 // messages sent meanwhile never came (a reviewer's silent route: 90 s and counting). Once the open
-// socket has shown no life for IDLE_MS while logged in, a cheap request (PROBE_OP, answered from
-// memory) goes out, and the watchdog above drops the connection if it is not answered in QUIET_MS:
+// socket has shown no life for IDLE_MS while logged in, a `ping` (**[ext]**: answered at once by the
+// node this page is connected to; a cluster's gateway answers it, so idle pages add nothing at the
+// home) goes out, and the watchdog above drops the connection if it is not answered in QUIET_MS:
 // a dead connection is noticed within IDLE_MS + QUIET_MS (40 s), and the reconnect catches up.
 // The server's own pings (every 30 s) are answered by the browser and never reach this code.
 const IDLE_MS = 25 * 1000;
-const PROBE_OP = "me";
+const PROBE_OP = "ping";
 
 export class Conn {
   constructor(url, { onOpen, onEvent, onClose }) {
