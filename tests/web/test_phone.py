@@ -207,11 +207,12 @@ def test_a_tap_outside_a_dialog_closes_it_unless_something_was_typed_in_it(
     assert page.errors == []
 
 
-def test_back_goes_from_the_chat_to_the_list_and_a_reload_reopens_the_chat(
+def test_back_goes_from_the_chat_to_the_list_of_groups(
         browser: Any, server: ServerProcess, bg: Background) -> None:
     """A phone's Back button left the app from a chat (the page had no history entries of its own),
-    where ‹ goes back to the list of groups; and a reload landed on an empty pane (the web review).
-    The open chat is now an entry in the browser's history, which a reload keeps."""
+    where ‹ goes back to the list of groups (the web review). The open chat is now an entry in the
+    browser's history. A reload still opens no chat (one opened by itself would count its messages
+    read), and Back after it stays in the app."""
     owner, bob, gid = _group(bg, server)
     other = bg.run(owner.request("create_group", name="另一个", category="friends", join_policy="open"))["group_id"]
     bg.run(bob.request("send", group_id=gid, text="在吗"))
@@ -224,9 +225,10 @@ def test_back_goes_from_the_chat_to_the_list_and_a_reload_reopens_the_chat(
     page.wait_for_selector("body.show-chat #composer-text:enabled")
     message(page, "在吗")
     page.reload()
+    page.wait_for_selector("#status.status-connected")
+    page.wait_for_selector("body:not(.show-chat) #group-list")
+    page.tap(f"#group-list [data-gid='{gid}']")
     page.wait_for_selector("body.show-chat #composer-text:enabled")
-    expect(page.locator("#chat-gid")).to_have_text(gid)
-    message(page, "在吗")
     # ‹ is Back too; and a chat switched to replaces the entry, so Back leaves the chats, not walks them.
     page.tap("#chat-head .back")
     page.wait_for_selector("body:not(.show-chat) #group-list")

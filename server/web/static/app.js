@@ -39,6 +39,7 @@ function boot() {
   setAgreementHook(checkAgreement);
   takeInviteFromUrl();
   window.addEventListener("hashchange", takeInviteFromUrl);
+  chatLeftHistory();   // (a reload opens no chat: the entry a chat left is the list's again)
   window.addEventListener("popstate", chatFromHistory);
   if (S.token) { conn.keep = true; setStatus("connecting"); renderMain(); conn.connect().catch(() => {}); }
   else renderLogin("login");
@@ -432,9 +433,8 @@ async function afterAuth() {
     const listed = await served(ws, "my_groups");
     if (listed === NOT_SERVED) return;
     await syncGroups(listed);
-    const reopened = first && reopenChat();
     // (signed in from the form, the focus went with it: it starts at the group list, not the page)
-    if (first && !reopened && (!document.activeElement || document.activeElement === document.body)) {
+    if (first && (!document.activeElement || document.activeElement === document.body)) {
       // (drawn now: the list is drawn at the next frame, which a busy or background tab may not have
       // had yet, and the focus went to ＋ beside a list still empty)
       drawGroups();
@@ -984,9 +984,10 @@ async function openGroup(gid, byKeys = false) {
 }
 
 // The open chat is an entry in the browser's history, so that Back (a phone's button, the browser's)
-// goes from the chat to the list of groups, as ‹ does, rather than off the page (the web review);
-// and a reload opens the same chat again (history.state outlives a reload). Switching from one chat to
-// another replaces the entry: Back then leaves the chat, not walks the chats opened.
+// goes from the chat to the list of groups, as ‹ does, rather than off the page (the web review).
+// Switching from one chat to another replaces the entry: Back then leaves the chat, not walks the
+// chats opened. A reload opens no chat, as before: one opened by itself would count its messages read
+// in a tab nobody looks at.
 function chatEntry() { return history.state && typeof history.state.qunguanChat === "string" ? history.state.qunguanChat : null; }
 function chatInHistory(gid) {
   try {
@@ -1010,13 +1011,6 @@ function chatFromHistory() {
   const gid = chatEntry();
   if (gid && S.authed && S.groups.has(gid)) { if (S.current !== gid) openGroup(gid); }
   else if (S.current) closeChat();
-}
-// After a reload: the chat that was open, when it is still one of ours. Whether one was opened.
-function reopenChat() {
-  const gid = chatEntry();
-  if (!gid || S.current || !S.groups.has(gid)) { chatLeftHistory(); return false; }
-  openGroup(gid);
-  return true;
 }
 
 function focusChat() {
