@@ -93,9 +93,9 @@ async def _settle(store: Store, cfg: Config, gap: int, now_ms: int, source: str,
         store.set_record_key(vault.record_key())
         entry = Audit(now_ms, "operator", _who(cfg), "restore_backup", reason=f"restored from {source}",
                       detail={"seq_gap": gap, "above_replaced": handed is not None})
-        floors = AdvanceSeqs(gap) if handed is None else AdvanceSeqs(
+        advance = AdvanceSeqs(gap) if handed is None else AdvanceSeqs(
             gap, floors=handed.last_seqs, clock_floor=handed.clock, id_floors=handed.last_ids)
-        [moved, _] = await store.apply(floors, JobRan(RESTORED, now_ms), audit=entry)
+        [moved, _] = await store.apply(advance, JobRan(RESTORED, now_ms), audit=entry)
         return int(moved)
     finally:
         await store.close()
@@ -227,12 +227,9 @@ async def _restore_sqlite(cfg: Config, live: Path, source: Path, gap: int, now: 
     if replaced is not None:
         lines.append(f"the database it replaced, with its -wal and -shm if any: {replaced} "
                      "(delete it once you no longer need it)")
-    if handed is not None:
-        lines.append(f"{moved} groups' next seq moved up by {gap} from the higher of the backup's and the replaced "
-                     "database's: clients that saw messages lost with the replaced database still see the new ones")
-    else:
-        lines.append(f"{moved} groups' next seq moved up by {gap}: clients that saw messages lost with the replaced "
-                     "database still see the new ones")
+    above = " from the higher of the backup's and the replaced database's" if handed is not None else ""
+    lines.append(f"{moved} groups' next seq moved up by {gap}{above}: clients that saw messages lost with the "
+                 "replaced database still see the new ones")
     if unread is not None:
         lines.append(f"the replaced database could not be read ({unread}), so the seqs moved up from the backup's "
                      "own: if this backup was restored before, restore it again with a --seq-gap above what was "

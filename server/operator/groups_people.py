@@ -421,6 +421,7 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
     if same_person_as is not None:
         detail["same_person_as"] = same_person_as.user_id
 
+    decided = True
     try:
         await apply(
             app,
@@ -441,10 +442,10 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
                      f"{user.username} was not blacklisted; run the command again",
         )
     except asyncio.CancelledError:
-        h.settled(app, decided=False)
+        decided = False  # (cancelled at the write's await: its outcome may still be out, State.end_settled)
         raise
     finally:
-        h.settled(app)  # (its closed groups leave memory: after the write, whatever it did)
+        h.settled(app, decided)  # (its closed groups leave memory: after the write, whatever it did)
     for sess in list(user.sessions):
         sess.send(ev.Notice(kind="blacklisted", text=given, by=operator_name(),
                             same_person_as=same_person_as.username if same_person_as is not None else None))

@@ -1275,15 +1275,13 @@ function drawNewAbove(g) {
   const b = $("#new-above");
   if (!b || g.group_id !== S.current) return;
   const mark = $("#new-mark"), s = $("#scroller");
-  if (mark && s && mark.getBoundingClientRect().bottom >= s.getBoundingClientRect().top) g.newSeen = true;
+  // (measured only until the line has been seen: this runs at every scroll, and each measure lays the chat out)
+  if (!g.newSeen && mark && s && mark.getBoundingClientRect().bottom >= s.getBoundingClientRect().top) g.newSeen = true;
   b.hidden = g.newFrom === null || g.newFrom === undefined || g.newSeen || g.newCount <= 0;
   b.textContent = t("new_above", { n: g.newCount || 0 });
 }
 async function jumpToNew(g) {
-  for (let i = 0; i < JUMP_PAGES && !newMarkPlaceable(g) && !g.noMore; i++) {
-    while (g.loadingOlder) await new Promise((r) => setTimeout(r, 50));
-    if (!(await loadOlder(g, 500))) break;
-  }
+  await readBackWhile(g, () => !newMarkPlaceable(g) && !g.noMore);
   drawNewMark(g);
   const mark = $("#new-mark");
   if (!mark) { toast(t("message_too_far"), "error"); return; }
@@ -1533,14 +1531,19 @@ async function loadOlder(g, limit = PAGE) {
 // largest (500), up to JUMP_PAGES of them (20,000 messages); one further back is said to be out of reach
 // here, not gone.
 const JUMP_PAGES = 40;
+// Older pages read back, the server's largest, while more() says so, up to JUMP_PAGES of them (a jump to a
+// message, or to where the unread messages began).
+async function readBackWhile(g, more) {
+  for (let i = 0; i < JUMP_PAGES && more(); i++) {
+    while (g.loadingOlder) await new Promise((r) => setTimeout(r, 50));
+    if (!(await loadOlder(g, 500))) break;
+  }
+}
 async function jumpTo(g, seq) {
   const started = document.activeElement;   // (where the focus is as the jump starts: a dialog closed, it is back on its opener)
   if (g.group_id !== S.current) await openGroup(g.group_id);
   const behind = () => !g.msgs.has(seq) && !g.noMore && g.firstSeq !== null && seq < g.firstSeq;
-  for (let i = 0; i < JUMP_PAGES && behind(); i++) {
-    while (g.loadingOlder) await new Promise((r) => setTimeout(r, 50));
-    if (!(await loadOlder(g, 500))) break;
-  }
+  await readBackWhile(g, behind);
   const node = document.querySelector(`#messages .msg[data-seq="${seq}"]`);
   if (!node) { toast(t(behind() ? "message_too_far" : "message_gone"), "error"); return; }
   node.scrollIntoView({ block: "center" });
