@@ -133,13 +133,15 @@ def launch(pw: Any) -> Any:
 
 
 def new_page(browser: Any, srv: ServerProcess, *, width: int = 1200, height: int = 800, lang: str = "zh-CN",
-             touch: bool = False, clock_off_s: float = 0.0) -> Any:
+             touch: bool = False, clock_off_s: float = 0.0, clock: bool = False) -> Any:
     """A page in a fresh context (its own localStorage), console errors collected in ``page.errors``;
     ``touch``: a phone's (a touch screen, no mouse: ``pointer: coarse``, ``hover: none``);
-    ``clock_off_s``: the computer's clock that far ahead of the server's (behind: negative), running."""
+    ``clock_off_s``: the computer's clock that far ahead of the server's (behind: negative), running;
+    ``clock``: the page's clock and timers running at the real pace until the test moves them on
+    (``page.clock.fast_forward``), so a test of what happens after half a minute idle need not wait it."""
     ctx = browser.new_context(viewport={"width": width, "height": height}, locale=lang,
                               **({"is_mobile": True, "has_touch": True, "device_scale_factor": 3} if touch else {}))
-    if clock_off_s:
+    if clock_off_s or clock:
         ctx.clock.install(time=time.time() + clock_off_s)
     page = watch_errors(ctx.new_page())
     page.goto(f"http://127.0.0.1:{srv.port}/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 from pathlib import Path
@@ -697,6 +698,7 @@ class Silent:
     def __init__(self, page: Any) -> None:
         self.quiet = False
         self.opened = 0
+        self.lost: list[str | bytes] = []   # what the page sent while quiet
         page.route_web_socket("**/ws", self._through)
 
     def _through(self, ws: Any) -> None:
@@ -704,20 +706,36 @@ class Silent:
         if self.quiet:
             return  # (never answered: the page's handshake waits, as on a dead network)
         to_server = ws.connect_to_server()
-        ws.on_message(lambda m: None if self.quiet else to_server.send(m))
+        ws.on_message(self._from_page(to_server))
         to_server.on_message(lambda m: None if self.quiet else ws.send(m))
+
+    def _from_page(self, to_server: Any) -> Any:
+        def passed(m: str | bytes) -> None:
+            if self.quiet:
+                self.lost.append(m)
+            else:
+                to_server.send(m)
+        return passed
+
+    def wait_lost(self, page: Any, needle: str) -> None:
+        """Until the page has sent, into the silence, a frame containing ``needle``."""
+        for _ in range(100):
+            if any(needle in (m if isinstance(m, str) else m.decode("utf-8", "replace")) for m in self.lost):
+                return
+            page.wait_for_timeout(100)
+        raise AssertionError(f"the page sent no {needle!r} while quiet: {self.lost!r}")
 
 
 def test_an_idle_page_notices_a_silent_connection_and_catches_up(
         browser: Any, server: ServerProcess, bg: Background) -> None:
     """A page that only reads sent nothing, so a connection that died silently showed "connected"
     for good and the messages sent meanwhile never came (a reviewer's case: 90 s and counting). Idle
-    for 25 s, it now asks the server something cheap and drops the connection when no answer comes
-    in 15 s; the new one catches up."""
+    for 25 s, it now asks the server something cheap (`ping`) and drops the connection when no
+    answer comes in 15 s; the new one catches up. (The page's clock is moved on over the silence.)"""
     owner = bg.run(server.user())
     gid = bg.run(open_group(owner))
     member = run_async(_member(server, gid))
-    page = new_page(browser, server)
+    page = new_page(browser, server, clock=True)
     login(page, owner.username)
     line = Silent(page)
     page.reload()
@@ -728,7 +746,16 @@ def test_an_idle_page_notices_a_silent_connection_and_catches_up(
     page.wait_for_timeout(3_000)  # (its mark_read answered: from here the page only reads)
     line.quiet = True
     run_async(_send_as(server, member, gid, ["静默期间"]))
-    page.wait_for_selector("#status.status-reconnecting", timeout=50_000)  # (25 s idle + 15 s unanswered)
+    page.clock.fast_forward(20_000)
+    page.wait_for_timeout(500)
+    assert line.lost == []  # (20 s idle: nothing asked yet)
+    page.clock.fast_forward(6_000)   # idle past 25 s
+    line.wait_lost(page, '"ping"')
+    page.clock.fast_forward(10_000)
+    page.wait_for_timeout(500)
+    expect(page.locator("#status")).to_have_class(re.compile(r"\bstatus-connected\b"))  # (10 s unanswered)
+    page.clock.fast_forward(6_000)   # unanswered past 15 s
+    page.wait_for_selector("#status.status-reconnecting", timeout=5_000)
     line.quiet = False
     page.wait_for_selector("#status.status-connected", timeout=30_000)
     message(page, "静默期间")
