@@ -281,6 +281,8 @@ class Account:
     comments_restricted: bool = False
     suspended_until: int = 0
     closed_at: int | None = None
+    # A closing claimed in memory (``closed_at`` set) whose write is in flight (:class:`Closing`)
+    closing: asyncio.Future[None] | None = None
     opener_key: str | None = None  # the person key of the user who opened it (organisations' too)
     # The suspensions it carries from its subject's accounts (P13): sanction id -> (the account it
     # stands on, its end), each dropped once it is lifted there (``State.carried_by``).
@@ -309,6 +311,28 @@ class Account:
         if user_id == self.owner_id:
             return "owner"
         return "editor" if user_id in self.editors else None
+
+
+class Closing:
+    """A closing of account ``a`` claimed in memory (``closed_at`` set before the write, so that
+    publishing stops at once) whose write is in flight. Until the write is decided, whether the
+    account is closed is not known: the store may refuse it and the write's undo open it again. An
+    operator's measure that needs the account open waits for it (``Account.closing``), rather than
+    answer "already closed" for an account that then stays open with no measure on it. Settled from
+    the write's own completion (``commit(claim=...)``), whatever became of the handler."""
+
+    __slots__ = ("_account", "_decided")
+
+    def __init__(self, a: Account) -> None:
+        self._account = a
+        self._decided: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        a.closing = self._decided
+
+    def settle(self, stored: bool) -> None:
+        if self._account.closing is self._decided:
+            self._account.closing = None
+        if not self._decided.done():
+            self._decided.set_result(None)
 
 
 @dataclass(slots=True)

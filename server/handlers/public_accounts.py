@@ -37,7 +37,7 @@ from server.handlers.screening import (
     tell_held_elsewhere,
     tell_superseded,
 )
-from server.state import Account, User
+from server.state import Account, Closing, User
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -125,11 +125,11 @@ class Hits:
         self.found: list[tuple[str, Verdict]] = []
 
     def screen(self, text: str, field: str, restated: bool = False) -> None:
-        """``restated``: the text the field shows already, refused if now listed but not charged
-        (its author writes nothing new)."""
+        """``restated``: the text the field shows already, refused if now listed but not charged,
+        and neither held nor recorded for a lesser hit (its author writes nothing new)."""
         on_block = None if restated else (lambda hit: self._write("content_blocked", field, hit, self.account_id))
         verdict = checked(self.ctx, None if restated else self.user, text, field, field, on_block=on_block)
-        if verdict is not None:
+        if verdict is not None and not restated:
             self.found.append((field, verdict))
 
     def verdict(self, field: str) -> Verdict | None:
@@ -202,16 +202,21 @@ def _held_reply(sess: Session, reply: dict[str, Any], screened: dict[str, Screen
 
 def _name(ctx: Context, raw: str, hits: Hits, current: str | None = None) -> tuple[str, str]:
     """A valid, unreserved account name (screened by ``hits``; ``current``: the name shown now, which
-    restated costs nothing) and its comparison key."""
+    restated costs nothing and is no choice of a reserved or stand-in name: the platform's
+    ``grant-name`` may have given it, or it stands in while a new name waits for review) and its
+    comparison key."""
     name = _short_text(raw, "name", MAX_NAME_CHARS)
     key = policy.normalize_name(name)
     if not key:
         raise ContractError("bad_request", "name needs at least one visible character", field="name")
+    if name == current:
+        hits.screen(name, "name", restated=True)
+        return name, key
     _unreserved(ctx, name, "name")
     if policy.is_stand_in_name(name):
         raise ContractError("forbidden", f"name: {shown_text.neutral('account_name', account_id='<id>')!r} is how the "
                                          "platform shows an account whose name is under review; not available")
-    hits.screen(name, "name", restated=name == current)
+    hits.screen(name, "name")
     return name, key
 
 
@@ -274,6 +279,8 @@ def _create_checks(ctx: Context, req: rq.CreateAccount, hits: Hits) -> tuple[
     if subject_key is not None and subject_key in ctx.state.barred_subjects:
         raise ContractError("blacklisted", "this organisation is barred from running public accounts")
     policy.check_category_open(category, ctx.state.account_category_frozen_until.get(category, 0), ctx.now_ms())
+    if key in ctx.state.account_names:  # (in the pass before the word lists too: a taken name costs no credit)
+        raise ContractError("conflict", "that account name is taken")
     return name, key, category, intro, subject_key, org_name, org_code
 
 
@@ -394,7 +401,8 @@ async def _close_barred(ctx: Context, user: User, a: Account) -> None:
         a.closed_at = None
 
     await commit(ctx, ch.SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": reason}),
-                 audit=ch.Audit(now, "system", None, "close_account", None, a.account_id, reason), undo=undo)
+                 audit=ch.Audit(now, "system", None, "close_account", None, a.account_id, reason), undo=undo,
+                 claim=Closing(a))
     raise ContractError("blacklisted", "this subject is barred from running public accounts; the account opened "
                                        "meanwhile is closed")
 
@@ -660,7 +668,7 @@ async def close_account(ctx: Context, sess: Session, req: rq.CloseAccount, enc: 
         a.closed_at = None
 
     await commit(ctx, ch.SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": "closed by its owner"}),
-                 audit=audit(ctx, user, "close_account", a), undo=undo)
+                 audit=audit(ctx, user, "close_account", a), undo=undo, claim=Closing(a))
     # Its editors, the subscribers connected now and the owner's other devices learn it at once (a
     # post they have open stops taking comments); the connection that asked has its reply.
     users = ctx.state.users

@@ -436,7 +436,7 @@ async def _blacklist_one(app: Context, user: User, given: str, report_id: int | 
             *requested.drops(),
             audit=audit(app, "blacklist", reason, None, user.user_id, **detail),
             undo=undo,
-            claim=Together(*h.claims),
+            claim=Together(*h.claims, *pa.claims),
             conflict=f"{user.username}'s groups or public accounts changed while its blacklisting was being "
                      f"stored (a transfer, a dissolving or a closing of theirs was refused meanwhile): "
                      f"{user.username} was not blacklisted; run the command again",

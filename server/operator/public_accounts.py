@@ -36,6 +36,7 @@ blacklist lifts those bars again (:func:`unbar_on_lift`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,7 @@ from server.operator.common import (
 from server.operator.freezing import PartlyFrozen, freeze, partly_frozen, suspend_each, tell_in_turns
 from server.operator.message_penalty import comment_cost
 from server.operator.sanctions import lock_target, target_lock
+from server.state import Closing
 from server.storage.changes import (
     AccountsClosed,
     AddAccountCredit,
@@ -116,7 +118,12 @@ def account_of(app: Context, args: dict[str, Any]) -> Account:
     return a
 
 
-def _live(a: Account) -> Account:
+async def _live(a: Account) -> Account:
+    """``a`` when it is open; exit 2 when it is closed. A closing still being stored (its owner's,
+    another command's) is waited for first: memory shows the account closed, yet the store may
+    refuse that closing and leave it open (:class:`server.state.Closing`)."""
+    while a.closing is not None:
+        await asyncio.shield(a.closing)
     if a.closed_at is not None:
         raise OperatorError(f"account {a.account_id} is already closed")
     return a
@@ -173,7 +180,7 @@ def _lock(a: Account) -> Any:
 # -- measures ------------------------------------------------------------------------------
 @command("warn-account")
 async def warn_account(app: Context, args: dict[str, Any]) -> Result:
-    a = _live(account_of(app, args))
+    a = await _live(account_of(app, args))
     reason = reason_of(args)
     deadline = time_of(args, "deadline", "--deadline must be a time in the future")
     now = app.now_ms()
@@ -188,7 +195,7 @@ async def warn_account(app: Context, args: dict[str, Any]) -> Result:
 
 @command("restrict-account")
 async def restrict_account(app: Context, args: dict[str, Any]) -> Result:
-    a = _live(account_of(app, args))
+    a = await _live(account_of(app, args))
     mode = args.get("comments")
     if mode not in ("off", "on"):
         raise OperatorError("--comments must be off or on")
@@ -201,7 +208,7 @@ async def restrict_account(app: Context, args: dict[str, Any]) -> Result:
 
 
 async def _comments_off(app: Context, a: Account, reason: str, report_id: int | None) -> Result:
-    _live(a)  # again, after the wait for the lock: closed meanwhile (by its owner), it is exit 2
+    await _live(a)  # again, after the wait for the lock: closed meanwhile (by its owner), it is exit 2
     if a.comments_restricted:
         raise OperatorError(f"account {a.account_id}'s comments are already restricted")
     now = app.now_ms()
@@ -222,7 +229,7 @@ async def _comments_off(app: Context, a: Account, reason: str, report_id: int | 
 async def _comments_on(app: Context, a: Account, reason: str) -> Result:
     rows = await app.store.sanctions(ACCOUNT, a.account_id)
     # After the read: check and claim with no await between (the target lock keeps lifts out).
-    _live(a)  # (closed meanwhile by its owner: exit 2)
+    await _live(a)  # (closed meanwhile by its owner: exit 2)
     if not a.comments_restricted:
         raise OperatorError(f"account {a.account_id}'s comments are not restricted")
     now, by = app.now_ms(), operator_name()
@@ -243,13 +250,13 @@ async def _comments_on(app: Context, a: Account, reason: str) -> Result:
 
 @command("suspend-account")
 async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
-    a = _live(account_of(app, args))
+    a = await _live(account_of(app, args))
     reason, seconds = reason_of(args), seconds_of(args)
     report_id = report_id_of(args)
     # Under the lock a lift of the account's other suspension takes: it would otherwise compute the
     # remaining end from a list without this one and overwrite the end claimed here.
     async with _lock(a):
-        _live(a)
+        await _live(a)
         now = app.now_ms()
         until = now + seconds * 1000
         old_until = a.suspended_until
@@ -291,14 +298,14 @@ async def close_now(app: Context, a: Account, reason: str, record: Any, report_i
 
     await apply(app, SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": reason}),
                 sanction("close_account", ACCOUNT, a.account_id, reason, now, None, report_id),
-                audit=record, undo=undo)
+                audit=record, undo=undo, claim=Closing(a))
     _tell(app, a, ev.Notice(kind="account_closed", text=f"the platform closed this account: {reason}",
                             account_id=a.account_id, by=operator_name(), reason=reason), a.online)
 
 
 @command("close-account")
 async def close_account(app: Context, args: dict[str, Any]) -> Result:
-    a = _live(account_of(app, args))
+    a = await _live(account_of(app, args))
     reason = reason_of(args)
     await close_now(app, a, reason, _record(app, "close_account", reason, a), report_id_of(args))
     return Result([f"closed account {a.account_id}"])
@@ -306,12 +313,12 @@ async def close_account(app: Context, args: dict[str, Any]) -> Result:
 
 @command("license-account")
 async def license_account(app: Context, args: dict[str, Any]) -> Result:
-    a = _live(account_of(app, args))
+    a = await _live(account_of(app, args))
     # One licence change at a time per account, from reading its labels until the write is
     # decided: each writes the whole list, so a second one built on the first one's claim would
     # store the first one's label even when the first one's write failed.
     async with lock_target("account_labels", a.account_id):
-        return await _license(app, _live(a), args)
+        return await _license(app, await _live(a), args)
 
 
 async def _license(app: Context, a: Account, args: dict[str, Any]) -> Result:
@@ -371,7 +378,7 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
     """The reserved names (``public_accounts.reserved_names``) are refused to every user; the platform
     gives one to the account of the subject entitled to it (the organisation of that name, the
     holder of the mark), with the same length, uniqueness and word-list rules as ``update_account``."""
-    a = _live(account_of(app, args))
+    a = await _live(account_of(app, args))
     if a.suspension_end() > app.now_ms():  # (as update_account is refused meanwhile, and a release)
         raise OperatorError(f"account {a.account_id} is suspended until {a.suspension_end()}: what it shows does "
                             "not change until the suspension ends; grant the name then")
@@ -592,6 +599,7 @@ class BlacklistPlan:
     changes: list[Change] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
     barred: list[str] = field(default_factory=list)
+    claims: list[Closing] = field(default_factory=list)  # (settled by the blacklisting's write)
     undo: Callable[[], None] = lambda: None
     tell: Callable[[], None] = lambda: None
 
@@ -620,6 +628,7 @@ def blacklist_plan(app: Context, user: User, reason: str, now: int, person: str 
     text = f"closed with its owner's blacklisting: {reason}"
     for a in live:
         a.closed_at = now
+        plan.claims.append(Closing(a))
         plan.closed.append(a.account_id)
         # (the account's own entry, beside the blacklisting's: export --account shows why it closed)
         plan.changes += [SetAccountFields(a.account_id, {"closed_at": now, "closed_reason": text}),

@@ -5,6 +5,7 @@ real server on both backends."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -254,3 +255,62 @@ async def test_a_held_post_does_not_exist_for_a_stranger_who_tries_to_manage_it(
     assert srv.db_rows("SELECT status FROM comments WHERE comment_id = ?", int(mine)) == [("visible",)]
     await owner.request("delete_post", post_id=held)  # its managers still may
     await close_all(owner, stranger)
+
+
+async def test_restating_the_name_shown_is_no_new_choice_of_it(tmp_path, make_server):
+    """An ``update_account`` that sends the name the account shows (a client sending the whole form)
+    used to be judged as choosing it anew: a name the platform granted from the reserved list was
+    ``forbidden`` to its own account, and the intro sent with it lost; a name the review list has
+    caught since was recorded against the owner, who wrote nothing new. Only a new name is."""
+    from tests.e2e.harness import restart
+
+    d = tmp_path / "srv"
+    d.mkdir()
+    (d / "reserved.txt").write_text("新华\n", encoding="utf-8")
+    (d / "review.txt").write_text("集会\n", encoding="utf-8")
+    srv = make_server('[public_accounts]\nreserved_names = "reserved.txt"\n' + CONFIG)
+    owner = await srv.user(verify_id=True)
+    granted = await new_account(owner, "通讯社筹备")
+    spring = await new_account(owner, "春季茶话")
+    await admin_ok(srv, "grant-name", granted, "--name", "新华社", "--reason", "已核对资质")
+    await owner.request("update_account", account_id=granted, name="新华社", intro="新的简介")
+    info = await owner.request("account_info", account_id=granted)
+    assert (info["name"], info["intro"]) == ("新华社", "新的简介")
+    assert code(await owner.call("update_account", account_id=granted, name="新华日报")) == "forbidden"
+    # The review list catches the name shown after it was chosen: restating it holds and records nothing.
+    (d / "review.txt").write_text("集会\n茶话\n", encoding="utf-8")
+    [owner] = await restart(srv, owner)
+    reply = await owner.request("update_account", account_id=spring, name="春季茶话", intro="每周一聚")
+    assert not reply.get("held"), reply
+    info = await owner.request("account_info", account_id=spring)
+    assert (info["name"], info["intro"]) == ("春季茶话", "每周一聚")
+    assert code(await owner.call("update_account", account_id=spring, name="茶话会")) == "ok"  # new: held
+    # (the entries are written after the reply: the new name's shows that the restated one's would have)
+    for _ in range(50):
+        flagged = srv.db_rows("SELECT detail FROM audit WHERE action = 'content_flagged' AND target_id = ?",
+                              owner.user_id)
+        if flagged:
+            break
+        await asyncio.sleep(0.1)
+    assert len(flagged) == 1 and "茶话" in str(flagged), flagged  # the new name's alone
+    await owner.close()
+
+
+async def test_a_taken_name_is_refused_before_the_word_lists_charge_for_the_intro(tmp_path, make_server):
+    """Every other refusal of ``create_account`` comes before the word lists, so that a request
+    refused anyway costs no credit; the taken name came after them, so a blocked word in the intro
+    of a request for a taken name lowered its author's credit."""
+    d = tmp_path / "srv"
+    d.mkdir()
+    (d / "block.txt").write_text("赌场\n", encoding="utf-8")
+    srv = make_server('[[content.lists]]\ncategory = "gambling"\npath = "block.txt"\naction = "block"\n')
+    first, second = await srv.user(verify_id=True), await srv.user(verify_id=True)
+    await new_account(first, "茶馆")
+    before = (await second.request("me"))["credit_score"]
+    assert code(await second.call("create_account", name="茶馆", category="culture", intro="赌场",
+                                  subject_type="individual")) == "conflict"
+    assert (await second.request("me"))["credit_score"] == before
+    assert code(await second.call("create_account", name="茶馆二", category="culture", intro="赌场",
+                                  subject_type="individual")) == "content_blocked"
+    assert (await second.request("me"))["credit_score"] < before
+    await close_all(first, second)

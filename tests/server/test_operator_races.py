@@ -106,3 +106,76 @@ async def test_a_blacklisting_that_passed_over_an_account_whose_closing_is_refus
     assert again["ok"], again
     assert app.state.users[owner.user_id].blacklisted and app.state.accounts[aid].closed_at is not None
     await owner.close()
+
+
+async def _owner_closing_held(app: App, tmp_path, monkeypatch: pytest.MonkeyPatch, stored: bool
+                              ) -> tuple[Client, str, asyncio.Event, asyncio.Task]:
+    """An account whose owner's ``close_account`` is claimed in memory and held at its write, which
+    the store then stores (``stored``) or refuses once the returned event is set."""
+    from tests.e2e.harness import new_id_number
+
+    owner = await user(app, tmp_path, 1)
+    await owner.request("verify_identity", legal_name="张三", id_number=new_id_number())
+    aid = (await owner.request("create_account", name="茶话", category="culture", intro="",
+                               subject_type="individual"))["account_id"]
+    gate = asyncio.Event()
+    real = app.store.apply
+
+    def apply(*changes: Any, audit: Any = None) -> Any:
+        if audit is None or audit.action != "close_account" or audit.actor_id != owner.user_id:
+            return real(*changes, audit=audit)
+
+        async def held() -> Any:
+            await gate.wait()
+            if not stored:
+                raise RuntimeError("the write failed")
+            return await real(*changes, audit=audit)
+        return asyncio.ensure_future(held())
+
+    monkeypatch.setattr(app.store, "apply", apply)
+    closing = asyncio.create_task(owner.call("close_account", account_id=aid))
+    for _ in range(50):
+        if app.state.accounts[aid].closed_at is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert app.state.accounts[aid].closed_at is not None  # claimed, its write held
+    return owner, aid, gate, closing
+
+
+async def test_a_platform_closing_waits_for_the_owners_closing_being_stored_and_closes_what_it_left_open(
+        app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """close-account, and every other measure on an account, used to answer "already closed" while
+    the owner's own closing was still being stored; when the store then refused that closing, the
+    account stayed open with no measure on it. The command now waits for it."""
+    owner, aid, gate, closing = await _owner_closing_held(app, tmp_path, monkeypatch, stored=False)
+    assert app.operator is not None
+    CURRENT.set(Operator("op", "admin", 0, False))
+    command = asyncio.create_task(app.operator.run(json.dumps({"cmd": "close-account", "args": {
+        "account_id": aid, "reason": "违法信息"}}).encode()))
+    await asyncio.sleep(0.2)
+    assert not command.done(), "answered while the owner's closing was still being stored"
+    gate.set()
+    assert (await asyncio.wait_for(closing, 5))["code"] == "internal"
+    done = await asyncio.wait_for(command, 5)
+    assert done["ok"], done
+    assert app.state.accounts[aid].closed_at is not None
+    [row] = [r for r in await app.store.sanctions("account", aid) if r["kind"] == "close_account"]
+    assert row["reason"] == "违法信息"
+    await owner.close()
+
+
+async def test_a_measure_on_an_account_whose_owner_is_closing_it_is_refused_once_the_closing_is_stored(
+        app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    owner, aid, gate, closing = await _owner_closing_held(app, tmp_path, monkeypatch, stored=True)
+    assert app.operator is not None
+    CURRENT.set(Operator("op", "admin", 0, False))
+    command = asyncio.create_task(app.operator.run(json.dumps({"cmd": "suspend-account", "args": {
+        "account_id": aid, "seconds": 600, "reason": "刷屏"}}).encode()))
+    await asyncio.sleep(0.2)
+    assert not command.done()
+    gate.set()
+    assert (await asyncio.wait_for(closing, 5)).get("ok", True) is not False
+    done = await asyncio.wait_for(command, 5)
+    assert done["ok"] is False and "already closed" in done["error"], done
+    assert not [r for r in await app.store.sanctions("account", aid) if r["kind"] == "suspend_account"]
+    await owner.close()
