@@ -135,8 +135,7 @@ async def test_a_late_deferred_answer_is_not_the_answer_to_a_new_request_with_it
     await timed_out(gw)
     await gw.forward(client, json.dumps({"op": "send", "rid": 7, "group_id": gid, "text": "second"}))  # type: ignore[arg-type]
     await settle()
-    while len(held) < 2:
-        await asyncio.sleep(0.01)
+    await stored(held, 2, client)
     for done, exc in held:  # the commits settle, in order: the first message's answer comes first
         done(exc)
         await settle()
@@ -196,6 +195,15 @@ async def test_requests_the_gateway_answers_itself_are_answered_in_the_order_the
     await owner.close()
 
 
+async def stored(held: list[Any], n: int, client: Any) -> None:
+    """Until ``n`` messages reached the store; a send that never does (refused, or lost on the way)
+    fails the test with the client's last answers instead of holding the whole run up."""
+    deadline = time.monotonic() + 30
+    while len(held) < n:
+        assert time.monotonic() < deadline, f"{n - len(held)} send(s) never reached the store: {client.answers[-3:]}"
+        await asyncio.sleep(0.001)
+
+
 async def held_commits(app: App, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Each message is stored as usual, but its send's answer (the commit callback) waits for the test."""
     held: list[Any] = []
@@ -229,8 +237,7 @@ async def test_a_late_answer_owed_past_any_bound_never_answers_a_newer_request_w
         if conn.waiting >= 60:  # (the gateway's own answers free room for more, as its deadline does)
             await timed_out(gw)
         await gw.forward(client, json.dumps({"op": "send", "rid": rid, "group_id": gid, "text": text}))  # type: ignore[arg-type]
-        while len(held) < sent + 1:  # (each is run at the home before the next is sent: no queue there)
-            await asyncio.sleep(0.001)
+        await stored(held, sent + 1, client)  # (each is run at the home before the next is sent: no queue there)
         sent += 1
 
     sent = 0
@@ -271,8 +278,7 @@ async def test_a_retry_waiting_on_its_first_copy_gets_its_own_answer_whatever_id
 
     await gw.forward(client, send(2, "y", "cm-y"))  # type: ignore[arg-type]
     await gw.forward(client, send(1, "x", "cm-x"))  # type: ignore[arg-type]
-    while len(held) < 2:
-        await asyncio.sleep(0.01)
+    await stored(held, 2, client)
     await timed_out(gw)
     await gw.forward(client, send(1, "y", "cm-y"))  # type: ignore[arg-type]  # the retry of Y, with X's old id
     await settle()
