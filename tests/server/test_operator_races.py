@@ -61,18 +61,24 @@ async def test_a_platform_notice_reaches_a_connection_made_while_its_record_is_w
         await c.close()
 
 
-async def test_a_blacklisting_that_passed_over_an_account_whose_closing_is_refused_is_refused_too(
-        app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """close-account claims the closing in memory; a blacklisting of the owner meanwhile passed the
-    account over (memory showed it closed). When the closing's write was then refused, its undo left
-    the blacklisted person a live public account (P13). The store now refuses such a blacklisting
-    (``AccountsClosed``), and the operator runs it again, which closes the account."""
+async def _account_owner(app: App, tmp_path) -> tuple[Client, str]:  # type: ignore[no-untyped-def]
+    """``user1``, ID-verified, and the public account it opened."""
     from tests.e2e.harness import new_id_number
 
     owner = await user(app, tmp_path, 1)
     await owner.request("verify_identity", legal_name="张三", id_number=new_id_number())
     aid = (await owner.request("create_account", name="茶话", category="culture", intro="",
                                subject_type="individual"))["account_id"]
+    return owner, aid
+
+
+async def test_a_blacklisting_that_passed_over_an_account_whose_closing_is_refused_is_refused_too(
+        app: App, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """close-account claims the closing in memory; a blacklisting of the owner meanwhile passed the
+    account over (memory showed it closed). When the closing's write was then refused, its undo left
+    the blacklisted person a live public account (P13). The store now refuses such a blacklisting
+    (``AccountsClosed``), and the operator runs it again, which closes the account."""
+    owner, aid = await _account_owner(app, tmp_path)
     gate = asyncio.Event()
     real = app.store.apply
 
@@ -112,12 +118,7 @@ async def _owner_closing_held(app: App, tmp_path, monkeypatch: pytest.MonkeyPatc
                               ) -> tuple[Client, str, asyncio.Event, asyncio.Task]:
     """An account whose owner's ``close_account`` is claimed in memory and held at its write, which
     the store then stores (``stored``) or refuses once the returned event is set."""
-    from tests.e2e.harness import new_id_number
-
-    owner = await user(app, tmp_path, 1)
-    await owner.request("verify_identity", legal_name="张三", id_number=new_id_number())
-    aid = (await owner.request("create_account", name="茶话", category="culture", intro="",
-                               subject_type="individual"))["account_id"]
+    owner, aid = await _account_owner(app, tmp_path)
     gate = asyncio.Event()
     real = app.store.apply
 
