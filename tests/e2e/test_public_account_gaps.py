@@ -552,3 +552,42 @@ async def test_what_a_closed_or_removed_author_left_held_is_not_published_for_th
     full = await owner.call("set_editor", account_id=aid, user_id=spare.user_id, on=True)
     assert code(full) == "conflict" and f"{editor.user_id} (closed)" in full["reason"], full
     assert f"{former.user_id} (closed)" not in full["reason"] and former.user_id in full["reason"]
+
+
+async def test_publishes_and_subscriptions_in_flight_together_keep_the_accounts_rules(srv):
+    """What public accounts promise while writes are in flight, checked with the store held: two
+    managers publishing at once inside the credit level's interval get one post between them; a
+    publish after the owner's closing is claimed is refused, though that closing is not stored yet;
+    a follower's subscribe, unsubscribe and subscribe again, all in flight, end as the last one says
+    in memory and in the store. (From a review that found these right but untested.)"""
+    from tests.e2e.admin_helpers import admin_ok
+    from tests.e2e.store_hold import until_write_waits, writes_held
+
+    owner, editor, fan = await srv.user(verify_id=True), await srv.user(verify_id=True), await srv.user()
+    aid = await new_account(owner, "在途")
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    await admin_ok(srv, "account-credit", aid, "--delta", "-40", "--reason", "降到一小时一篇")  # (score 60)
+    async with writes_held(srv, "posts"):
+        first = asyncio.ensure_future(owner.call("publish", account_id=aid, title="一", body="b"))
+        await until_write_waits(srv, "posts")
+        second = await editor.call("publish", account_id=aid, title="二", body="d")
+        assert code(second) == "rate_limited", second
+        assert not first.done()
+    assert code(await first) == "ok"
+    async with writes_held(srv, "subscriptions"):
+        moves = [asyncio.ensure_future(fan.call(op, account_id=aid))
+                 for op in ("subscribe", "unsubscribe", "subscribe")]
+        await until_write_waits(srv, "subscriptions")  # (the others wait their turn behind it)
+    replies = await asyncio.gather(*moves)
+    assert [code(r) for r in replies] == ["ok", "ok", "ok"], replies
+    assert [a["account_id"] for a in (await fan.request("my_subscriptions"))["accounts"]] == [aid]
+    assert srv.db_rows("SELECT user_id FROM subscriptions WHERE account_id = ?", aid) == [(fan.user_id,)]
+    await admin_ok(srv, "account-credit", aid, "--delta", "40", "--reason", "恢复")  # (no interval any more)
+    async with writes_held(srv, "accounts"):
+        closing = asyncio.ensure_future(owner.call("close_account", account_id=aid))
+        await until_write_waits(srv, "accounts")
+        late = await editor.call("publish", account_id=aid, title="三", body="f")
+        assert code(late) == "forbidden", late
+    assert code(await closing) == "ok"
+    assert srv.db_rows("SELECT COUNT(*) FROM posts WHERE account_id = ?", aid) == [(1,)]
+    await close_all(owner, editor, fan)
