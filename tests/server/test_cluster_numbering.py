@@ -21,6 +21,10 @@ HEARD = [
     ("a gap, then in order again", [(1, 1, 1), (1, 1, 4), (1, 1, 5)], [W, G, W]),
     ("the first messages lost", [(1, 1, 2)], [G]),
     ("an earlier number again", [(1, 1, 1), (1, 1, 2), (1, 1, 2)], [W, W, W]),
+    # (an earlier number does not set the count back: the next one is not taken for a gap, which
+    # would have every connection of the gateway resume for nothing)
+    ("an earlier number again, then the next", [(1, 1, 1), (1, 1, 2), (1, 1, 3), (1, 1, 2), (1, 1, 4)],
+     [W, W, W, W, W]),
     ("a new home starts at 1", [(1, 1, 1), (1, 1, 2), (2, 1, 1)], [W, W, W]),
     ("a new home's first lost", [(1, 1, 1), (2, 1, 2)], [W, G]),
     ("the same home, another stream: it had let go of this gateway", [(1, 1, 1), (1, 2, 1)], [W, G]),
@@ -54,6 +58,19 @@ def test_a_new_home_while_the_old_ones_messages_are_missing_is_a_loss() -> None:
     assert numbering.heard(2, 1, 1) == GAP
     assert not numbering.overdue(5.0)  # (reported once)
     assert numbering.heard(2, 1, 2) == WHOLE
+
+
+def test_a_later_heartbeat_naming_more_raises_what_is_owed() -> None:
+    """Two heartbeats before the messages they name arrive, the second naming more (the home's last,
+    RELEASED, after the events of the requests it finished while closing): the first's arriving
+    does not settle the second's. Lost, they are a loss at the next home, which starts its stream
+    at 1 as if nothing were missing."""
+    numbering = Numbering(grace=1.0)
+    numbering.heard(1, 1, 1)
+    numbering.told(1, 1, 2, now=0.0)
+    numbering.told(1, 1, 3, now=0.1)
+    assert numbering.heard(1, 1, 2) == WHOLE  # (#3 never comes)
+    assert numbering.heard(2, 1, 1) == GAP
 
 
 # (what arrived, what a heartbeat says was sent at t=0, when checked) -> whether it is overdue then
