@@ -279,8 +279,8 @@ class Gateway:
             return
         now = time.monotonic()
         if isinstance(req, Ping):  # (answered here: idle clients' probes never reach the home)
-            if conn.user_id is None and not self.app.arm_auth_timer(sess, extra=conn.provider_until(now) - now):
-                return  # (as any frame before login, below)
+            if not self._before_login(conn, sess, now):
+                return
             METRICS.op("ping", "ok").inc()
             sess.send(ok_reply(req.rid, {}), enc)
             return
@@ -288,11 +288,8 @@ class Gateway:
         wait = self.provider_waits.get(type(req), 0.0)
         if wait and req.rid is not None:  # (no id: no answer to wait for)
             conn.providers[conn.forwarded] = conn.provider_until(now) + wait
-        if conn.user_id is None:
-            # As on one node, each frame before login restarts the timer; with a code being sent
-            # meanwhile, it runs from the end of that wait (the home takes this frame only after).
-            if not self.app.arm_auth_timer(sess, extra=conn.provider_until(now) - now):
-                return  # (closed: too long without a login; the frame goes nowhere)
+        if not self._before_login(conn, sess, now):
+            return
         rid = req.rid
         if rid is not None:
             deadline = conn.provider_until(now) + self.timeout
@@ -306,6 +303,12 @@ class Gateway:
             await conn.room.wait()
         if self._room is not None:  # (the connection's next frame is read once the broker took these)
             await self._room()
+
+    def _before_login(self, conn: Conn, sess: Session, now: float) -> bool:
+        """As on one node, each frame before login restarts the sign-in timer; with a code being sent
+        meanwhile, it runs from the end of that wait (the home takes the frame only after). False:
+        closed, too long without a login, and the frame goes nowhere."""
+        return conn.user_id is not None or self.app.arm_auth_timer(sess, extra=conn.provider_until(now) - now)
 
     # -- what the home sends ---------------------------------------------------------------------
     async def on_message(self, msg: Msg) -> None:
