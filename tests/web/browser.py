@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from client_demo.client import Client
 from tests.e2e.harness import ServerProcess, new_phone, open_group
+from tests.web.pool import PagePool
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -139,12 +140,22 @@ def new_page(browser: Any, srv: ServerProcess, *, width: int = 1200, height: int
     ``clock_off_s``: the computer's clock that far ahead of the server's (behind: negative), running;
     ``clock``: the page's clock and timers running at the real pace until the test moves them on
     (``page.clock.fast_forward``), so a test of what happens after half a minute idle need not wait it."""
-    ctx = browser.new_context(viewport={"width": width, "height": height}, locale=lang,
-                              **({"is_mobile": True, "has_touch": True, "device_scale_factor": 3} if touch else {}))
-    if clock_off_s or clock:
-        ctx.clock.install(time=time.time() + clock_off_s)
-    page = watch_errors(ctx.new_page())
-    page.goto(f"http://127.0.0.1:{srv.port}/")
+    origin = f"http://127.0.0.1:{srv.port}"
+
+    def make_context() -> Any:
+        phone = {"is_mobile": True, "has_touch": True, "device_scale_factor": 3} if touch else {}
+        return browser.new_context(viewport={"width": width, "height": height}, locale=lang, **phone)
+
+    pool: PagePool | None = getattr(browser, "pool", None)
+    if pool is not None and not (clock_off_s or clock):
+        page = pool.take((width, height, lang, touch), make_context, watch_errors, origin)
+        page.errors.clear()
+    else:
+        ctx = make_context()
+        if clock_off_s or clock:
+            ctx.clock.install(time=time.time() + clock_off_s)
+        page = watch_errors(ctx.new_page())
+    page.goto(origin + "/")
     return page
 
 

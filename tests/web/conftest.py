@@ -9,8 +9,10 @@ import pytest
 
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import CHROMIUM, Background, launch
+from tests.web.pool import PagePool, track_changes
 
 playwright_api = pytest.importorskip("playwright.sync_api")
+track_changes()
 
 
 @pytest.fixture(scope="module")
@@ -19,19 +21,21 @@ def browser() -> Iterator[object]:
         pytest.skip(f"{CHROMIUM} is missing (.ci/run installs Debian's chromium)")
     with playwright_api.sync_playwright() as pw:
         b = launch(pw)
+        b.pool = PagePool()
         yield b
         b.close()
 
 
 @pytest.fixture(autouse=True)
 def _pages_closed_after_each_test(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every page a test opened is closed when it ends. They stayed open, for the module's whole
-    run, beside the next tests' pages, each still running its timers and retrying the connection to
-    its stopped server: about a tenth of a core for 16 of them (measured on 2026-12-05)."""
+    """Every page a test opened is closed when it ends, or given back to the pool (tests/web/pool.py)
+    for the next test, at ``about:blank``. They stayed open, for the module's whole run, beside the
+    next tests' pages, each still running its timers and retrying the connection to its stopped
+    server: about a tenth of a core for 16 of them (measured on 2026-12-05)."""
     yield
     if "browser" in request.fixturenames:
-        for context in request.getfixturevalue("browser").contexts:
-            context.close()
+        b = request.getfixturevalue("browser")
+        b.pool.give_back_or_close(b)
 
 
 @pytest.fixture
