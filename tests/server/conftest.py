@@ -14,13 +14,19 @@ from tests import pgtools
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def open_store(request, tmp_path) -> AsyncIterator[Callable[[], object]]:
     """``make()`` opens one more store on the same database (PostgreSQL: one more node's writer, as
-    two nodes of a cluster write one database). Both backends; closed and dropped afterwards."""
+    two nodes of a cluster write one database). Both backends; closed afterwards. The PostgreSQL
+    database is a copy of the migrated template, given back to be emptied for the next test (the
+    migrations from an empty database are tests/server/test_migrations.py's). A module marked
+    ``fresh_database`` gets a new database, migrated by its first store (its tests read when the
+    database was made)."""
     stores: list = []
     name = None
+    fresh = False
     if request.param == "postgresql":
         if pgtools.unavailable() is not None:
             pytest.skip(str(pgtools.unavailable()))
-        name, url = await asyncio.to_thread(pgtools.create_db)
+        fresh = request.node.get_closest_marker("fresh_database") is not None
+        name, url = await asyncio.to_thread(pgtools.create_db if fresh else pgtools.create_migrated_db)
 
     async def make():
         if request.param == "sqlite":
@@ -38,7 +44,7 @@ async def open_store(request, tmp_path) -> AsyncIterator[Callable[[], object]]:
     for s in stores:
         await s.close()
     if name is not None:
-        await asyncio.to_thread(pgtools.drop_db, name)
+        await asyncio.to_thread(pgtools.drop_db if fresh else pgtools.release_db, name)
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ from server.storage import changes as ch
 from tests import pgtools
 from tests.server.test_group_ids import config
 
+# (when a database was made decides which folder's files are its own: a new one, not a template's copy)
+pytestmark = pytest.mark.fresh_database
 GRACE = uploads.ORPHAN_GRACE_S
 
 

@@ -49,12 +49,12 @@ async def store_and_rows(request, tmp_path) -> AsyncIterator[tuple[Any, Any]]:
         pytest.skip(reason)
     from server.storage.postgres import PostgresStore
 
-    name, url = await asyncio.to_thread(pgtools.create_db)
+    name, url = await asyncio.to_thread(pgtools.create_migrated_db)
     store = PostgresStore(url)
     await store.open()
     yield store, lambda sql: pgtools.query(url, sql)
     await store.close()
-    await asyncio.to_thread(pgtools.drop_db, name)
+    await asyncio.to_thread(pgtools.release_db, name)
 
 
 async def append(store: Any, *rows: MessageRow) -> dict[int, BaseException | None]:

@@ -39,13 +39,13 @@ def make_store(request, tmp_path) -> Iterator[Callable[[], tuple[Any, Any]]]:
             pytest.skip(reason)
         from server.storage.postgres import PostgresStore
 
-        name, url = pgtools.create_db()
+        name, url = pgtools.create_migrated_db()
         dbs.append(name)
         return PostgresStore(url), lambda sql: pgtools.query(url, sql)
 
     yield make
     for name in dbs:
-        pgtools.drop_db(name)
+        pgtools.release_db(name)
 
 
 async def append(store: Any, rows: list[MessageRow]) -> None:

@@ -39,13 +39,13 @@ def make_store(request, tmp_path) -> Iterator[Callable[[], tuple[Any, Rows]]]:
             pytest.skip(reason)
         from server.storage.postgres import PostgresStore
 
-        name, url = pgtools.create_db()
+        name, url = pgtools.create_migrated_db()
         dbs.append(name)
         return PostgresStore(url), lambda sql, *params: pgtools.query(url, sql, *params)
 
     yield make
     for name in dbs:
-        pgtools.drop_db(name)
+        pgtools.release_db(name)
 
 
 async def test_close_commits_what_was_queued_during_a_batch(make_store):
