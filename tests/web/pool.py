@@ -100,10 +100,9 @@ class PagePool:
         for ctx in list(browser.contexts):
             if getattr(ctx, "_qg_idle", False):
                 continue  # (kept already, from an earlier test)
-            page = getattr(ctx, "_qg_page", None)
-            key = getattr(ctx, "_qg_key", None)
-            kept = self.idle.setdefault(key, []) if key is not None else None
-            if (page is None or kept is None or getattr(ctx, "_qg_changed", False) or ctx.pages != [page]
+            page = getattr(ctx, "_qg_page", None)  # (set, with _qg_key, on the contexts the pool made)
+            kept = self.idle.setdefault(ctx._qg_key, []) if page is not None else []
+            if (page is None or getattr(ctx, "_qg_changed", False) or ctx.pages != [page]
                     or len(kept) >= MAX_IDLE or not self._reset(page)):
                 ctx.close()
             else:
