@@ -122,6 +122,14 @@ def late_answers(op: str, ms: int, events: tuple[str, ...] = ()) -> str:
     return script.replace("OP", json.dumps(op)).replace("MS", str(int(ms))).replace("EVENTS", json.dumps(list(events)))
 
 
+def until(ok: Any, timeout: float = 10) -> None:
+    """Wait until ``ok()`` is true (what the page says to the server after a while: its read marks)."""
+    end = time.monotonic() + timeout
+    while not ok():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.1)
+
+
 def admin_ok(srv: ServerProcess, *args: str) -> str:
     """Run ``qunguan admin ARGS`` against ``srv``; its output (the command must succeed)."""
     rc, out, err = run_async(srv.admin(*args))

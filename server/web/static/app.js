@@ -44,6 +44,7 @@ function boot() {
   if (S.token) { conn.keep = true; setStatus("connecting"); renderMain(); conn.connect().catch(() => {}); }
   else renderLogin("login");
   document.addEventListener("visibilitychange", () => { const g = cur(); if (g && !document.hidden && nearBottom()) markRead(g); });
+  window.addEventListener("pagehide", sendWaitingMarks);
 }
 
 // An invite link is the app's URL with #join=CODE: the code is taken out of the address bar at
@@ -478,14 +479,7 @@ async function syncGroups(listed = null) {
     let g = S.groups.get(x.group_id);
     if (!g) { g = newGroup(x.group_id, x.name, x.role); S.groups.set(x.group_id, g); }
     g.name = x.name; g.role = x.role;
-    // The server's read state (shared by all our devices): messages up to last_seq are counted in
-    // `unread`; later ones are counted here as they arrive (addMessage).
-    g.readSeq = x.read_seq ?? g.readSeq;
-    g.unread = x.unread ?? 0;
-    g.countedTo = x.last_seq ?? g.lastSeq;
-    g.synced++;
-    g.syncedAt = Date.now();
-    g.mentioned = g.unread > 0 && x.mentioned === true;   // [ext] an unread message mentions me
+    takeReadState(g, x);
     if (postingState(g, x)) changed.push(g);
     if ("muted_until" in x) S.mutesListed = true;   // this server also lists mutes in `members`
   }
@@ -1406,12 +1400,18 @@ function markRead(g) {
   if (g.lastSeq > g.readSeq) {
     g.readSeq = g.lastSeq;
     clearTimeout(g.markTimer);
-    g.markTimer = setTimeout(() => {
-      if (S.authed && S.groups.get(g.group_id) === g) api("mark_read", { group_id: g.group_id, seq: g.readSeq }).catch(() => {});
-    }, 200);
+    g.markTimer = setTimeout(() => sendMark(g), 200);
   }
   if (g.unread || g.mentioned) { g.unread = 0; g.mentioned = false; renderGroups(); }
 }
+function sendMark(g) {
+  clearTimeout(g.markTimer);
+  g.markTimer = null;
+  if (S.authed && S.groups.get(g.group_id) === g) api("mark_read", { group_id: g.group_id, seq: g.readSeq }).catch(() => {});
+}
+// A page closed or reloaded while a mark waits for its burst to end sends it now (the frame goes
+// out before the socket closes): what was read in its last moment was counted unread at the next start.
+function sendWaitingMarks() { for (const g of S.groups.values()) if (g.markTimer) sendMark(g); }
 
 // read_marker: another of our devices read up to seq.
 function readElsewhere(g, seq) {
@@ -1455,29 +1455,37 @@ function recountSoon() {
   }, RECOUNT_DELAY_MS);
 }
 
-// The unread counts as my_groups has them now, plus what the page holds above each group's last_seq
-// there (a message that came live while the answer was on its way: counted here already).
+// The unread counts as my_groups has them now.
 async function recount() {
   const r = await api("my_groups");
   for (const x of r.groups) {
     const g = S.groups.get(x.group_id);
-    if (!g || x.last_seq === undefined) continue;
-    g.readSeq = Math.max(g.readSeq, x.read_seq ?? 0);
-    g.unread = x.unread ?? 0;
-    g.countedTo = x.last_seq;
-    g.synced++;
-    g.syncedAt = Date.now();
-    g.mentioned = x.mentioned === true;
-    for (const m of g.msgs.values()) {
-      if (m.seq > x.last_seq && m.seq > g.readSeq && !m.deleted && !isMine(m)) {
-        g.unread++;
-        if (mentionsMe(m)) g.mentioned = true;
-      }
-    }
-    g.countedTo = Math.max(g.countedTo, g.lastSeq);
-    if (!g.unread) g.mentioned = false;
+    if (g && x.last_seq !== undefined) takeReadState(g, x);
   }
   renderGroups();
+}
+
+// The server's read state of g in a my_groups answer x (shared by all our devices): its count of
+// the unread up to last_seq, plus those the page holds above it (come live while the answer was on
+// its way: counted here already, then overwritten). A read point never goes back: this page's own
+// mark_read may not have landed when the answer was made (it waits 200 ms), and taking the answer's
+// older point counted the group unread again, then sent that point as the mark. When the page has
+// read past the answer's point, the answer's count holds what it read: the page counts what it holds.
+function takeReadState(g, x) {
+  const point = x.read_seq ?? g.readSeq, last = x.last_seq ?? g.lastSeq;
+  const ahead = g.readSeq > point;
+  g.readSeq = Math.max(g.readSeq, point);
+  g.countedTo = Math.max(last, g.lastSeq);
+  g.unread = ahead ? 0 : x.unread ?? 0;
+  g.mentioned = g.unread > 0 && x.mentioned === true;   // [ext] an unread message mentions me
+  g.synced++;
+  g.syncedAt = Date.now();
+  for (const m of g.msgs.values()) {
+    if ((ahead || m.seq > last) && isUnread(g, m)) {
+      g.unread++;
+      if (mentionsMe(m)) g.mentioned = true;
+    }
+  }
 }
 
 // One unread message less; if it mentioned me, the flag stays only if another unread one does
