@@ -4,7 +4,6 @@ and the mention flag is found again after a reload."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from playwright.sync_api import expect
@@ -210,21 +209,3 @@ def test_a_group_read_while_the_list_was_on_its_way_stays_read(
     until(lambda: _unread(bg, bob, gid) == 1)
     assert page.errors == []
 
-
-def test_what_was_read_just_before_the_page_closed_counts_read(
-        browser: Any, server: ServerProcess, bg: Background) -> None:
-    """The mark of what was read waits 200 ms for a burst to end; a page reloaded or closed meanwhile
-    never sent it, and its next start counted those messages unread again. It is sent as the page goes."""
-    gid, alice, bob, carol = three_in_a_group(bg, server)
-    for i in range(5):
-        bg.run(carol.send(gid, f"第 {i} 条"))
-    page = new_page(browser, server, clock=True)
-    login(page, bob.username)
-    expect(_item(page, gid).locator(".badge.unread")).to_have_text("5")
-    page.clock.pause_at(time.time() + 1)  # the page's timers wait from here: its mark too
-    page.click(f'.group-item[data-gid="{gid}"]')
-    message(page, "第 4 条")
-    page.wait_for_timeout(500)
-    assert _unread(bg, bob, gid) == 5  # (read on the page, not yet said to the server)
-    page.reload()
-    until(lambda: _unread(bg, bob, gid) == 0)

@@ -44,7 +44,6 @@ function boot() {
   if (S.token) { conn.keep = true; setStatus("connecting"); renderMain(); conn.connect().catch(() => {}); }
   else renderLogin("login");
   document.addEventListener("visibilitychange", () => { const g = cur(); if (g && !document.hidden && nearBottom()) markRead(g); });
-  window.addEventListener("pagehide", sendWaitingMarks);
 }
 
 // An invite link is the app's URL with #join=CODE: the code is taken out of the address bar at
@@ -1405,13 +1404,9 @@ function markRead(g) {
   if (g.unread || g.mentioned) { g.unread = 0; g.mentioned = false; renderGroups(); }
 }
 function sendMark(g) {
-  clearTimeout(g.markTimer);
   g.markTimer = null;
   if (S.authed && S.groups.get(g.group_id) === g) api("mark_read", { group_id: g.group_id, seq: g.readSeq }).catch(() => {});
 }
-// A page closed or reloaded while a mark waits for its burst to end sends it now (the frame goes
-// out before the socket closes): what was read in its last moment was counted unread at the next start.
-function sendWaitingMarks() { for (const g of S.groups.values()) if (g.markTimer) sendMark(g); }
 
 // read_marker: another of our devices read up to seq.
 function readElsewhere(g, seq) {
