@@ -283,7 +283,8 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
 
     Per-kind fields: ``warning`` has ``group_id``, ``sanction_id`` and maybe ``deadline``;
     ``report_result`` has ``report_id`` and ``outcome``; ``agreement`` has ``version``;
-    ``platform`` maybe ``category``; ``content_removed`` has ``group_id`` (a message), or
+    ``platform`` has ``at`` (when the operator sent it, ms: what ``platform_notices`` takes as
+    ``after``) and maybe ``category``; ``content_removed`` has ``group_id`` (a message), or
     ``account_id`` and ``post_id`` (a post) and ``comment_id`` (a comment);
     ``sanction_lifted`` has ``sanction_id`` (and ``group_id`` for a group's; for a group's suspension
     also ``until``, the end of the suspension that still holds the group, 0 for none, and ``cause``
@@ -352,6 +353,7 @@ class Notice(EventBase, tag="notice", kw_only=True, frozen=True):
     label: str | None = None
     still: bool | None = None
     lifted: bool | None = None
+    at: int | None = None
 
 
 class HeldTextSettled(EventBase, tag="held_text_settled", kw_only=True, frozen=True):

@@ -111,6 +111,7 @@ __all__ = [
     "Named",
     "PinMessage",
     "Ping",
+    "PlatformNotices",
     "Posts",
     "Publish",
     "React",
@@ -328,6 +329,13 @@ class AcceptAgreement(RequestBase, tag="accept_agreement", kw_only=True, frozen=
     """Accept a version of the rules and agreement (extension)."""
 
     version: Str
+
+
+class PlatformNotices(RequestBase, tag="platform_notices", kw_only=True, frozen=True):
+    """The platform's notices to oneself made after ``after`` (ms), oldest first (extension, Art. 5):
+    what ``notice {kind: "platform"}`` said while one was not connected."""
+
+    after: Int64 | None = None
 
 
 # -- Groups ---------------------------------------------------------------------------
@@ -787,6 +795,7 @@ Request: TypeAlias = (
     | ResetPassword
     | Agreement
     | AcceptAgreement
+    | PlatformNotices
     | Categories
     | CreateGroup
     | GroupInfo

@@ -82,6 +82,7 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "reset_password": _op("phone:str", "code:str", "new_password:str"),  # [ext] before auth: a forgotten one
     "agreement": _op(),  # extension: current platform rules and service agreement (Art. 5)
     "accept_agreement": _op("version:str"),  # extension
+    "platform_notices": _op("after:int?"),  # extension: the platform's notices made while away (Art. 5)
     # Groups
     "categories": _op(),  # extension: the group and public-account categories the server accepts
     "create_group": _op("name:str", "category:str", "join_policy:str"),

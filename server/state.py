@@ -364,6 +364,23 @@ class Agreement:
     created_at: int
 
 
+# How long the platform's notices are kept for the users who were not connected when they went out.
+PLATFORM_NOTICES_KEPT_MS = 30 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformNotice:
+    """A notice the operator sent (``qunguan admin notice``), from its ``platform_notice`` record.
+    ``category``: only to the members of the live groups of that category, or with ``accounts`` to
+    the followers, owners and editors of the live public accounts of that category."""
+
+    at: int
+    text: str
+    category: str | None
+    accounts: bool
+    by: str | None
+
+
 class State:
     def __init__(self) -> None:
         self.users: dict[str, User] = {}
@@ -387,6 +404,15 @@ class State:
         self.media = MediaIndex()  # finished uploads (server/media/index.py)
         self.invite_links: dict[str, InviteLink] = {}  # code hash -> link (not revoked)
         self.revocations = Revocations()  # tokens revoked lately (an auth's lookup may predate them)
+        # The platform's notices of the last PLATFORM_NOTICES_KEPT_MS, oldest first (platform_notices)
+        self.platform_notices: list[PlatformNotice] = []
+
+    def keep_notice(self, notice: PlatformNotice) -> None:
+        """``notice`` went out: kept for those not connected, the ones past the window let go."""
+        self.platform_notices.append(notice)
+        since = notice.at - PLATFORM_NOTICES_KEPT_MS
+        while self.platform_notices[0].at < since:
+            self.platform_notices.pop(0)
 
     def end_settled(self, g: Group, decided: bool = True) -> None:
         """One end of ``g`` (or a command holding it, as close-group does) is no longer in flight;

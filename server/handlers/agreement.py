@@ -1,4 +1,5 @@
-"""Platform rules and service agreement (Art. 5): read the current version, accept it.
+"""Platform rules and service agreement (Art. 5): read the current version, accept it; and the
+platform's notices (``qunguan admin notice``) one was not connected for.
 
 While the operator has set an agreement, ``send`` is refused (``forbidden``,
 with ``agreement_version``) until the user has accepted the current version.
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
     from protocol.codec import Encoding
     from server.context import Context
     from server.session import Session
+    from server.state import PlatformNotice, State, User
+
+# The newest this many of the platform's notices in one answer (the server keeps 30 days of them).
+PLATFORM_NOTICES_MAX = 50
 
 
 @handler("agreement")
@@ -44,3 +49,39 @@ async def accept_agreement(ctx: Context, sess: Session, req: rq.AcceptAgreement,
         await commit(ctx, ch.AcceptAgreement(user.user_id, version, ctx.now_ms()), claim=claim)
         # [ext] A second device's agreement dialog closes (its posting was held back for it too).
         publish_elsewhere(sess, user.sessions, ev.SelfChanged(what="agreement", version=version))
+
+
+@handler("platform_notices")
+async def platform_notices(ctx: Context, sess: Session, req: rq.PlatformNotices, enc: Encoding) -> dict[str, Any]:
+    """The platform's notices made after ``after`` and after the account was, that the caller got or
+    would have got had they been connected: every notice without a category; one for a category of
+    groups while they are in a live group of it, one for a category of public accounts while they
+    follow, own or edit a live account of it (as they are now: a group left since is not asked
+    about). Oldest first; the newest PLATFORM_NOTICES_MAX."""
+    me = sess.me
+    after = max(req.after or 0, me.created_at)
+    state = ctx.state
+    mine = [n for n in state.platform_notices if n.at > after and _addressed(state, me, n)]
+    return {"notices": [_notice_obj(n) for n in mine[-PLATFORM_NOTICES_MAX:]]}
+
+
+def _addressed(state: State, me: User, n: PlatformNotice) -> bool:
+    if n.category is None:
+        return True
+    if n.accounts:
+        accounts = state.accounts
+        return any((a := accounts.get(aid)) is not None and a.category == n.category and a.closed_at is None
+                   for aid in (*me.subscriptions, *me.managed))
+    groups = state.groups
+    return any((g := groups.get(gid)) is not None and g.category == n.category and g.alive for gid in me.groups)
+
+
+def _notice_obj(n: PlatformNotice) -> dict[str, Any]:
+    out: dict[str, Any] = {"at": n.at, "text": n.text}
+    if n.category is not None:
+        out["category"] = n.category
+        if n.accounts:
+            out["accounts"] = True
+    if n.by is not None:
+        out["by"] = n.by
+    return out

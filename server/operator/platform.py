@@ -34,7 +34,7 @@ from server.operator.freezing import PartlyFrozen, freeze, partly_frozen, suspen
 from server.operator.message_penalty import MessageCost, message_cost
 from server.operator.public_accounts import SYSTEM, freeze_account_category, take_comment_down, take_post_down
 from server.operator.sanctions import lock_target
-from server.state import Agreement, Group
+from server.state import Agreement, Group, PlatformNotice
 from server.storage.base import ReviewPage
 from server.storage.changes import (
     AddRecord,
@@ -286,7 +286,11 @@ async def notice(app: Context, args: dict[str, Any]) -> Result:
     elif category not in app.cfg.groups.categories:
         raise OperatorError(f"unknown category {category}")
     detail: dict[str, Any] = {"category": category, "accounts": True} if accounts else {"category": category}
-    await apply(app, audit=audit(app, "platform_notice", text, **detail))
+    entry = audit(app, "platform_notice", text, **detail)
+    await apply(app, audit=entry)
+    # Kept for those not connected now, who read it with platform_notices (each decides there whether
+    # it is theirs, by the groups and accounts they have when they ask).
+    app.state.keep_notice(PlatformNotice(entry.ts, text, category, accounts, entry.actor_id))
     # Who gets it, read once the record is written (as set-agreement does): a connection that logged
     # in, or a member who joined, while the write was out is there when it goes, and gets it.
     # (Sent as a post to its followers is, at most BULK_SLICE connections a turn: with 10,000 online,
@@ -304,7 +308,7 @@ async def notice(app: Context, args: dict[str, Any]) -> Result:
         targets.update(s for uid in managers if (u := users.get(uid)) is not None for s in u.sessions)
     else:
         targets = {s for g in app.state.groups.values() if g.category == category and g.alive for s in g.online}
-    publish_many(targets, ev.Notice(kind="platform", text=text, category=category, by=operator_name()))
+    publish_many(targets, ev.Notice(kind="platform", text=text, category=category, by=entry.actor_id, at=entry.ts))
     return Result([f"notice sent to {len(targets)} connections"])
 
 

@@ -8,12 +8,13 @@ PostgreSQL accept.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from itertools import islice
 from typing import Any
 
 from governance.retention import DAY_MS
-from server.state import NOTHING, ClosedGroup, Group, Member, State, User
+from server.state import NOTHING, PLATFORM_NOTICES_KEPT_MS, ClosedGroup, Group, Member, PlatformNotice, State, User
 from server.storage.media import load_media
 from server.storage.moderation import load_moderation
 from server.storage.public import load_accounts
@@ -63,6 +64,9 @@ REVIEWED_SEQS = "SELECT group_id, MAX(seq) FROM review_queue WHERE seq IS NOT NU
 ID_CHUNK = 100_000
 RECENT_IDS = ("SELECT group_id, sender_id, client_msg_id, seq, ts FROM messages"
               f" WHERE ts >= ? AND client_msg_id IS NOT NULL ORDER BY ts LIMIT {ID_CHUNK}")
+# The platform's notices still kept for those not connected when they went out (a partial index each).
+PLATFORM_NOTICES = ("SELECT ts, reason, detail, actor_id FROM audit WHERE action = 'platform_notice' AND ts >= ?"
+                    " ORDER BY ts, id")
 IDS_AT = "SELECT group_id, sender_id, client_msg_id, seq, ts FROM messages WHERE ts = ? AND client_msg_id IS NOT NULL"
 
 
@@ -141,6 +145,9 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
         state.account_category_frozen_until[category] = int(until)
     await load_media(fetch, state)
     await load_moderation(fetch, state, now_ms)
+    for ts, text, detail, by in await fetch(PLATFORM_NOTICES, now_ms - PLATFORM_NOTICES_KEPT_MS):
+        to = json.loads(detail or "{}")
+        state.platform_notices.append(PlatformNotice(int(ts), text, to.get("category"), bool(to.get("accounts")), by))
     return state
 
 

@@ -1130,4 +1130,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         WHERE sanctions.id = given.sid;
         """,
     ),
+    (
+        49,
+        """
+        -- As SQLite's 51: the platform's notices, a handful of rows among the record's, read at every
+        -- start. (The build reads the whole record and holds its writes meanwhile, as 40 and 42 did:
+        -- run on a large service, the upgrade waits for it before serving.)
+        CREATE INDEX audit_platform_notice ON audit(ts) WHERE action = 'platform_notice';
+        """,
+    ),
 ]

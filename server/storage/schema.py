@@ -1233,4 +1233,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         WHERE sanctions.id = given.sid;
         """,
     ),
+    (
+        51,
+        """
+        -- The platform's notices of the last 30 days, read at every start (loading.PLATFORM_NOTICES) so
+        -- that a user not connected when one went out reads it later (platform_notices): a handful of
+        -- rows among every entry of the record.
+        CREATE INDEX audit_platform_notice ON audit(ts) WHERE action = 'platform_notice';
+        """,
+    ),
 ]

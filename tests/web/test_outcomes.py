@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import (
     admin_ok,
@@ -204,3 +206,34 @@ def test_an_appeal_upheld_after_its_sanction_ran_out_says_it_had_ended_not_lifte
     line = page.inner_text("#my-appeal-list li")
     assert "申诉成立，处罚此前已结束" in line and "处罚已撤销" not in line, line
     assert page.errors == []
+
+
+def test_the_platforms_notices_sent_while_away_are_listed_at_the_next_login_once(
+        browser: Any, server: ServerProcess) -> None:
+    """``qunguan admin notice`` reached only the pages connected then: a user away never read the
+    maintenance notice. The next login lists each in its words at the time it was sent (one toast
+    for several), once; one shown live is not told again either."""
+    page = new_page(browser, server)
+    register(page, server, display="Reader")
+    ctx = page.context
+    page.close()  # away while the platform speaks
+    admin_ok(server, "notice", "--text", "今晚 22:00 系统维护")
+    admin_ok(server, "notice", "--text", "请勿转发未经证实的消息")
+    back = _reopen(ctx, server)
+    back.wait_for_selector("#toasts .toast:has-text('你不在线时平台发布了 2 条公告')")
+    _checked(back)
+    back.click("#btn-notices")
+    listed = back.locator("#notice-list li")
+    expect(listed.filter(has_text="平台公告：今晚 22:00 系统维护")).to_have_count(1)
+    expect(listed.filter(has_text="平台公告：请勿转发未经证实的消息")).to_have_count(1)
+    close_dialogs(back)
+    admin_ok(server, "notice", "--text", "维护已完成")  # live, to the page connected now
+    back.wait_for_selector("#toasts .toast:has-text('平台公告：维护已完成')")
+    assert back.errors == []
+    back.close()
+    again = _reopen(ctx, server)  # told once: neither the two nor the live one again
+    _checked(again)
+    again.wait_for_timeout(300)
+    assert again.locator("#toasts .toast:has-text('平台公告')").count() == 0
+    assert again.locator("#toasts .toast:has-text('你不在线时')").count() == 0
+    assert again.errors == []

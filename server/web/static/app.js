@@ -11,7 +11,7 @@ import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsM
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile, MEMBERS_CAME } from "./composer.js";
 import { fmtSeconds, forgetInviteImages } from "./moderation.js";
 import { browserStore } from "./browser_store.js";
-import { appealKey, checkOutcomes, markOutcomesSeen, markSanctionsSeen, openMyReports } from "./outcomes.js";
+import { appealKey, checkOutcomes, markOutcomesSeen, markPlatformNoticeSeen, markSanctionsSeen, openMyReports } from "./outcomes.js";
 import { forgetUser, keepUnsent, restoreUnsent, dropStaleUnsent, rememberUser, typedFor, keepTyped as keepDraft, doneKey, sharedDone, markDone, undone, saveOutbox, restoreOutbox } from "./kept.js";
 import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange, forgetHeld } from "./held.js";
 import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, onCommentDeleted, onEditorChanged, accountsShown, accountNotice, setAccountHooks, said } from "./accounts.js";
@@ -2141,7 +2141,7 @@ function platformNotice(ev) {
     }
     case "credit": notice(creditText(ev, text)); refreshMe(); break;
     case "agreement": notice(later("n_agreement", { v: ev.version || "" })); if (S.authed) checkAgreement(); break;
-    case "platform": notice(later("n_platform", { text })); break;
+    case "platform": notice(later("n_platform", { text })); markPlatformNoticeSeen(ev.at); break;
     // [ext] the group's owner was blacklisted and the group passed to me, its longest-serving admin
     case "group_handover": notice(later("n_group_handover", { group })); break;
     case "content_removed": notice(removedText(ev, group, text), null, "error"); break;
@@ -2272,14 +2272,16 @@ async function refreshMe() {
 
 // ``text``: the words, or a function giving them (``later``), so that the list of notices says them in
 // the language of the moment, not the one they arrived in.
-export function notice(text, action = null, kind = "info") {
+// ``at``: when it happened, when that was before now (a platform notice sent while away); ``quiet``:
+// listed without a toast (one of several the caller sums up in one).
+export function notice(text, action = null, kind = "info", { at = null, quiet = false } = {}) {
   const say = typeof text === "function" ? text : () => text;
-  S.notices.unshift({ ts: Date.now(), say, action });
+  S.notices.unshift({ ts: at ?? Date.now(), say, action });
   S.unseen++;
   const c = $("#notice-count");
   if (c) { c.hidden = false; c.textContent = String(S.unseen); }
   const bell = $("#btn-notices"); if (bell) bell.setAttribute("aria-label", bellLabel());
-  toast(say(), kind);
+  if (!quiet) toast(say(), kind);
 }
 
 // The bell's name says how many notices are new: its badge alone is not heard.

@@ -1,7 +1,8 @@
 // One's own reports and appeals with how each was handled (`my_reports`, `my_appeals`), the
 // platform's measures standing against oneself and one's groups (`my_sanctions`), and, after each
-// login or reconnect, a notice for those handled or taken since the user last looked: the live
-// `report_result`, `appeal_result`, `warning` and `sanction` notices reach only pages connected then.
+// login or reconnect, a notice for those handled or taken since the user last looked, and for the
+// platform's notices sent since (`platform_notices`): the live `report_result`, `appeal_result`,
+// `warning`, `sanction` and `platform` notices reach only pages connected then.
 //
 // "Last looked" is kept in this browser: the latest resolution time (the server's clock, ms) the user
 // was told of, under "qg.seen.<first 16 hex digits of SHA-256 of the user id>". Unlike the rest of
@@ -30,6 +31,7 @@ async function setSeen(userId, at, kind = "") {
   if (at > await seenAt(userId, kind)) browserStore.set(await seenKey(userId, kind), String(at));
 }
 const MEASURES_SEEN = "s.";
+const NOTICES_SEEN = "p.";   // the platform's notices (by the time they were sent)
 
 const doneAt = (x) => x.resolved_at ?? x.decided_at ?? 0;
 
@@ -93,6 +95,23 @@ export async function markSanctionsSeen() {
   } catch { /* told again at the next login: better than never */ }
 }
 
+// The platform's notices sent since the newest one this browser showed the user, each in its words,
+// listed at the time it was sent; several are summed up in one toast.
+async function checkPlatformNotices(notice, me) {
+  const since = await seenAt(me.user_id, NOTICES_SEEN);
+  const { notices } = await api("platform_notices", since ? { after: since } : {});
+  if (!notices.length || S.me !== me) return;
+  for (const n of notices) notice(() => t("n_platform", { text: n.text }), null, "info", { at: n.at, quiet: notices.length > 1 });
+  if (notices.length > 1) toast(t("n_platform_since", { n: notices.length }));
+  await setSeen(me.user_id, notices[notices.length - 1].at, NOTICES_SEEN);
+}
+
+// A live platform notice was shown: the next login does not tell it again.
+export async function markPlatformNoticeSeen(at) {
+  const me = S.me;
+  if (me && typeof at === "number") await setSeen(me.user_id, at, NOTICES_SEEN);
+}
+
 // After login or a reconnect: a notice for what was handled since the user last looked (one with its
 // words when there is one, else how many), with a button that opens the list; and one for the
 // platform's measures taken since.
@@ -103,6 +122,7 @@ export async function checkOutcomes(notice) {
   document.body.dataset.outcomes = "checking";
   try {
     try { await checkSanctions(notice, me); } catch { /* said at the next login */ }
+    try { await checkPlatformNotices(notice, me); } catch { /* an older server without the op, or said at the next login */ }
     let rows;
     try { rows = await handled(); } catch { return; }   // an older server without my_appeals: nothing to say
     const since = await seenAt(me.user_id);
