@@ -224,3 +224,24 @@ async def test_a_gateways_access_log_names_the_user_of_a_closed_connection(clust
         await asyncio.sleep(0.05)
     [line] = [ln for ln in gateway.log().splitlines() if "qunguan.access" in ln and f"user_id={uid}" in ln]
     assert "connection closed" in line
+
+
+async def test_a_platform_notice_from_a_gateway_is_read_later_on_another(cluster: Cluster) -> None:
+    """``qunguan admin notice`` on one gateway reaches the category's members connected anywhere, and
+    one who was not connected reads it through another gateway with ``platform_notices``."""
+    issuer, far = cluster.gateways()
+    home = cluster.home()
+    online, away = await home.user(), await issuer.user()
+    gid = await open_group(online, category="work")
+    await away.request("join_group", group_id=gid)
+    await away.close()
+    rc, out, err = await issuer.admin("notice", "--text", "工作群维护通知", "--category", "work")  # type: ignore[attr-defined]
+    assert rc == 0, (out, err)
+    live = await online.next_event("notice", timeout=2)
+    assert (live["kind"], live["text"], live["category"]) == ("platform", "工作群维护通知", "work")
+    back = await far.client()
+    await back.login(away.username, "password123")  # type: ignore[attr-defined]
+    listed = (await back.request("platform_notices", after=live["at"] - 1))["notices"]
+    assert [(n["text"], n["at"]) for n in listed] == [("工作群维护通知", live["at"])]
+    for c in (online, back):
+        await c.close()
