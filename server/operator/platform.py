@@ -140,6 +140,12 @@ async def decide_one(app: Context, item_id: Any, args: dict[str, Any]) -> Result
             raise OperatorError(f"review item {item_id}: its sender's account is blacklisted or cancelled, and a "
                                 "release would deliver their message as if they spoke now; reject it, or lift the "
                                 "blacklisting first")
+        if decision == "release" and (g is None or not g.alive):
+            # (memory keeps no ended group: one the platform closed or its owner dissolved is read by
+            # nobody, and a release would only mark the message shown in the record and the exports,
+            # unchecked against the measure that ended the group)
+            raise OperatorError(f"review item {item_id}: group {gid} has ended (closed or dissolved), and a release "
+                                "would show the message to nobody; reject it or remove it")
         if decision == "release" and g is not None and g.suspended_until > now:
             # (as a send is refused meanwhile: a release would deliver the message through the measure;
             # checked right before the write, so a suspension claimed while it is stored came after it)

@@ -123,6 +123,28 @@ async def test_a_blacklisted_senders_held_message_is_not_released(make_server, t
     assert rc == 0, err
 
 
+async def test_a_held_message_of_a_closed_or_dissolved_group_is_not_released(make_server, tmp_path):
+    """Memory keeps no ended group, so a release into one skipped the suspension check and marked the
+    message shown where nobody reads it (the record and the exports said so). It is refused (exit 2);
+    rejecting it works."""
+    srv = word_server(make_server, tmp_path)
+    owner, member, gid = await group(srv)
+    held = (await member.send(gid, "刷单返利，稳赚"))["seq"]
+    other_owner, other_member, dissolved = await group(srv)
+    held_too = (await other_member.send(dissolved, "刷单返利，包赚"))["seq"]
+    rc, _, err = await srv.admin("close-group", gid, "--reason", "诈骗群")
+    assert rc == 0, err
+    await other_owner.request("dissolve_group", group_id=dissolved)
+    items = await _review_items(srv)
+    for item in (items[held], items[held_too]):
+        rc, out, err = await srv.admin("decide", str(item), "--decision", "release", "--note", "ok")
+        assert rc == 2 and "has ended (closed or dissolved)" in err, (out, err)
+    for g, seq in ((gid, held), (dissolved, held_too)):
+        assert srv.db_rows("SELECT held FROM messages WHERE group_id = ? AND seq = ?", g, seq) == [(1,)]
+    rc, _, err = await srv.admin("decide", str(items[held]), "--decision", "reject", "--note", "诈骗")
+    assert rc == 0, err
+
+
 async def _review_items(srv) -> dict[int, int]:
     """The open review items, seq -> item id."""
     rc, out, _ = await srv.admin("review-queue", "--open")
