@@ -310,6 +310,10 @@ _command("/agreement", "read the platform's rules and service agreement, and whe
          "Account")(_no_args("agreement", "agreement"))
 
 
+_command("/notices", "the platform's notices of the last 30 days that were sent to you, also while you were "
+         "not connected", "Account")(_no_args("notices", "platform_notices"))
+
+
 @_command("/accept [VERSION]",
           "accept the rules and agreement (default: the version /agreement showed); needed before sending",
           "Account")

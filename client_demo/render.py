@@ -629,6 +629,15 @@ _MEASURES = {"warning": "warning to group", "suspend_group": "posting suspended 
              "revoke_create": "your right to create groups revoked"}
 
 
+def format_platform_notice(x: dict[str, Any]) -> str:
+    """``  18:00 系统将于 22:00 维护 (to the groups of category work)``: one of ``platform_notices``."""
+    to = ""
+    if x.get("category"):
+        what = "public accounts" if x.get("accounts") else "groups"
+        to = f" (to the {what} of category {clean(x['category'])})"
+    return f"  {hhmm(x.get('at'))} {clean(x.get('text', ''))}{to}"
+
+
 def format_my_sanction(x: dict[str, Any]) -> str:
     """``  #17 warning to group 123456789 (茶话) since 18:00, put right by 20:00 (overdue): 广告刷屏``."""
     what = _MEASURES.get(str(x.get("measure")), clean(x.get("measure")))

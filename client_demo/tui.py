@@ -77,6 +77,7 @@ from client_demo.render import (
     format_my_appeal,
     format_my_report,
     format_my_sanction,
+    format_platform_notice,
     format_user,
     hhmm,
     human_size,
@@ -1091,6 +1092,11 @@ class ChatTUI:
             self.say(f"* display name set to {clean(params['display_name'])}")
         elif op == "agreement":
             self.show_agreement(r)
+        elif op == "platform_notices":
+            rows = r.get("notices") or []
+            self.say(f"* the platform's notices to you: {len(rows)}")
+            for x in rows:
+                self.say(format_platform_notice(x))
         elif op == "accept_agreement":
             self.say(f"* you accepted the platform's rules and service agreement (version "
                      f"{clean(params['version'])}); you may send again")

@@ -108,6 +108,7 @@ GOOD = [
     ("/reports 5 before 42", "my_reports", {"limit": 5, "before": "42"}, "none", None),
     ("/appeals before 7", "my_appeals", {"before": "7"}, "none", None),
     ("/sanctions", "my_sanctions", {}, "none", None),
+    ("/notices", "platform_notices", {}, "none", None),
     ("/held", "my_held_texts", {}, "none", None),
     ("/held 5 before 12", "my_held_texts", {"limit": 5, "before": "12"}, "none", None),
     ("/withdraw 12", "withdraw_held_text", {"held_id": "12"}, "none", None),

@@ -175,3 +175,16 @@ def test_operator_measures_say_what_to_appeal_and_until_when(server: ServerProce
     m = b.expect(rf"^\* group {gid} is suspended until {T} \(it cannot be renamed, dissolved or handed on "
                  r"meanwhile\): 整顿 \(sanction (\d+); the group's owner may contest it with /appeal (\d+) REASON\)$")
     assert m.group(1) == m.group(2)
+
+
+def test_notices_lists_the_platforms_notices_sent_while_away(server: ServerProcess, tui: Callable[..., TUI]) -> None:
+    """The operator's notice reaches only the connections open at the moment: ``/notices`` lists the
+    ones sent to the user, also while no terminal of theirs was connected."""
+    carol = user(server, "Carol")
+    a = tui(carol)
+    a.command("/create 工作群 work open", r"^\* created group (\d{9,12}) ")
+    a.kill()
+    admin(server, "notice", "--text", "工作群请核实消息来源", "--category", "work")
+    b = tui(carol)
+    b.command("/notices", r"^\* the platform's notices to you: \d+$")
+    b.expect(rf"^  {T} 工作群请核实消息来源 \(to the groups of category work\)$")
