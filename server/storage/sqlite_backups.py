@@ -39,7 +39,10 @@ def check_backup(source: Path) -> int:
         try:
             found = [r[0] for r in db.execute("PRAGMA integrity_check")]
             if found != ["ok"]:
-                raise BackupRefused(f"{source} is damaged (SQLite's integrity check: {'; '.join(found[:3])})")
+                # (one line, as every refusal of an operator's command: a row of the check can hold
+                # several, "*** in database main ***" and the pages under it)
+                said = "; ".join(" ".join(str(x).split()) for x in found[:3])
+                raise BackupRefused(f"{source} is damaged (SQLite's integrity check: {said})")
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not {"schema_migrations", "groups", "messages"} <= tables:
                 raise BackupRefused(f"{source} is not a qunguan database (no schema_migrations, groups or messages)")
