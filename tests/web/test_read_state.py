@@ -4,6 +4,7 @@ and the mention flag is found again after a reload."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from playwright.sync_api import expect
@@ -209,3 +210,85 @@ def test_a_group_read_while_the_list_was_on_its_way_stays_read(
     until(lambda: _unread(bg, bob, gid) == 1)
     assert page.errors == []
 
+
+
+def test_what_was_read_just_before_the_page_closed_counts_read(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The mark of what was read waits 200 ms for a burst to end; a page reloaded or closed meanwhile
+    never sent it, and its next start counted those messages unread again. The mark is kept in the
+    browser until the server has it, and the next start sends it before it reads its groups."""
+    gid, alice, bob, carol = three_in_a_group(bg, server)
+    for i in range(5):
+        bg.run(carol.send(gid, f"第 {i} 条"))
+    page = new_page(browser, server, clock=True)
+    login(page, bob.username)
+    expect(_item(page, gid).locator(".badge.unread")).to_have_text("5")
+    page.clock.pause_at(time.time() + 1)  # the page's timers wait from here: its mark too
+    page.click(f'.group-item[data-gid="{gid}"]')
+    message(page, "第 4 条")
+    page.wait_for_timeout(500)
+    assert _unread(bg, bob, gid) == 5  # (read on the page, not yet said to the server)
+    page.reload()
+    page.wait_for_selector("#status.status-connected")
+    until(lambda: _unread(bg, bob, gid) == 0)
+    expect(_item(page, gid).locator(".badge.unread")).to_have_count(0)
+    assert page.errors == []
+
+
+# Marks the page fails: while window.__dropMarks > 0, a mark_read frame is not sent (the connection
+# dies with it); while window.__failMarks > 0, it is not sent and answered `internal` (a store or a
+# home node failing). window.__ws: the page's socket.
+LOSE_MARKS = """
+(() => {
+  const desc = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage");
+  Object.defineProperty(WebSocket.prototype, "onmessage", { configurable: true,
+    get() { return desc.get.call(this); },
+    set(fn) { this.__fn = fn; desc.set.call(this, fn); } });
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (d) {
+    window.__ws = this;
+    let f = null; try { f = JSON.parse(d); } catch {}
+    if (f && f.op === "mark_read" && window.__dropMarks > 0) { window.__dropMarks--; return; }
+    if (f && f.op === "mark_read" && window.__failMarks > 0) {
+      window.__failMarks--;
+      const reply = JSON.stringify({ re: f.rid, ok: false, code: "internal", reason: "the store failed" });
+      setTimeout(() => this.__fn.call(this, { data: reply }), 10);
+      return;
+    }
+    return send.call(this, d);
+  };
+})();
+"""
+
+
+def test_a_mark_the_connection_lost_or_the_server_refused_for_the_moment_is_sent_again(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The page counts a group read as it sends the mark; a mark lost with the connection, or refused
+    with `internal`, left the server (and every other device) counting the messages unread, while the
+    page had nothing left to send. The page keeps it until the server has it: sent again after the
+    reconnect, or a little later."""
+    gid, alice, bob, carol = three_in_a_group(bg, server)
+    other = bg.run(open_group(alice))
+    bg.run(bob.request("join_group", group_id=other))
+    for i in range(4):
+        bg.run(carol.send(gid, f"第 {i} 条"))
+        bg.run(alice.send(other, f"另一群 {i}"))
+    page = new_page(browser, server)
+    page.context.add_init_script(LOSE_MARKS)
+    page.reload()
+    login(page, bob.username)
+    expect(_item(page, gid).locator(".badge.unread")).to_have_text("4")
+    page.evaluate("() => { window.__dropMarks = 1; }")  # the mark goes out as the connection dies
+    page.click(f'.group-item[data-gid="{gid}"]')
+    message(page, "第 3 条")
+    page.wait_for_function("() => window.__dropMarks === 0")
+    page.evaluate("() => window.__ws.close()")
+    until(lambda: _unread(bg, bob, gid) == 0)
+    page.wait_for_selector("#status.status-connected")
+    page.evaluate("() => { window.__failMarks = 1; }")  # refused for the moment, with the page connected
+    page.click(f'.group-item[data-gid="{other}"]')
+    message(page, "另一群 3")
+    page.wait_for_function("() => window.__failMarks === 0")
+    assert _unread(bg, bob, other) == 4
+    until(lambda: _unread(bg, bob, other) == 0)
+    assert page.errors == []

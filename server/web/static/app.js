@@ -12,7 +12,7 @@ import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, 
 import { fmtSeconds, forgetInviteImages } from "./moderation.js";
 import { browserStore } from "./browser_store.js";
 import { appealKey, checkOutcomes, markOutcomesSeen, markPlatformNoticeSeen, markSanctionsSeen, openMyReports } from "./outcomes.js";
-import { forgetUser, keepUnsent, restoreUnsent, dropStaleUnsent, rememberUser, typedFor, keepTyped as keepDraft, doneKey, sharedDone, markDone, undone, saveOutbox, restoreOutbox } from "./kept.js";
+import { forgetUser, keepUnsent, restoreUnsent, dropStaleUnsent, rememberUser, typedFor, keepTyped as keepDraft, doneKey, sharedDone, markDone, undone, saveOutbox, restoreOutbox, keepMark, keptMarks, markSent } from "./kept.js";
 import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange, forgetHeld } from "./held.js";
 import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, onCommentDeleted, onEditorChanged, accountsShown, accountNotice, setAccountHooks, said } from "./accounts.js";
 
@@ -430,6 +430,8 @@ async function afterAuth() {
     if (first) { restoreOutbox(); restoreUnsent(); }   // what an earlier page of this user had not sent yet
     if (first || document.body.dataset.view !== "main") renderMain();
     if (!first) missedEvents();
+    // The marks a page closed before it sent them (kept.js): stored before the counts are read.
+    await Promise.all(Object.entries(keptMarks()).map(([gid, seq]) => sendKeptMark(gid, Number(seq))));
     const listed = await served(ws, "my_groups");
     if (listed === NOT_SERVED) return;
     await syncGroups(listed);
@@ -1398,6 +1400,7 @@ function mentionToast(g, m) {
 function markRead(g) {
   if (g.lastSeq > g.readSeq) {
     g.readSeq = g.lastSeq;
+    keepMark(g.group_id, g.readSeq);   // (until the server has it: a page closed meanwhile loses no read)
     clearTimeout(g.markTimer);
     g.markTimer = setTimeout(() => sendMark(g), 200);
   }
@@ -1405,7 +1408,19 @@ function markRead(g) {
 }
 function sendMark(g) {
   g.markTimer = null;
-  if (S.authed && S.groups.get(g.group_id) === g) api("mark_read", { group_id: g.group_id, seq: g.readSeq }).catch(() => {});
+  if (S.authed && S.groups.get(g.group_id) === g) sendKeptMark(g.group_id, g.readSeq);
+}
+// A mark refused for good (the group gone, or left) is kept no more; one refused for the moment (the
+// store, a cluster's home node failing over) is sent again a little later; one the connection lost
+// stays kept, and the reconnect's start sends it (afterAuth).
+const MARK_REFUSED_FOR_GOOD = ["not_found", "not_member", "group_closed", "bad_request"];
+function sendKeptMark(gid, seq, tries = 0) {
+  return api("mark_read", { group_id: gid, seq }).then(() => markSent(gid, seq), (e) => {
+    if (MARK_REFUSED_FOR_GOOD.includes(e.code)) markSent(gid, seq);
+    else if (e.code !== "disconnected" && tries < 3) {
+      setTimeout(() => { if (S.authed) sendKeptMark(gid, seq, tries + 1); }, 2000 * (tries + 1));
+    }
+  });
 }
 
 // read_marker: another of our devices read up to seq.

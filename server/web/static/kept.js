@@ -1,7 +1,7 @@
 // What this browser keeps of the user's own work between pages (localStorage, under the user's id,
 // through browser_store.js): the messages not yet stored (the outbox, shared by the user's tabs),
-// what is typed in each group's composer (the drafts), and the messages a logout the user did not
-// choose left unsent; and what a logout forgets. The outbox itself, sending and drawing it, is
+// what is typed in each group's composer (the drafts), the read marks not sent yet, and the messages
+// a logout the user did not choose left unsent; and what a logout forgets. The outbox itself, sending and drawing it, is
 // app.js's; this module only keeps and gives back.
 import { S } from "./state.js";
 import { browserStore } from "./browser_store.js";
@@ -77,6 +77,33 @@ export function restoreUnsent() {
 // At a page's start: what forced logouts kept here past their day goes (whoever's it was).
 export function dropStaleUnsent() {
   for (const k of browserStore.keys()) if (k.startsWith(UNSENT_PREFIX) && readUnsent(k) === null) browserStore.remove(k);
+}
+
+// A read mark not sent yet (markRead waits 200 ms for a burst to end): a page closed or reloaded
+// meanwhile lost it, and the next start counted what had been read unread again. Kept here until its
+// answer comes, under "qg.marks.USER" ({group id: seq}, forgotten at logout with the rest); the next
+// start of this user in this browser sends what is still kept before it asks for its groups.
+function marksKey() { return S.me ? "qg.marks." + S.me.user_id : null; }
+export function keptMarks() {
+  try {
+    const kept = JSON.parse(browserStore.get(marksKey()) || "{}");
+    return kept && typeof kept === "object" && !Array.isArray(kept) ? kept : {};
+  } catch { return {}; }
+}
+function writeMarks(kept) {
+  const key = marksKey();
+  if (!key) return;
+  if (Object.keys(kept).length) browserStore.set(key, JSON.stringify(kept)); else browserStore.remove(key);
+}
+export function keepMark(gid, seq) {
+  const kept = keptMarks();
+  if (!(Number(kept[gid]) >= seq)) { kept[gid] = seq; writeMarks(kept); }
+}
+// The server has the mark of `seq` (or refused it for good: the group gone): no longer kept, unless
+// a later one waits.
+export function markSent(gid, seq) {
+  const kept = keptMarks();
+  if (gid in kept && Number(kept[gid]) <= seq) { delete kept[gid]; writeMarks(kept); }
 }
 
 // What is typed in a group's composer and not sent (its draft) stays with the group: switching to
