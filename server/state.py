@@ -414,6 +414,12 @@ class State:
         while self.platform_notices[0].at < since:
             self.platform_notices.pop(0)
 
+    def notices_after(self, after: int, now: int) -> list[PlatformNotice]:
+        """The notices kept made after ``after`` and within the window at ``now`` (one past it stays
+        in the list until the next notice or start lets it go: not given meanwhile)."""
+        since = max(after + 1, now - PLATFORM_NOTICES_KEPT_MS)
+        return [n for n in self.platform_notices if n.at >= since]
+
     def end_settled(self, g: Group, decided: bool = True) -> None:
         """One end of ``g`` (or a command holding it, as close-group does) is no longer in flight;
         once none is, an ended group leaves memory (:meth:`retire`). ``decided`` False: its write may

@@ -61,7 +61,7 @@ async def platform_notices(ctx: Context, sess: Session, req: rq.PlatformNotices,
     me = sess.me
     after = max(req.after or 0, me.created_at)
     state = ctx.state
-    mine = [n for n in state.platform_notices if n.at > after and _addressed(state, me, n)]
+    mine = [n for n in state.notices_after(after, ctx.now_ms()) if _addressed(state, me, n)]
     return {"notices": [_notice_obj(n) for n in mine[-PLATFORM_NOTICES_MAX:]]}
 
 
