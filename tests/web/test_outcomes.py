@@ -16,6 +16,7 @@ from tests.web.browser import (
     close_dialogs,
     create_group,
     join_group,
+    late_answers,
     login,
     new_page,
     register,
@@ -236,4 +237,33 @@ def test_the_platforms_notices_sent_while_away_are_listed_at_the_next_login_once
     again.wait_for_timeout(300)
     assert again.locator("#toasts .toast:has-text('平台公告')").count() == 0
     assert again.locator("#toasts .toast:has-text('你不在线时')").count() == 0
+    assert again.errors == []
+
+
+def test_a_live_platform_notice_during_the_logins_check_hides_none_sent_while_away(
+        browser: Any, server: ServerProcess) -> None:
+    """A live notice shown while the login's check was still on its way counted as the newest seen,
+    and the check then asked only for what came after it: every notice sent while the user was away
+    was lost. Both are listed now, each once."""
+    page = new_page(browser, server)
+    register(page, server, display="Reader")
+    ctx = page.context
+    page.close()
+    admin_ok(server, "notice", "--text", "离线时的公告")
+    ctx.add_init_script(late_answers("my_sanctions", 3000))  # (the check asks my_sanctions first)
+    ctx.add_init_script("window.__slow = true;")
+    back = _reopen(ctx, server)
+    admin_ok(server, "notice", "--text", "登录时的公告")  # live, before the check has asked
+    back.wait_for_selector("#toasts .toast:has-text('平台公告：登录时的公告')")
+    _checked(back)
+    back.click("#btn-notices")
+    listed = back.locator("#notice-list li")
+    expect(listed.filter(has_text="平台公告：离线时的公告")).to_have_count(1)
+    expect(listed.filter(has_text="平台公告：登录时的公告")).to_have_count(1)
+    close_dialogs(back)
+    back.close()
+    again = _reopen(ctx, server)  # both told once
+    _checked(again)
+    again.wait_for_timeout(300)
+    assert again.locator("#toasts .toast:has-text('平台公告')").count() == 0
     assert again.errors == []

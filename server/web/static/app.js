@@ -11,7 +11,7 @@ import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsM
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile, MEMBERS_CAME } from "./composer.js";
 import { fmtSeconds, forgetInviteImages } from "./moderation.js";
 import { browserStore } from "./browser_store.js";
-import { appealKey, checkOutcomes, markOutcomesSeen, markPlatformNoticeSeen, markSanctionsSeen, openMyReports } from "./outcomes.js";
+import { appealKey, checkOutcomes, markOutcomesSeen, markPlatformNoticeSeen, markSanctionsSeen, openMyReports, platformNoticesDue } from "./outcomes.js";
 import { forgetUser, keepUnsent, restoreUnsent, dropStaleUnsent, rememberUser, typedFor, keepTyped as keepDraft, doneKey, sharedDone, markDone, undone, saveOutbox, restoreOutbox, keepMark, keptMarks, markSent } from "./kept.js";
 import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange, forgetHeld } from "./held.js";
 import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, onCommentDeleted, onEditorChanged, accountsShown, accountNotice, setAccountHooks, said } from "./accounts.js";
@@ -415,6 +415,7 @@ function onClose(code, reason) {
 // After login or auth on a fresh connection: who am I, the rules, my groups, catch up, resend.
 async function afterAuth() {
   S.authed = true;
+  platformNoticesDue();   // (a live platform notice from here waits for this connection's check: outcomes.js)
   setStatus("connected");
   authChanged(true);   // uploads a dropped connection interrupted go on (media.js)
   const ws = conn.ws;

@@ -96,20 +96,33 @@ export async function markSanctionsSeen() {
 }
 
 // The platform's notices sent since the newest one this browser showed the user, each in its words,
-// listed at the time it was sent; several are summed up in one toast.
+// listed at the time it was sent; several are summed up in one toast. A live one shown before this
+// connection's check has asked (toldLive) is not shown again, nor taken for the newest seen: that hid
+// every one sent while the user was away, asked for after it.
+let noticesChecked = true;
+const toldLive = new Set();
+export function platformNoticesDue() { noticesChecked = false; }
 async function checkPlatformNotices(notice, me) {
-  const since = await seenAt(me.user_id, NOTICES_SEEN);
-  const { notices } = await api("platform_notices", since ? { after: since } : {});
-  if (!notices.length || S.me !== me) return;
-  for (const n of notices) notice(() => t("n_platform", { text: n.text }), null, "info", { at: n.at, quiet: notices.length > 1 });
-  if (notices.length > 1) toast(t("n_platform_since", { n: notices.length }));
-  await setSeen(me.user_id, notices[notices.length - 1].at, NOTICES_SEEN);
+  try {
+    const since = await seenAt(me.user_id, NOTICES_SEEN);
+    const { notices } = await api("platform_notices", since ? { after: since } : {});
+    if (S.me !== me) return;
+    const fresh = notices.filter((n) => !toldLive.has(n.at));
+    for (const n of fresh) notice(() => t("n_platform", { text: n.text }), null, "info", { at: n.at, quiet: fresh.length > 1 });
+    if (fresh.length > 1) toast(t("n_platform_since", { n: fresh.length }));
+    await setSeen(me.user_id, Math.max(0, ...notices.map((n) => n.at), ...toldLive), NOTICES_SEEN);
+  } finally {
+    noticesChecked = true;
+  }
+  await setSeen(me.user_id, Math.max(0, ...toldLive), NOTICES_SEEN);   // (told while the answer was on its way)
+  toldLive.clear();
 }
 
 // A live platform notice was shown: the next login does not tell it again.
 export async function markPlatformNoticeSeen(at) {
-  const me = S.me;
-  if (me && typeof at === "number") await setSeen(me.user_id, at, NOTICES_SEEN);
+  if (typeof at !== "number") return;
+  if (!noticesChecked) { toldLive.add(at); return; }
+  if (S.me) await setSeen(S.me.user_id, at, NOTICES_SEEN);
 }
 
 // After login or a reconnect: a notice for what was handled since the user last looked (one with its
