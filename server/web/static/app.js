@@ -541,9 +541,9 @@ function changedLive(g, seq) {
 // A history page asked at `asked` (liveTick then) holds copy `m`: add it, or replace the page's own.
 // When the message changed live since the page was asked, neither copy can be trusted (the page's
 // may miss what changed while it was away, the answer's misses the live change): it is read again.
-function fromHistory(g, m, asked) {
+function fromHistory(g, m, asked, uncounted = false) {
   if (changedSince(g, m.seq, asked)) reread(g, m.seq);
-  else { learnMine(g, m); addMessage(g, m); }
+  else { learnMine(g, m); addMessage(g, m, uncounted); }
 }
 function changedSince(g, seq, asked) {
   return g.msgs.has(seq) && !!g.changedLive && (g.changedLive.get(seq) || 0) > asked;
@@ -574,12 +574,15 @@ async function catchUp(g) {
   }
 }
 
-// Forward from `after`, page after page until the list is empty.
+// Forward from `after`, page after page until the list is empty. Those above what was counted when
+// it began are counted as they come, as a skipped span's are (fillSkipped): a live message after them
+// that came first moved countedTo past them, and neither my_groups nor an event had counted them.
 async function readAfter(g, after) {
+  const counted = g.countedTo, synced = g.synced;
   for (;;) {
     const asked = liveTick;
     const r = await api("history", { group_id: g.group_id, after_seq: after, limit: 500 });
-    for (const m of r.messages) fromHistory(g, m, asked);
+    for (const m of r.messages) fromHistory(g, m, asked, m.seq > counted && g.synced === synced);
     if (r.messages.length < 500) return;
     after = r.messages[r.messages.length - 1].seq;
   }
@@ -1481,12 +1484,14 @@ async function recount() {
 // its way: counted here already, then overwritten). A read point never goes back: this page's own
 // mark_read may not have landed when the answer was made (it waits 200 ms), and taking the answer's
 // older point counted the group unread again, then sent that point as the mark. When the page has
-// read past the answer's point, the answer's count holds what it read: the page counts what it holds.
+// read past the answer's point, the answer's count holds what it read: the page counts what it holds,
+// and what it does not hold yet is not counted (countedTo stays at the page's newest), so each that
+// comes later, live or read again after a gap, counts as it comes.
 function takeReadState(g, x) {
   const point = x.read_seq ?? g.readSeq, last = x.last_seq ?? g.lastSeq;
   const ahead = g.readSeq > point;
   g.readSeq = Math.max(g.readSeq, point);
-  g.countedTo = Math.max(last, g.lastSeq);
+  g.countedTo = ahead ? g.lastSeq : Math.max(last, g.lastSeq);
   g.unread = ahead ? 0 : x.unread ?? 0;
   g.mentioned = g.unread > 0 && x.mentioned === true;   // [ext] an unread message mentions me
   g.synced++;
