@@ -560,9 +560,16 @@ async function reread(g, seq) {
 
 // Everything after the last seq we held when the connection dropped (so nothing sent meanwhile
 // is skipped, even when live events arrive before this runs), or the latest page.
+// What the counts covered when a catch-up began (countedTo, and which my_groups set them): a message
+// it reads above that was counted by nobody (a live message after it that came first moves countedTo
+// past it), and counts as it comes, as a skipped span's do (fillSkipped).
+function countedNow(g) { return { to: g.countedTo, synced: g.synced }; }
+function uncountedBy(g, m, counted) { return m.seq > counted.to && g.synced === counted.synced; }
+
 async function catchUp(g) {
-  if (g.resumeAfter) await resume(g, g.resumeAfter);
-  else if (g.lastSeq > 0 && g.resumeAfter === null) { await takeCursor(g); await readAfter(g, g.lastSeq); }
+  const counted = countedNow(g);
+  if (g.resumeAfter) await resume(g, g.resumeAfter, counted);
+  else if (g.lastSeq > 0 && g.resumeAfter === null) { await takeCursor(g); await readAfter(g, g.lastSeq, counted); }
   else {
     g.resumeAfter = null;
     await takeCursor(g);
@@ -574,15 +581,13 @@ async function catchUp(g) {
   }
 }
 
-// Forward from `after`, page after page until the list is empty. Those above what was counted when
-// it began are counted as they come, as a skipped span's are (fillSkipped): a live message after them
-// that came first moved countedTo past them, and neither my_groups nor an event had counted them.
-async function readAfter(g, after) {
-  const counted = g.countedTo, synced = g.synced;
+// Forward from `after`, page after page until the list is empty (those above `counted` counted as
+// they come: countedNow).
+async function readAfter(g, after, counted = countedNow(g)) {
   for (;;) {
     const asked = liveTick;
     const r = await api("history", { group_id: g.group_id, after_seq: after, limit: 500 });
-    for (const m of r.messages) fromHistory(g, m, asked, m.seq > counted && g.synced === synced);
+    for (const m of r.messages) fromHistory(g, m, asked, uncountedBy(g, m, counted));
     if (r.messages.length < 500) return;
     after = r.messages[r.messages.length - 1].seq;
   }
@@ -603,9 +608,9 @@ async function takeCursor(g) {
   }
 }
 
-async function resume(g, from) {
-  if (g.cursor !== null && await resumeByChanges(g, from)) return;
-  await rereadWindow(g, from);
+async function resume(g, from, counted) {
+  if (g.cursor !== null && await resumeByChanges(g, from, counted)) return;
+  await rereadWindow(g, from, counted);
 }
 
 // What changed while away in the messages the page holds, asked from the cursor it kept: each
@@ -616,7 +621,7 @@ async function resume(g, from) {
 // the page holds at or below the reader's join point (`joined_seq`: they left and joined again while
 // away) is no longer theirs to see, and goes. False when the server refused it, or said `reset` (the
 // cursor is from before a restore of its database): the window is read again instead.
-async function resumeByChanges(g, from) {
+async function resumeByChanges(g, from, counted) {
   let since = g.cursor;
   try {
     for (;;) {
@@ -636,7 +641,7 @@ async function resumeByChanges(g, from) {
     return false;
   }
   g.cursor = since;
-  await readAfter(g, from);
+  await readAfter(g, from, counted);
   g.resumeAfter = null;
   if (g.group_id === S.current) redrawQuotes(g);
   return true;
@@ -664,7 +669,7 @@ function fromChanges(g, m, from, asked) {
 // loads them again, as they now are. A reconnect so costs about one page per group.
 const REFRESH = 500;
 const REFRESH_OPEN = 5000;
-async function rereadWindow(g, from) {
+async function rereadWindow(g, from, counted) {
   await takeCursor(g);   // (a server that has it now, after an upgrade: the next catch-up asks changes)
   let low = Math.max(g.noMore ? 1 : (g.firstSeq ?? from), from - REFRESH + 1);
   const top = g.group_id === S.current ? firstShownSeq() : null;
@@ -680,7 +685,7 @@ async function rereadWindow(g, from) {
       const got = new Set();
       for (const m of r.messages) {
         got.add(m.seq);
-        if (!g.msgs.has(m.seq)) { learnMine(g, m); addMessage(g, m); }
+        if (!g.msgs.has(m.seq)) { learnMine(g, m); addMessage(g, m, uncountedBy(g, m, counted)); }
         else if (changedSince(g, m.seq, asked)) reread(g, m.seq);   // (see fromHistory)
         else {
           learnMine(g, m);
@@ -1415,14 +1420,23 @@ function sendMark(g) {
   if (S.authed && S.groups.get(g.group_id) === g) sendKeptMark(g.group_id, g.readSeq);
 }
 // A mark refused for good (the group gone, or left) is kept no more; one refused for the moment (the
-// store, a cluster's home node failing over) is sent again a little later; one the connection lost
-// stays kept, and the reconnect's start sends it (afterAuth).
+// store, a cluster's home node failing over) is sent again a little later, while the same user is
+// signed in (never on the next user's connection); one the connection lost stays kept, and the
+// reconnect's start sends it (afterAuth). Once stored, the page counts it as if read on another
+// device of theirs: a kept mark sent again at a start may land after that start read its counts.
 const MARK_REFUSED_FOR_GOOD = ["not_found", "not_member", "group_closed", "bad_request"];
-function sendKeptMark(gid, seq, tries = 0) {
-  return api("mark_read", { group_id: gid, seq }).then(() => markSent(gid, seq), (e) => {
+function sendKeptMark(gid, seq, tries = 0, uid = S.me ? S.me.user_id : null) {
+  const same = () => uid !== null && S.authed && S.me && S.me.user_id === uid;
+  return api("mark_read", { group_id: gid, seq }).then(() => {
+    if (!same()) return;
+    markSent(gid, seq);
+    const g = S.groups.get(gid);
+    if (g) readElsewhere(g, seq);
+  }, (e) => {
+    if (!same()) return;
     if (MARK_REFUSED_FOR_GOOD.includes(e.code)) markSent(gid, seq);
     else if (e.code !== "disconnected" && tries < 3) {
-      setTimeout(() => { if (S.authed) sendKeptMark(gid, seq, tries + 1); }, 2000 * (tries + 1));
+      setTimeout(() => { if (same()) sendKeptMark(gid, seq, tries + 1, uid); }, 2000 * (tries + 1));
     }
   });
 }
