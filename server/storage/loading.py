@@ -64,7 +64,8 @@ REVIEWED_SEQS = "SELECT group_id, MAX(seq) FROM review_queue WHERE seq IS NOT NU
 ID_CHUNK = 100_000
 RECENT_IDS = ("SELECT group_id, sender_id, client_msg_id, seq, ts FROM messages"
               f" WHERE ts >= ? AND client_msg_id IS NOT NULL ORDER BY ts LIMIT {ID_CHUNK}")
-# The platform's notices still kept for those not connected when they went out (a partial index each).
+# The platform's notices still kept for those not connected when they went out (read through a
+# partial index: SQLite migration 51, PostgreSQL 49).
 PLATFORM_NOTICES = ("SELECT ts, reason, detail, actor_id FROM audit WHERE action = 'platform_notice' AND ts >= ?"
                     " ORDER BY ts, id")
 IDS_AT = "SELECT group_id, sender_id, client_msg_id, seq, ts FROM messages WHERE ts = ? AND client_msg_id IS NOT NULL"

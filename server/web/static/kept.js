@@ -1,8 +1,8 @@
 // What this browser keeps of the user's own work between pages (localStorage, under the user's id,
 // through browser_store.js): the messages not yet stored (the outbox, shared by the user's tabs),
 // what is typed in each group's composer (the drafts), the read marks not sent yet, and the messages
-// a logout the user did not choose left unsent; and what a logout forgets. The outbox itself, sending and drawing it, is
-// app.js's; this module only keeps and gives back.
+// a logout the user did not choose left unsent; and what a logout forgets. The outbox itself,
+// sending and drawing it, is app.js's; this module only keeps and gives back.
 import { S } from "./state.js";
 import { browserStore } from "./browser_store.js";
 import { SEEN_PREFIX } from "./outcomes.js";
