@@ -122,6 +122,11 @@ def late_answers(op: str, ms: int, events: tuple[str, ...] = ()) -> str:
     return script.replace("OP", json.dumps(op)).replace("MS", str(int(ms))).replace("EVENTS", json.dumps(list(events)))
 
 
+def listed_group(bg: Background, client: Client, gid: str) -> dict[str, Any]:
+    """Group ``gid`` as ``my_groups`` lists it for ``client`` now (its read_seq, unread...)."""
+    return next(g for g in bg.run(client.request("my_groups"))["groups"] if g["group_id"] == gid)
+
+
 def until(ok: Any, timeout: float = 10) -> None:
     """Wait until ``ok()`` is true (what the page says to the server after a while: its read marks)."""
     end = time.monotonic() + timeout

@@ -12,7 +12,16 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.e2e.harness import ServerProcess, open_group
-from tests.web.browser import Background, late_answers, load_all_earlier, login, new_page, seqs, until
+from tests.web.browser import (
+    Background,
+    late_answers,
+    listed_group,
+    load_all_earlier,
+    login,
+    new_page,
+    seqs,
+    until,
+)
 
 # Counts the requests the page sends, by op (window.__ops).
 COUNT_OPS = """
@@ -42,11 +51,6 @@ def _reading_two_groups(bg: Background, server: ServerProcess, n: int) -> tuple[
     other = bg.run(open_group(owner))
     bg.run(reader.request("join_group", group_id=other))
     return gid, other, reader
-
-
-def _read_point(bg: Background, client: Any, gid: str) -> int:
-    groups = bg.run(client.request("my_groups"))["groups"]
-    return int(next(g["read_seq"] for g in groups if g["group_id"] == gid))
 
 
 def _top_of(page: Any, seq: int) -> float:
@@ -257,7 +261,7 @@ def test_a_group_opened_with_many_unread_says_where_they_begin_and_reads_back_to
 
     # A few more after what the page counted read at the opening (its mark waits for the burst to
     # end: here until the server has it); after a reload they alone are unread, and fit on screen.
-    until(lambda: _read_point(bg, reader, gid) == 120)
+    until(lambda: listed_group(bg, reader, gid)["read_seq"] == 120)
     for i in range(3):
         bg.run(owner.request("send", group_id=gid, text=f"又来了 {i}"))
     other = bg.run(open_group(owner))

@@ -209,6 +209,25 @@ def test_an_appeal_upheld_after_its_sanction_ran_out_says_it_had_ended_not_lifte
     assert page.errors == []
 
 
+def _listed_once(page: Any, *texts: str) -> None:
+    """Each of ``texts`` is in the notices list (the bell) once; the list closed again."""
+    page.click("#btn-notices")
+    listed = page.locator("#notice-list li")
+    for text in texts:
+        expect(listed.filter(has_text=text)).to_have_count(1)
+    close_dialogs(page)
+
+
+def _told_nothing_again(ctx: Any, srv: ServerProcess, *toasts: str) -> None:
+    """A new tab of the same browser, checked, shows none of ``toasts``."""
+    again = _reopen(ctx, srv)
+    _checked(again)
+    again.wait_for_timeout(300)
+    for text in toasts:
+        assert again.locator(f"#toasts .toast:has-text('{text}')").count() == 0
+    assert again.errors == []
+
+
 def test_the_platforms_notices_sent_while_away_are_listed_at_the_next_login_once(
         browser: Any, server: ServerProcess) -> None:
     """``qunguan admin notice`` reached only the pages connected then: a user away never read the
@@ -223,21 +242,12 @@ def test_the_platforms_notices_sent_while_away_are_listed_at_the_next_login_once
     back = _reopen(ctx, server)
     back.wait_for_selector("#toasts .toast:has-text('你不在线时平台发布了 2 条公告')")
     _checked(back)
-    back.click("#btn-notices")
-    listed = back.locator("#notice-list li")
-    expect(listed.filter(has_text="平台公告：今晚 22:00 系统维护")).to_have_count(1)
-    expect(listed.filter(has_text="平台公告：请勿转发未经证实的消息")).to_have_count(1)
-    close_dialogs(back)
+    _listed_once(back, "平台公告：今晚 22:00 系统维护", "平台公告：请勿转发未经证实的消息")
     admin_ok(server, "notice", "--text", "维护已完成")  # live, to the page connected now
     back.wait_for_selector("#toasts .toast:has-text('平台公告：维护已完成')")
     assert back.errors == []
     back.close()
-    again = _reopen(ctx, server)  # told once: neither the two nor the live one again
-    _checked(again)
-    again.wait_for_timeout(300)
-    assert again.locator("#toasts .toast:has-text('平台公告')").count() == 0
-    assert again.locator("#toasts .toast:has-text('你不在线时')").count() == 0
-    assert again.errors == []
+    _told_nothing_again(ctx, server, "平台公告", "你不在线时")  # told once: neither the two nor the live one
 
 
 def test_a_live_platform_notice_during_the_logins_check_hides_none_sent_while_away(
@@ -256,14 +266,6 @@ def test_a_live_platform_notice_during_the_logins_check_hides_none_sent_while_aw
     admin_ok(server, "notice", "--text", "登录时的公告")  # live, before the check has asked
     back.wait_for_selector("#toasts .toast:has-text('平台公告：登录时的公告')")
     _checked(back)
-    back.click("#btn-notices")
-    listed = back.locator("#notice-list li")
-    expect(listed.filter(has_text="平台公告：离线时的公告")).to_have_count(1)
-    expect(listed.filter(has_text="平台公告：登录时的公告")).to_have_count(1)
-    close_dialogs(back)
+    _listed_once(back, "平台公告：离线时的公告", "平台公告：登录时的公告")
     back.close()
-    again = _reopen(ctx, server)  # both told once
-    _checked(again)
-    again.wait_for_timeout(300)
-    assert again.locator("#toasts .toast:has-text('平台公告')").count() == 0
-    assert again.errors == []
+    _told_nothing_again(ctx, server, "平台公告")  # both told once

@@ -15,6 +15,7 @@ from tests.web.browser import (
     create_group,
     join_group,
     late_answers,
+    listed_group,
     login,
     message,
     new_page,
@@ -77,8 +78,7 @@ def _item(page: Any, gid: str) -> Any:
 
 
 def _unread(bg: Background, client: Any, gid: str) -> int:
-    groups = bg.run(client.request("my_groups"))["groups"]
-    return int(next(g["unread"] for g in groups if g["group_id"] == gid))
+    return int(listed_group(bg, client, gid)["unread"])
 
 
 def test_a_deleted_unread_message_leaves_the_count_and_its_mention(
@@ -269,6 +269,33 @@ LOSE_MARKS = """
 """
 
 
+
+def _losing_marks(browser: Any, server: ServerProcess, user: Any, *scripts: str) -> Any:
+    """A page of ``user`` (logged in) that loses marks and messages when the test says (LOSE_MARKS),
+    with ``scripts`` before it."""
+    page = new_page(browser, server)
+    for script in (*scripts, LOSE_MARKS):
+        page.context.add_init_script(script)
+    page.reload()
+    login(page, user.username)
+    return page
+
+
+def _read_losing(page: Any, gid: str, last: str, how: str = "__dropMarks", n: int = 1) -> None:
+    """Open ``gid`` and read it down to ``last`` with the page's next ``n`` marks lost (``how``:
+    ``__dropMarks``) or refused (``__failMarks``)."""
+    page.evaluate(f"() => {{ window.{how} = {n}; }}")
+    page.click(f'.group-item[data-gid="{gid}"]')
+    message(page, last)
+    page.wait_for_function(f"() => window.{how} === 0")
+
+
+def _second_group(bg: Background, owner: Any, member: Any) -> str:
+    gid = bg.run(open_group(owner))
+    bg.run(member.request("join_group", group_id=gid))
+    return gid
+
+
 def test_a_mark_the_connection_lost_or_the_server_refused_for_the_moment_is_sent_again(
         browser: Any, server: ServerProcess, bg: Background) -> None:
     """The page counts a group read as it sends the mark; a mark lost with the connection, or refused
@@ -276,27 +303,17 @@ def test_a_mark_the_connection_lost_or_the_server_refused_for_the_moment_is_sent
     page had nothing left to send. The page keeps it until the server has it: sent again after the
     reconnect, or a little later."""
     gid, alice, bob, carol = three_in_a_group(bg, server)
-    other = bg.run(open_group(alice))
-    bg.run(bob.request("join_group", group_id=other))
+    other = _second_group(bg, alice, bob)
     for i in range(4):
         bg.run(carol.send(gid, f"第 {i} 条"))
         bg.run(alice.send(other, f"另一群 {i}"))
-    page = new_page(browser, server)
-    page.context.add_init_script(LOSE_MARKS)
-    page.reload()
-    login(page, bob.username)
+    page = _losing_marks(browser, server, bob)
     expect(_item(page, gid).locator(".badge.unread")).to_have_text("4")
-    page.evaluate("() => { window.__dropMarks = 1; }")  # the mark goes out as the connection dies
-    page.click(f'.group-item[data-gid="{gid}"]')
-    message(page, "第 3 条")
-    page.wait_for_function("() => window.__dropMarks === 0")
+    _read_losing(page, gid, "第 3 条")  # the mark goes out as the connection dies
     page.evaluate("() => window.__ws.close()")
     until(lambda: _unread(bg, bob, gid) == 0)
     page.wait_for_selector("#status.status-connected")
-    page.evaluate("() => { window.__failMarks = 1; }")  # refused for the moment, with the page connected
-    page.click(f'.group-item[data-gid="{other}"]')
-    message(page, "另一群 3")
-    page.wait_for_function("() => window.__failMarks === 0")
+    _read_losing(page, other, "另一群 3", "__failMarks")  # refused for the moment, with the page connected
     assert _unread(bg, bob, other) == 4
     until(lambda: _unread(bg, bob, other) == 0)
     assert page.errors == []
@@ -309,25 +326,17 @@ def test_messages_lost_on_the_way_count_unread_when_the_page_had_read_past_the_s
     lost on the way, read again when a later one showed the gap, were counted by nobody (the review's
     case: 1 unread shown for 3)."""
     gid, alice, bob, carol = three_in_a_group(bg, server)
-    other = bg.run(open_group(alice))
-    bg.run(bob.request("join_group", group_id=other))
+    other = _second_group(bg, alice, bob)
     for i in range(4):
         bg.run(carol.send(gid, f"第 {i} 条"))
-    page = new_page(browser, server)
-    page.context.add_init_script(LOSE_MARKS)
-    page.reload()
-    login(page, bob.username)
-    page.evaluate("() => { window.__dropMarks = 1; }")  # read on the page; the server never hears it
-    page.click(f'.group-item[data-gid="{gid}"]')
-    message(page, "第 3 条")
-    page.wait_for_function("() => window.__dropMarks === 0")
+    page = _losing_marks(browser, server, bob)
+    _read_losing(page, gid, "第 3 条")  # read on the page; the server never hears it
     page.click(f'.group-item[data-gid="{other}"]')  # (away from it: what comes now is unread)
     page.evaluate("() => { window.__dropMessages = 2; }")
     bg.run(carol.send(gid, "丢了 1"))
     bg.run(carol.send(gid, "丢了 2"))
     page.wait_for_function("() => window.__dropMessages === 0")
-    third = bg.run(open_group(alice))
-    bg.run(bob.request("join_group", group_id=third))  # the page reads its groups again: ahead of the server
+    third = _second_group(bg, alice, bob)  # the page reads its groups again: ahead of the server
     expect(_item(page, third)).to_be_visible()
     bg.run(carol.send(gid, "到了"))  # shows the gap: the two lost are read again
     expect(_item(page, gid).locator(".badge.unread")).to_have_text("3")
@@ -340,13 +349,8 @@ def test_messages_lost_on_the_way_during_a_reconnects_catch_up_count_unread(
     message that came meanwhile moved the count past the ones lost on the way, which the catch-up
     then read uncounted: 3 unread on the page for 5 at the server (a review's case)."""
     gid, alice, bob, carol = three_in_a_group(bg, server)
-    other = bg.run(open_group(alice))
-    bg.run(bob.request("join_group", group_id=other))
-    page = new_page(browser, server)
-    page.context.add_init_script(late_answers("message_changes", 3000))
-    page.context.add_init_script(LOSE_MARKS)
-    page.reload()
-    login(page, bob.username)
+    other = _second_group(bg, alice, bob)
+    page = _losing_marks(browser, server, bob, late_answers("message_changes", 3000))
     page.click(f'.group-item[data-gid="{other}"]')
     for i in range(2):
         bg.run(carol.send(gid, f"离线前 {i}"))
@@ -370,14 +374,8 @@ def test_a_kept_mark_refused_at_the_start_is_counted_once_it_is_stored(
     gid, alice, bob, carol = three_in_a_group(bg, server)
     for i in range(4):
         bg.run(carol.send(gid, f"第 {i} 条"))
-    page = new_page(browser, server)
-    page.context.add_init_script(LOSE_MARKS)
-    page.reload()
-    login(page, bob.username)
-    page.evaluate("() => { window.__dropMarks = 1; }")
-    page.click(f'.group-item[data-gid="{gid}"]')
-    message(page, "第 3 条")
-    page.wait_for_function("() => window.__dropMarks === 0")
+    page = _losing_marks(browser, server, bob)
+    _read_losing(page, gid, "第 3 条")
     page.context.add_init_script("window.__failMarks = 1;")  # the next start's kept mark: refused once
     page.reload()
     page.wait_for_selector("body[data-synced]")
@@ -393,14 +391,8 @@ def test_a_mark_sent_again_is_never_sent_for_the_next_user_of_the_page(
     gid, alice, bob, carol = three_in_a_group(bg, server)
     for i in range(4):
         bg.run(alice.send(gid, f"第 {i} 条"))
-    page = new_page(browser, server)
-    page.context.add_init_script(LOSE_MARKS)
-    page.reload()
-    login(page, bob.username)
-    page.evaluate("() => { window.__failMarks = 2; }")  # refused, and again 2 s later; the third try at 6 s
-    page.click(f'.group-item[data-gid="{gid}"]')
-    message(page, "第 3 条")
-    page.wait_for_function("() => window.__failMarks === 0")
+    page = _losing_marks(browser, server, bob)
+    _read_losing(page, gid, "第 3 条", "__failMarks", 2)  # refused, and again 2 s later; the third try at 6 s
     page.click("#btn-profile")
     page.click("#btn-logout")
     page.wait_for_selector("#login-username")

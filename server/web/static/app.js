@@ -558,14 +558,14 @@ async function reread(g, seq) {
   else { learnMine(g, m); if (changed(g.msgs.get(seq), m)) { replaceMessage(g, m); echoChange(g, seq); } }
 }
 
-// Everything after the last seq we held when the connection dropped (so nothing sent meanwhile
-// is skipped, even when live events arrive before this runs), or the latest page.
 // What the counts covered when a catch-up began (countedTo, and which my_groups set them): a message
 // it reads above that was counted by nobody (a live message after it that came first moves countedTo
 // past it), and counts as it comes, as a skipped span's do (fillSkipped).
 function countedNow(g) { return { to: g.countedTo, synced: g.synced }; }
 function uncountedBy(g, m, counted) { return m.seq > counted.to && g.synced === counted.synced; }
 
+// Everything after the last seq we held when the connection dropped (so nothing sent meanwhile
+// is skipped, even when live events arrive before this runs), or the latest page.
 async function catchUp(g) {
   const counted = countedNow(g);
   if (g.resumeAfter) await resume(g, g.resumeAfter, counted);
@@ -1411,13 +1411,11 @@ function markRead(g) {
     g.readSeq = g.lastSeq;
     keepMark(g.group_id, g.readSeq);   // (until the server has it: a page closed meanwhile loses no read)
     clearTimeout(g.markTimer);
-    g.markTimer = setTimeout(() => sendMark(g), 200);
+    g.markTimer = setTimeout(() => {
+      if (S.authed && S.groups.get(g.group_id) === g) sendKeptMark(g.group_id, g.readSeq);
+    }, 200);
   }
   if (g.unread || g.mentioned) { g.unread = 0; g.mentioned = false; renderGroups(); }
-}
-function sendMark(g) {
-  g.markTimer = null;
-  if (S.authed && S.groups.get(g.group_id) === g) sendKeptMark(g.group_id, g.readSeq);
 }
 // A mark refused for good (the group gone, or left) is kept no more; one refused for the moment (the
 // store, a cluster's home node failing over) is sent again a little later, while the same user is

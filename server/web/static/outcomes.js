@@ -103,6 +103,7 @@ let noticesChecked = true;
 const toldLive = new Set();
 export function platformNoticesDue() { noticesChecked = false; }
 async function checkPlatformNotices(notice, me) {
+  let newest = 0;
   try {
     const since = await seenAt(me.user_id, NOTICES_SEEN);
     const { notices } = await api("platform_notices", since ? { after: since } : {});
@@ -110,11 +111,11 @@ async function checkPlatformNotices(notice, me) {
     const fresh = notices.filter((n) => !toldLive.has(n.at));
     for (const n of fresh) notice(() => t("n_platform", { text: n.text }), null, "info", { at: n.at, quiet: fresh.length > 1 });
     if (fresh.length > 1) toast(t("n_platform_since", { n: fresh.length }));
-    await setSeen(me.user_id, Math.max(0, ...notices.map((n) => n.at), ...toldLive), NOTICES_SEEN);
+    newest = Math.max(0, ...notices.map((n) => n.at));
   } finally {
     noticesChecked = true;
   }
-  await setSeen(me.user_id, Math.max(0, ...toldLive), NOTICES_SEEN);   // (told while the answer was on its way)
+  await setSeen(me.user_id, Math.max(newest, ...toldLive), NOTICES_SEEN);   // (and those told live meanwhile)
   toldLive.clear();
 }
 

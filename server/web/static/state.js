@@ -95,7 +95,7 @@ export function newGroup(gid, name, role) {
     resumeAfter: null,         // lastSeq when the connection dropped: the catch-up starts there
     cursor: null,              // [ext] message_changes' cursor, taken before this connection's pages were read
     readSeq: 0,                // the server's read position (my_groups, read_marker, our own mark_read)
-    markTimer: null,           // our mark_read of readSeq, waiting 200 ms for the burst to end
+    markTimer: null,           // our mark_read of readSeq, waiting 200 ms for the burst to end (kept.js keeps it)
     countedTo: 0,              // unread counts every message from others in (readSeq, countedTo]
     unread: 0, mentioned: false, preview: "", requests: 0, muteAll: false, suspendedUntil: 0, heldUntil: 0,
     synced: 0,                 // how many times my_groups set unread (a skipped span filled before then is in it)
