@@ -200,9 +200,12 @@ def _build() -> argparse.ArgumentParser:
                        "comment, user, group or account, as stored now",
         (("report_id",), {"type": _positive, "metavar": "REPORT_ID"}))
     cmd("report-stats", "time-to-resolution figures for reports")
-    cmd("export", "export a group's, a user's or a public account's records for supervision",
+    cmd("export", "export a group's, a user's or a public account's records for supervision, or the network "
+                  "log of one address",
         (("--group",), {"dest": "group_id"}), (("--user",), {"dest": "username", "help": "a username or a user id"}),
         (("--account",), {"dest": "account_id", "metavar": "AID"}),
+        (("--address",), {"metavar": "IP", "help": "an IP address: every network-log row written from it, and "
+                                                   "who those rows name (no identity)"}),
         (("--since",), {"type": _iso_ms}), (("--until",), {"type": _iso_ms}), (("--out",), {"required": True}))
     cmd("filing-report", "write the platform's management system as filed (G7, P7): JSON and a printable page",
         (("--out",), {"required": True}), (("--since",), {"type": _iso_ms}), (("--until",), {"type": _iso_ms}))
@@ -455,8 +458,10 @@ def _main(config_path: str | None, argv: list[str]) -> int:
                 if why is not None:
                     return _fail(f"--{key.replace('_', '-')} {path}: {why}")
                 request_args.setdefault(_SENT_AS["verify-audit", key][0], []).extend(found)
-    if args.cmd in ("export", "hold") and sum(k in request_args for k in ("group_id", "username", "account_id")) != 1:
-        return _fail(f"{args.cmd} needs exactly one of --group, --user or --account")
+    if args.cmd == "export" and sum(k in request_args for k in ("group_id", "username", "account_id", "address")) != 1:
+        return _fail("export needs exactly one of --group, --user, --account or --address")
+    if args.cmd == "hold" and sum(k in request_args for k in ("group_id", "username", "account_id")) != 1:
+        return _fail("hold needs exactly one of --group, --user or --account")
     for key in ("out", "new_key_file"):  # the server resolves nothing against its own folder
         if key in request_args:
             request_args[key] = os.path.abspath(request_args[key])

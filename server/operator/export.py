@@ -1,6 +1,7 @@
 """Supervision export (G13): a group's, a user's or a public account's records over a time range, verifiable.
 
-``qunguan admin export (--group GID | --user USERNAME | --account AID) [--since ISO] [--until ISO] --out DIR``
+``qunguan admin export (--group GID | --user USERNAME | --account AID | --address IP) [--since ISO]
+[--until ISO] --out DIR``
 makes the server write, into a new (or empty) folder DIR:
 
   messages.jsonl    every stored message of the target in the range, deleted
@@ -29,7 +30,7 @@ makes the server write, into a new (or empty) folder DIR:
                     those about them or what they wrote; for a public account,
                     those about it, its posts and comments. Each with its
                     reporter, reason and detail, status, outcome, note and
-                    ``resolved_by`` (every export, public-account ones too)
+                    ``resolved_by`` (every export but an address's)
   group.json        (group exports) the group's row
   identity.json     (user exports) the account and its identity: phone, legal
                     name and ID number, decrypted here and only here
@@ -46,6 +47,11 @@ makes the server write, into a new (or empty) folder DIR:
   editors.jsonl     its editors now
   measures.jsonl    as above: its warnings, restrictions, suspensions, closing
                     and post removals
+  (address exports, Art. 13: who was on one IP address when, instead of the files above:)
+  netlog.jsonl      every network-log row written from the address in the range,
+                    whoever it names (none for connections that never logged in)
+  users.jsonl       each user those rows name: username, display name, first
+                    and last row from the address, how many; no identity
   media.jsonl,      (when the exported messages or posts carry attachments) the media rows,
   media/<sha256>    and each file once (server/operator/export_media.py)
   manifest.json     the query (target, since, until), when it was generated,
@@ -69,6 +75,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import ipaddress
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -287,8 +294,9 @@ def _common_files(names: Names, records: dict[str, Any]) -> dict[str, Any]:
 
 async def export(app: Context, args: dict[str, Any]) -> list[str]:
     gid, username, aid = args.get("group_id"), args.get("username"), args.get("account_id")
-    if sum(x is not None for x in (gid, username, aid)) != 1:
-        raise OperatorError("export needs exactly one of --group, --user or --account")
+    address = args.get("address")
+    if sum(x is not None for x in (gid, username, aid, address)) != 1:
+        raise OperatorError("export needs exactly one of --group, --user, --account or --address")
     now = app.now_ms()
     since, until = time_of(args, "since", "--since must be a time"), time_of(args, "until", "--until must be a time")
     lo = since if since is not None else _MIN_TS
@@ -310,6 +318,10 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
             raise OperatorError(f"unknown group {gid}")
         target = {"type": "group", "group_id": gid}
         audit_group, audit_target = gid, gid
+    elif address is not None:
+        shown = address_of(str(address))
+        target = {"type": "address", "address": shown}
+        audit_group, audit_target = None, shown
     else:
         uid = user_of(app, args).user_id
         target = {"type": "user", "user_id": uid, "username": app.state.users[uid].username}
@@ -345,7 +357,7 @@ async def export(app: Context, args: dict[str, Any]) -> list[str]:
     out.release()
     await asyncio.to_thread(_let_go, files)
     await asyncio.to_thread(gcpolicy.give_back_memory)
-    label = target.get("group_id") or target.get("username") or target.get("account_id")
+    label = target.get("group_id") or target.get("username") or target.get("account_id") or target.get("address")
     lines = [f"exported {target['type']} {label} to {out}"]
     lines += [f"{e['name']}: {e['lines']} lines, sha256 {e['sha256']}" for e in entries]
     lines.append(f"manifest.json: sha256 {digest}")
@@ -357,6 +369,8 @@ async def _gather(app: Context, target: dict[str, Any], lo: int, hi: int, out: O
     """The files of an export of ``target`` (but media.jsonl), and the messages and posts whose
     attachments media.jsonl lists."""
     async with app.store.export_snapshot() as reads:  # every file from the same moment of the store
+        if target["type"] == "address":
+            return await _address_files(app, reads, target["address"], lo, hi), ([], [])
         files, items = await _gather_from(app, reads, target, lo, hi, out)
         kind = target["type"]
         files["reports.jsonl"] = _reports(app, await reads.reports_for(kind, target[f"{kind}_id"], lo, hi))
@@ -385,6 +399,46 @@ def _appeals(app: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # (upheld only: whether the decision lifted the measure, or it had already ended)
         r["lifted"] = bool(r["lifted"]) if r["outcome"] == "upheld" else None
     return _with_times(rows, "created_at", "decided_at")
+
+
+# -- one address's network log --------------------------------------------------------------------
+def address_of(text: str) -> str:
+    """The operator's ``--address`` as the network log writes addresses (an IPv4 address inside an IPv6
+    one as the IPv4 address), or refused with why."""
+    try:
+        addr = ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise OperatorError(f"--address must be one IP address, such as 203.0.113.5 or 2001:db8::1, "
+                            f"not {text[:80]!r}") from None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(addr)
+
+
+def _spellings(address: str) -> list[str]:
+    """How the network log may hold ``address``: as a proxy named it (IPv4 as IPv4), or as the socket
+    of a listener on both IP versions gave it (IPv4 inside IPv6)."""
+    return [address, f"::ffff:{address}"] if "." in address else [address]
+
+
+async def _address_files(app: Context, reads: ExportReads, address: str, lo: int, hi: int) -> dict[str, Any]:
+    """netlog.jsonl: every network-log row written from ``address`` in the range (logins, connections,
+    code requests, refusals, connections that never logged in), whoever they name; users.jsonl: each
+    user those rows name, with their username and display name, their first and last row from it and
+    how many. No identity (phone, legal name, ID number): an address may be shared by many people (a
+    carrier's NAT, a campus); one person's is in their own export (``--user``)."""
+    rows = await reads.export_address(_spellings(address), lo, hi)
+    seen: dict[str, list[int]] = {}  # user id -> [first ts, last ts, rows], in the order first seen
+    for r in rows:
+        if r["user_id"]:
+            span = seen.setdefault(r["user_id"], [r["ts"], r["ts"], 0])
+            span[0], span[1], span[2] = min(span[0], r["ts"]), max(span[1], r["ts"]), span[2] + 1
+    users = app.state.users
+    people = [{"user_id": uid, "username": u.username if (u := users.get(uid)) else None,
+               "display_name": u.display_name if u else None, "first_ts": first, "last_ts": last, "rows": n}
+              for uid, (first, last, n) in seen.items()]
+    netlog = await asyncio.to_thread(lambda: _with_times(_decode_detail(rows), "ts"))
+    return {"netlog.jsonl": netlog, "users.jsonl": _with_times(people, "first_ts", "last_ts")}
 
 
 # The exported messages and posts (their rows with account_id) whose attachments media.jsonl lists.

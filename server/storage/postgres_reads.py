@@ -396,6 +396,11 @@ class PostgresReads:
         return await rows_as_dicts(MSG_COLS, await self._fetchall(
             GROUP_EXPORT_PAGE, group_id, since, until, after_seq, limit))
 
+    async def export_address(self, addresses: list[str], since: int, until: int) -> list[dict[str, Any]]:
+        return await rows_as_dicts(NETLOG_COLS, await self._fetchall(
+            f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE ts >= $1 AND ts < $2 AND ip = ANY($3::text[])"
+            " ORDER BY id", since, until, addresses))
+
     async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
         account = _dict(ACCOUNT_COLS, await self._fetchone(
             f"SELECT {_cols(ACCOUNT_COLS)} FROM users WHERE user_id = $1", user_id))

@@ -277,6 +277,14 @@ class SqliteRecordReads(SqliteReader):
         return await rows_as_dicts(MSG_COLS, await self._fetchall(
             _SQLITE_GROUP_EXPORT_PAGE, (group_id, since, until, after_seq, limit)))
 
+    async def export_address(self, addresses: list[str], since: int, until: int) -> list[dict[str, Any]]:
+        """The network-log rows written from any of ``addresses`` (the spellings of one address) with
+        ``since <= ts < until``, by id. Read through the time index: no index by address (one would hold
+        every batch of messages while it builds on a large service, for a rare operator command)."""
+        return await rows_as_dicts(NETLOG_COLS, await self._fetchall(
+            f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE ts >= ? AND ts < ?"
+            " AND ip IN (SELECT value FROM json_each(?)) ORDER BY id", (since, until, json.dumps(addresses))))
+
     async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
         """A user's records with ``since <= ts < until``.
 
