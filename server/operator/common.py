@@ -142,6 +142,25 @@ async def without_legal_names(app: Context, reason: str, *user_ids: str) -> str:
     return reason
 
 
+async def without_names_around(app: Context, reason: str, target_type: str | None, target_id: str | None,
+                               *users: str | None) -> str:
+    """``reason`` with the legal names masked of everyone around a measure's target: the person it
+    names (the user, the group's or public account's owner: :func:`answerable`), those who read what is
+    said about it (a live group's members: its notices, and its managers the record through
+    ``group_log``; a public account's editors) and ``users`` (a message's sender, a post's author, an
+    appellant...). The owner of a group when a sanction was taken may have handed it on since: as a
+    member still, they are masked with the others. Awaits (one read per person): callers check again
+    after it what they act on."""
+    named = [u for u in users if u]
+    if target_type is not None:
+        named += await answerable(app, target_type, target_id)
+        if target_type == "group" and (g := app.state.groups.get(target_id or "")) is not None:
+            named += g.members
+        elif target_type == "account" and (a := app.state.accounts.get(target_id or "")) is not None:
+            named += sorted(a.editors)
+    return await without_legal_names(app, reason, *named)
+
+
 async def answerable(app: Context, target_type: str, target_id: str | None) -> list[str]:
     """The person a sanction or a report on ``target_type`` ``target_id`` names: the user, the group's
     owner (an ended group's too: known_group), or the public account's owner (none for a target no

@@ -30,7 +30,6 @@ from server.handlers.groups import ClosedRequests
 from server.operator import handover, public_accounts, sanctions
 from server.operator.channel import OperatorError, Result, command, current_operator
 from server.operator.common import (
-    answerable,
     apply,
     audit,
     changes,
@@ -52,6 +51,7 @@ from server.operator.common import (
     user_of,
     with_usernames,
     without_legal_names,
+    without_names_around,
 )
 from server.operator.message_penalty import MessageCost, comment_cost, message_cost, post_cost
 from server.state import NO_AGREEMENT
@@ -96,7 +96,7 @@ MAX_CREDIT_DELTA = 1_000_000  # far beyond any level; bounds what one command ca
 @command("warn-group")
 async def warn_group(app: Context, args: dict[str, Any]) -> Result:
     g = _live(await group_of(app, args))
-    reason = await without_legal_names(app, reason_of(args), g.owner_id)
+    reason = await without_names_around(app, reason_of(args), "group", g.group_id)
     _live(g)  # (closed or dissolved meanwhile: the read awaited)
     deadline = time_of(args, "deadline", "--deadline must be a time in the future")
     now = app.now_ms()
@@ -115,7 +115,7 @@ async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
     """Posting stops until now + N s: the new end replaces the group's, so it may shorten a suspension;
     the suspensions it cuts short end in the record with it (:func:`sanctions.replacing`)."""
     g = _live(await group_of(app, args))
-    reason, seconds = await without_legal_names(app, reason_of(args), g.owner_id), seconds_of(args)
+    reason, seconds = await without_names_around(app, reason_of(args), "group", g.group_id), seconds_of(args)
     report_id = report_id_of(args)
     # Under the group's sanction lock (a lift reads the group's other suspensions to know what
     # still holds, and must see this one), and claimed in memory before the write: posting
@@ -208,7 +208,7 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
     g = app.state.groups.setdefault(g.group_id, g)
     g.ends_in_flight += 1
     try:
-        reason = await without_legal_names(app, reason_of(args), g.owner_id)
+        reason = await without_names_around(app, reason_of(args), "group", g.group_id)
         if g.closed_at is not None or g.group_id in app.state.closed:  # (after the read: closed meanwhile)
             raise OperatorError(f"group {g.group_id} is already closed")
         report_id = report_id_of(args)
@@ -631,10 +631,9 @@ async def resolve_one(app: Context, report_id: Any, args: dict[str, Any], charge
     if row is None:
         raise OperatorError(f"unknown report {report_id}")
     # told to the reporter and kept: masked like every reason, and the legal names of the person reported
-    # and of whoever answers for the target (a group's owner, a public account's or a post's owner)
-    named = {row["user_id"], *await answerable(app, "group", row["group_id"]),
-             *await answerable(app, "account", row["account_id"])} - {None}
-    note = await without_legal_names(app, reason_of(args, "note"), *sorted(named))
+    # and of those around the target (a group's owner and members, a public account's owner and editors)
+    note = await without_names_around(app, reason_of(args, "note"), "group", row["group_id"], row["user_id"])
+    note = await without_names_around(app, note, "account", row["account_id"])
     assert type(report_id) is int
     already = f"report {report_id} is already resolved"
     if row["status"] != "open":

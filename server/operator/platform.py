@@ -29,6 +29,7 @@ from server.operator.common import (
     tell_penalty,
     user_of,
     with_usernames,
+    without_names_around,
 )
 from server.operator.freezing import PartlyFrozen, freeze, partly_frozen, suspend_each, tell_in_turns
 from server.operator.message_penalty import MessageCost, message_cost
@@ -109,6 +110,10 @@ async def decide_one(app: Context, item_id: Any, args: dict[str, Any]) -> Result
         raise OperatorError(f"unknown review item {item_id}")
     assert type(item_id) is int
     gid, seq, sender_id, action = item["group_id"], item["seq"], item["sender_id"], item["action"]
+    # (the note is kept in the record, which a group's managers read, and told to the author: the legal
+    # names of the author and of those around what they wrote masked)
+    around = ("group", gid) if gid else ("account", item["account_id"]) if item["account_id"] else (None, None)
+    note = await without_names_around(app, note, *around, sender_id)
     already = f"review item {item_id} is already decided"
     if item["status"] == "withdrawn":
         by = ("a newer change of its field superseded it" if item.get("note") == "superseded"
@@ -215,6 +220,9 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
         info = await app.store.message_info(gid, seq)
         if info is None:
             raise OperatorError(f"no message {seq} in group {gid}")
+        # (kept in the record, which the group's managers read: the legal names of the sender and the
+        # members masked; the store says below whether the message was still shown)
+        reason = await without_names_around(app, reason, "group", gid, info.sender_id)
         if info.held == 1:
             raise OperatorError(f"message {seq} in group {gid} is held for review and was never delivered: "
                                 "decide it in the review queue")

@@ -77,6 +77,7 @@ from server.operator.common import (
     tell_penalty,
     time_of,
     user_of,
+    without_names_around,
 )
 from server.operator.freezing import PartlyFrozen, freeze, partly_frozen, suspend_each, tell_in_turns
 from server.operator.message_penalty import comment_cost
@@ -180,8 +181,9 @@ def _lock(a: Account) -> Any:
 # -- measures ------------------------------------------------------------------------------
 @command("warn-account")
 async def warn_account(app: Context, args: dict[str, Any]) -> Result:
-    a = await _live(account_of(app, args))
-    reason = reason_of(args)
+    a = account_of(app, args)
+    reason = await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)  # (told to its owner and editors)
+    a = await _live(a)  # (closed meanwhile: the masking awaited)
     deadline = time_of(args, "deadline", "--deadline must be a time in the future")
     now = app.now_ms()
     if deadline is not None and deadline <= now:
@@ -195,11 +197,12 @@ async def warn_account(app: Context, args: dict[str, Any]) -> Result:
 
 @command("restrict-account")
 async def restrict_account(app: Context, args: dict[str, Any]) -> Result:
-    a = await _live(account_of(app, args))
+    a = account_of(app, args)
+    reason = await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)  # (told to its owner and editors)
+    a = await _live(a)  # (closed meanwhile: the masking awaited)
     mode = args.get("comments")
     if mode not in ("off", "on"):
         raise OperatorError("--comments must be off or on")
-    reason = reason_of(args)
     report_id = report_id_of(args)
     async with _lock(a):
         if mode == "off":
@@ -250,8 +253,10 @@ async def _comments_on(app: Context, a: Account, reason: str) -> Result:
 
 @command("suspend-account")
 async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
-    a = await _live(account_of(app, args))
-    reason, seconds = reason_of(args), seconds_of(args)
+    a = account_of(app, args)
+    reason = await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)  # (told to its owner and editors)
+    a = await _live(a)  # (closed meanwhile: the masking awaited)
+    seconds = seconds_of(args)
     report_id = report_id_of(args)
     # Under the lock a lift of the account's other suspension takes: it would otherwise compute the
     # remaining end from a list without this one and overwrite the end claimed here.
@@ -305,8 +310,9 @@ async def close_now(app: Context, a: Account, reason: str, record: Any, report_i
 
 @command("close-account")
 async def close_account(app: Context, args: dict[str, Any]) -> Result:
-    a = await _live(account_of(app, args))
-    reason = reason_of(args)
+    a = account_of(app, args)
+    reason = await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)  # (told to its owner and editors)
+    a = await _live(a)  # (closed meanwhile: the masking awaited)
     await close_now(app, a, reason, _record(app, "close_account", reason, a), report_id_of(args))
     return Result([f"closed account {a.account_id}"])
 
@@ -314,14 +320,15 @@ async def close_account(app: Context, args: dict[str, Any]) -> Result:
 @command("license-account")
 async def license_account(app: Context, args: dict[str, Any]) -> Result:
     a = await _live(account_of(app, args))
+    reason = await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)  # (told to its owner and editors)
     # One licence change at a time per account, from reading its labels until the write is
     # decided: each writes the whole list, so a second one built on the first one's claim would
     # store the first one's label even when the first one's write failed.
     async with lock_target("account_labels", a.account_id):
-        return await _license(app, await _live(a), args)
+        return await _license(app, await _live(a), args, reason)
 
 
-async def _license(app: Context, a: Account, args: dict[str, Any]) -> Result:
+async def _license(app: Context, a: Account, args: dict[str, Any], reason: str) -> Result:
     wanted = [label for label in GRANTABLE if args.get(label)]
     if len(wanted) != 1:
         raise OperatorError("give exactly one of --news, --government or --verified")
@@ -335,7 +342,6 @@ async def _license(app: Context, a: Account, args: dict[str, Any]) -> Result:
         raise OperatorError(f"account {a.account_id} is run by a person; the government licence is for "
                             "accounts of party and government organs (organisations)")
     revoke = bool(args.get("revoke"))
-    reason = reason_of(args)
     what = "organisation confirmation" if label == VERIFIED else f"{label} licence"
     if (label in a.labels) != revoke:
         raise OperatorError(f"account {a.account_id} {'has no' if revoke else 'already has the'} {what}")
@@ -378,11 +384,12 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
     """The reserved names (``public_accounts.reserved_names``) are refused to every user; the platform
     gives one to the account of the subject entitled to it (the organisation of that name, the
     holder of the mark), with the same length, uniqueness and word-list rules as ``update_account``."""
-    a = await _live(account_of(app, args))
+    a = account_of(app, args)
+    reason = await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)  # (told to its owner and editors)
+    a = await _live(a)  # (closed meanwhile: the masking awaited)
     if a.suspension_end() > app.now_ms():  # (as update_account is refused meanwhile, and a release)
         raise OperatorError(f"account {a.account_id} is suspended until {a.suspension_end()}: what it shows does "
                             "not change until the suspension ends; grant the name then")
-    reason = reason_of(args)
     raw_name, raw_org = args.get("name"), args.get("org_name")
     if raw_name is None and raw_org is None:
         raise OperatorError("give --name, --org-name or both")
@@ -418,7 +425,7 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
 @command("account-credit")
 async def account_credit(app: Context, args: dict[str, Any]) -> Result:
     a = account_of(app, args)
-    reason = reason_of(args)
+    reason = await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)  # (told to its owner and editors)
     delta = args.get("delta")
     if type(delta) is not int or delta == 0:
         raise OperatorError("--delta must be a non-zero whole number")
@@ -444,6 +451,8 @@ async def remove_post(app: Context, args: dict[str, Any]) -> Result:
     row = await app.store.post(raw)
     if row is None:
         raise OperatorError(f"unknown post {raw}")
+    # (told to the account's owner and editors and kept in its record: their legal names and the author's masked)
+    reason = await without_names_around(app, reason, ACCOUNT, row.account_id, row.author_id)
     if row.held == 1:
         # (as remove-message and remove-comment refuse: what waits for review is decided there; a
         # release after a removal would mark the post published, a rejection costs its points. One
@@ -502,6 +511,9 @@ async def remove_comment(app: Context, args: dict[str, Any]) -> Result:
     row = await app.store.comment(raw)
     if row is None:
         raise OperatorError(f"unknown comment {raw}")
+    # (told to its author and kept in the account's record: the legal names around it masked)
+    post = await app.store.post(row.post_id)
+    reason = await without_names_around(app, reason, ACCOUNT, post.account_id if post else None, row.user_id)
     if row.status in GONE_COMMENT:
         raise OperatorError(f"comment {raw} is already deleted or rejected")
     if row.review is not None:

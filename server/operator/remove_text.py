@@ -36,6 +36,7 @@ from server.operator.common import (
     reason_of,
     tell_penalty,
     user_of,
+    without_names_around,
 )
 from server.operator.public_accounts import account_of
 from server.operator.review_names import FIELDS, NOUNS, announce_shown, claim_shown
@@ -72,16 +73,20 @@ async def remove_text(app: Context, args: dict[str, Any]) -> Result:
     kind = str(args.get("kind") or "")
     if kind not in FIELDS:
         raise OperatorError(f"KIND must be one of {', '.join(FIELDS)}")
-    reason = reason_of(args)
-    target, neutral, author_id, owner_id = await _target(app, kind, str(args.get("target") or ""))
+    raw = str(args.get("target") or "")
+    target, neutral, author_id, owner_id = await _target(app, kind, raw)
+    # (kept in the record the group's managers read, told to the author: the legal names around it masked)
+    gid = getattr(target, "group_id", None)
+    aid = getattr(target, "account_id", None)
+    around = ("group", gid) if gid else ("account", aid) if aid else (None, None)
+    reason = await without_names_around(app, reason_of(args), *around, author_id, owner_id)
+    target, neutral, author_id, owner_id = await _target(app, kind, raw)  # (again: the masking awaited)
     field, noun = FIELDS[kind], NOUNS[kind]
     shown = str(getattr(target, field))
     if shown == neutral:
         raise OperatorError(f"the {noun} shows nothing to remove ({shown!r}, what a removal leaves)")
     if FieldClaim.in_flight(target, field):
         raise OperatorError(f"the {noun} is being changed right now; run remove-text again")
-    gid = getattr(target, "group_id", None)
-    aid = getattr(target, "account_id", None)
     key = shown_text.neutral_name_key(str(aid)) if kind == "account_name" else None
     # (the target's id: a display name's is its user's)
     claim, change = claim_shown(app, kind, target, str(gid or aid or author_id), neutral, shown, key)

@@ -39,7 +39,6 @@ from server.fanout import publish
 from server.handlers.common import known_group, suspension_cause
 from server.operator.channel import OperatorError, Result, command, current_operator
 from server.operator.common import (
-    answerable,
     apply,
     audit,
     group_of,
@@ -49,7 +48,7 @@ from server.operator.common import (
     reason_of,
     target_label,
     user_of,
-    without_legal_names,
+    without_names_around,
 )
 from server.storage.changes import (
     ACCOUNT_REOPENED,
@@ -420,9 +419,8 @@ async def lift(app: Context, args: dict[str, Any]) -> Result:
     row = await app.store.sanction(sid)
     if row is None:
         raise OperatorError(f"unknown sanction {sid}")
-    # (told to a group's members, an account's editors: the person's legal name masked too)
-    named = await answerable(app, row["target_type"], row["target_id"])
-    reason = await without_legal_names(app, reason_of(args), *named)
+    # (told to a group's members, an account's editors: their legal names masked, the person's too)
+    reason = await without_names_around(app, reason_of(args), row["target_type"], row["target_id"])
     group_id = row["target_id"] if row["target_type"] == "group" else None
     async with target_lock(row):
         # Read again under the lock (the first read only names the target, whose lock it is): a lift
@@ -468,9 +466,9 @@ async def decide_appeal(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(already)
     sid = int(row["sanction_id"])
     sanction = await app.store.sanction(sid)
-    if sanction is not None:  # (the note lifts a group's sanction with a notice to its members)
-        named = await answerable(app, sanction["target_type"], sanction["target_id"])
-        note = await without_legal_names(app, note, *named)
+    # (the note lifts a group's sanction with a notice to its members; the appellant reads it)
+    note = await without_names_around(app, note, sanction["target_type"] if sanction else None,
+                                      sanction["target_id"] if sanction else None, row["user_id"])
     async with target_lock(sanction if outcome == "upheld" else None):
         if sanction is not None and outcome == "upheld":
             # Read again under the lock: lifted meanwhile (perhaps with its points given back),
