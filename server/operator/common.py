@@ -134,9 +134,8 @@ async def without_legal_names(app: Context, reason: str, *user_ids: str) -> str:
     measure names, whose verified names an operator reads beside the case and may type into a reason
     that the group's members, or a group's new owner, are told. (:func:`reason_of` masks phone and ID
     numbers; a name needs the person's own, read here.) Awaits: callers check again after it."""
-    for uid in dict.fromkeys(user_ids):
-        sealed = await app.store.sealed_legal_name(uid)
-        name = app.vault.open(sealed) if sealed else None
+    for sealed in await app.store.sealed_legal_names(list(dict.fromkeys(user_ids))) if user_ids else ():
+        name = app.vault.open(sealed)
         if name:
             reason = mask_name(reason, name)
     return reason

@@ -71,8 +71,9 @@ class AccountMeasureReads(Protocol):
         """The subject key of a user's verified person (their ID number's keyed hash, hex), or None."""
         ...
 
-    async def sealed_legal_name(self, user_id: str) -> bytes | None:
-        """A verified user's legal name, sealed (``IdentityVault.open`` reads it), or None."""
+    async def sealed_legal_names(self, user_ids: list[str]) -> list[bytes]:
+        """The legal names of those of ``user_ids`` who verified one, sealed (``IdentityVault.open`` reads
+        them), in one read (a group's members: an operator's reason masks them all)."""
         ...
 
     async def logins_of_person(self, person: str) -> list[str]:

@@ -81,9 +81,10 @@ class PostgresAccountMeasureReads(PostgresReads):
         row = await self._fetchone("SELECT id_hmac FROM users WHERE user_id = $1", user_id)
         return bytes(row[0]).hex() if row is not None and row[0] is not None else None
 
-    async def sealed_legal_name(self, user_id: str) -> bytes | None:
-        row = await self._fetchone("SELECT name_enc FROM users WHERE user_id = $1", user_id)
-        return bytes(row[0]) if row is not None and row[0] else None
+    async def sealed_legal_names(self, user_ids: list[str]) -> list[bytes]:
+        rows = await self._fetchall("SELECT name_enc FROM users WHERE user_id = ANY($1::text[])"
+                                    " AND name_enc IS NOT NULL", user_ids)
+        return [bytes(r[0]) for r in rows if r[0]]
 
     async def logins_of_person(self, person: str) -> list[str]:
         rows = await self._fetchall("SELECT user_id FROM users WHERE id_hmac = $1 ORDER BY user_id",

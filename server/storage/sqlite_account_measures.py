@@ -3,6 +3,7 @@ reads of :class:`~server.storage.account_measures.AccountMeasureReads`."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiosqlite
@@ -82,9 +83,10 @@ class SqliteAccountMeasureReads(SqliteReader):
         row = await self._fetchone("SELECT id_hmac FROM users WHERE user_id = ?", (user_id,))
         return bytes(row[0]).hex() if row is not None and row[0] is not None else None
 
-    async def sealed_legal_name(self, user_id: str) -> bytes | None:
-        row = await self._fetchone("SELECT name_enc FROM users WHERE user_id = ?", (user_id,))
-        return bytes(row[0]) if row is not None and row[0] else None
+    async def sealed_legal_names(self, user_ids: list[str]) -> list[bytes]:
+        rows = await self._fetchall("SELECT name_enc FROM users WHERE user_id IN (SELECT value FROM json_each(?))"
+                                    " AND name_enc IS NOT NULL", (json.dumps(user_ids),))
+        return [bytes(r[0]) for r in rows if r[0]]
 
     async def logins_of_person(self, person: str) -> list[str]:
         rows = await self._fetchall("SELECT user_id FROM users WHERE id_hmac = ? ORDER BY user_id",

@@ -132,7 +132,7 @@ async def test_a_closing_refused_meanwhile_does_not_let_a_third_close_a_dissolve
     gid = await _group(owner, member)
     await owner.request("dissolve_group", group_id=gid)
     score = app.state.users[owner.user_id].credit_score
-    answered, gate = hold_answers(app, monkeypatch, "sealed_legal_name", once=True)
+    answered, gate = hold_answers(app, monkeypatch, "sealed_legal_names", once=True)
     first = _close(app, gid, "赌博")  # takes the store's copy in, then waits (its read held)
     await asyncio.wait_for(answered.wait(), 5)
     assert not (await _close(app, gid, "   "))["ok"]  # refused: no reason
