@@ -317,11 +317,19 @@ def mask_name(text: str, name: str) -> str:
     chars = [c for c in name if not (c.isspace() or c in _NAME_SEPARATORS)]
     if len(chars) < 2:
         return text
+    if all(_caseless_han(c) for c in chars) and not all(c in text for c in chars):
+        return text  # (a reason masks the names of a whole group's members: most are in no reason)
     pattern = f"[\\s{re.escape(_NAME_SEPARATORS)}]*".join(re.escape(c) for c in chars)
     return re.sub(pattern, REDACTED, text, flags=re.IGNORECASE)
 
 
 _NAME_SEPARATORS: Final = "·•.-_'"
+
+
+def _caseless_han(c: str) -> bool:
+    """A Han character (the unified ideographs, their extensions, the compatibility ones): no case, so a
+    name of them matches only where each of its characters is in the text."""
+    return "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" or c >= "\U00020000"
 
 
 def redact(text: str) -> str:

@@ -167,6 +167,11 @@ def test_redacting_twice_changes_nothing_more(text):
         ("王是姓", "王", "王是姓"),  # one character: it would mask words
         ("nothing of the name", "王五", "nothing of the name"),
         ("王六 is not 王五", "王五", f"王六 is not {REDACTED}"),
+        # a Han name is looked for only where each of its characters is in the text: in any order there
+        ("五王 and 王 ·五", "王五", f"五王 and {REDACTED}"),
+        ("欧阳娜娜 and 欧阳", "欧阳娜娜", f"{REDACTED} and 欧阳"),
+        ("𠀋一 wrote", "𠀋一", f"{REDACTED} wrote"),  # (beyond the basic plane)
+        ("李Na and 李 na", "李NA", f"{REDACTED} and {REDACTED}"),  # (a cased letter in it: the pattern decides)
     ],
 )
 def test_mask_name(text: str, name: str, masked: str) -> None:
