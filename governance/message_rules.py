@@ -89,14 +89,21 @@ def _visible(ch: str) -> bool:
     return not ch.isspace() and unicodedata.category(ch) not in _INVISIBLE_CATEGORIES
 
 
+# Unicode's Bidi_Control characters: in a reaction shown beside others' they would turn the text
+# around them (a name, the count) the other way. (Zero-width joiners and variation selectors, which
+# emoji sequences are made of, are not among them.)
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def check_emoji(emoji: str) -> str:
     """``emoji`` itself when it is a reaction: 1 to 32 bytes of UTF-8, not blank, no control
-    characters (``bad_request`` otherwise). Any short string qualifies, so a client may offer
-    any emoji, including sequences joined by zero-width joiners."""
+    characters, bidirectional ones included (``bad_request`` otherwise). Any other short string
+    qualifies, so a client may offer any emoji, including sequences joined by zero-width joiners."""
     size = len(emoji.encode("utf-8"))
     if not 1 <= size <= MAX_EMOJI_BYTES:
         raise ContractError("bad_request", f"emoji must be 1 to {MAX_EMOJI_BYTES} bytes of UTF-8")
-    if not any(_visible(ch) for ch in emoji) or any(unicodedata.category(ch) == "Cc" for ch in emoji):
+    if not any(_visible(ch) for ch in emoji) or any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS
+                                                    for ch in emoji):
         raise ContractError("bad_request", "emoji must not be blank or contain control characters")
     return emoji
 

@@ -990,7 +990,7 @@ def _explain(data: bytes | str, exc: Exception) -> FrameError:
     if type(op) is not str:
         return FrameError("bad_request", "a request needs a string 'op'", rid=rid)
     if op not in OP_TYPES:
-        return FrameError("unknown_op", f"unknown op {op[:64]!r}", rid=rid)
+        return FrameError("unknown_op", f"unknown op '{shown(op)}'", rid=rid)
     if isinstance(exc, msgspec.ValidationError):
         message = str(exc)
         return FrameError("bad_request", _argument_reason(op, message), rid=rid,

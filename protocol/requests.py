@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol.codec import INT64_MAX, INT64_MIN
-from protocol.errors import ContractError, FrameError
+from protocol.errors import ContractError, FrameError, shown
 from protocol.messages import SHORT_STR_MAX, UNAUTHENTICATED_OPS, argument_field, decode_request
 
 __all__ = [
@@ -193,7 +193,7 @@ def parse_request(frame: dict[str, Any]) -> Request:
         raise ContractError("bad_request", "a request needs a string 'op'")
     spec = OPS.get(op)
     if spec is None:
-        raise ContractError("unknown_op", f"unknown op {op[:64]!r}")
+        raise ContractError("unknown_op", f"unknown op '{shown(op)}'")
     args: dict[str, Any] = {}
     for arg in spec:
         value = frame.get(arg.name)

@@ -163,7 +163,7 @@ def _check_file(cfg: MediaConfig, size: int, mime: str) -> None:
     if size > cfg.max_bytes:
         raise ContractError("too_large", f"files may have at most {cfg.max_bytes} bytes", max_bytes=cfg.max_bytes)
     if mime not in cfg.allowed_types:
-        raise ContractError("bad_request", f"{mime!r} is not an allowed type ({', '.join(cfg.allowed_types)})")
+        raise ContractError("bad_request", f"'{shown(mime)}' is not an allowed type ({', '.join(cfg.allowed_types)})")
 
 
 @handler("upload_begin")

@@ -175,6 +175,10 @@ async def test_upload_refusals(make_server):
     big = await a.call("upload_begin", mime="application/pdf", size=100001)
     assert code(big) == "too_large" and big["max_bytes"] == 100000, big  # (the limit, for a client to say)
     assert code(await a.call("upload_begin", mime="text/plain", size=10)) == "bad_request"
+    # A refused type is quoted as every reason quotes a client's text: 64 characters, \uXXXX escapes.
+    for mime, quoted in (("q" * 256, "'" + "q" * 64 + "…'"), ("image/png\x07x", "'image/png\\u0007x'")):
+        r = await a.call("upload_begin", mime=mime, size=10)
+        assert code(r) == "bad_request" and r["reason"].startswith(quoted + " is not an allowed type"), r
     assert code(await a.call("upload_begin", mime="application/pdf", size=0)) == "bad_request"
     assert code(await a.call("upload_begin", mime="application/pdf", size=10, name="../etc/passwd")) == "bad_request"
     # A PNG header claiming a width no picture has (PostgreSQL's 32-bit column would refuse its row):

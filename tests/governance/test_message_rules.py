@@ -47,7 +47,9 @@ def test_reactions_are_short_visible_strings(emoji):
 
 @pytest.mark.parametrize("emoji", ["", " ", "\u3000", "x" * (MAX_EMOJI_BYTES + 1), "赞" * 11, "\n", "a\x00", "a\x7f",
                                    # invisible alone: zero-width joiner and space, variation selector, bidi override
-                                   "\u200d", "\u200b", "\ufe0f", "\u202e", "\u2060\u200d", "\u20e3"])
+                                   "\u200d", "\u200b", "\ufe0f", "\u202e", "\u2060\u200d", "\u20e3",
+                                   # a bidi control beside something visible: it turns the text around it
+                                   "\u202eevil", "👍\u2067", "\u200f赞", "ok\u061c"])
 def test_bad_reactions(emoji):
     assert refused(check_emoji, emoji)[0] == "bad_request"
 

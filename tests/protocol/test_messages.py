@@ -245,7 +245,9 @@ ENVELOPE = [
     ({"rid": 4, "op": ["me"]}, "bad_request", 4, "a request needs a string 'op'"),
     ({"rid": 5, "op": "fly"}, "unknown_op", 5, "unknown op 'fly'"),
     ({"rid": 5, "op": "Send"}, "unknown_op", 5, "unknown op 'Send'"),
-    ({"rid": 5, "op": "f" * 100}, "unknown_op", 5, f"unknown op {'f' * 64!r}"),
+    ({"rid": 5, "op": "f" * 100}, "unknown_op", 5, f"unknown op '{'f' * 64}…'"),
+    # quoted as every reason quotes a client's text: a line break or NUL as \uXXXX, never Python's \n
+    ({"rid": 5, "op": "a\nb\x00"}, "unknown_op", 5, "unknown op 'a\\u000ab\\u0000'"),
     ({"rid": 6, "op": "send", "group_id": "01234567", "text": "x"}, "bad_request", 6,
      "send: 'group_id' must be a group id (9 to 12 digits)"),
     ({"rid": -(2**63), "op": "me", "x": 1}, None, None, None),
