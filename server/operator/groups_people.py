@@ -336,10 +336,13 @@ async def blacklist_one(app: Context, args: dict[str, Any]) -> Result:
     (``identity.max_accounts_per_id`` above 1) is blacklisted after it, each in a transaction of its
     own with its own sanction row (so that each is listed, and lifted, as the accounts it names)."""
     user = user_of(app, args)
-    reason = await without_legal_names(app, reason_of(args), user.user_id)
+    reason = reason_of(args)
     report_id = report_id_of(args)
     person = await app.store.person_key(user.user_id)  # whose public accounts close with it (P13)
     others = await app.store.logins_of_person(person) if person is not None else []
+    # (told to the members of the groups that close with each login: the name each login verified
+    # masked, one written differently on another login of the same ID number too)
+    reason = await without_legal_names(app, reason, user.user_id, *others)
     if user.blacklisted:
         # Run again after a write for another login of the person failed half-way: the logins left
         # open are blacklisted now; with none, it is a mistake as before.

@@ -116,3 +116,22 @@ async def test_a_group_measure_masks_a_members_name(server):
     warned = await notice(member, "warning")
     assert "孙八" not in dumped(warned) and "刷屏" in warned["text"], warned
     await close_all(owner, named, member)
+
+
+async def test_a_blacklisting_masks_the_name_another_login_of_the_person_verified(make_server, monkeypatch):
+    """A person with two logins of one ID number, verified under two spellings of their name (the
+    checksum verifier compares the name with nothing): the reason, told to the members of the groups
+    the other login's blacklisting closes, masks that login's spelling too."""
+    monkeypatch.setenv("QUNGUAN_IDENTITY_MAX_ACCOUNTS_PER_ID", "2")
+    srv = make_server()
+    number = new_id_number()
+    first, second, member = await srv.user(), await srv.user(), await srv.user()
+    await first.request("verify_identity", legal_name="张三", id_number=number)
+    await second.request("verify_identity", legal_name="张叁", id_number=number)
+    gid = await open_group(second)
+    await member.request("join_group", group_id=gid)
+    await admin_ok(srv, "blacklist", first.username, "--reason", "张三即张叁，多号诈骗")
+    closed = await member.next_event("group_closed", timeout=5)
+    assert "张叁" not in dumped(closed) and "张三" not in dumped(closed) and "多号诈骗" in dumped(closed), closed
+    await close_all(first, second, member)
+
