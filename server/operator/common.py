@@ -148,8 +148,8 @@ async def without_names_around(app: Context, reason: str, target_type: str | Non
     said about it (a live group's members: its notices, and its managers the record through
     ``group_log``; a public account's editors) and ``users`` (a message's sender, a post's author, an
     appellant...). The owner of a group when a sanction was taken may have handed it on since: as a
-    member still, they are masked with the others. Awaits (one read per person): callers check again
-    after it what they act on."""
+    member still, they are masked with the others. Awaits (one read of every name): callers check
+    again after it what they act on."""
     named = [u for u in users if u]
     if target_type is not None:
         named += await answerable(app, target_type, target_id)

@@ -130,6 +130,20 @@ async def _live(a: Account) -> Account:
     return a
 
 
+async def _reason(app: Context, args: dict[str, Any], a: Account) -> str:
+    """The command's reason, told to the account's owner and editors (and subscribers, for a
+    closing): their legal names masked, as phone and ID numbers are."""
+    return await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)
+
+
+async def _live_with_reason(app: Context, args: dict[str, Any]) -> tuple[Account, str]:
+    """The open account ``args`` names and the command's :func:`_reason` (read first: a closing
+    meanwhile is found after it)."""
+    a = account_of(app, args)
+    reason = await _reason(app, args, a)
+    return await _live(a), reason
+
+
 def _record(app: Context, action: str, reason: str, a: Account, **detail: Any) -> Any:
     """The record entry of a measure on ``a``: its target is the account id."""
     return audit(app, action, reason, None, a.account_id, target_type=ACCOUNT, **detail)
@@ -181,9 +195,7 @@ def _lock(a: Account) -> Any:
 # -- measures ------------------------------------------------------------------------------
 @command("warn-account")
 async def warn_account(app: Context, args: dict[str, Any]) -> Result:
-    a = account_of(app, args)
-    reason = await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)  # (told to its owner and editors)
-    a = await _live(a)  # (closed meanwhile: the masking awaited)
+    a, reason = await _live_with_reason(app, args)
     deadline = time_of(args, "deadline", "--deadline must be a time in the future")
     now = app.now_ms()
     if deadline is not None and deadline <= now:
@@ -197,9 +209,7 @@ async def warn_account(app: Context, args: dict[str, Any]) -> Result:
 
 @command("restrict-account")
 async def restrict_account(app: Context, args: dict[str, Any]) -> Result:
-    a = account_of(app, args)
-    reason = await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)  # (told to its owner and editors)
-    a = await _live(a)  # (closed meanwhile: the masking awaited)
+    a, reason = await _live_with_reason(app, args)
     mode = args.get("comments")
     if mode not in ("off", "on"):
         raise OperatorError("--comments must be off or on")
@@ -253,9 +263,7 @@ async def _comments_on(app: Context, a: Account, reason: str) -> Result:
 
 @command("suspend-account")
 async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
-    a = account_of(app, args)
-    reason = await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)  # (told to its owner and editors)
-    a = await _live(a)  # (closed meanwhile: the masking awaited)
+    a, reason = await _live_with_reason(app, args)
     seconds = seconds_of(args)
     report_id = report_id_of(args)
     # Under the lock a lift of the account's other suspension takes: it would otherwise compute the
@@ -310,9 +318,7 @@ async def close_now(app: Context, a: Account, reason: str, record: Any, report_i
 
 @command("close-account")
 async def close_account(app: Context, args: dict[str, Any]) -> Result:
-    a = account_of(app, args)
-    reason = await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)  # (told to its owner and editors)
-    a = await _live(a)  # (closed meanwhile: the masking awaited)
+    a, reason = await _live_with_reason(app, args)
     await close_now(app, a, reason, _record(app, "close_account", reason, a), report_id_of(args))
     return Result([f"closed account {a.account_id}"])
 
@@ -320,7 +326,7 @@ async def close_account(app: Context, args: dict[str, Any]) -> Result:
 @command("license-account")
 async def license_account(app: Context, args: dict[str, Any]) -> Result:
     a = await _live(account_of(app, args))
-    reason = await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)  # (told to its owner and editors)
+    reason = await _reason(app, args, a)
     # One licence change at a time per account, from reading its labels until the write is
     # decided: each writes the whole list, so a second one built on the first one's claim would
     # store the first one's label even when the first one's write failed.
@@ -384,9 +390,7 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
     """The reserved names (``public_accounts.reserved_names``) are refused to every user; the platform
     gives one to the account of the subject entitled to it (the organisation of that name, the
     holder of the mark), with the same length, uniqueness and word-list rules as ``update_account``."""
-    a = account_of(app, args)
-    reason = await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)  # (told to its owner and editors)
-    a = await _live(a)  # (closed meanwhile: the masking awaited)
+    a, reason = await _live_with_reason(app, args)
     if a.suspension_end() > app.now_ms():  # (as update_account is refused meanwhile, and a release)
         raise OperatorError(f"account {a.account_id} is suspended until {a.suspension_end()}: what it shows does "
                             "not change until the suspension ends; grant the name then")
@@ -425,7 +429,7 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
 @command("account-credit")
 async def account_credit(app: Context, args: dict[str, Any]) -> Result:
     a = account_of(app, args)
-    reason = await without_names_around(app, reason_of(args), ACCOUNT, a.account_id)  # (told to its owner and editors)
+    reason = await _reason(app, args, a)
     delta = args.get("delta")
     if type(delta) is not int or delta == 0:
         raise OperatorError("--delta must be a non-zero whole number")
