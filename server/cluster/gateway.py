@@ -626,15 +626,20 @@ def previous_lost(previous: int, epoch: int, released: bool) -> bool:
 
 def answer_here(app: App, sess: Session, data: bytes | str, why: str) -> None:
     """Answer a frame that goes to no home (none is heard, or this node is still starting): a
-    malformed one ``bad_request`` and the like, any other ``internal`` with ``why``."""
+    malformed one ``bad_request`` and the like, a ``ping`` ``ok`` (the node the client is connected to
+    answers it, whatever the home is doing: the connection is alive), any other ``internal`` with ``why``."""
     enc = Encoding.JSON if isinstance(data, str) else Encoding.MSGPACK
     try:
-        rid = decode_request(data, app.cfg.server.max_frame_bytes).rid
+        req = decode_request(data, app.cfg.server.max_frame_bytes)
     except FrameError as err:
         METRICS.op("(undecodable)", err.code).inc()
         sess.send(error_reply(err.rid, err), enc)
         return
-    _answer_internal(sess, rid, why, enc)
+    if isinstance(req, Ping):
+        METRICS.op("ping", "ok").inc()
+        sess.send(ok_reply(req.rid, {}), enc)
+        return
+    _answer_internal(sess, req.rid, why, enc)
 
 
 def _answer_internal(sess: Session, rid: int | None, why: str, enc: Encoding) -> None:
