@@ -36,7 +36,8 @@ def is_past_retention(ts: int, now_ms: int, days: int) -> bool:
     return ts < cutoff_ms(now_ms, days)
 
 
-def sanction_holds(starts_at: int, expires_at: int | None, now_ms: int, days: int, kind: str = "") -> bool:
+def sanction_holds(starts_at: int, expires_at: int | None, now_ms: int, days: int, kind: str = "",
+                   appealed: bool = False) -> bool:
     """Whether a sanction still puts its target's records under legal hold at ``now_ms``.
 
     A sanction with an end (a timed suspension) holds until that end. A sanction without
@@ -46,9 +47,10 @@ def sanction_holds(starts_at: int, expires_at: int | None, now_ms: int, days: in
     deadline is when it turns overdue, the moment an operator follows it up with a harder
     measure, not when it stops, so it holds until that deadline and at least a full period.
     A sanction lifted early holds as imposed: the evidence behind a measure is kept for
-    the measure as decided.
+    the measure as decided. A sanction with an open appeal against it (``appealed``) holds
+    until the appeal is decided, whenever that is: the evidence is what the decision reads.
     """
-    if expires_at is not None and expires_at > now_ms:
+    if appealed or (expires_at is not None and expires_at > now_ms):
         return True
     return (expires_at is None or kind == "warning") and starts_at >= cutoff_ms(now_ms, days)
 

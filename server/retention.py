@@ -25,7 +25,8 @@ Legal hold: nothing of a held group or held user goes, whatever its age.
 A group or user is held while
   - an operator hold names it (``qunguan admin hold``) and is not released;
   - an open report names it (a reported message holds its group and its sender);
-  - a sanction against it is in force (see :func:`governance.retention.sanction_holds`);
+  - a sanction against it is in force, or appealed and the appeal not yet decided (see
+    :func:`governance.retention.sanction_holds`);
 and a message with an open content-review item is held on its own.
 The holds are evaluated inside each batch's transaction, so a hold placed
 while a purge runs protects everything the following batches would touch.

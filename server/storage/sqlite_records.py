@@ -435,8 +435,10 @@ class SqliteRecordReads(SqliteReader):
 # -- retention (G13, P16): what a Purge batch removes ------------------------------------------------
 # Groups and users under legal hold at :now (named parameters :now and :cutoff). A sanction holds by
 # governance.retention.sanction_holds: until its end, or a full period after it was imposed when it has
-# none; a warning, whose deadline is when it turns overdue and not when it stops, for both.
+# none; a warning, whose deadline is when it turns overdue and not when it stops, for both; and any of
+# them while an appeal against it is open.
 SANCTION_HOLDS = ("((expires_at IS NOT NULL AND expires_at > :now)"
+                  " OR id IN (SELECT sanction_id FROM appeals WHERE status = 'open')"
                   " OR ((expires_at IS NULL OR kind = 'warning') AND starts_at >= :cutoff))")
 HELD_GROUPS = f"""
     SELECT target_id FROM legal_holds WHERE released_at IS NULL AND target_type = 'group'

@@ -559,6 +559,29 @@ async def test_an_open_report_holds_the_reported_users_messages(server):
     assert "messages: 1" in out
 
 
+async def test_an_open_appeal_holds_the_group_past_its_suspensions_end(server):
+    """The evidence is what an appeal's decision reads: a suspension that ran out while the owner's
+    appeal waited keeps the group's records until the appeal is decided (found by a retention review:
+    no hold looked at appeals)."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    await owner.send(gid, "the message the measure was about")
+    rc, _, err = await server.admin("suspend-group", gid, "--seconds", "1", "--reason", "刷屏")
+    assert rc == 0, err
+    rc, out, err = await server.admin("--json", "sanctions", "--group", gid)
+    [sanction] = [json.loads(x) for x in out.splitlines()]
+    appeal = await owner.request("appeal", sanction_id=str(sanction["id"]), text="不服")
+    await asyncio.sleep(1.2)  # the suspension has run out by itself
+    sql(server, "UPDATE messages SET ts = ?", int(time.time() * 1000) - 200 * DAY_MS)
+    rc, out, _ = await server.admin("purge")
+    assert rc == 0 and "messages: 0" in out, out
+    rc, _, err = await server.admin("decide-appeal", str(appeal["appeal_id"]), "--outcome", "rejected",
+                                    "--note", "维持")
+    assert rc == 0, err
+    rc, out, _ = await server.admin("purge")
+    assert "messages: 1" in out, out
+
+
 def serve_once(workdir: Path, config: str, env: dict | None = None) -> subprocess.CompletedProcess:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "qunguan.toml").write_text(config, encoding="utf-8")

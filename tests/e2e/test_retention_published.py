@@ -180,6 +180,8 @@ async def test_the_purge_still_goes_by_the_index_on_ts_and_reads_only_recent_rel
         assert any("SEARCH messages USING INDEX messages_ts" in step for step in plan), plan
         assert any("review_queue_message (group_id=? AND seq=?)" in step for step in plan), plan
         assert any("SEARCH p USING PRIMARY KEY (group_id=? AND seq=?)" in step for step in plan), plan
-        assert not any(step.startswith("SCAN") and step != "SCAN c" for step in plan), plan
+        # (the open appeals, whose sanctions hold: a partial index holding those alone)
+        scans = {"SCAN c", "SCAN appeals USING INDEX appeals_one_open"}
+        assert not any(step.startswith("SCAN") and step not in scans for step in plan), plan
     finally:
         db.close()

@@ -120,3 +120,6 @@ def test_sanction_holds():
     assert sanction_holds(now - DAY_MS, now - 1, now, days, kind="warning")
     assert not sanction_holds(cutoff_ms(now, days) - 1, now - 1, now, days, kind="warning")
     assert sanction_holds(cutoff_ms(now, days) - 1, now + 1, now, days, kind="warning")  # its deadline still ahead
+    # an open appeal holds any of them until it is decided
+    assert sanction_holds(now - DAY_MS, now - 1, now, days, appealed=True)  # timed, ended
+    assert sanction_holds(cutoff_ms(now, days) - 1, None, now, days, appealed=True)  # a period past
