@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,8 +45,11 @@ def _own_files(cfg: Config) -> Iterator[tuple[Path, str]]:
 
 
 def _same(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
+    try:
+        if a.resolve() == b.resolve():
+            return True
+    except (OSError, RuntimeError):  # (a loop of links, a name too long: then no other name either)
+        return False
     try:
         return os.path.samefile(a, b)  # (another name for it: a hard link)
     except OSError:
@@ -57,8 +61,24 @@ def refuse_own_file(cfg: Config, dest: Path) -> None:
     for path, what in _own_files(cfg):
         if _same(dest, path):
             raise OperatorError(f"--out {dest} is the server's {what}: back up to a file of its own")
-    if dest.resolve().is_relative_to(cfg.media.path.resolve()):
+    try:
+        inside = dest.resolve().is_relative_to(cfg.media.path.resolve())
+    except (OSError, RuntimeError) as err:  # (RuntimeError: a loop of symbolic links)
+        raise OperatorError(f"cannot use --out {dest}: {getattr(err, 'strerror', None) or err}") from None
+    if inside:
         raise OperatorError(f"--out {dest} is inside the media folder ([media] path): back up to a file of its own")
+
+
+def _mode(dest: Path) -> int | None:
+    """What ``dest`` is (its ``st_mode``, through a symbolic link), None when nothing is there (a link
+    to nothing included); refused with why when it cannot be looked up (a name too long, a loop of
+    links, no permission on the way)."""
+    try:
+        return os.stat(dest).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise OperatorError(f"cannot use --out {dest}: {err.strerror or err}") from None
 
 
 @command("backup")
@@ -70,8 +90,12 @@ async def backup(app: Context, args: dict[str, Any]) -> Result:
     dest = Path(out)
     if not dest.is_absolute():  # (the server resolves nothing against its own working directory)
         raise OperatorError("--out must be an absolute path (qunguan admin makes it one)")
-    if dest.is_dir():
+    mode = _mode(dest)
+    if mode is not None and stat.S_ISDIR(mode):
         raise OperatorError(f"--out names a folder, not a file: {dest}")
+    if mode is not None and not stat.S_ISREG(mode):
+        # (a pipe, a device, a socket: the backup takes its name by a rename, which would replace it)
+        raise OperatorError(f"--out {dest} is not a regular file: back up to a file of its own")
     if not dest.parent.is_dir():
         raise OperatorError(f"no such folder: {dest.parent}")
     refuse_own_file(app.cfg, dest)

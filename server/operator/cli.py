@@ -19,10 +19,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import errno
 import json
 import os
 import re
 import secrets
+import stat
 import sys
 from dataclasses import dataclass
 from functools import cache
@@ -39,6 +41,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 _json_mode = False  # set by main() from --json: errors and outcomes as JSON objects
+# The runs of digits the operator typed (a term, a version, an id): an outcome that names one names what
+# was typed, never a time. (A time is typed as a date, sent in milliseconds: never one of these.)
+_typed: frozenset[str] = frozenset()
 # 13 to 15 digits standing alone (2001-09 to the year 9999 in milliseconds, as far as the server takes a
 # time); a run inside a word, such as a hex digest or an id, is part of that word and never a time.
 _EPOCH_MS = re.compile(r"(?<![\w.])[1-9]\d{12,14}(?![\w.])")
@@ -88,7 +93,7 @@ def _render(line: str, ok: bool) -> str:
         return json.dumps(with_local_times(obj), ensure_ascii=False)
     if _json_mode:
         return json.dumps({"ok": ok, "message": line}, ensure_ascii=False)
-    return _EPOCH_MS.sub(lambda m: local_time(int(m.group())), line)
+    return _EPOCH_MS.sub(lambda m: m.group() if m.group() in _typed else local_time(int(m.group())), line)
 
 
 # The times the server accepts (server/operator/common.py: MIN_TIME_MS, MAX_TIME_MS), checked here too so
@@ -423,9 +428,10 @@ def main(config_path: str | None, argv: list[str]) -> int:
 def _main(config_path: str | None, argv: list[str]) -> int:
     from server.config import ConfigError, load_config
 
-    global _json_mode
+    global _json_mode, _typed
     cut = argv.index("--") if "--" in argv else len(argv)  # --json anywhere before a "--"
     _json_mode = "--json" in argv[:cut]
+    _typed = frozenset(run for arg in argv for run in re.findall(r"\d+", arg))
     argv = [a for a in argv[:cut] if a != "--json"] + argv[cut:]
     if not argv:  # no command: say which there are
         if _json_mode:
@@ -445,8 +451,10 @@ def _main(config_path: str | None, argv: list[str]) -> int:
     if args.cmd == "set-agreement":
         for key, flag in (("rules", "--rules-file"), ("agreement", "--agreement-file")):
             try:
-                with open(request_args[key], encoding="utf-8") as f:
-                    request_args[key] = f.read()
+                text = read_file(request_args[key], AGREEMENT_FILE_MAX).decode("utf-8")
+                request_args[key] = text.replace("\r\n", "\n").replace("\r", "\n")  # (as text mode reads lines)
+            except NotAFile as err:
+                return _fail(f"{flag} {request_args[key]} {err}")
             except OSError as err:
                 return _fail(f"cannot read {err.filename}: {err.strerror}")
             except UnicodeDecodeError as err:
@@ -554,16 +562,45 @@ def _manifest_heads(path: str) -> tuple[list[Any], str | None]:
     return ([head] if why is None else []), why
 
 
+# What the operator's files may hold: an agreement or its rules are sent whole in one request (the
+# operator socket takes 4 MiB); a manifest or a checkpoint file, far more than any is.
+AGREEMENT_FILE_MAX = 4 * 1024 * 1024
+RECORD_FILE_MAX = 64 * 1024 * 1024
+
+
+class NotAFile(Exception):
+    """A file the operator named that is no regular file (a pipe, a device) or is too large to be one
+    of those this tool reads: refused with the words of the exception."""
+
+
+def read_file(path: str, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them. Opened without waiting
+    (``O_NONBLOCK``: a pipe named there held the command for ever) and read only when it is a regular
+    file (``/dev/zero`` filled the memory); OSError as ``open`` raises it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if not stat.S_ISREG(mode):
+            raise NotAFile("is not a regular file (a pipe or a device): give a file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise NotAFile(f"is larger than {limit // (1024 * 1024)} MiB: not a file this command reads")
+    return data
+
+
 def _record_head(path: str) -> tuple[Any, str | None]:
     """The record head an export's manifest file carries, or the reason it has none (for people: a
     missing file, an unreadable one, not JSON, not a manifest, the field that is missing or wrong)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = read_file(path, RECORD_FILE_MAX).decode("utf-8")
     except FileNotFoundError:
         return None, "no such file"
     except IsADirectoryError:
         return None, "is a folder, not a file (give the export's manifest.json)"
+    except NotAFile as err:
+        return None, str(err)
     except UnicodeDecodeError as err:
         return None, f"not an export manifest: not UTF-8 text (byte {err.start})"
     except OSError as err:
@@ -587,12 +624,13 @@ def _checkpoint_heads(path: str) -> tuple[list[dict[str, Any]], str | None]:
     skips it in its own file (both read it with :func:`governance.audit.parse_checkpoints`): one
     damaged line must not hide the others."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_file(path, RECORD_FILE_MAX)
     except FileNotFoundError:
         return [], "no such file"
     except IsADirectoryError:
         return [], "is a folder, not a file"
+    except NotAFile as err:
+        return [], str(err)
     except OSError as err:
         return [], f"cannot read it: {err.strerror or err}"
     found, bad = parse_checkpoints(data)

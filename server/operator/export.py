@@ -81,6 +81,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from protocol.errors import shown
 from server import gcpolicy, record
 from server.handlers.common import known_group
 from server.operator import export_media
@@ -408,8 +409,11 @@ def address_of(text: str) -> str:
     try:
         addr = ipaddress.ip_address(text.strip())
     except ValueError:
+        addr = None
+    if addr is None or (isinstance(addr, ipaddress.IPv6Address) and addr.scope_id is not None):
+        # (a zone, fe80::1%eth0, names a link of one machine: the network log holds none)
         raise OperatorError(f"--address must be one IP address, such as 203.0.113.5 or 2001:db8::1, "
-                            f"not {text[:80]!r}") from None
+                            f"not '{shown(text, 80)}'") from None
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return str(addr.ipv4_mapped)
     return str(addr)
