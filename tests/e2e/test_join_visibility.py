@@ -145,3 +145,30 @@ async def test_reactions_and_edits_of_messages_from_before_a_join_are_not_sent_t
         await again[c].login(name, "password123")
     await check(again[owner], again[m1], again[late])
     await close_all(*again.values())
+
+
+async def test_a_join_still_being_stored_shows_nothing_of_a_private_group(server):
+    """A join whose write is in flight is no membership yet (as member_of says for every other read):
+    group_info on the user's other connection meanwhile gives not_member, and when the store then
+    refuses the join, they have read nothing members read. It gave them the announcement and the pins
+    (found by a review of group governance)."""
+    import asyncio
+
+    from tests.e2e.harness import open_group
+    from tests.e2e.store_hold import until_write_waits, writes_held
+    from tests.e2e.test_races import refuse_rows
+
+    owner, joiner = await server.user(), await server.user()
+    other = await server.client()  # the joiner's second connection
+    await other.login(joiner.username, "password123")
+    gid = await open_group(owner)
+    await owner.request("set_announcement", group_id=gid, text="members-only secret")
+    uid = joiner.user_id
+    refuse_rows(server, "no_joiner", "members", f"NEW.user_id = '{uid}'", f"user_id <> '{uid}'")
+    async with writes_held(server, "members"):
+        join = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
+        await until_write_waits(server, "members")
+        info = await other.call("group_info", group_id=gid)
+    assert not (await join)["ok"]  # the store refused the join: they never were a member
+    assert info.get("code") == "not_member" and "members-only secret" not in json.dumps(info), info
+    await close_all(owner, joiner, other)
