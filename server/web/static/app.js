@@ -117,7 +117,14 @@ function langButton() {
     lang: getLang() === "en" ? "zh-CN" : "en",   // (its words are in the language it switches to)
     onclick: () => {
       setLang(getLang() === "en" ? "zh-CN" : "en");
-      if (S.me) { renderMain(); setStatus(statusKey); } else {
+      if (S.me) {
+        // (the chat's place and what is typed in the account pane outlive the redraw)
+        const s = $("#scroller"), place = s && !nearBottom() ? s.scrollTop : null;
+        const kept = [...document.querySelectorAll("#account-pane [data-keep][id]")].map((x) => [x.id, x.value]);
+        renderMain(); setStatus(statusKey);
+        for (const [id, value] of kept) { const x = document.getElementById(id); if (x) x.value = value; }
+        const again = $("#scroller"); if (again && place !== null) { again.scrollTop = place; keepBottom = nearBottom(); }
+      } else {
         // The form is drawn again in the other language with what was typed in it (a password too:
         // it never leaves the page), and where the focus was.
         const typed = [...document.querySelectorAll("#app form input[id]")].map((x) => [x.id, x.value]);
@@ -941,7 +948,8 @@ function groupItem(g) {
   const gid = g.group_id;   // (the handlers name the group only: morph keeps the first item's)
   const typed = gid !== S.current ? typedFor(g) : "";
   const preview = el("div", { class: "preview clip muted" }, g.mentioned ? el("span", { class: "mention-flag", text: t("mentioned_flag") }) : null,
-    ...(typed.trim() ? [el("span", { class: "draft-flag", text: t("draft_flag") }), typed] : [g.preview]));
+    ...(typed.trim() ? [el("span", { class: "draft-flag", text: t("draft_flag") }), typed]
+      : [g.msgs.has(g.lastSeq) ? previewText(g.msgs.get(g.lastSeq)) : g.preview]));
   // Its name for a screen reader, in words: the avatar's letter left out, the counts said as what they count.
   const said = [g.name, g.role === "member" ? "" : t("role_" + g.role), g.unread > 0 ? t("unread_said", { n: g.unread }) : "",
     g.requests > 0 ? t("requests_said", { n: g.requests }) : "", preview.textContent].filter(Boolean).join(t("said_sep"));
@@ -1056,7 +1064,11 @@ function renderChat() {
   // So does the reader when the messages grow in place (a reaction on the last one, a name that wraps).
   const keeper = new ResizeObserver(() => { if (keepBottom) scrollToBottom(); });
   keeper.observe(scroller);
-  const below = el("button", { type: "button", id: "new-below", class: "primary small", hidden: true, onclick: () => { scrollToBottom(); } });
+  const below = el("button", { type: "button", id: "new-below", class: "primary small", hidden: true, onclick: () => {
+    const keyed = document.activeElement === below;
+    scrollToBottom();
+    if (keyed) { const box = $("#composer-text:not([disabled])"); (box || $("#messages .msg:last-of-type") || $("#chat-head button")).focus(); }
+  } });
   const above = el("button", { type: "button", id: "new-above", class: "primary small", hidden: true, onclick: () => jumpToNew(g) });
   // No maxlength: the browser's counts UTF-16 units (an emoji as two) and cuts silently. The server
   // counts characters; the count shows near the limit and a longer text is refused here, kept as it is.
@@ -1937,6 +1949,8 @@ function onEvent(ev) {
       changedLive(g, ev.seq);
       const gone = { deleted: true, deleted_by: ev.deleted_by };
       if (m) replaceMessage(g, { group_id: m.group_id, seq: m.seq, ts: m.ts, sender: m.sender, ...gone });
+      { const menu = $("#message-actions"); const dlg = menu && menu.closest("dialog");
+        if (dlg && dlg.dataset.gid === g.group_id && Number(menu.dataset.seq) === ev.seq) dlg.close(); }
       uncountDeleted(g, ev.seq, m);
       echoChange(g, ev.seq, gone);
       break;
@@ -2039,7 +2053,7 @@ function onEvent(ev) {
     case "invited":
       // (加入 goes once the user is in the group: joined here, or on another device of theirs)
       notice(later("n_invited", { by: ev.by.display_name, group: ev.name, id: ev.group_id }),
-        { label: t("join_now"), run: () => joinGroup(ev.group_id), done: () => S.groups.has(ev.group_id) });
+        { label: () => t("join_now"), run: () => joinGroup(ev.group_id), done: () => S.groups.has(ev.group_id) });
       break;
     case "group_dissolved":   // (by me: on another device of mine)
       notice(later(ev.by === meId ? "n_dissolved_by_me" : "n_dissolved", { group: gname(ev.group_id) }));
@@ -2215,7 +2229,7 @@ function creditText(ev, text) {
   return t("n_credit_plain", { score, level, delta: typeof delta === "number" ? (delta > 0 ? "+" + delta : String(delta)) : "" });
 }
 
-function appealAction(sid) { return { label: t("appeal"), run: () => appealDialog(sid) }; }
+function appealAction(sid) { return { label: () => t("appeal"), run: () => appealDialog(sid) }; }
 
 // `sanction_lifted`: **[ext]** `measure` (the lifted sanction's kind) and `reason` (the operator's
 // alone, or the upheld appeal's note) word it; an older server's `text` as it is.
@@ -2365,7 +2379,7 @@ function openNotices() {
   modal(t("notices"), (done) => S.notices.length === 0 ? el("p", { class: "muted", text: t("no_notices") }) :
     el("ul", { class: "notices", id: "notice-list" }, S.notices.map((n) => el("li", {},
       el("time", { class: "muted small", text: fmtTime(n.ts) }), el("p", { text: n.say() }),
-      n.action && !(n.action.done && n.action.done()) ? el("button", { type: "button", class: "primary small", text: n.action.label, onclick: () => { done(); n.action.run(); } }) : null))));
+      n.action && !(n.action.done && n.action.done()) ? el("button", { type: "button", class: "primary small", text: n.action.label(), onclick: () => { done(); n.action.run(); } }) : null))));
 }
 
 async function joinGroup(gid) {

@@ -31,7 +31,7 @@ export function drawReply(g) {
   bar.append(el("span", { class: "grow clip" }, el("strong", { text: t("replying_to", { name: m.sender ? m.sender.display_name : "" }) }),
     el("span", { class: "muted", text: " " + previewText(m) })),
   el("button", { type: "button", class: "icon small", id: "reply-cancel", "aria-label": t("cancel_reply"), text: "✕",
-    onclick: () => { draft(g).replyTo = null; drawReply(g); } }));
+    onclick: () => { draft(g).replyTo = null; drawReply(g); const box = $("#composer-text"); if (box) box.focus(); } }));
 }
 
 // ---------------------------------------------------------------- files

@@ -446,11 +446,12 @@ function inviteSection(g) {
 // The actions on one message: react, reply, edit (one's own), pin (owner, admins), report it or
 // its sender, delete it.
 export function messageActions(g, m) {
+  // (closed when its message is recalled or deleted meanwhile: app.js message_deleted)
   const mine = S.me && m.sender && m.sender.user_id === S.me.user_id;
   const pinned = (g.pinned || []).includes(m.seq);
   const manages = g.role !== "member" && !powersSuspendedUntil();   // pinning and deleting others' are management
   dialogFor(g.group_id);
-  modal(t("message"), (done) => el("div", { class: "stack", id: "message-actions" },
+  modal(t("message"), (done) => el("div", { class: "stack", id: "message-actions", "data-seq": m.seq },
     el("blockquote", { class: "quote", text: previewText(m) }),
     emojiRow(g, m, () => done()),
     el("div", { class: "row wrap" },
@@ -472,6 +473,7 @@ export function messageActions(g, m) {
 // Recalling one's own message, or an owner or admin deleting someone else's, is asked first (as
 // leaving and dissolving are): it cannot be undone, and everyone sees it.
 function confirmDelete(m, mine) {
+  dialogFor(m.group_id);   // (closed with the group, like the menu it came from)
   if (mine) return confirmBox(t("confirm_recall", { name: (m.sender && m.sender.display_name) || S.me.display_name }), t("recall"), t("cancel"));
   return confirmBox(t("confirm_delete_other", { name: m.sender ? m.sender.display_name : t("unknown_user") }), t("delete"), t("cancel"));
 }

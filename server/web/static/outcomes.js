@@ -79,7 +79,7 @@ async function checkSanctions(notice, me) {
   const since = await seenAt(me.user_id, MEASURES_SEEN);
   const fresh = rows.filter((x) => x.starts_at > since);
   if (!fresh.length || S.me !== me) return;
-  const view = { label: t("view_my_reports"), run: () => openMyReports() };
+  const view = { label: () => t("view_my_reports"), run: () => openMyReports() };
   const one = fresh[0];
   notice(fresh.length === 1 ? t("n_sanction_standing", { sid: one.sanction_id, what: measureText(one), reason: one.reason || "" })
     : t("n_sanctions_standing", { n: fresh.length }), view, "error");
@@ -142,7 +142,7 @@ export async function checkOutcomes(notice) {
     const since = await seenAt(me.user_id);
     const fresh = rows.filter((x) => doneAt(x) > since).sort((a, b) => doneAt(b) - doneAt(a));
     if (!fresh.length || S.me !== me) return;
-    const view = { label: t("view_my_reports"), run: () => openMyReports() };
+    const view = { label: () => t("view_my_reports"), run: () => openMyReports() };
     notice(fresh.length === 1 ? outcomeText(fresh[0]) : t("n_outcomes_since", { n: fresh.length }), view);
     await setSeen(me.user_id, doneAt(fresh[0]));
   } finally {
