@@ -50,10 +50,15 @@ def _reads_past(ch: str) -> bool:
 
 def _is_ignorable(ch: str) -> bool:
     """Unicode's Default_Ignorable_Code_Point (the ranges a name can hold), or a combining mark."""
+    return unicodedata.category(ch)[0] == "M" or is_default_ignorable(ch)
+
+
+def is_default_ignorable(ch: str) -> bool:
+    """Unicode's Default_Ignorable_Code_Point, the ranges a name can hold: what shows as nothing
+    (variation selectors, fillers, joiners, tags), never a visible accent."""
     o = ord(ch)
     return (
-        unicodedata.category(ch)[0] == "M"
-        or o in (0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFEFF, 0xFFA0)
+        o in (0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFEFF, 0xFFA0)
         or 0x180B <= o <= 0x180F
         or 0x200B <= o <= 0x200F
         or 0x202A <= o <= 0x202E

@@ -39,6 +39,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from governance import content
+from governance.names import is_default_ignorable
 from governance.shown_text import neutral
 from governance.tiers import CreditLevel, credit_level
 from protocol.errors import ContractError
@@ -138,11 +140,14 @@ def normalize_name(name: str) -> str:
     """The comparison key of an account name: ignoring case, width and spaces.
 
     NFKC folds full-width and compatibility forms; casefold (then NFKC again, since casefold
-    may leave non-normalized text) folds case; whitespace and invisible format characters
-    (zero-width space, joiners, BOM) are dropped so they cannot make a copy look new.
+    may leave non-normalized text) folds case; whitespace, invisible format characters
+    (zero-width space, joiners, BOM) and the other characters that show as nothing (variation
+    selectors, fillers: Unicode's default-ignorable ones) are dropped so they cannot make a copy
+    look new. (A key stored before variation selectors were dropped keeps them.)
     """
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
-    return "".join(c for c in folded if not c.isspace() and unicodedata.category(c) != "Cf")
+    return "".join(c for c in folded
+                   if not (c.isspace() or unicodedata.category(c) == "Cf" or is_default_ignorable(c)))
 
 
 def is_stand_in_name(name: str) -> bool:
@@ -156,11 +161,14 @@ def is_stand_in_name(name: str) -> bool:
 
 
 def reserved_hit(name: str, reserved: Iterable[str]) -> str | None:
-    """The first reserved name equal to or contained in ``name``, both normalized."""
+    """The first reserved name equal to or contained in ``name``, both normalized; also as the word
+    lists match (traditional characters as simplified, punctuation left out: ``新華社`` and
+    ``新-华社`` are ``新华社``), since a reserved name is kept from whoever would pose as its holder."""
     key = normalize_name(name)
+    loose = content.normalize(key)
     for entry in reserved:
         r = normalize_name(entry)
-        if r and r in key:
+        if r and (r in key or ((rl := content.normalize(r)) and rl in loose)):
             return entry
     return None
 

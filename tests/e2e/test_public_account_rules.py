@@ -153,3 +153,32 @@ async def test_remove_term_takes_down_shown_posts_and_comments_containing_it(srv
     assert "removed 0 messages, 0 posts and 0 comments" in await admin_ok(srv, "remove-term", "明天停水",
                                                                           "--reason", "谣言")
     await close_all(owner, commenter, reader)
+
+
+async def test_a_name_that_shows_as_a_reserved_or_taken_one_is_refused(tmp_path, make_server):
+    """Account names are compared without what shows as nothing: a variation selector (a mark that
+    draws no glyph) kept in the key let a user take a name that shows exactly as a reserved one, as
+    another account's, or as a held account's stand-in (found by a review of public accounts). A
+    reserved name is also matched as the word lists match, traditional characters as simplified."""
+    from governance.public_accounts import org_check_char
+
+    vs = "\ufe00"  # VARIATION SELECTOR-1
+    d = tmp_path / "srv"
+    d.mkdir()
+    (d / "reserved.txt").write_text("新华\n", encoding="utf-8")
+    srv = make_server('[public_accounts]\nreserved_names = "reserved.txt"\nmax_per_subject = 5\n')
+    owner, other = await srv.user(verify_id=True), await srv.user(verify_id=True)
+    first = await owner.request("create_account", name="Tea House", category="culture", intro="",
+                                subject_type="individual")
+    refusals = {}
+    for label, name in (("reserved", "新" + vs + "华社"), ("traditional", "新華社"), ("taken", "Tea" + vs + " House"),
+                        ("stand-in", "公众号" + vs + " " + first["account_id"])):
+        refusals[label] = code(await other.call("create_account", name=name, category="culture", intro="",
+                                                subject_type="individual"))
+    org = "91310115MA0000003"
+    refusals["org_name"] = code(await other.call(
+        "create_account", name="通讯社筹备", category="culture", intro="", subject_type="organization",
+        org_name="新" + vs + "华通讯社", org_code=org + org_check_char(org)))
+    assert refusals == {"reserved": "forbidden", "traditional": "forbidden", "taken": "conflict",
+                        "stand-in": "forbidden", "org_name": "forbidden"}
+    await close_all(owner, other)

@@ -112,6 +112,8 @@ def test_any_single_substitution_is_caught(code, pos, c):
         ("Straße", "STRASSE"),
         ("科技 日报", "科技日报"),
         ("Café", "Cafe\u0301"),  # composed and decomposed
+        ("Tea\ufe00 House", "Tea House"),  # a variation selector: shows as nothing
+        ("新\U000e0100华", "新华"), ("新\u180b华", "新华"), ("新\u034f华", "新华"),  # so do these
     ],
 )
 def test_normalize_name_ignores_case_width_and_spaces(a, b):
@@ -153,6 +155,9 @@ def test_normalize_name_keeps_different_names_apart():
         ("Ｐｏｌｉｃｅ Station", "police"),
         ("Daily Planet", None),
         ("", None),
+        ("人民日報", "人民日报"),  # traditional characters, as the word lists read them
+        ("人民-日报·官方", "人民日报"),  # punctuation between its characters
+        ("人民\ufe00日报", "人民日报"),
     ],
 )
 def test_reserved_hit(name, hit):
