@@ -97,7 +97,10 @@ def check_extras(ctx: Context, g: Group, m: Member, user: User, req: rq.Send, no
     mentions = None
     if req.mentions:
         mentions = list(dict.fromkeys(req.mentions))
-        strangers = [uid for uid in mentions if uid not in g.members]
+        # (a membership whose write is in flight is none yet, as member_of says: refused, it would
+        # leave a stored message mentioning someone who never was a member)
+        members = g.members
+        strangers = [uid for uid in mentions if (mm := members.get(uid)) is None or mm.pending is not None]
         if strangers:
             raise ContractError("bad_request", "mentions must be members of the group: "
                                                  + ", ".join(shown(uid, 32) for uid in strangers[:5]))

@@ -632,3 +632,30 @@ async def test_closed_and_dissolved_groups_refuse_every_message_op(make_server, 
         args = {**args, **({"seq": seq} if "seq" in args else {}), **({"reply_to": seq} if "reply_to" in args else {})}
         assert code(await m1.call(op, group_id=other, **args)) == "not_found", op
     await close_all(owner, admin, m1, outsider)
+
+
+async def test_a_mention_of_someone_whose_join_is_still_being_stored_is_refused(make_server, tmp_path):
+    """Until their join is stored, a joiner is no member (their own send says not_member): a mention of
+    them is refused as any non-member's is, or a join then refused would leave a stored message
+    mentioning someone who never was a member (found by a review of the message path)."""
+    from tests.e2e.store_hold import until_write_waits, writes_held
+
+    srv = rich_server(make_server, tmp_path)
+    gid, owner, admin, [m1] = await crowd(srv, 1)
+    x = await srv.user()
+    x2 = await srv.client()
+    await x2.login(x.username, "password123")
+    async with writes_held(srv, "members"):  # x's join stays unstored
+        joining = asyncio.ensure_future(x.call("join_group", group_id=gid))
+        await until_write_waits(srv, "members")
+        own = await x2.call("send", group_id=gid, text="me")
+        # (a send that passed would wait for the held writes: answered once they go on)
+        mention = asyncio.ensure_future(m1.call("send", group_id=gid, text="hi", mentions=[x.user_id]))
+        await asyncio.wait({mention}, timeout=1.0)
+    assert code(await joining) == "ok"
+    assert code(own) == "not_member"
+    sent = await mention
+    assert code(sent) == "bad_request" and x.user_id in sent["reason"], sent
+    # stored now: the mention goes through
+    assert code(await m1.call("send", group_id=gid, text="hi", mentions=[x.user_id])) == "ok"
+    await close_all(owner, admin, m1, x, x2)
