@@ -146,9 +146,11 @@ async def test_roles_decide_what_runs_and_the_record_names_the_person(srv, share
     assert rc == 0, err
     released = await owner.next_event("message_released", timeout=WITHIN)
     assert released["seq"] == held["seq"] and released["text"].startswith("刷单返利")
+    rules = shared / "rules.txt"  # (a regular file: a device is refused before the role is asked)
+    rules.write_text("", encoding="utf-8")
+    rules.chmod(0o644)
     for refused in (("warn-group", gid, "--reason", "x"), ("export", "--group", gid, "--out", str(shared / "x")),
-                    ("set-agreement", "--version", "9", "--rules-file", "/dev/null", "--agreement-file",
-                     "/dev/null")):
+                    ("set-agreement", "--version", "9", "--rules-file", str(rules), "--agreement-file", str(rules))):
         rc, _, err = await admin_as(REVIEWER, shared, *refused)
         assert rc == 2 and "may not run" in err, (refused, err)
 
