@@ -24,7 +24,10 @@ const FORMATS = {
   "application/vnd.openxmlformats-officedocument.presentationml.presentation": "PowerPoint 演示文稿",
 };
 function kindOf(mime) {
-  const m = String(mime).toLowerCase();
+  let m = String(mime).toLowerCase();
+  // (a reason quotes at most 64 characters of what the client sent, then "…": a longer type is
+  // known by what is left of it)
+  if (m.endsWith("…")) m = Object.keys(FORMATS).find((k) => k.startsWith(m.slice(0, -1))) || m;
   if (FORMATS[m]) return FORMATS[m];
   const [major, minor] = m.split("/");
   return KINDS[major] ? `${KINDS[major]}（${(minor || "").toUpperCase()}）` : (m || "未知类型");
