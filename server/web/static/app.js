@@ -7,7 +7,7 @@ import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName }
 import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom, postingBlocked, serverNow, learnServerTime } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, deletedText, previewText, upload } from "./media.js";
-import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
+import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, editChanged, hitsChanged, pinsChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile, MEMBERS_CAME } from "./composer.js";
 import { fmtSeconds, forgetInviteImages } from "./moderation.js";
 import { browserStore } from "./browser_store.js";
@@ -39,7 +39,9 @@ function boot() {
   setAgreementHook(checkAgreement);
   takeInviteFromUrl();
   window.addEventListener("hashchange", takeInviteFromUrl);
-  chatLeftHistory();   // (a reload opens no chat: the entry a chat left is the list's again)
+  // (a reload opens no chat: the entry a chat left is the list's again; replaced, not gone back
+  // from: the entry before it was the document's before the reload, which Back would load again)
+  try { if (chatEntry()) history.replaceState(null, ""); } catch { /* as below */ }
   window.addEventListener("popstate", chatFromHistory);
   if (S.token) { conn.keep = true; setStatus("connecting"); renderMain(); conn.connect().catch(() => {}); }
   else renderLogin("login");
@@ -1008,13 +1010,18 @@ function chatInHistory(gid) {
     else history.pushState({ qunguanChat: gid }, "");
   } catch { /* a browser that refuses history changes: ‹ still closes the chat */ }
 }
-// The chat closed by other means (the account tab, a group gone, a logout): its entry no longer names it.
+// The chat closed by other means (the account tab, a group gone, a logout): its entry goes, Back from
+// the list then leaves the page at once as it would had no chat been opened (a blank entry left in
+// its place took a press that did nothing). The entry before it is this page's list (chatInHistory
+// pushed the chat's over it); popstate there finds no chat to close.
 function chatLeftHistory() {
-  try { if (chatEntry()) history.replaceState(null, ""); } catch { /* as above */ }
+  try { if (chatEntry()) history.back(); } catch { /* as above */ }
 }
 function closeChat() {
   const gid = S.current;
-  document.body.classList.remove("show-chat"); S.current = null; renderGroups();
+  if (gid) closeDialogsOf(gid);   // (Back with a message's menu open: not left over the list)
+  // (drawn empty: on a desktop the chat pane stays in view, and showed the group's messages no longer followed)
+  document.body.classList.remove("show-chat"); S.current = null; renderGroups(); renderChat();
   const item = gid && $(`#group-list [data-gid="${CSS.escape(gid)}"]`);
   if (item) item.focus();   // (the keyboard's place: the group it came from)
 }
@@ -1208,6 +1215,8 @@ function replaceMessage(g, m) {
 // shown follows: the quotes of replies to it, the pin bar, the reply being written.
 function echoChange(g, seq, change = {}) {
   quoteChanged(g, seq, change);
+  editChanged(g, seq, { ...(g.msgs.get(seq) || {}), ...change });   // (after a reconnect: as history has it now)
+  hitsChanged(g, seq);
   const d = g.draft;
   if (d && d.replyTo && d.replyTo.seq === seq) {
     d.replyTo = g.msgs.get(seq) || { ...d.replyTo, ...change };
@@ -1951,6 +1960,8 @@ function onEvent(ev) {
       if (m) replaceMessage(g, { group_id: m.group_id, seq: m.seq, ts: m.ts, sender: m.sender, ...gone });
       { const menu = $("#message-actions"); const dlg = menu && menu.closest("dialog");
         if (dlg && dlg.dataset.gid === g.group_id && Number(menu.dataset.seq) === ev.seq) dlg.close(); }
+      // (a picture of it open at full size, its download link with it: gone with the message)
+      for (const d of document.querySelectorAll("dialog#image-viewer")) if (d.dataset.gid === g.group_id && Number(d.dataset.seq) === ev.seq) d.close();
       uncountDeleted(g, ev.seq, m);
       echoChange(g, ev.seq, gone);
       break;
@@ -2010,7 +2021,11 @@ function onEvent(ev) {
     case "group_updated":
       if (!g) break;
       if (g.info) for (const k of ["name", "category", "join_policy", "announcement", "mute_all", "pinned", "slow_mode_seconds"]) if (k in ev) g.info[k] = ev[k];
-      if ("name" in ev) g.name = ev.name;
+      if ("name" in ev) {
+        g.name = ev.name;
+        const feed = g.group_id === S.current && $("#messages");
+        if (feed) feed.setAttribute("aria-label", t("messages_of", { name: g.name }));
+      }
       if ("mute_all" in ev) { g.muteAll = ev.mute_all; sysLine(g, () => t(ev.mute_all ? "sys_mute_all_on" : "sys_mute_all_off")); }
       else if ("pinned" in ev) { setPins(g, ev.pinned || []); sysLine(g, () => t("sys_pinned")); }
       else if ("slow_mode_seconds" in ev) {
@@ -2116,6 +2131,7 @@ function setPins(g, pins) {
     if (before.has(seq) !== pins.includes(seq) && g.msgs.has(seq)) replaceMessage(g, g.msgs.get(seq));
   }
   if (g.group_id === S.current) drawPinBar(g);
+  pinsChanged(g);
 }
 
 function bumpCount(g, d) {

@@ -3,7 +3,7 @@
 // it returns goes into send's attachments. Showing: images inline, audio and video with the
 // browser's players, anything else as a download link. Their URLs are signed and expire: a failed
 // load (403 after the expiry) or an old link asks media_url for a fresh one.
-import { el, modal } from "./dom.js";
+import { el, modal, dialogFor } from "./dom.js";
 import { t } from "./i18n.js";
 import { S, api, whenAuthed, serverNow } from "./state.js";
 import { RequestError } from "./conn.js";
@@ -178,14 +178,16 @@ export function attachmentsNode(g, m) {
   return el("div", { class: "attachments" }, m.attachments.map((a) => {
     const fetchUrl = async () => (await api("media_url", { group_id: g.group_id, seq: m.seq, media_id: a.media_id })).url;
     // Without a URL and a seq, the message is our own, acknowledged before its event came.
-    return mediaNode(a, fetchUrl, !!m.seq);
+    return mediaNode(a, fetchUrl, !!m.seq, { gid: g.group_id, seq: m.seq });
   }));
 }
 
 // One attachment: a picture inline (click for full size), audio or video in the browser's player,
 // anything else as a download link. fetchUrl() gives a fresh signed URL when the one held expired;
-// live: whether the URL may be used (or fetched) now.
-export function mediaNode(a, fetchUrl, live = true) {
+// live: whether the URL may be used (or fetched) now; of: the message it is in ({gid, seq}), whose
+// full-size view closes with the group or when the message is recalled, or the post ({pid}), whose
+// full-size view closes when the post goes.
+export function mediaNode(a, fetchUrl, live = true, of = null) {
   const label = a.name || t("kind_" + a.kind);
   if (!live) {
     // Not served yet (a held post's files, until the platform releases it): named, not a broken image.
@@ -195,7 +197,7 @@ export function mediaNode(a, fetchUrl, live = true) {
   }
   let node;
   if (a.kind === "image") {
-    const view = async () => viewImage(fresh(node.src) ? node.src : (await refresh(fetchUrl, a, node, "src", true)) || node.src, label);
+    const view = async () => viewImage(fresh(node.src) ? node.src : (await refresh(fetchUrl, a, node, "src", true)) || node.src, label, of);
     // (a control for the keyboard too: the full-size view and its download are reached from here)
     node = el("img", { class: "media-img", alt: label, title: label, "data-media": a.media_id, tabindex: 0, role: "button",
       onclick: view, onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); view(); } } });
@@ -222,8 +224,13 @@ export function mediaNode(a, fetchUrl, live = true) {
   return node;
 }
 
-function viewImage(src, label) {
-  modal(label, () => el("div", { class: "stack center" },
+function viewImage(src, label, of) {
+  if (of) dialogFor(of.gid);
+  modal(label, (done, dlg) => {
+    if (of && of.seq) dlg.dataset.seq = String(of.seq);
+    if (of && of.pid) dlg.dataset.pid = String(of.pid);
+    return el("div", { class: "stack center" },
     el("img", { class: "media-full", src, alt: label }),
-    el("a", { class: "link", href: src, download: true, text: t("download") })), { wide: true, id: "image-viewer" });
+    el("a", { class: "link", href: src, download: true, text: t("download") }));
+  }, { wide: true, id: "image-viewer" });
 }

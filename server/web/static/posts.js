@@ -52,6 +52,8 @@ export async function refreshPosts(v, render) {
 // or this page is deleting it itself.
 export function postGone(v, pid, render, quiet = false) {
   v.posts = v.posts.filter((p) => p.post_id !== pid);
+  // (a picture of it open at full size, with its download link: gone with the post)
+  for (const d of document.querySelectorAll("dialog#image-viewer")) if (d.dataset.pid === String(pid)) d.close();
   if (v.post && v.post.post.post_id === pid) {
     if (!quiet && !v.post.deleting) toast(t("ae_post_gone"));
     v.post = null;
@@ -239,7 +241,7 @@ export function postView(v, render) {
         const again = await api("read_post", { post_id: p.post_id });
         const x = (again.attachments || []).find((y) => y.media_id === a.media_id);
         return x ? x.url : null;
-      }, !p.held))) : null,
+      }, !p.held, { pid: p.post_id }))) : null,
       el("div", { class: "row wrap post-actions" },
         role ? null : el("button", { type: "button", class: "ghost small", id: "btn-report-post", text: t("report_post"),
           onclick: () => reportDialog({ target_type: "post", post_id: p.post_id }) }),

@@ -300,17 +300,24 @@ export function emojiRow(g, m, after) {
 // server's limit is `limits.max_text_chars` characters (code points), which `me` tells (LIMITS):
 // a text over it is said in the dialog before anything is sent, and stays there to shorten.
 
+// The message being edited here, while its dialog is open: an edit or a recall of it made meanwhile
+// on another device (or by a manager) reaches the dialog (editChanged).
+let editing = null;
+
 export function editDialog(g, m) {
   dialogFor(g.group_id);
+  const mine = { gid: g.group_id, seq: m.seq, base: m.text || "", box: null, done: null };
+  editing = mine;
   modal(t("edit"), (done) => {
     const msg = el("p", { class: "form-msg", id: "edit-msg", role: "alert" });
     // Enter saves and Shift+Enter starts a new line, as in the composer.
     const box = el("textarea", { id: "edit-text", "aria-label": t("edit"), rows: 4, value: m.text || "",
       onkeydown: (e) => { if (e.key === "Enter" && !e.shiftKey && !composing(e)) { e.preventDefault(); form.requestSubmit(); } } });
+    mine.box = box; mine.done = done;
     const form = el("form", { class: "stack", onsubmit: async (e) => {
       e.preventDefault();
       const text = box.value;
-      if (text === m.text) { done(); return; }
+      if (text === mine.base) { done(); return; }
       // A text left blank is a caption taken off a message with files; one without files would show
       // nothing: said here (recalling it is the way to take it back), not closed as if saved.
       if (!text.trim() && !(m.attachments || []).length) {
@@ -331,7 +338,19 @@ export function editDialog(g, m) {
       }
     } }, box, msg, el("div", { class: "row end" }, el("button", { type: "submit", class: "primary", id: "edit-save", text: t("save") })));
     return form;
-  });
+  }).then(() => { if (editing === mine) editing = null; });
+}
+
+// Message seq of g changed elsewhere while its edit dialog is open: recalled or deleted, the dialog
+// closes (its save could only be refused); edited, the text shown becomes the new one unless the
+// user has already changed it (then theirs stays, to save over it or not).
+export function editChanged(g, seq, change) {
+  const e = editing;
+  if (!e || e.gid !== g.group_id || e.seq !== seq || !e.done) return;
+  if (change.deleted) { e.done(null); return; }
+  if (typeof change.text !== "string") return;
+  if (e.box.value === e.base) e.box.value = change.text;
+  e.base = change.text;
 }
 
 // ---------------------------------------------------------------- pinned messages
@@ -415,6 +434,29 @@ export function openSearch(g) {
       run(null);
     } }, input, el("button", { type: "submit", class: "primary", id: "search-go", text: t("search") })), msg, list, more];
   }, { id: "search-dialog" });
+}
+
+// Message seq of g changed (edited, recalled) while a list of g's messages is open (search hits, the
+// pinned messages): a recalled hit leaves the search results (its text no longer matches, and it was
+// still there to read), a pinned one shows what it is now, as the pin bar does.
+export function hitsChanged(g, seq) {
+  const m = quotedOf(g, seq);
+  if (!m) return;
+  for (const li of document.querySelectorAll(`dialog[data-gid="${CSS.escape(g.group_id)}"] li.hit[data-seq="${seq}"]`)) {
+    if (li.classList.contains("search-hit") && m.deleted) { li.remove(); continue; }
+    const text = li.querySelector(".hit-text, .hit-main > div.clip");
+    if (text) text.textContent = li.classList.contains("pin-item") ? quotePreview(m) : previewText(m);
+  }
+}
+
+// g's pinned messages changed (group_updated): an open list of them keeps only those still pinned,
+// and closes when none is left.
+export function pinsChanged(g) {
+  const list = document.querySelector(`dialog[data-gid="${CSS.escape(g.group_id)}"] #pin-list`);
+  if (!list) return;
+  const pins = g.pinned || [];
+  for (const li of [...list.querySelectorAll("li.pin-item")]) if (!pins.includes(Number(li.dataset.seq))) li.remove();
+  if (!list.querySelector("li.pin-item")) list.closest("dialog").close();
 }
 
 function hitNode(g, m) {
