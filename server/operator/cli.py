@@ -99,7 +99,7 @@ def _render(line: str, ok: bool) -> str:
 # The times the server accepts (server/operator/common.py: MIN_TIME_MS, MAX_TIME_MS), checked here too so
 # that a date outside them is refused with its reason before anything is sent.
 _MIN_MS, _MAX_MS = 0, 253_370_764_800_000 - 1
-_TIME_RANGE = "from 1970-01-01 to 9998-12-31"
+_TIME_RANGE = "from 1970-01-01T00:00Z, 08:00 in UTC+8, to 9998-12-31"
 
 
 def _iso_ms(text: str) -> int:

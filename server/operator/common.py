@@ -98,7 +98,7 @@ def id_of(args: dict[str, Any], key: str, refusal: str) -> int:
 # in listings); a deadline past year 9999 was stored and then broke every export and listing showing it.
 MIN_TIME_MS = 0
 MAX_TIME_MS = 253_370_764_800_000 - 1  # 9999-01-01T00:00:00Z, less 1 ms
-TIME_RANGE = "from 1970-01-01 to 9998-12-31"
+TIME_RANGE = "from 1970-01-01T00:00Z, 08:00 in UTC+8, to 9998-12-31"
 
 
 def time_of(args: dict[str, Any], key: str, refusal: str) -> int | None:

@@ -16,6 +16,7 @@ from server.handlers.message_extras import event_of, message_obj
 from server.operator import review_names, review_public
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import (
+    MAX_ID,
     apply,
     audit,
     changes,
@@ -78,7 +79,7 @@ async def review_queue(app: Context, args: dict[str, Any]) -> Result:
     through the ones of a sender or a group, a page at a time."""
     for key in ("after", "limit"):
         if args.get(key) is not None and not is_id(args[key]):
-            raise OperatorError(f"--{key} must be a whole number above 0")
+            raise OperatorError(f"--{key} must be a whole number from 1 to {MAX_ID}")
     page = ReviewPage(after=args.get("after") or 0, limit=args.get("limit"),
                       group_id=(await group_of(app, args)).group_id if args.get("group_id") is not None else None,
                       sender_id=user_of(app, args).user_id if args.get("username") is not None else None,

@@ -69,3 +69,13 @@ async def test_an_address_export_refuses_an_ipv6_zone(server, tmp_path):
         rc, out, err = await server.admin("export", "--address", address, "--out", str(tmp_path / "case"))
         assert refused(rc, out, err) and "--address must be one IP address" in err, (rc, out, err[:200])
         assert not (tmp_path / "case").exists()
+
+
+async def test_a_refusal_of_a_number_or_a_time_says_the_range_it_must_fall_in(server):
+    """A --limit past any id was told it "must be a whole number above 0"; a date without a zone on the
+    first day (read in UTC+8, so before the epoch) was told times go "from 1970-01-01": both true-sounding
+    and unhelpful. Each now says the range as it is."""
+    rc, out, err = await server.admin("review-queue", "--limit", str(10**23))
+    assert refused(rc, out, err) and f"from 1 to {2**63 - 1}" in err, err
+    rc, out, err = await server.admin("export", "--user", "nobody", "--since", "1970-01-01", "--out", "/tmp/x")
+    assert refused(rc, out, err) and "1970-01-01T00:00Z, 08:00 in UTC+8," in err, err
