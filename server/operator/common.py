@@ -160,6 +160,12 @@ async def without_names_around(app: Context, reason: str, target_type: str | Non
     return await without_legal_names(app, reason, *named)
 
 
+def around_of(group_id: str | None, account_id: str | None) -> tuple[str | None, str | None]:
+    """The target :func:`without_names_around` masks around for what is in a group or on a public
+    account (a review item, a text of either): the group, else the account, else none."""
+    return ("group", group_id) if group_id else ("account", account_id) if account_id else (None, None)
+
+
 async def answerable(app: Context, target_type: str, target_id: str | None) -> list[str]:
     """The person a sanction or a report on ``target_type`` ``target_id`` names: the user, the group's
     owner (an ended group's too: known_group), or the public account's owner (none for a target no

@@ -18,6 +18,7 @@ from server.operator.channel import OperatorError, Result, command
 from server.operator.common import (
     MAX_ID,
     apply,
+    around_of,
     audit,
     changes,
     each_id,
@@ -113,8 +114,7 @@ async def decide_one(app: Context, item_id: Any, args: dict[str, Any]) -> Result
     gid, seq, sender_id, action = item["group_id"], item["seq"], item["sender_id"], item["action"]
     # (the note is kept in the record, which a group's managers read, and told to the author: the legal
     # names of the author and of those around what they wrote masked)
-    around = ("group", gid) if gid else ("account", item["account_id"]) if item["account_id"] else (None, None)
-    note = await without_names_around(app, note, *around, sender_id)
+    note = await without_names_around(app, note, *around_of(gid, item["account_id"]), sender_id)
     already = f"review item {item_id} is already decided"
     if item["status"] == "withdrawn":
         by = ("a newer change of its field superseded it" if item.get("note") == "superseded"

@@ -28,6 +28,7 @@ from server.handlers import screening
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import (
     apply,
+    around_of,
     audit,
     changes,
     group_of,
@@ -78,8 +79,7 @@ async def remove_text(app: Context, args: dict[str, Any]) -> Result:
     # (kept in the record the group's managers read, told to the author: the legal names around it masked)
     gid = getattr(target, "group_id", None)
     aid = getattr(target, "account_id", None)
-    around = ("group", gid) if gid else ("account", aid) if aid else (None, None)
-    reason = await without_names_around(app, reason_of(args), *around, author_id, owner_id)
+    reason = await without_names_around(app, reason_of(args), *around_of(gid, aid), author_id, owner_id)
     target, neutral, author_id, owner_id = await _target(app, kind, raw)  # (again: the masking awaited)
     field, noun = FIELDS[kind], NOUNS[kind]
     shown = str(getattr(target, field))

@@ -358,6 +358,14 @@ def open_post(page: Any, title: str) -> None:
     page.wait_for_selector(f"#post-title:has-text('{title}')")
 
 
+def tea_room(bg: Background, server: ServerProcess) -> tuple[Any, Any, str]:
+    """A group 茶话会 its owner opened and a member joined: (the owner's client, the member's, its id)."""
+    owner, member = bg.run(server.user()), bg.run(server.user())
+    gid = bg.run(open_group(owner, name="茶话会"))
+    bg.run(member.request("join_group", group_id=gid))
+    return owner, member, gid
+
+
 def three_in_a_group(bg: Background, server: ServerProcess) -> tuple[str, Any, Any, Any]:
     """A group Alice (its owner) opened, Bob and Carol joined: its id and their clients."""
     alice = bg.run(server.user())

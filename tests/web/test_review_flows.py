@@ -10,7 +10,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.e2e.harness import ServerProcess, open_group
-from tests.web.browser import Background, login, message, new_page, open_actions, send
+from tests.web.browser import Background, login, message, new_page, open_actions, send, tea_room
 
 
 def test_an_invitations_join_button_follows_the_language(browser: Any, server: ServerProcess, bg: Background) -> None:
@@ -30,9 +30,7 @@ def test_an_invitations_join_button_follows_the_language(browser: Any, server: S
 
 def test_the_group_lists_preview_of_a_recalled_message_follows_the_language(
         browser: Any, server: ServerProcess, bg: Background) -> None:
-    owner, alice = bg.run(server.user()), bg.run(server.user())
-    gid = bg.run(open_group(owner, name="茶话会"))
-    bg.run(alice.request("join_group", group_id=gid))
+    owner, alice, gid = tea_room(bg, server)
     page = new_page(browser, server)
     login(page, alice.username)
     r = bg.run(owner.request("send", group_id=gid, text="说错了"))
@@ -50,9 +48,7 @@ def test_the_group_lists_preview_of_a_recalled_message_follows_the_language(
 
 def test_a_message_recalled_while_its_menu_is_open_is_not_quoted_by_a_reply(
         browser: Any, server: ServerProcess, bg: Background) -> None:
-    owner, bob = bg.run(server.user()), bg.run(server.user())
-    gid = bg.run(open_group(owner, name="茶话会"))
-    bg.run(bob.request("join_group", group_id=gid))
+    owner, bob, gid = tea_room(bg, server)
     r = bg.run(bob.request("send", group_id=gid, text="发错了的秘密"))
     page = new_page(browser, server)
     login(page, owner.username)
@@ -118,9 +114,7 @@ def test_a_comment_being_written_survives_a_language_switch(browser: Any, server
 
 def test_a_language_switch_keeps_the_readers_place_in_the_chat(
         browser: Any, server: ServerProcess, bg: Background) -> None:
-    owner, bob = bg.run(server.user()), bg.run(server.user())
-    gid = bg.run(open_group(owner, name="茶话会"))
-    bg.run(bob.request("join_group", group_id=gid))
+    owner, bob, gid = tea_room(bg, server)
     for i in range(60):
         bg.run(bob.request("send", group_id=gid, text=f"第 {i} 条"))
     page = new_page(browser, server)
@@ -143,9 +137,7 @@ def test_a_language_switch_keeps_the_readers_place_in_the_chat(
 
 def test_a_group_gone_closes_the_recall_confirmation_opened_from_its_message(
         browser: Any, server: ServerProcess, bg: Background) -> None:
-    owner, bob = bg.run(server.user()), bg.run(server.user())
-    gid = bg.run(open_group(owner, name="茶话会"))
-    bg.run(bob.request("join_group", group_id=gid))
+    owner, bob, gid = tea_room(bg, server)
     page = new_page(browser, server)
     login(page, bob.username)
     page.click(f"#group-list [data-gid='{gid}']")
@@ -164,9 +156,7 @@ def test_a_group_gone_closes_the_recall_confirmation_opened_from_its_message(
 
 def test_cancelling_a_reply_from_the_keyboard_keeps_the_focus(
         browser: Any, server: ServerProcess, bg: Background) -> None:
-    owner, bob = bg.run(server.user()), bg.run(server.user())
-    gid = bg.run(open_group(owner, name="茶话会"))
-    bg.run(bob.request("join_group", group_id=gid))
+    owner, bob, gid = tea_room(bg, server)
     bg.run(bob.request("send", group_id=gid, text="问个问题"))
     page = new_page(browser, server)
     login(page, owner.username)
@@ -183,9 +173,7 @@ def test_cancelling_a_reply_from_the_keyboard_keeps_the_focus(
 
 def test_the_new_messages_below_button_keeps_the_focus(
         browser: Any, server: ServerProcess, bg: Background) -> None:
-    owner, bob = bg.run(server.user()), bg.run(server.user())
-    gid = bg.run(open_group(owner, name="茶话会"))
-    bg.run(bob.request("join_group", group_id=gid))
+    owner, bob, gid = tea_room(bg, server)
     for i in range(40):
         bg.run(bob.request("send", group_id=gid, text=f"第 {i} 条"))
     page = new_page(browser, server)

@@ -10,14 +10,12 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.harness import ServerProcess, open_group
-from tests.web.browser import Background, login, message, new_page, open_actions, send, tiny_png
+from tests.e2e.harness import ServerProcess
+from tests.web.browser import Background, login, message, new_page, open_actions, send, tea_room, tiny_png
 
 
 def _in_group(browser: Any, server: ServerProcess, bg: Background, **kw: Any) -> tuple[Any, Any, str, Any]:
-    owner, bob = bg.run(server.user()), bg.run(server.user())
-    gid = bg.run(open_group(owner, name="茶话会"))
-    bg.run(bob.request("join_group", group_id=gid))
+    owner, bob, gid = tea_room(bg, server)
     page = new_page(browser, server, **kw)
     login(page, bob.username)
     return owner, bob, gid, page
