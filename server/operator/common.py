@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
@@ -44,9 +45,15 @@ def operator_name() -> str:
     return current_operator().name
 
 
+# A reason is told to people (a notice, an event) and kept in the record: long enough for a paragraph,
+# short enough for a notice on a phone's screen.
+MAX_REASON_CHARS = 1000
+
+
 def reason_of(args: dict[str, Any], key: str = "reason") -> str:
     """The non-empty ``args[key]``, stripped (refused as "--reason is required", or the key's name, otherwise), with
-    phone numbers and ID numbers masked.
+    phone numbers and ID numbers masked; at most MAX_REASON_CHARS characters, and no control
+    character but a line break or a tab (an escape sequence would reach terminals' screens).
 
     An operator's reason is told to people (a group's members read a warning's or a closing's
     reason, a reporter the resolution note) and kept in the record that owners read through
@@ -60,7 +67,19 @@ def reason_of(args: dict[str, Any], key: str = "reason") -> str:
     reason = (value or "").strip()
     if not reason:
         raise OperatorError(f"--{key} is required")
+    if len(reason) > MAX_REASON_CHARS:
+        raise OperatorError(f"--{key} must be at most {MAX_REASON_CHARS} characters (it has {len(reason)})")
+    control = next((c for c in reason if c not in "\n\t" and unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        raise OperatorError(f"--{key} must not hold a control character (it holds U+{ord(control):04X}): "
+                            "line breaks and tabs are the only ones a notice shows")
     return redact(reason)
+
+
+def optional_reason(args: dict[str, Any], default: str) -> str:
+    """``reason_of(args)``, or ``default`` when ``--reason`` is left out or blank (for the commands whose
+    reason is optional: one spelling of "no reason" for all of them)."""
+    return reason_of(args) if str(args.get("reason") or "").strip() else default
 
 
 MAX_SECONDS = 10 * 366 * 86400  # a timed measure lasts at most ten years (longer: close or blacklist)

@@ -38,6 +38,7 @@ from server.operator.common import (
     is_id,
     lines_in_turns,
     operator_name,
+    optional_reason,
     penalty,
     points_of,
     quantile,
@@ -504,7 +505,7 @@ SEAL_REASON = "the record's entries from before it had a key"
 async def seal_record(app: Context, args: dict[str, Any]) -> Result:
     """Seal the record's unsealed beginning, on the operator's word that the database predates the keyed
     record (the server never does it by itself: server/record.py says why); recorded, with the count."""
-    reason = reason_of(args) if args.get("reason") is not None else SEAL_REASON
+    reason = optional_reason(args, SEAL_REASON)
     path = app.cfg.audit.checkpoint_file
     try:
         done = await record.seal(app)

@@ -25,6 +25,7 @@ from server.operator.common import (
     audit,
     id_of,
     operator_name,
+    optional_reason,
     reason_of,
     target_label,
     time_of,
@@ -150,6 +151,9 @@ _ROTATING: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDiction
 # and everyone's phone, name and ID number would then be sealed under a guessable key.
 KEY_HEX_DIGITS = 64
 HEXDIGITS = frozenset(string.hexdigits.encode())
+# 32 random bytes take fewer than 8 values with a chance under 1e-20: a key that does was typed, not drawn
+# (all zeros, "abab..."), and everyone's identity would be sealed under a key anyone guesses.
+_MIN_DISTINCT_BYTES = 8
 _KEY_FILE_MAX = 4096  # more than a key file ever holds: a larger file is no key file (and is not read whole)
 
 
@@ -172,7 +176,12 @@ def _new_key(path: Path) -> bytes:
         os.close(fd)
     text = raw.strip()
     if len(raw) <= _KEY_FILE_MAX and len(text) == KEY_HEX_DIGITS and all(c in HEXDIGITS for c in text):
-        return read_key(text)
+        key = read_key(text)
+        if len(set(key)) < _MIN_DISTINCT_BYTES:
+            raise OperatorError(f"--new-key-file {path} holds no random key (its 32 bytes are {len(set(key))} "
+                                "values repeated, as all zeros are): make one with `python -c \"import secrets; "
+                                "print(secrets.token_hex(32))\"`")
+        return key
     raise OperatorError(f"--new-key-file {path} is not an identity key: it must hold 64 hex digits (32 random "
                         "bytes, as `python -c \"import secrets; print(secrets.token_hex(32))\"` writes)")
 
@@ -184,7 +193,7 @@ async def rotate_key(app: Context, args: dict[str, Any]) -> Result:
     if not path or not Path(str(path)).is_absolute():
         raise OperatorError("--new-key-file must name a file (an absolute path; qunguan admin makes it one)")
     # (optional here, unlike most commands' reasons; masked as every reason is: reason_of)
-    reason = reason_of(args) if str(args.get("reason") or "").strip() else "identity key rotation"
+    reason = optional_reason(args, "identity key rotation")
     key = await asyncio.to_thread(_new_key, Path(str(path)))
     lock = _ROTATING.setdefault(app, asyncio.Lock())
     if lock.locked():

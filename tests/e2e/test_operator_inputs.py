@@ -252,6 +252,11 @@ async def test_rotate_key_takes_only_a_key_as_the_server_writes_them(server, tmp
         assert err.strip() == (f"qunguan admin: --new-key-file {path} is not an identity key: it must hold 64 hex "
                                "digits (32 random bytes, as `python -c \"import secrets; print(secrets.token_hex(32))"
                                "\"` writes)"), err
+    for pattern in ("00" * 32, "ab" * 32, "0123" * 16):  # (64 hex digits a person typed, not drew)
+        typed = tmp_path / "typed.key"
+        typed.write_text(pattern + "\n", encoding="utf-8")
+        rc, out, err = await server.admin("rotate-key", "--new-key-file", str(typed))
+        assert rc == 2 and out == "" and "holds no random key" in err and len(err.strip().splitlines()) == 1, err
     fifo = tmp_path / "pipe.key"
     os.mkfifo(fifo)  # (opened without waiting for a writer: the server's loop is never held by it)
     for not_a_file in (tmp_path, fifo):
@@ -376,3 +381,32 @@ def test_a_one_line_outcome_spells_every_time_the_server_takes_as_local_time():
             f"suspended group 482109331 until {local_time(ms)}"
     assert _render("digest 0a2111990847203f, group 4821093312, 48365568 bytes", True) == \
         "digest 0a2111990847203f, group 4821093312, 48365568 bytes"
+
+
+async def test_a_reason_is_at_most_a_thousand_characters_without_control_characters(server):
+    """A reason is told to people (here the group's members) and kept in the record: 100 KB of it was
+    accepted, and so was an escape sequence that repaints a terminal client's screen. A line break and
+    a tab stay allowed (a paragraph of reasons)."""
+    owner = await server.user()
+    gid = await open_group(owner)
+    for reason, why in (("x" * 1001, "must be at most 1000 characters (it has 1001)"),
+                        ("spam \x1b[2J\x1b[H", "must not hold a control character (it holds U+001B)"),
+                        ("sp\ram", "(it holds U+000D)"), ("a\x85b", "(it holds U+0085)")):
+        rc, out, err = await server.admin("warn-group", gid, "--reason", reason)
+        assert rc == 2 and out == "" and why in err and len(err.strip().splitlines()) == 1, (reason, err)
+        rc, out, err = await server.admin("credit", owner.username, "--delta", "-1", "--reason", reason)
+        assert rc == 2 and why in err, (reason, err)
+    assert server.db_rows("SELECT count(*) FROM audit WHERE action IN ('warn_group', 'credit')") == [(0,)]
+    rc, out, err = await server.admin("warn-group", gid, "--reason", "第一条。\n\t第二条。" + "x" * 990)
+    assert rc == 0, err
+    notice = await owner.next_event("notice", timeout=10)
+    assert notice["kind"] == "warning" and notice["text"].startswith("第一条。\n\t第二条。")
+    assert len(notice["text"]) == 1000
+
+
+async def test_seal_record_takes_a_blank_reason_as_none_as_rotate_key_does(server):
+    """An optional reason left blank is no reason for both commands that take one (seal-record refused
+    it as "--reason is required"; rotate-key took it as none)."""
+    rc, out, err = await server.admin("seal-record", "--reason", "   ")
+    assert "--reason is required" not in err, err
+    assert rc == 2 and "nothing to seal" in err, err
