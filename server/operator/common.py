@@ -132,10 +132,17 @@ def time_of(args: dict[str, Any], key: str, refusal: str) -> int | None:
     return value
 
 
-def report_id_of(args: dict[str, Any]) -> int | None:
+async def report_of(app: Context, args: dict[str, Any]) -> int | None:
+    """The report ``--report`` names, looked up (``unknown report R``: a mistyped id would tie the measure
+    to another complaint, or to none, in the record and every export), or None when not given. Called
+    first in each command that takes one, before it reads its target: its await opens no gap between a
+    command's checks and its write."""
     if args.get("report_id") is None:
         return None
-    return id_of(args, "report_id", "--report must be a report id")
+    report_id = id_of(args, "report_id", "--report must be a report id")
+    if await app.store.report(report_id) is None:
+        raise OperatorError(f"unknown report {report_id}")
+    return report_id
 
 
 async def group_of(app: Context, args: dict[str, Any]) -> Group:

@@ -43,7 +43,7 @@ from server.operator.common import (
     points_of,
     quantile,
     reason_of,
-    report_id_of,
+    report_of,
     sanction,
     seconds_of,
     tell_credit,
@@ -96,6 +96,7 @@ MAX_CREDIT_DELTA = 1_000_000  # far beyond any level; bounds what one command ca
 # -- groups ------------------------------------------------------------------------
 @command("warn-group")
 async def warn_group(app: Context, args: dict[str, Any]) -> Result:
+    report_id = await report_of(app, args)
     g = _live(await group_of(app, args))
     reason = await without_names_around(app, reason_of(args), "group", g.group_id)
     _live(g)  # (closed or dissolved meanwhile: the read awaited)
@@ -104,7 +105,7 @@ async def warn_group(app: Context, args: dict[str, Any]) -> Result:
     if deadline is not None and deadline <= now:
         raise OperatorError("--deadline must be a time in the future")
     (sanction_id,) = await apply(app, sanction("warning", "group", g.group_id, reason, now, deadline,
-                                               report_id_of(args)),
+                                               report_id),
                                  audit=audit(app, "warn_group", reason, g.group_id, deadline=deadline))
     publish(g.online, ev.Notice(group_id=g.group_id, kind="warning", text=reason, deadline=deadline,
                                      sanction_id=str(sanction_id), by=operator_name()))
@@ -115,9 +116,9 @@ async def warn_group(app: Context, args: dict[str, Any]) -> Result:
 async def suspend_group(app: Context, args: dict[str, Any]) -> Result:
     """Posting stops until now + N s: the new end replaces the group's, so it may shorten a suspension;
     the suspensions it cuts short end in the record with it (:func:`sanctions.replacing`)."""
+    report_id = await report_of(app, args)
     g = _live(await group_of(app, args))
     reason, seconds = await without_names_around(app, reason_of(args), "group", g.group_id), seconds_of(args)
-    report_id = report_id_of(args)
     # Under the group's sanction lock (a lift reads the group's other suspensions to know what
     # still holds, and must see this one), and claimed in memory before the write: posting
     # stops now, and a failed write puts it back.
@@ -199,6 +200,7 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
     A group its owner dissolved is closed too (recorded, the owner who dissolved it penalised): an
     owner warned, or expecting a report to be upheld, could dissolve first and leave the platform
     no measure on the group."""
+    report_id = await report_of(app, args)
     g = await group_of(app, args)
     if g.closed_at is not None or g.group_id in app.state.closed:  # (the latter: closed since the read)
         raise OperatorError(f"group {g.group_id} is already closed")
@@ -212,7 +214,6 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
         reason = await without_names_around(app, reason_of(args), "group", g.group_id)
         if g.closed_at is not None or g.group_id in app.state.closed:  # (after the read: closed meanwhile)
             raise OperatorError(f"group {g.group_id} is already closed")
-        report_id = report_id_of(args)
     except BaseException:
         app.state.end_settled(g)  # (a copy taken in leaves again; a live group, or one being closed, stays)
         raise
@@ -230,9 +231,9 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
 async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
     """Owner/admin powers stop until now + N s: the new end replaces the user's, so it may shorten a
     suspension; the suspensions it cuts short end in the record with it (:func:`sanctions.replacing`)."""
+    report_id = await report_of(app, args)
     user = user_of(app, args)
     reason, seconds = await without_legal_names(app, reason_of(args), user.user_id), seconds_of(args)
-    report_id = report_id_of(args)
     # Under the user's sanction lock and claimed in memory first, like suspend-group.
     async with sanctions.lock_target("user", user.user_id):
         rows = await app.store.sanctions("user", user.user_id)
@@ -270,9 +271,9 @@ async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
 
 @command("revoke-create")
 async def revoke_create(app: Context, args: dict[str, Any]) -> Result:
+    report_id = await report_of(app, args)
     user = user_of(app, args)
     reason = await without_legal_names(app, reason_of(args), user.user_id)
-    report_id = report_id_of(args)
     # Under the user's sanction lock and claimed first: a create_group from now on is refused.
     async with sanctions.lock_target("user", user.user_id):
         now = app.now_ms()
@@ -336,9 +337,9 @@ async def blacklist_one(app: Context, args: dict[str, Any]) -> Result:
     The person is blacklisted, not one login: every other account verified with the same ID number
     (``identity.max_accounts_per_id`` above 1) is blacklisted after it, each in a transaction of its
     own with its own sanction row (so that each is listed, and lifted, as the accounts it names)."""
+    report_id = await report_of(app, args)
     user = user_of(app, args)
     reason = reason_of(args)
-    report_id = report_id_of(args)
     person = await app.store.person_key(user.user_id)  # whose public accounts close with it (P13)
     others = await app.store.logins_of_person(person) if person is not None else []
     # (told to the members of the groups that close with each login: the name each login verified

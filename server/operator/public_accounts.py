@@ -71,7 +71,7 @@ from server.operator.common import (
     id_of,
     operator_name,
     reason_of,
-    report_id_of,
+    report_of,
     sanction,
     seconds_of,
     tell_penalty,
@@ -195,12 +195,13 @@ def _lock(a: Account) -> Any:
 # -- measures ------------------------------------------------------------------------------
 @command("warn-account")
 async def warn_account(app: Context, args: dict[str, Any]) -> Result:
+    report_id = await report_of(app, args)
     a, reason = await _live_with_reason(app, args)
     deadline = time_of(args, "deadline", "--deadline must be a time in the future")
     now = app.now_ms()
     if deadline is not None and deadline <= now:
         raise OperatorError("--deadline must be a time in the future")
-    (sid,) = await apply(app, sanction("warning", ACCOUNT, a.account_id, reason, now, deadline, report_id_of(args)),
+    (sid,) = await apply(app, sanction("warning", ACCOUNT, a.account_id, reason, now, deadline, report_id),
                          audit=_record(app, "warn_account", reason, a, deadline=deadline))
     _tell(app, a, ev.Notice(kind="account_warning", text=reason, account_id=a.account_id, deadline=deadline,
                             sanction_id=str(sid), by=operator_name()))
@@ -209,11 +210,11 @@ async def warn_account(app: Context, args: dict[str, Any]) -> Result:
 
 @command("restrict-account")
 async def restrict_account(app: Context, args: dict[str, Any]) -> Result:
+    report_id = await report_of(app, args)
     a, reason = await _live_with_reason(app, args)
     mode = args.get("comments")
     if mode not in ("off", "on"):
         raise OperatorError("--comments must be off or on")
-    report_id = report_id_of(args)
     async with _lock(a):
         if mode == "off":
             return await _comments_off(app, a, reason, report_id)
@@ -263,9 +264,9 @@ async def _comments_on(app: Context, a: Account, reason: str) -> Result:
 
 @command("suspend-account")
 async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
+    report_id = await report_of(app, args)
     a, reason = await _live_with_reason(app, args)
     seconds = seconds_of(args)
-    report_id = report_id_of(args)
     # Under the lock a lift of the account's other suspension takes: it would otherwise compute the
     # remaining end from a list without this one and overwrite the end claimed here.
     async with _lock(a):
@@ -318,8 +319,9 @@ async def close_now(app: Context, a: Account, reason: str, record: Any, report_i
 
 @command("close-account")
 async def close_account(app: Context, args: dict[str, Any]) -> Result:
+    report_id = await report_of(app, args)
     a, reason = await _live_with_reason(app, args)
-    await close_now(app, a, reason, _record(app, "close_account", reason, a), report_id_of(args))
+    await close_now(app, a, reason, _record(app, "close_account", reason, a), report_id)
     return Result([f"closed account {a.account_id}"])
 
 
@@ -449,9 +451,9 @@ async def account_credit(app: Context, args: dict[str, Any]) -> Result:
 
 @command("remove-post")
 async def remove_post(app: Context, args: dict[str, Any]) -> Result:
+    report_id = await report_of(app, args)
     raw = id_of(args, "post_id", "POST_ID must be a post id")
     reason = reason_of(args)
-    report_id = report_id_of(args)
     row = await app.store.post(raw)
     if row is None:
         raise OperatorError(f"unknown post {raw}")

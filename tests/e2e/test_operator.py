@@ -614,6 +614,19 @@ async def test_sanction_records_its_report(server):
         ids["revoke_create"], False)
     rc, out, err = await server.admin("verify-audit")
     assert rc == 0 and "whole" in out, (out, err)
+    # A report id no report has is refused before anything is done (it was stored as given: the
+    # measure tied to no complaint, or to another's, in the record and in every export).
+    missing = str(int(rid) + 1000)
+    sanctions_before = server.db_rows("SELECT count(*) FROM sanctions")
+    for args in (("warn-group", gid, "--reason", "x"), ("suspend-group", gid, "--seconds", "30", "--reason", "x"),
+                 ("close-group", gid, "--reason", "x"), ("suspend-admin", owner.username, "--seconds", "9",
+                                                         "--reason", "x"),
+                 ("revoke-create", owner.username, "--reason", "x"), ("blacklist", m.username, "--reason", "x"),
+                 ("warn-account", "100000001", "--reason", "x"), ("close-account", "100000001", "--reason", "x"),
+                 ("remove-post", "1", "--reason", "x")):
+        rc, out, err = await server.admin(*args, "--report", missing)
+        assert (rc, out, err.strip()) == (2, "", f"qunguan admin: unknown report {missing}"), (args, err)
+    assert server.db_rows("SELECT count(*) FROM sanctions") == sanctions_before
 
 
 async def test_remove_text_takes_down_a_name_an_announcement_or_an_intro(server):
