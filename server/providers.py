@@ -69,7 +69,18 @@ def tls_context(ca_file: Path | None) -> ssl.SSLContext:
 
 
 class ProviderDown(Exception):
-    """No clear answer from the provider after every attempt."""
+    """No clear answer from the provider after every attempt. ``maybe_taken``: some attempt may have
+    reached it and been acted on (no answer in time, a connection lost after the request went);
+    False when every attempt was refused before it (no connection) or answered 429 or 5xx."""
+
+    def __init__(self, why: str, maybe_taken: bool) -> None:
+        super().__init__(why)
+        self.maybe_taken = maybe_taken
+
+
+class NotTaken(ContractError):
+    """``internal``: the provider surely did not act on the request (it refused it, or none reached it),
+    so what was counted for it may be given back (``request_code``'s limits)."""
 
 
 class SignedPoster:
@@ -99,6 +110,7 @@ class SignedPoster:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         request_id = secrets.token_hex(16)
         why = "no attempt was made"
+        maybe_taken = False
         for attempt in range(self.retries + 1):
             if attempt:
                 await asyncio.sleep(backoff_seconds(attempt))
@@ -114,19 +126,23 @@ class SignedPoster:
                 # every chunk: the attempt as a whole is bounded here)
                 async with asyncio.timeout(self.timeout):
                     resp = await self._http().post(self.url, content=body, headers=headers)
-            except (httpx.TimeoutException, TimeoutError):
+            except (httpx.TimeoutException, TimeoutError) as exc:
                 why = f"no answer within {self.timeout:g} s"
+                # (a connect timeout sent nothing; a read timeout may have been after the provider acted)
+                maybe_taken = maybe_taken or not isinstance(exc, httpx.ConnectTimeout)
             except httpx.HTTPError as exc:
                 why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                maybe_taken = maybe_taken or not isinstance(exc, httpx.ConnectError)
             else:
                 if resp.status_code == 429 or resp.status_code >= 500:
                     why = f"HTTP {resp.status_code}"
                 elif 300 <= resp.status_code < 400:
-                    raise ProviderDown(f"{self.name}: HTTP {resp.status_code} (redirects are not followed)")
+                    raise ProviderDown(f"{self.name}: HTTP {resp.status_code} (redirects are not followed)",
+                                       maybe_taken)
                 else:
                     return resp
             log.warning("%s: attempt %d of %d failed: %s", self.name, attempt + 1, self.retries + 1, why)
-        raise ProviderDown(f"{self.name}: {why} after {self.retries + 1} attempt(s)")
+        raise ProviderDown(f"{self.name}: {why} after {self.retries + 1} attempt(s)", maybe_taken)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -209,11 +225,11 @@ class HttpSms:
             resp = await self.poster.post({"phone": phone, "code": code, "ts": ts_ms})
         except ProviderDown as exc:
             log.error("SMS not sent: %s", exc)
-            raise ContractError("internal", "the SMS service is unavailable; no code was sent; try again later") \
-                from None
+            raise (ContractError if exc.maybe_taken else NotTaken)(
+                "internal", "the SMS service is unavailable; no code was sent; try again later") from None
         if not 200 <= resp.status_code < 300:
             log.error("SMS refused by the provider: HTTP %d (%d bytes)", resp.status_code, len(resp.content))
-            raise ContractError("internal", "the SMS service refused the message; no code was sent")
+            raise NotTaken("internal", "the SMS service refused the message; no code was sent")
 
     async def aclose(self) -> None:
         await self.poster.aclose()

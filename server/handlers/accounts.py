@@ -32,6 +32,7 @@ from server.handlers.common import (
 )
 from server.handlers.groups import ClosedRequests
 from server.handlers.public_accounts import leave_public_accounts, refuse_if_running_accounts
+from server.providers import NotTaken
 from server.security import new_token, token_hash
 from server.session import CLOSE_POLICY
 from server.state import NOTHING, User
@@ -71,13 +72,24 @@ async def request_code(ctx: Context, sess: Session, req: rq.RequestCode, enc: En
             if counter is ctx.codes_per_service:
                 limits.warn_sms_budget(ctx)
             raise _rate_limited(what, wait)
-    ctx.codes_per_phone.hit(key, now)
-    ctx.codes_per_ip.hit(sess.ip, now)
-    ctx.codes_per_service.hit(limits.SERVICE_WIDE, now)
-    netlog.session(ctx, sess, "code_request", phone_hmac=key)  # with the hits: what a restart counts again
+    counted = ((ctx.codes_per_phone, key), (ctx.codes_per_ip, sess.ip), (ctx.codes_per_service, limits.SERVICE_WIDE))
+    for counter, k in counted:  # (counted before the awaits: requests in parallel see each other)
+        counter.hit(k, now)
     code = ctx.codes.issue(key, ctx.now_ms() / 1000, ctx.randbelow)
-    await limits.keep_code(ctx, key)
-    await ctx.sms.send(phone, code, ctx.now_ms())  # raises internal if the provider cannot take it
+    try:
+        await limits.keep_code(ctx, key)
+        await ctx.sms.send(phone, code, ctx.now_ms())  # raises internal if the provider cannot take it
+    except NotTaken:
+        # The provider surely sent nothing (it refused, or no request reached it): the request uses up
+        # none of the phone's, the address's or the service's codes, and the log has no row for a
+        # restart to count. A provider that may have sent it (no answer in time) keeps it counted.
+        for counter, k in counted:
+            counter.take_back(k, now)
+        raise
+    except BaseException:
+        netlog.session(ctx, sess, "code_request", phone_hmac=key)
+        raise
+    netlog.session(ctx, sess, "code_request", phone_hmac=key)  # what a restart counts again
 
 
 @handler("register")
@@ -292,8 +304,15 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
         revocations = ctx.state.revocations
         seen = revocations.count  # (a new password or a logout everywhere while this login is checked)
         # (the same read for a name no account has, of an id none has: both answers take as long)
-        stored = await ctx.store.password_hash(uid or "")
-        ok = await ctx.passwords.verify(stored, req.password, sess.ip)
+        try:
+            stored = await ctx.store.password_hash(uid or "")
+            ok = await ctx.passwords.verify(stored, req.password, sess.ip)
+        except BaseException:
+            # Not checked (the address's password checks were all running, the store failed): no login
+            # of the account's was used up, so nobody's refused logins lock its owner out.
+            if uid is not None:
+                ctx.logins_per_account.take_back(uid, guess.at)
+            raise
         user = ctx.state.users.get(uid) if uid else None
         if not ok or user is None or user.deleted:
             guess.failed()
@@ -346,8 +365,33 @@ async def _rehash(ctx: Context, sess: Session, user: User, stored: str | None, p
 
 @handler("auth")
 async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict[str, Any]:
+    hashed = token_hash(req.token)
+    if ctx.failed_logins_per_ip.peek(sess.ip, time.monotonic()) > 0:
+        # The address is past its failed logins: a token that is good still signs in (a campus or a
+        # carrier's NAT shares the address with whoever guessed there, and a token cannot be guessed);
+        # any other is refused as the limit says (rate_limited, logged, by the gate), or, when the window
+        # moved on during the lookup, counted and logged as a failure like any other.
+        uid = await standing_token_owner(ctx, hashed)
+        user = ctx.state.users.get(uid) if uid else None
+        if user is None or user.deleted:
+            _failed_login_gate(ctx, sess, "auth").failed()
+            await netlog.session_kept(ctx, sess, "auth_failed", uid)
+            raise ContractError("unauthenticated", AUTH_FAILED)
+    else:
+        user = await _token_user(ctx, sess, hashed)
+    if user.blacklisted or user.reopening:
+        netlog.session(ctx, sess, "auth_refused", uid, why="blacklisted")
+        raise ContractError("blacklisted", "this account is closed by the platform")
+    check_connection_slot(ctx, sess, user)
+    ctx.attach(sess, user, hashed)
+    netlog.session(ctx, sess, "auth_ok")
+    return {"user_id": user.user_id}
+
+
+async def _token_user(ctx: Context, sess: Session, hashed: bytes) -> User:
+    """The user a token signs in, or ``unauthenticated`` (with the cause of a login that ended), the
+    attempt counted against the address's failed logins before its outcome is known (see Guess)."""
     with _failed_login_gate(ctx, sess, "auth") as guess:
-        hashed = token_hash(req.token)
         uid = await standing_token_owner(ctx, hashed)
         user = ctx.state.users.get(uid) if uid else None
         if user is None or user.deleted:
@@ -357,13 +401,7 @@ async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict
             if cause in LOGIN_ENDED:
                 raise ContractError("unauthenticated", AUTH_FAILED, cause=cause)
             raise ContractError("unauthenticated", AUTH_FAILED)
-    if user.blacklisted or user.reopening:
-        netlog.session(ctx, sess, "auth_refused", uid, why="blacklisted")
-        raise ContractError("blacklisted", "this account is closed by the platform")
-    check_connection_slot(ctx, sess, user)
-    ctx.attach(sess, user, hashed)
-    netlog.session(ctx, sess, "auth_ok")
-    return {"user_id": user.user_id}
+    return user
 
 
 async def standing_token_owner(ctx: Context, hashed: bytes) -> str | None:

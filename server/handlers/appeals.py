@@ -75,7 +75,8 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
     if _ended(row, now):
         raise ContractError("conflict", f"sanction {sid} has already ended")
     # Last of the refusals above, checked and counted with no await between: an appeal refused by
-    # them counts nothing (one the store refuses below, as a second open one, counts, as for report).
+    # them counts nothing, and one the store refuses below (a second open one, a sanction lifted or a
+    # group handed on meanwhile) is given back: only appeals filed count, as a restart counts them.
     limiter, mono = ctx.appeals_per_user, time.monotonic()
     wait = limiter.peek(me.user_id, mono)
     if wait > 0:
@@ -85,7 +86,11 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
     # this user has no other open appeal against it; for a group's sanction, the store confirms first
     # that they own the group (memory shows a transfer to them from its claim on, before it is stored).
     owner = [ch.ActsAs(row["target_id"], me.user_id, Role.OWNER)] if row["target_type"] == "group" else []
-    *_, appeal_id = await ctx.store.apply(*owner, ch.InsertAppeal(sid, me.user_id, text, now))
+    try:
+        *_, appeal_id = await ctx.store.apply(*owner, ch.InsertAppeal(sid, me.user_id, text, now))
+    except ContractError:
+        limiter.take_back(me.user_id, mono)
+        raise
     return {"appeal_id": str(appeal_id)}
 
 

@@ -407,7 +407,10 @@ async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -
     verdict = _screen(ctx, user, a, {"text": text})
     now = ctx.now_ms()
     review = verdict.category if verdict is not None and verdict.action is Action.REVIEW else None
-    held = row.comments_mode == CommentsMode.REVIEW or review is not None
+    # A reply to the caller's own held comment waits with it, shown to nobody else (it would point
+    # them at a comment they cannot see): the managers approve it once its parent is shown.
+    held = row.comments_mode == CommentsMode.REVIEW or review is not None or (
+        parent is not None and parent.status == "held")
     # A comment the filter held is queued for the operators' review in the same write.
     [comment_id] = await commit(ctx, ch.InsertComment(row.post_id, user.user_id, text, reply_to, now,
                                                       "held" if held else "visible", review,

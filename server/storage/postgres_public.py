@@ -26,6 +26,7 @@ from server.storage.postgres_reads import PostgresReads
 from server.storage.public import (
     COMMENT_SELECT,
     MANAGER,
+    MODERATED_COMMENT,
     MODERATED_POST,
     POST_SELECT,
     REJECTED_PREFIX,
@@ -248,7 +249,9 @@ async def _insert_comment(db: Conn, m: c.InsertComment) -> int:
 @applies(c.ModerateComment)
 async def _moderate_comment(db: Conn, m: c.ModerateComment) -> c.Moderated:
     # FOR UPDATE: a second moderation of the same comment on another connection waits and sees this one.
-    row = await db.fetchrow("SELECT status, review FROM comments WHERE comment_id = $1 FOR UPDATE", m.comment_id)
+    # (the comment replied to is read unlocked, as is its status once approved: a manager may hide it after
+    # its replies are shown, as they may hide any comment replied to)
+    row = await db.fetchrow(MODERATED_COMMENT.replace("?", "$1") + " FOR UPDATE OF c", m.comment_id)
     refusal = moderation_refusal(m, row)
     if refusal is not None:
         raise refusal
@@ -257,7 +260,7 @@ async def _moderate_comment(db: Conn, m: c.ModerateComment) -> c.Moderated:
     # FOR SHARE: a release or deletion of the post waits for this commit, so the state read here is the
     # one the moderation is told by, and that write's own announcement reads the comment as changed.
     post = await db.fetchrow(_MODERATED_POST, m.comment_id)
-    return c.Moderated(str(row["status"]), int(post[0]), bool(post[1]))
+    return c.Moderated(str(row[0]), int(post[0]), bool(post[1]))
 
 
 @applies(c.DecideHeldPost)

@@ -69,6 +69,7 @@ REJECTED_PREFIX = "rejected in content review: "  # a rejected post's removed_re
 RELEASE_COMMENT = (
     "UPDATE comments SET review = NULL, status = CASE WHEN status <> 'held' THEN status"
     " WHEN (SELECT p.comments_mode FROM posts p WHERE p.post_id = comments.post_id) = 'review' THEN 'held'"
+    " WHEN (SELECT q.status FROM comments q WHERE q.comment_id = comments.reply_to) <> 'visible' THEN 'held'"
     " ELSE 'visible' END WHERE comment_id = $1 AND review IS NOT NULL RETURNING status"
 )
 
@@ -138,12 +139,22 @@ MODERATED_POST = ("SELECT p.held, (p.deleted_at IS NOT NULL OR p.removed_at IS N
                   " FROM posts p JOIN comments c ON c.post_id = p.post_id WHERE c.comment_id = ?")
 
 
+# A comment's status and review, and the status of the comment it replies to (NULL: none), as its
+# moderation reads them in its transaction (moderation_refusal).
+MODERATED_COMMENT = ("SELECT c.status, c.review, q.status FROM comments c"
+                     " LEFT JOIN comments q ON q.comment_id = c.reply_to WHERE c.comment_id = ?")
+
+
 def moderation_refusal(m: c.ModerateComment, row: Any) -> ContractError | None:
-    """Why a moderation cannot apply to a comment whose (status, review) is ``row`` (None: it can)."""
+    """Why a moderation cannot apply to a comment whose (status, review, status of the comment it
+    replies to) is ``row`` (None: it can). A reply is shown only with what it replies to: shown alone,
+    it would point every reader at a comment they cannot see."""
     if row is None or row[0] in GONE_COMMENT:
         return ContractError("not_found", f"no comment {m.comment_id}")
     if m.status == "visible" and row[1] is not None:
         return ContractError("forbidden", "this comment waits for the platform's review")
+    if m.status == "visible" and row[2] is not None and row[2] != "visible":
+        return ContractError("forbidden", "this comment replies to one that is not shown: approve that one first")
     return None
 
 

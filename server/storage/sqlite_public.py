@@ -22,6 +22,7 @@ from server.storage import changes as c
 from server.storage.public import (
     COMMENT_SELECT,
     MANAGER,
+    MODERATED_COMMENT,
     MODERATED_POST,
     POST_SELECT,
     REJECTED_PREFIX,
@@ -224,7 +225,7 @@ async def _insert_comment(db: aiosqlite.Connection, m: c.InsertComment) -> int:
 
 @applies(c.ModerateComment)
 async def _moderate_comment(db: aiosqlite.Connection, m: c.ModerateComment) -> c.Moderated:
-    row = await _one(db, "SELECT status, review FROM comments WHERE comment_id = ?", (m.comment_id,))
+    row = await _one(db, MODERATED_COMMENT, (m.comment_id,))
     refusal = moderation_refusal(m, row)
     if refusal is not None:
         raise refusal
