@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Protocol
 
-__all__ = ["FieldClaim", "OnceStored", "Settles", "Together", "settle_when_done", "turn"]
+__all__ = ["FieldClaim", "Loosening", "OnceStored", "Settles", "Together", "settle_when_done", "turn"]
 
 
 class Settles(Protocol):
@@ -105,6 +105,31 @@ class FieldClaim:
             if not chain:
                 del _CHAINS[key]
         return stood_on
+
+
+class Loosening:
+    """Fields whose new values loosen a restriction (an unmute, a group opened to all, slow mode
+    shortened), set only once their write is stored: until then every request still meets the
+    restriction, so nothing is let through on a change the store may refuse, and a refused write has
+    nothing to take back. Claims of the same field made after it (later writes: a store writes in
+    order) and still pending stand on its value from then on, so that their refusal puts it back."""
+
+    __slots__ = ("_obj", "_fields")
+
+    def __init__(self, obj: object, fields: Mapping[str, Any]) -> None:
+        self._obj = obj
+        self._fields = dict(fields)
+
+    def settle(self, stored: bool) -> None:
+        if not stored:
+            return
+        for name, value in self._fields.items():
+            chain = _CHAINS.get((id(self._obj), name))
+            if chain:
+                chain[0].before = value
+            else:
+                setattr(self._obj, name, value)
+        self._fields.clear()  # (settled once)
 
 
 class Together:

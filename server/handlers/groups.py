@@ -317,6 +317,10 @@ async def join_group(ctx: Context, sess: Session, req: rq.JoinGroup, enc: Encodi
             live_group(ctx, g.group_id)  # (dissolved or closed while the join was stored: said so, not "joined")
             return {"status": "joined"}
         if g.join_policy == JoinPolicy.INVITE:
+            writing = request_in_flight(g, user.user_id)
+            if writing is not None:  # (asked on another connection, still being stored: its outcome first)
+                await writing.decided()
+                continue
             if user.user_id in g.join_requests:
                 # Asked while the group took requests: it stands, and the managers may still approve
                 # it (join_requests lists it), so it is what the asker is told, as in an approval group.

@@ -17,9 +17,9 @@ from governance import moderation, posting
 from governance import permissions as perm
 from governance.tiers import check_size_class
 from protocol import events as ev
-from protocol.enums import Role
+from protocol.enums import JoinPolicy, Role
 from protocol.errors import ContractError, shown
-from server.claims import FieldClaim, Together, message_turn, turn
+from server.claims import FieldClaim, Loosening, Settles, Together, message_turn, turn
 from server.fanout import publish, publish_paced
 from server.handlers import handler, one_at_a_time, screening
 from server.handlers.accounts import message_bucket
@@ -237,19 +237,17 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
         # A manager's invitation stands whatever the policy; a member's, put in its place, would lapse
         # once the group turns to invitations only: a member could so take back a manager's.
         return
-    g.invited[uid] = actor.user_id  # the latest inviter's (as stored): theirs decides whether it stands
 
-    def undo() -> None:
-        if g.invited.get(uid) != actor.user_id:
-            return  # taken out meanwhile (a ban, a join), or another invitation since: that stands
-        if earlier is None:
-            del g.invited[uid]
-        else:
-            g.invited[uid] = earlier
+    def stored(done: bool) -> None:
+        # The invitation lets its invitee in once stored, not before: a join on it meanwhile, stored
+        # after an invitation the store refused, let a stranger into the group. (Invitations of one
+        # user to one group take turns: none other is in flight.) Not when a ban or a join took the
+        # earlier one out meanwhile: that stands.
+        if done and g.invited.get(uid) == earlier and uid not in g.members and not banned_now(ctx, g, uid):
+            g.invited[uid] = actor.user_id  # the latest inviter's (as stored): theirs decides whether it stands
 
     await commit(ctx, acts_as(g, actor), ch.PutInvitation(g.group_id, uid, actor.user_id, now),
-                 audit=_audit(ctx, actor, "invite", g, uid),
-                 undo=undo)
+                 audit=_audit(ctx, actor, "invite", g, uid), then=stored)
     if tell:
         by = user_view(ctx, actor.user_id, g.members[actor.user_id].role if actor.user_id in g.members else Role.MEMBER)
         publish(_to_user(ctx, uid), ev.Invited(group_id=g.group_id, name=g.name, by=by))
@@ -272,7 +270,10 @@ async def mute(ctx: Context, sess: Session, req: rq.Mute, enc: Encoding) -> None
     g, actor, target, m = await _targeted(ctx, sess, req.group_id, req.user_id, "mute")
     uid = target.user_id
     until = ctx.now_ms() + seconds * 1000 if seconds else 0
-    claim = FieldClaim(m, {"muted_until": until})
+    # A mute in memory at once; an unmute (or a shorter mute) once stored: a send meanwhile is refused
+    # as muted, never stored on an unmute the store then refuses.
+    claim: Settles = FieldClaim(m, {"muted_until": until}) if until >= m.muted_until else Loosening(
+        m, {"muted_until": until})
     await commit(ctx, acts_as(g, actor), ch.SetMuted(g.group_id, uid, until),
                  audit=_audit(ctx, actor, "mute", g, uid, seconds=seconds, until=until), claim=claim)
     publish(g.online, ev.MemberMuted(group_id=g.group_id, user_id=uid, until=until))
@@ -294,7 +295,11 @@ async def change_group(ctx: Context, actor: User, g: Group, op: str, *, queued: 
     detail = {**fields, **{f"held_{k}": v for k, v in (held or {}).items()}}
     writes = [*(screening.superseding(ctx, kind, g.group_id) for kind in supersede), acts_as(g, actor),
               *([ch.SetGroupFields(g.group_id, fields)] if fields else []), *([queued] if queued else [])]
-    claim = FieldClaim(g, fields) if fields else None
+    loose = {k: v for k, v in fields.items() if _loosens(g, k, v)}
+    tight = {k: v for k, v in fields.items() if k not in loose}
+    # What tightens (or only changes) the group is claimed at once, what loosens it applied once stored:
+    # a join on an opening, or a send on slow mode lifted, the store then refuses would let one through.
+    claim = Together(FieldClaim(g, tight), Loosening(g, loose)) if fields else None
     action = op if fields or not held else f"{op}_held"
     results = await commit(ctx, *writes, audit=_audit(ctx, actor, action, g, **detail), claim=claim)
     if fields:
@@ -302,6 +307,21 @@ async def change_group(ctx: Context, actor: User, g: Group, op: str, *, queued: 
     for kind, closed in zip(supersede, results, strict=False):
         screening.tell_superseded(ctx, closed, kind, group_id=g.group_id)
     return results[len(supersede) + 1:]
+
+
+_POLICY_STRICTNESS = {JoinPolicy.OPEN: 0, JoinPolicy.APPROVAL: 1, JoinPolicy.INVITE: 2}
+
+
+def _loosens(g: Group, field: str, value: Any) -> bool:
+    """Whether setting ``field`` of ``g`` to ``value`` lets more through than it does now: a join
+    policy that admits more, mute-all turned off, a shorter slow mode."""
+    if field == "join_policy":
+        return bool(_POLICY_STRICTNESS[JoinPolicy(value)] < _POLICY_STRICTNESS[JoinPolicy(g.join_policy)])
+    if field == "mute_all":
+        return bool(g.mute_all and not value)
+    if field == "slow_mode_seconds":
+        return bool(value < g.slow_mode_seconds)
+    return False
 
 
 @handler("mute_all")

@@ -175,13 +175,15 @@ async def unban(ctx: Context, sess: Session, req: rq.Unban, enc: Encoding) -> No
         raise ContractError("not_found", f"{shown(uid)} is not banned from group {g.group_id}")
     role = _actor_role(ctx, g, sess.me)
     perm.check_ban_change(role, b.by == g.owner_id)
-    del g.bans[uid]  # (claimed with no await since the check)
 
-    def undo() -> None:
-        g.bans.setdefault(uid, b)
+    def stored(done: bool) -> None:
+        # The ban leaves memory once its removal is stored, not before: a join meanwhile is refused as
+        # banned, never stored on an unban the store then refuses. (Bans of one user take turns.)
+        if done and g.bans.get(uid) is b:
+            del g.bans[uid]
 
     await commit(ctx, acts_as(g, sess.me), *_owner_confirmed(g, role, b), ch.DropBan(g.group_id, uid),
-                 audit=_audit(ctx, sess.me, "unban", g, uid), undo=undo)
+                 audit=_audit(ctx, sess.me, "unban", g, uid), then=stored)
     publish(to_managers(ctx, g), ev.BanChanged(group_id=g.group_id, user_id=uid, by=sess.me.user_id))
 
 
