@@ -160,13 +160,14 @@ def info(ctx: Context, g: Group, viewer: Member | None) -> dict[str, Any]:
     window = ctx.cfg.groups.activity_window_days
     today = ctx.now_ms() // DAY_MS
     recent = sum(n for day, n in g.daily.items() if day > today - window)
-    size = size_class(len(g.members), ctx.cfg.groups.size_classes)
+    count = member_count(g)
+    size = size_class(count, ctx.cfg.groups.size_classes)
     activity = activity_class(recent, window, ctx.cfg.groups.activity_classes)
     return {
         "group_id": g.group_id,
         "name": g.name,
         "category": g.category,
-        "member_count": len(g.members),
+        "member_count": count,
         "max_members": group_max_members(ctx, g),
         "owner": user_view(ctx, g.owner_id, Role.OWNER),
         "join_policy": g.join_policy,
@@ -386,7 +387,7 @@ async def invite_info(ctx: Context, sess: Session, req: rq.InviteInfo, enc: Enco
     saw described (a link passes the ``approval`` and ``invite`` policies). Counts no use."""
     link = ctx.state.invite_links.get(moderation.code_hash(req.invite_code))
     _, g = usable_link(ctx, link, ctx.now_ms())
-    return {"group_id": g.group_id, "name": g.name, "category": g.category, "member_count": len(g.members),
+    return {"group_id": g.group_id, "name": g.name, "category": g.category, "member_count": member_count(g),
             "member": (m := g.members.get(sess.me.user_id)) is not None and m.pending is None}
 
 
@@ -615,6 +616,12 @@ async def leave_group(ctx: Context, sess: Session, req: rq.LeaveGroup, enc: Enco
     publish_elsewhere(sess, user.sessions, left)  # [ext] the leaver's other devices drop the group too
 
 
+def member_count(g: Group) -> int:
+    """The group's members as stored: a join still being written is nobody's yet (the store may refuse
+    it), as ``members`` and ``member_joined`` have it."""
+    return len(g.members) - sum(1 for m in g.members.values() if m.pending is not None)
+
+
 @handler("members")
 async def members(ctx: Context, sess: Session, req: rq.Members, enc: Encoding) -> dict[str, Any]:
     g = live_group(ctx, req.group_id)
@@ -623,6 +630,8 @@ async def members(ctx: Context, sess: Session, req: rq.Members, enc: Encoding) -
     users = ctx.state.users
     out = []
     for uid, m in g.members.items():
+        if m.pending is not None:  # (a join still being stored: nobody is told of it before member_joined)
+            continue
         u = users.get(uid)
         out.append(ev.MemberObj(user_id=uid, display_name=u.display_name if u else "", role=Role(m.role),
                                 muted_until=m.muted_until if m.muted_until > now else None))

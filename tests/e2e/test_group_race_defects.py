@@ -188,3 +188,24 @@ async def test_a_message_sent_while_an_unmute_is_refused_is_not_stored(make_serv
     assert (code(send_r), stored) != ("ok", [(1,)]), (
         f"a muted member's message was stored while the store refused the unmute: {send_r}")
     await close_all(owner, erin, watcher)
+
+
+async def test_a_join_still_being_stored_is_not_listed_nor_counted(make_server):
+    """``members`` listed, and ``group_info`` and ``invite_info`` counted, a join whose write was still in
+    flight (a member the store may yet refuse, of whom nobody had been told with ``member_joined``)."""
+    srv = make_server()
+    owner, carol = await srv.user(), await srv.user()
+    gid = await open_group(owner)
+    link = (await owner.request("create_invite_link", group_id=gid))["code"]
+    async with writes_held(srv, "members"):
+        joined = asyncio.ensure_future(carol.call("join_group", group_id=gid))
+        await until_write_waits(srv, "members")
+        listed = [m["user_id"] for m in (await owner.request("members", group_id=gid))["members"]]
+        counted = (await owner.request("group_info", group_id=gid))["member_count"]
+        by_link = (await owner.request("invite_info", invite_code=link))["member_count"]
+    assert code(await joined) == "ok"
+    assert (listed, counted, by_link) == ([owner.user_id], 1, 1)
+    after = [m["user_id"] for m in (await owner.request("members", group_id=gid))["members"]]
+    assert sorted(after) == sorted([owner.user_id, carol.user_id])
+    assert (await owner.request("group_info", group_id=gid))["member_count"] == 2
+    await close_all(owner, carol)
