@@ -124,6 +124,8 @@ async def join_requests(ctx: Context, sess: Session, req: rq.JoinRequests, enc: 
     g = _managed(ctx, sess, req.group_id, "join_requests")
     out = []
     for uid, ts in sorted(g.join_requests.items(), key=lambda kv: kv[1]):
+        if uid in g.request_writes:  # (still being stored: not a request before the store has it)
+            continue
         u = user_view(ctx, uid, Role.MEMBER)
         out.append({"user_id": u.user_id, "display_name": u.display_name, "role": u.role, "requested_at": ts})
     return {"requests": out}

@@ -209,3 +209,20 @@ async def test_a_join_still_being_stored_is_not_listed_nor_counted(make_server):
     assert sorted(after) == sorted([owner.user_id, carol.user_id])
     assert (await owner.request("group_info", group_id=gid))["member_count"] == 2
     await close_all(owner, carol)
+
+
+async def test_a_join_request_still_being_stored_is_not_listed(make_server):
+    """``join_requests`` listed a request whose write was in flight: a manager could see (and the
+    request's refusal then take away) a request never stored."""
+    srv = make_server()
+    owner, carol = await srv.user(), await srv.user()
+    gid = await open_group(owner, join_policy="approval")
+    async with writes_held(srv, "join_requests"):
+        asked = asyncio.ensure_future(carol.call("join_group", group_id=gid))
+        await until_write_waits(srv, "join_requests")
+        listed = (await owner.request("join_requests", group_id=gid))["requests"]
+    assert (await asked)["status"] == "pending"
+    assert listed == []
+    after = [r["user_id"] for r in (await owner.request("join_requests", group_id=gid))["requests"]]
+    assert after == [carol.user_id]
+    await close_all(owner, carol)
