@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from server.state import User
 
 MAX_APPEAL_CHARS = 2000
+# Measures no appeal can undo: the operator's ``lift`` refuses them too.
+FINAL = {"close_group": "closing a group", "close_account": "closing a public account",
+         "remove_post": "removing a post"}
 
 
 def _ended(row: dict[str, Any], now: int) -> bool:
@@ -62,11 +65,18 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
         elif row["target_type"] == "group":  # not an account's: its id may equal a group's
             g = ctx.state.groups.get(row["target_id"], ended)
             mine = g is not None and g.owner_id == me.user_id
+        elif row["target_type"] == "account":  # (its owner's, not an editor's: the owner answers for it)
+            a = ctx.state.accounts.get(row["target_id"])
+            mine = a is not None and a.owner_id == me.user_id
+            if mine and a is not None and a.closed_at is not None and row["kind"] != "close_account":
+                raise ContractError("forbidden", f"account {row['target_id']} is closed, which is final: its "
+                                                 "sanctions cannot be appealed")
     if row is None or not mine:
         # The same answer for a sanction that does not exist and one on somebody else.
-        raise ContractError("not_found", f"no sanction {sid} against you or a group you own")
-    if row["kind"] == "close_group":
-        raise ContractError("forbidden", "closing a group is final and cannot be appealed")
+        raise ContractError("not_found", f"no sanction {sid} against you, a group you own or a public account "
+                                         "you own")
+    if row["kind"] in FINAL:
+        raise ContractError("forbidden", f"{FINAL[row['kind']]} is final and cannot be appealed")
     if g is not None and (g.closed_at is not None or g.group_id in ctx.state.closed):
         # (Its earlier sanctions too: lifting one would change nothing, the closing stands.)
         raise ContractError("forbidden", f"group {row['target_id']} is closed, which is final: its sanctions "
@@ -117,16 +127,20 @@ async def my_appeals(ctx: Context, sess: Session, req: rq.MyAppeals, enc: Encodi
 
 
 # The measures a user meets in their own requests or in a group they own, and so may see and appeal.
-_SHOWN_KINDS = frozenset({"warning", "suspend_group", "suspend_admin", "revoke_create"})
+_SHOWN_KINDS = frozenset({"warning", "suspend_group", "suspend_admin", "revoke_create", "restrict_comments",
+                          "suspend_account"})
 
 
 async def _standing_rows(ctx: Context, me: User) -> list[dict[str, Any]]:
     """The sanction rows of ``me`` and of the groups memory shows them owning (read one by one)."""
     owned = sorted(gid for gid in me.groups if (g := ctx.state.groups.get(gid)) is not None
                    and g.owner_id == me.user_id)
+    accounts = sorted(aid for aid, a in ctx.state.accounts.items() if a.owner_id == me.user_id and a.closed_at is None)
     rows = await ctx.store.sanctions("user", me.user_id)
     for gid in owned:
         rows += await ctx.store.sanctions("group", gid)
+    for aid in accounts:
+        rows += await ctx.store.sanctions("account", aid)
     return rows
 
 
@@ -158,6 +172,11 @@ async def my_sanctions(ctx: Context, sess: Session, req: rq.MySanctions, enc: En
             if g is None or g.owner_id != me.user_id or not g.alive:  # (handed on or closed during the reads)
                 continue
             item.update(group_id=g.group_id, group_name=g.name)
+        elif r["target_type"] == "account":
+            a = ctx.state.accounts.get(r["target_id"])
+            if a is None or a.owner_id != me.user_id or a.closed_at is not None:  # (closed during the reads)
+                continue
+            item.update(account_id=a.account_id, account_name=a.name)
         if r["kind"] == "warning":
             item["deadline"] = r["expires_at"]
         else:

@@ -1420,3 +1420,42 @@ async def test_an_erased_persons_accounts_carry_nothing_to_whoever_verifies_the_
     assert (opened["status"], opened.get("carried")) == ("active", None), opened
     [row] = [r for r in await listing(srv) if r["account_id"] == opened["account_id"]]
     assert (row["comments_restricted"], row["credit_score"]) == (False, 100), row
+
+
+async def test_the_owner_of_a_public_account_appeals_its_measures(srv):
+    """A public account's owner was handed a sanction id with every measure on the account (the
+    ``account_warning`` notice) and could not appeal any (``not_found``), nor see them in
+    ``my_sanctions``: a measure taken in error stood until an operator happened to lift it. The owner
+    (not an editor) appeals a warning, a restriction or a suspension; an upheld appeal lifts it;
+    closing an account and removing a post are final."""
+    owner = await srv.user(verify_id=True)
+    editor = await srv.user(verify_id=True)
+    aid = await new_account(owner, "申诉日报")
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    post_id = (await owner.request("publish", account_id=aid, title="开张", body="欢迎"))["post_id"]
+    await admin_ok(srv, "warn-account", aid, "--reason", "标题党")
+    await admin_ok(srv, "restrict-account", aid, "--comments", "off", "--reason", "评论区失管")
+    await admin_ok(srv, "suspend-account", aid, "--seconds", "3600", "--reason", "误判")
+    await admin_ok(srv, "remove-post", str(post_id), "--reason", "违规")
+    ids = {s["kind"]: str(s["id"]) for s in await sanctions(srv, aid)}
+    standing = (await owner.request("my_sanctions"))["sanctions"]
+    assert [(s["measure"], s["account_id"], s["account_name"]) for s in standing] == [
+        ("warning", aid, "申诉日报"), ("restrict_comments", aid, "申诉日报"), ("suspend_account", aid, "申诉日报")]
+    assert (await editor.request("my_sanctions"))["sanctions"] == []
+    assert code(await editor.call("appeal", sanction_id=ids["suspend_account"], text="误判")) == "not_found"
+    refused = await owner.call("appeal", sanction_id=ids["remove_post"], text="请恢复")
+    assert refused["code"] == "forbidden" and "removing a post is final" in refused["reason"], refused
+    appealed = {k: (await owner.request("appeal", sanction_id=ids[k], text="请复核"))["appeal_id"]
+                for k in ("warning", "restrict_comments", "suspend_account")}
+    assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
+    await admin_ok(srv, "decide-appeal", appealed["suspend_account"], "--outcome", "upheld", "--note", "确属误判")
+    result = await notice(owner, "appeal_result")
+    assert (result["appeal_id"], result["outcome"], result["lifted"]) == (appealed["suspend_account"], "upheld", True)
+    assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "ok"
+    left = (await owner.request("my_sanctions"))["sanctions"]
+    assert [s["measure"] for s in left] == ["warning", "restrict_comments"]
+    await admin_ok(srv, "close-account", aid, "--reason", "多次违规")
+    closed = {s["kind"]: str(s["id"]) for s in await sanctions(srv, aid)}["close_account"]
+    for sid in (closed, ids["warning"]):
+        assert code(await owner.call("appeal", sanction_id=sid, text="请复核")) == "forbidden"
+    assert (await owner.request("my_sanctions"))["sanctions"] == []

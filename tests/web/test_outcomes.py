@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import (
+    Background,
     admin_ok,
     close_dialogs,
     create_group,
@@ -269,3 +270,27 @@ def test_a_live_platform_notice_during_the_logins_check_hides_none_sent_while_aw
     _listed_once(back, "平台公告：离线时的公告", "平台公告：登录时的公告")
     back.close()
     _told_nothing_again(ctx, server, "平台公告")  # both told once
+
+
+def test_a_measure_on_ones_public_account_is_named_by_the_account(browser: Any, server: ServerProcess) -> None:
+    """my_sanctions lists a public account's measures to its owner (with the account, not a group): the
+    page worded a suspended account as a warning to group "" before it knew them."""
+    bg = Background()
+    try:
+        owner = bg.run(server.user(verify_id=True))
+        aid = bg.run(owner.request("create_account", name="茶馆周报", category="culture", intro="",
+                                   subject_type="individual"))["account_id"]
+        admin_ok(server, "suspend-account", aid, "--seconds", "3600", "--reason", "标题党")
+        [sanction] = [json.loads(ln) for ln in admin_ok(server, "sanctions", "--account", aid).splitlines()]
+        page = new_page(browser, server)
+        login(page, owner.username)
+        told = f"平台处罚（编号 {sanction['id']}）：公众号「茶馆周报」被暂停更新"
+        page.wait_for_selector(f"#toasts .toast:has-text('{told}')")
+        page.click("#btn-profile")
+        page.click("#btn-my-reports")
+        item = page.locator(f"#my-sanction-list li[data-sanction-id='{sanction['id']}']")
+        item.wait_for()
+        assert "公众号「茶馆周报」被暂停更新" in item.inner_text() and "标题党" in item.inner_text()
+        assert page.errors == []
+    finally:
+        bg.close()

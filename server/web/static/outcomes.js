@@ -197,10 +197,16 @@ function appealItem(a) {
         t("handled_note", { time: fmtTime(a.decided_at), note: a.note || "" }) }));
 }
 
-// A measure in words: what it is and, for a group's, which group.
+// A measure in words: what it is and, for a group's or a public account's, which one.
 const MEASURES = { warning: "measure_warning", suspend_group: "measure_suspend_group",
   suspend_admin: "measure_suspend_admin", revoke_create: "measure_revoke_create" };
+const ACCOUNT_MEASURES = { warning: "measure_account_warning", restrict_comments: "measure_restrict_comments",
+  suspend_account: "measure_suspend_account" };
 function measureText(x) {
+  if (x.account_id) {
+    const key = ACCOUNT_MEASURES[x.measure];
+    return key ? t(key, { account: x.account_name || x.account_id }) : String(x.measure || "");
+  }
   return MEASURES[x.measure] ? t(MEASURES[x.measure], { group: x.group_name || x.group_id || "" }) : String(x.measure || "");
 }
 
