@@ -816,3 +816,46 @@ async def test_a_blacklisted_or_cancelled_user_is_made_no_editor(srv):
     assert sorted(u for (u,) in srv.db_rows("SELECT user_id FROM account_editors WHERE account_id = ?", aid)) == \
         sorted([e1.user_id, e2.user_id])
     await close_all(owner, device, banned, gone, e1, e2)
+
+
+async def test_reports_on_public_accounts_get_the_feedback_and_limits_of_g12(make_server, monkeypatch):
+    """P15: a report on an account, a post or a comment is answered as one on a group is (G12): the
+    reporter is told the outcome with ``report_result`` and reads it in ``my_reports``, the hourly limit
+    counts them, and a reporter whose reports were mostly rejected is slowed, on these kinds too."""
+    monkeypatch.setenv("QUNGUAN_RATE_LIMITS_REPORTS_PER_HOUR", "9")
+    srv = make_server()
+    owner = await srv.user(verify_id=True)
+    reporter = await srv.user()
+    aid = await new_account(owner, "Reported often")
+    post = (await owner.request("publish", account_id=aid, title="t", body="b"))["post_id"]
+    cmt = (await owner.request("comment", post_id=post, text="c"))["comment_id"]
+    rid = (await reporter.request("report", target_type="comment", reason="spam", comment_id=cmt))["report_id"]
+    rc, _, err = await srv.admin("resolve", rid, "--outcome", "upheld", "--note", "已删除")
+    assert rc == 0, err
+    told = await reporter.next_event("notice", timeout=5)
+    assert (told["kind"], told["report_id"], told["outcome"]) == ("report_result", rid, "upheld")
+    [mine] = (await reporter.request("my_reports"))["reports"]
+    assert (mine["report_id"], mine["target_type"], mine["comment_id"], mine["status"], mine["outcome"],
+            mine["note"]) == (rid, "comment", cmt, "resolved", "upheld", "已删除")
+    # Five reports on accounts and posts, all rejected: the reporter is then slowed (2 an hour), and
+    # before that, nine an hour was the limit for these kinds as for any.
+    others = []
+    for i in range(5):
+        a = await new_account(await srv.user(verify_id=True), f"Other {i}")
+        kind = "account" if i % 2 else "post"
+        args = {"account_id": a} if kind == "account" else {
+            "post_id": (await owner.request("publish", account_id=aid, title=f"p{i}", body="b"))["post_id"]}
+        others.append((await reporter.request("report", target_type=kind, reason=f"r{i}", **args))["report_id"])
+    for r in others:
+        rc, _, err = await srv.admin("resolve", r, "--outcome", "rejected", "--note", "unfounded")
+        assert rc == 0, err
+    slowed = await reporter.call("report", target_type="account", reason="again", account_id=aid)
+    assert slowed["code"] == "rate_limited" and slowed["retry_after_ms"] > 0, slowed
+    # Another reporter, none rejected: nine reports on posts in the hour, then the tenth is refused.
+    busy = await srv.user()
+    posts = [(await owner.request("publish", account_id=aid, title=f"q{i}", body="b"))["post_id"] for i in range(10)]
+    for p in posts[:9]:
+        assert (await busy.call("report", target_type="post", reason="spam", post_id=p))["ok"]
+    tenth = await busy.call("report", target_type="post", reason="spam", post_id=posts[9])
+    assert tenth["code"] == "rate_limited", tenth
+    await close_all(owner, reporter, busy)
