@@ -333,6 +333,7 @@ def _answering_parse(protocol: ServerProtocol) -> Generator[None, None, None]:
             method = first[0].split(b" ", 1)[0] if first else b""
             protocol.send_response(_refusal(protocol, exc, method))
             yield
+            return  # (never resumed after a refusal; nothing to append if it were)
         protocol.events.append(request)
     yield from Protocol.parse(protocol)
 

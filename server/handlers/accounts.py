@@ -380,7 +380,7 @@ async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict
     else:
         user = await _token_user(ctx, sess, hashed)
     if user.blacklisted or user.reopening:
-        netlog.session(ctx, sess, "auth_refused", uid, why="blacklisted")
+        netlog.session(ctx, sess, "auth_refused", user.user_id, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
     check_connection_slot(ctx, sess, user)
     ctx.attach(sess, user, hashed)

@@ -123,7 +123,7 @@ class PostgresSearchIndex:
         for gid, _ in plan:
             old = self._lag.pop(gid, 0)  # (put back at the end: the next slice begins with the groups after it)
             got = state.get(gid)
-            lag = 0
+            lag = top = 0
             if got is not None:
                 last, done = got
                 top = max(self._top.get(gid, 0), last)
