@@ -16,7 +16,7 @@ import asyncio
 import pytest
 
 from tests.e2e.harness import open_group, restart
-from tests.e2e.store_hold import until, writes_held
+from tests.e2e.store_hold import CountedServer, until, until_writes_queued, writes_held
 from tests.e2e.test_races import ok_or_code, refuse_rows
 
 
@@ -34,12 +34,12 @@ async def group_with_an_admin(srv):
     return owner, admin, user, gid
 
 
-async def test_a_refused_kick_does_not_bring_back_a_member_a_later_kick_removed(make_server):
+async def test_a_refused_kick_does_not_bring_back_a_member_a_later_kick_removed(tmp_path, started, backend):
     """The owner's kick of U is refused by the store, U's join meanwhile is refused on the row
     still there, and an admin's kick of that join, queued last, is stored: it deletes U's row.
     The owner's refused kick put U back in memory (nobody was in at its undo), so U showed as a
     member, sent in vain, and was gone after a restart."""
-    srv = make_server()
+    srv = started(CountedServer(tmp_path, backend=backend))  # (its queued writes counted)
     owner, admin, user, gid = await group_with_an_admin(srv)
     watcher = await srv.client()  # the owner's second connection: a connection answers in order
     await watcher.login(owner.username, "password123")
@@ -51,16 +51,14 @@ async def test_a_refused_kick_does_not_bring_back_a_member_a_later_kick_removed(
     async def out() -> bool:
         return uid not in await listed(watcher, gid)
 
-    async def back_in() -> bool:
-        return uid in await listed(watcher, gid)
-
     async with writes_held(srv, "members"):
         first = asyncio.ensure_future(owner.call("kick", group_id=gid, user_id=uid))
         await until(out, timeout=2)
         joining = asyncio.ensure_future(user.call("join_group", group_id=gid))
-        await until(back_in, timeout=2)
+        # (the join claimed, pending, listed nowhere: its write queued behind the kick's)
+        await until_writes_queued(srv)
         second = asyncio.ensure_future(admin.call("kick", group_id=gid, user_id=uid))
-        await until(out, timeout=2)
+        await until_writes_queued(srv, more_than=1)
     assert ok_or_code(await first) == "internal"  # refused: U's row stays
     assert ok_or_code(await joining) == "internal"  # refused on that row
     assert ok_or_code(await second) == "ok"  # stored: U's row goes
@@ -73,7 +71,7 @@ async def test_a_refused_kick_does_not_bring_back_a_member_a_later_kick_removed(
     assert await listed(owner, gid) == expected
 
 
-async def test_a_refused_kick_stands_when_the_kick_of_the_rejoin_is_refused_too(make_server):
+async def test_a_refused_kick_stands_when_the_kick_of_the_rejoin_is_refused_too(tmp_path, started, backend):
     """The other way round: the owner's kick of U is refused (decided while U's rejoin is still in
     flight), an admin kicks that rejoin, then the store refuses the rejoin (U's row is still there)
     and the admin's kick too. The store keeps U as a member; memory had left U out (the first
@@ -82,7 +80,7 @@ async def test_a_refused_kick_stands_when_the_kick_of_the_rejoin_is_refused_too(
 
     from server.storage.postgres_changes import LOCK_USER_CAPS
 
-    srv = make_server()
+    srv = started(CountedServer(tmp_path, backend=backend))  # (its queued writes counted)
     if srv.backend != "postgresql":
         pytest.skip("needs the rejoin's write held while the first kick's is decided: "
                     "SQLite's one write lock holds both")
@@ -95,9 +93,6 @@ async def test_a_refused_kick_stands_when_the_kick_of_the_rejoin_is_refused_too(
     async def out() -> bool:
         return uid not in await listed(watcher, gid)
 
-    async def back_in() -> bool:
-        return uid in await listed(watcher, gid)
-
     caps = await asyncpg.connect(srv.pg_url)  # holds the rejoin's write at its user's caps lock
     try:
         await caps.execute("SELECT pg_advisory_lock($1, hashtext($2))", LOCK_USER_CAPS, uid)
@@ -105,10 +100,10 @@ async def test_a_refused_kick_stands_when_the_kick_of_the_rejoin_is_refused_too(
             first = asyncio.ensure_future(owner.call("kick", group_id=gid, user_id=uid))
             await until(out, timeout=2)
             joining = asyncio.ensure_future(user.call("join_group", group_id=gid))
-            await until(back_in, timeout=2)
+            await until_writes_queued(srv)  # (the rejoin claimed, pending: its write queued behind the kick's)
         assert ok_or_code(await first) == "internal"  # refused, with the rejoin still in flight
         second = asyncio.ensure_future(admin.call("kick", group_id=gid, user_id=uid))
-        await until(out, timeout=2)
+        await until_writes_queued(srv)  # (the kick claimed, its write queued behind the rejoin's)
         await asyncio.sleep(0.1)
         assert not joining.done()
     finally:

@@ -14,11 +14,13 @@ import pytest
 
 from tests.e2e.harness import gather, new_id_number, open_group
 from tests.e2e.store_hold import (
+    CountedServer,
     operator,
     reads_held,
     until,
     until_operator_connections,
     until_write_waits,
+    until_writes_queued,
     writes_held,
 )
 
@@ -455,11 +457,10 @@ async def test_no_message_from_a_member_whose_join_is_being_stored(make_server):
         srv.db_rows(f"CREATE TRIGGER no_joiner BEFORE INSERT ON members WHEN NEW.user_id = '{joiner.user_id}'"
                     " BEGIN SELECT RAISE(ABORT, 'no joiner'); END")
 
-    claimed = listed_by(owner, gid, joiner.user_id)  # (a join claimed in memory)
 
     async with writes_held(srv, "members"):
         joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
-        await until(claimed, timeout=2)
+        await until_write_waits(srv, "members")  # (the admission claimed, its write waiting)
         sending = asyncio.ensure_future(other.call("send", group_id=gid, text="我也在", client_msg_id="c-1"))
         await asyncio.wait([sending], timeout=2)  # refused at once (accepted, it would wait for the hold)
         # Not only send: every op that acts as a member waits for the membership to be stored.
@@ -489,11 +490,10 @@ async def test_a_mute_of_a_join_in_flight_waits_for_it_and_fails_if_it_is_refuse
     await watcher.request("join_group", group_id=gid)
     refuse_rows(srv, "no_joiner", "members", f"NEW.user_id = '{joiner.user_id}'", f"user_id <> '{joiner.user_id}'")
 
-    claimed = listed_by(owner, gid, joiner.user_id)  # (a join claimed in memory)
 
     async with writes_held(srv, "members"):
         joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
-        await until(claimed, timeout=2)
+        await until_write_waits(srv, "members")  # (the admission claimed, its write waiting)
         muting = asyncio.ensure_future(owner.call("mute", group_id=gid, user_id=joiner.user_id, seconds=600))
         promoting = asyncio.ensure_future(owner.call("set_role", group_id=gid, user_id=joiner.user_id,
                                                      role="admin"))
@@ -508,7 +508,7 @@ async def test_a_mute_of_a_join_in_flight_waits_for_it_and_fails_if_it_is_refuse
                 else "DROP TRIGGER no_joiner")
     async with writes_held(srv, "members"):
         joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
-        await until(claimed, timeout=2)
+        await until_write_waits(srv, "members")  # (the admission claimed, its write waiting)
         muting = asyncio.ensure_future(owner.call("mute", group_id=gid, user_id=joiner.user_id, seconds=600))
         await asyncio.sleep(0.2)
     assert ok_or_code(await joining) == "ok" and ok_or_code(await muting) == "ok"
@@ -525,11 +525,10 @@ async def test_a_link_listed_while_its_last_use_is_refused_works_again(make_serv
     code = (await owner.request("create_invite_link", group_id=gid, max_uses=1))["code"]
     refuse_rows(srv, "no_joiner", "members", f"NEW.user_id = '{joiner.user_id}'", f"user_id <> '{joiner.user_id}'")
 
-    claimed = listed_by(owner, gid, joiner.user_id)  # (a join claimed in memory)
 
     async with writes_held(srv, "members"):
         joining = asyncio.ensure_future(joiner.call("join_group", invite_code=code))
-        await until(claimed, timeout=2)
+        await until_write_waits(srv, "members")  # (the admission claimed, its write waiting)
         assert (await owner.request("invite_links", group_id=gid))["links"] == []  # used up, as memory counts
     assert ok_or_code(await joining) == "internal"
     assert len((await owner.request("invite_links", group_id=gid))["links"]) == 1
@@ -628,7 +627,7 @@ async def test_a_refused_leave_with_a_join_in_flight_keeps_the_membership_in_mem
         leaving = asyncio.ensure_future(user.call("leave_group", group_id=gid))
         await until(out, timeout=2)
         joining = asyncio.ensure_future(other.call("join_group", group_id=gid))
-        await until(listed, timeout=2)
+        await asyncio.sleep(0.3)  # (the join claimed, pending: shown nowhere while its write waits)
     assert ok_or_code(await leaving) == "internal"
     assert ok_or_code(await joining) != "ok"
     assert srv.db_rows("SELECT COUNT(*) FROM members WHERE user_id = ?", user.user_id) == [(1,)]
@@ -646,13 +645,12 @@ async def test_a_connection_signed_in_during_a_join_that_is_refused_gets_no_even
     gid = await open_group(owner)
     refuse_rows(srv, "no_joiner", "members", f"NEW.user_id = '{joiner.user_id}'", f"user_id <> '{joiner.user_id}'")
 
-    claimed = listed_by(owner, gid, joiner.user_id)  # (a join claimed in memory)
 
     token = (await (await srv.client()).login(joiner.username, "password123"))["token"]
     late = await srv.client()
     async with writes_held(srv, "members"):
         joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
-        await until(claimed, timeout=2)
+        await until_write_waits(srv, "members")  # (the admission claimed, its write waiting)
         await late.request("auth", token=token)  # (a sign-in by token writes nothing: it is not held)
     assert ok_or_code(await joining) == "internal"
     late.drain_events()
@@ -675,14 +673,13 @@ async def test_a_refused_closing_puts_back_only_the_members_the_group_has_then(m
         srv.db_rows("CREATE TRIGGER no_closing BEFORE UPDATE ON groups WHEN NEW.closed_at IS NOT NULL"
                     " BEGIN SELECT RAISE(ABORT, 'no closing'); END")
 
-    claimed = listed_by(owner, gid, joiner.user_id)  # (a join claimed in memory)
 
     async def closed() -> bool:
         return ok_or_code(await owner.call("members", group_id=gid)) == "group_closed"
 
     async with writes_held(srv, "members"):
         joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
-        await until(claimed, timeout=2)
+        await until_write_waits(srv, "members")  # (the admission claimed, its write waiting)
         closing = asyncio.ensure_future(srv.admin("close-group", gid, "--reason", "测试"))
         await until(closed, timeout=4)
     assert ok_or_code(await joining) == "internal"
@@ -693,14 +690,6 @@ async def test_a_refused_closing_puts_back_only_the_members_the_group_has_then(m
     await owner.request("send", group_id=gid, text="members only")
     await asyncio.sleep(0.3)
     assert [e for e in joiner.drain_events() if e.get("group_id") == gid] == []
-
-
-def listed_by(viewer, gid: str, uid: str):
-    """Whether ``viewer``'s ``members`` of ``gid`` lists ``uid`` now (an admission claimed in memory
-    shows there while its write waits), as a condition for ``until``."""
-    async def listed() -> bool:
-        return uid in [m["user_id"] for m in (await viewer.request("members", group_id=gid))["members"]]
-    return listed
 
 
 def refuse_rows(srv, name: str, table: str, sqlite_when: str, pg_check: str) -> None:
@@ -718,14 +707,14 @@ def mend_rows(srv, name: str, table: str) -> None:
 
 
 @pytest.mark.parametrize("removal", ["kick", "ban", "account_deleted"])
-async def test_a_refused_join_is_not_put_back_by_a_removal_refused_after_it(make_server, removal):
+async def test_a_refused_join_is_not_put_back_by_a_removal_refused_after_it(tmp_path, started, backend, removal):
     """A's join is in flight when A is removed (kicked, banned, or A cancels the account on another
     connection), and the store refuses both writes: the join's undo finds nobody to take out (the
     removal took A out first), then the removal's undo put back the member it took out, still
     pending, as nobody would ever settle it: a ghost in the member list that could neither send nor
     leave, and whom join_group answered ``joined`` without storing anything, until a restart.
     A refused admission is not put back; A is outside, as in the store, and joins again."""
-    srv = make_server()
+    srv = started(CountedServer(tmp_path, backend=backend))  # (its queued writes counted)
     owner, joiner = await srv.user(), await srv.user()
     other = await srv.client()  # the joiner's second connection
     await other.login(joiner.username, "password123")
@@ -740,22 +729,21 @@ async def test_a_refused_join_is_not_put_back_by_a_removal_refused_after_it(make
     async def listed() -> list[str]:
         return [m["user_id"] for m in (await watcher.request("members", group_id=gid))["members"]]
 
-    async def claimed() -> bool:
-        return uid in await listed()
-
     async def removed() -> bool:
         return uid not in await listed()
 
     async with writes_held(srv, "members"):
         joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
-        await until(claimed, timeout=2)
+        await until_write_waits(srv, "members")  # (the admission claimed, its write waiting)
         if removal == "kick":
             removing = asyncio.ensure_future(owner.call("kick", group_id=gid, user_id=uid))
         elif removal == "ban":
             removing = asyncio.ensure_future(owner.call("ban", group_id=gid, user_id=uid))
         else:
             removing = asyncio.ensure_future(other.call("delete_account", password="password123"))
-        await until(removed, timeout=2)
+        # The removal claimed and its write queued behind the join's (the join, pending, is listed nowhere).
+        await until_writes_queued(srv)
+        assert await removed()
     assert ok_or_code(await joining) == "internal"
     assert ok_or_code(await removing) == "internal"
     assert await listed() == [owner.user_id]
@@ -788,12 +776,9 @@ async def test_a_second_connections_join_answers_by_the_first_ones_outcome(make_
     if not stored:
         refuse_rows(srv, "no_joiner", "members", f"NEW.user_id = '{uid}'", f"user_id <> '{uid}'")
 
-    async def claimed() -> bool:
-        return uid in [m["user_id"] for m in (await owner.request("members", group_id=gid))["members"]]
-
     async with writes_held(srv, "members"):
         joining = asyncio.ensure_future(joiner.call("join_group", group_id=gid))
-        await until(claimed, timeout=2)
+        await until_write_waits(srv, "members")  # (the admission claimed, its write waiting)
         second = asyncio.ensure_future(other.call("join_group", **args))
         await asyncio.wait([second], timeout=0.5)
         assert not second.done(), second.result()  # no answer before the store's
@@ -837,9 +822,6 @@ async def test_an_approval_waits_for_the_requesters_join_in_flight(make_server):
     async def requested() -> bool:
         return uid in [r["user_id"] for r in (await watcher.request("join_requests", group_id=gid))["requests"]]
 
-    async def claimed() -> bool:
-        return uid in await members()
-
     async def out() -> bool:
         return uid not in await members()
 
@@ -849,11 +831,12 @@ async def test_an_approval_waits_for_the_requesters_join_in_flight(make_server):
         async with writes_held(srv, "members"):
             # The first join (by the link: past the approval policy) takes the request with it.
             first = asyncio.ensure_future(joiner.call("join_group", invite_code=code))
-            await until(claimed, timeout=2)
+            await until_write_waits(srv, "members")  # (the admission claimed, its write waiting)
             kicking = asyncio.ensure_future(owner.call("kick", group_id=gid, user_id=uid))
             await until(out, timeout=2)
             second = asyncio.ensure_future(other.call("join_group", invite_code=code))
-            await until(claimed, timeout=2)
+            # (its admission is claimed at once, and shows nowhere while its write waits behind the kick's)
+            await asyncio.sleep(0.3)
             # The kick and the second join are the next batch: it waits on the kick's record entry.
             await audit_held.enter_async_context(writes_held(srv, "audit"))
         assert ok_or_code(await first) == "internal"  # refused: the request is back
