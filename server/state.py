@@ -215,6 +215,9 @@ class Group:
     invited: dict[str, str] = field(default_factory=dict)  # invitee's user id -> the inviter's
     daily: dict[int, int] = field(default_factory=dict)  # day number -> messages, for activity classes
     pinned: list[int] = field(default_factory=list)  # seqs of pinned messages, in the order pinned
+    # The latest pin's stored time: each pin is stored later than the one before it (the same
+    # millisecond or a clock stepped back included), so a load reads them back in the order pinned.
+    last_pinned_at: int = 0
     slow_mode_seconds: int = 0  # set_slow_mode: plain members send at most once per this many seconds
     # The highest seq whose message the store has confirmed durable (a send's commit callback; at a
     # load, last_seq). Reads stop there: SQLite's readers see a commit before its WAL fsync, and a

@@ -209,7 +209,11 @@ async def pin_message(ctx: Context, sess: Session, req: rq.PinMessage, enc: Enco
                 pinned.insert(at, seq)
 
     now = ctx.now_ms()
-    await commit(ctx, acts_as(g, actor), ch.SetPin(gid, seq, req.on, now, actor.user_id, ctx.cfg.limits.max_pins),
+    pinned_at = now
+    if req.on:  # (later than the pin before, whatever the clock says: the order a load reads them back in)
+        pinned_at = g.last_pinned_at = max(now, g.last_pinned_at + 1)
+    await commit(ctx, acts_as(g, actor), ch.SetPin(gid, seq, req.on, pinned_at, actor.user_id,
+                                                   ctx.cfg.limits.max_pins),
                  audit=ch.Audit(now, "user", actor.user_id, "pin_message", gid, None,
                                 detail={"seq": seq, "on": req.on}),
                  undo=undo)

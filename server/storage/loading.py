@@ -52,7 +52,7 @@ JOIN_REQUESTS = "SELECT group_id, user_id, ts FROM join_requests"
 CATEGORY_FREEZES = "SELECT category, until FROM category_freezes WHERE until > ?"
 ACCOUNT_CATEGORY_FREEZES = "SELECT category, until FROM account_category_freezes WHERE until > ?"
 INVITATIONS = "SELECT group_id, user_id, inviter_id FROM invitations"
-PINS = "SELECT group_id, seq FROM group_pins ORDER BY pinned_at, seq"
+PINS = "SELECT group_id, seq, pinned_at FROM group_pins ORDER BY pinned_at, seq"
 # Read as they are: the markers of memberships that ended are skipped here, not by a join with
 # members in the database (the two keys are in a different column order, so a join of two tables of
 # a row per membership was hashed and spilled: 0.77 s against 0.11 s at a million).
@@ -137,9 +137,10 @@ async def load_state(fetch: Fetch, now_ms: int, activity_window_days: int) -> St
     for gid, uid, inviter_id in await fetch(INVITATIONS):
         if (inviting := groups.get(gid)) is not None:
             inviting.invited[uid] = inviter_id
-    for gid, seq in await fetch(PINS):
+    for gid, seq, pinned_at in await fetch(PINS):
         if (pinning := groups.get(gid)) is not None:  # (a dissolved group's pins stay: the retention purge's)
             pinning.pinned.append(seq)
+            pinning.last_pinned_at = max(pinning.last_pinned_at, int(pinned_at))
     await load_sent_ids(fetch, state, now_ms - DAY_MS + 1)
     await load_accounts(fetch, state)
     for category, until in await fetch(ACCOUNT_CATEGORY_FREEZES, now_ms):
