@@ -807,6 +807,22 @@ def _quit(a: list[str]) -> Command:
 
 # -- entry points ----------------------------------------------------------------------
 
+def command_text(line: str) -> str | None:
+    """The command ``line`` is, as parsed: ``None`` if it is chat text.
+
+    Leading white space is dropped and a full-width slash (``／``, what a Chinese input method types)
+    counts as ``/``: a ``/login USER PASSWORD`` typed after a space, or with ``／``, is a command, never
+    a chat message that every member reads. ``//text`` is chat text (the escape for a leading slash).
+    The one place that decides it, for :func:`parse_command` and the prompt's masking of secrets alike.
+    """
+    text = line.rstrip("\r\n").lstrip()
+    if text[:1] == "\uff0f":
+        text = "/" + text[1:]
+    if not text.startswith("/") or text[1:2] in ("/", "\uff0f"):
+        return None
+    return text
+
+
 def parse_command(line: str) -> Command | None:
     """One input line -> a :class:`Command`, or ``None`` for a blank line.
 
@@ -815,10 +831,13 @@ def parse_command(line: str) -> Command | None:
     text = line.rstrip("\r\n")
     if not text.strip():
         return None
-    if not text.startswith("/") or text.startswith("//"):
-        if text.startswith("//"):
-            text = text[1:]
+    command = command_text(text)
+    if command is None:
+        lead = text.lstrip()
+        if lead[:2] in ("//", "/\uff0f", "\uff0f/", "\uff0f\uff0f"):  # the escape: one slash less
+            text = text[: len(text) - len(lead)] + lead[1:]
         return Command("say", [text], op="send", params={"text": text}, group="current")
+    text = command
     words = Words.of(text[1:])
     if not words or text[1].isspace():
         raise CommandError("unknown_command", "empty command (try /help)")

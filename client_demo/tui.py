@@ -43,6 +43,7 @@ from client_demo.commands import (
     CommandError,
     bind,
     bind_user_rest,
+    command_text,
     find_mentions,
     format_duration,
     help_text,
@@ -1364,7 +1365,8 @@ SECRET_COMMANDS = frozenset({"/login", "/register", "/verify", "/deleteaccount",
 
 def holds_secret(line: str) -> bool:
     """Whether ``line`` is a command that carries a secret (:data:`SECRET_COMMANDS`)."""
-    words = line.split(maxsplit=1)
+    command = command_text(line)  # (as parse_command reads it: " /login", "／login" too)
+    words = command.split(maxsplit=1) if command is not None else []
     return bool(words) and words[0].lower() in SECRET_COMMANDS
 
 

@@ -617,3 +617,21 @@ def test_docs_list_every_error_code_of_the_clients_own():
     assert {"usage", "bad_command", "timeout", "disconnected", "connect_failed"} <= codes
     doc = (root / "docs" / "terminal.md").read_text(encoding="utf-8")
     assert not sorted(c for c in codes if f"`{c}`" not in doc)
+
+
+@pytest.mark.parametrize("line", [" /login alice pw", "\t/login alice pw", "／login alice pw", "　／login alice pw"])
+def test_a_command_after_white_space_or_a_full_width_slash_is_a_command(line):
+    """(From a review: " /login USER PASSWORD" was sent to the group as chat, the password included.)"""
+    from client_demo.commands import command_text
+    from client_demo.tui import holds_secret
+
+    cmd = parse_command(line)
+    assert cmd is not None and cmd.op == "login", cmd
+    assert command_text(line) is not None and holds_secret(line)
+
+
+@pytest.mark.parametrize("line, text", [("//x", "/x"), (" //x", " /x"), ("／/x", "/x"),
+                                        ("hello /login a b", "hello /login a b")])
+def test_chat_text_keeps_its_slash_escape(line, text):
+    cmd = parse_command(line)
+    assert cmd is not None and cmd.op == "send" and cmd.params["text"] == text
