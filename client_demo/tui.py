@@ -36,6 +36,7 @@ from typing import Any, TextIO
 
 from websockets.exceptions import ConnectionClosed
 
+from client_demo import echo
 from client_demo.changes import ChangeCursors
 from client_demo.client import Client, RequestError
 from client_demo.commands import (
@@ -52,6 +53,7 @@ from client_demo.commands import (
     pick_user,
     split_user,
 )
+from client_demo.echo import echo_off, echo_restore
 from client_demo.public_view import (
     COMMENTS_PAGE,
     accounts_lines,
@@ -1383,9 +1385,17 @@ async def _prompt_lines(queue: asyncio.Queue[str | None]) -> None:
 
     session: PromptSession[str] = PromptSession(
         history=NoSecrets(), is_password=Condition(lambda: holds_secret(session.default_buffer.text)))
+    # what was typed while the client started (its echo wiped): whole lines run, the line begun is
+    # the first prompt's text
+    *whole, begun = echo.typed_ahead.replace("\r", "\n").split("\n")
+    echo.typed_ahead = ""
+    for line in whole:
+        print("> " + ("*" * len(line) if holds_secret(line) else line))
+        queue.put_nowait(line)
     while True:
         try:
-            line = await session.prompt_async("> ")
+            line = await session.prompt_async("> ", default=begun)
+            begun = ""
         except (EOFError, KeyboardInterrupt):
             queue.put_nowait(None)
             return
@@ -1402,6 +1412,7 @@ async def amain_terminal(url: str, encoding: str) -> int:
     with patch_stdout(raw=True):
         tui = ChatTUI(url, out=sys.stdout, encoding=encoding, hl=ANSI,  # the patched stdout
                       width=lambda: shutil.get_terminal_size().columns)
+        # (what is typed before the prompt runs is not echoed: main turned echo off first thing)
         prompt = asyncio.create_task(_prompt_lines(queue))
         try:
             await tui.run(queue)
@@ -1426,6 +1437,14 @@ async def amain(url: str, encoding: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    echo_off()  # first thing (python -m client_demo did it before importing this module)
+    try:
+        return _main(argv)
+    finally:
+        echo_restore()
+
+
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(prog="qunguan-chat", description="Terminal client for a qunguan server.")
     ap.add_argument("--url", default=os.environ.get("QUNGUAN_URL", DEFAULT_URL),
                     help=f"server WebSocket URL (default {DEFAULT_URL}, or env QUNGUAN_URL)")
@@ -1437,6 +1456,7 @@ def main(argv: list[str] | None = None) -> int:
         code = 130
     # A thread blocked reading a terminal must not hold up (or crash) interpreter exit.
     if any(t.name == "stdin" and t.is_alive() for t in threading.enumerate()):
+        echo_restore()
         sys.stdout.flush()
         os._exit(code)
     return code
