@@ -1069,7 +1069,9 @@ class ChatTUI:
             self.client.user_id, self.client.token = self.user_id, self.token
             saved = self.save_token(str(self.token))
             self.say(f"* logged in as {params['username']} (user_id {clean(self.user_id)})")
-            self.say(f"* token: {clean(self.token)} ({saved}; expires {hhmm(r.get('expires_at'))})")
+            # (where it was saved, never the token itself: a password's equal, it would stay in the
+            # scrollback, a shared screen, a screenshot)
+            self.say(f"* token {saved}; expires {hhmm(r.get('expires_at'))}")
         elif op == "auth":
             if r.get("user_id") != self.user_id:
                 self.forget_user()

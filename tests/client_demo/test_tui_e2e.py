@@ -183,8 +183,8 @@ def register(t: TUI, server: ServerProcess, username: str, display: str) -> tupl
     code = server.last_code(phone)
     uid = t.command(f"/register {username} password123 {phone} {code} {display}",
                     rf"^\* registered {username} \(user_id (\S+)\)").group(1)
-    token = t.command(f"/login {username} password123", r"^\* token: (\S+) \(saved to ").group(1)
-    return uid, token
+    path = t.command(f"/login {username} password123", r"^\* token saved to (.+); expires ").group(1)
+    return uid, Path(path).read_text(encoding="utf-8").strip()  # (the token is not printed)
 
 
 def test_register_create_chat_history_and_errors(server, tui, tmp_path):

@@ -99,7 +99,7 @@ def test_lazy_connect_timeout_reconnect_and_typed_line_survives_incoming(server,
         alice.wait(r"^\* reconnected to ws://")
         alice.wait(r"^\* registered tui_pane \(user_id ")
         alice.keys("/login tui_pane password123")
-        alice.wait(r"^\* token: ")
+        alice.wait(r"^\* token saved to ")
         alice.keys("/create pane room friends open")
         gid = alice.wait(r"^\* created group (\d{9,12}) \(pane room\)").group(1)
         alice.keys(f"/use {gid}")
