@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from client_demo.render import ATTACHMENT_INDENT, Names, clean, format_attachment, format_comment, hhmm
+from client_demo.render import (
+    ATTACHMENT_INDENT,
+    Names,
+    clean,
+    comment_marks,
+    format_attachment,
+    format_comment,
+    hhmm,
+)
 from client_demo.text import clean_lines
 
 STATUS_NOTES = {
@@ -83,8 +91,11 @@ def format_post(p: dict[str, Any], names: Names, base: str = "") -> list[str]:
 
 
 def format_comment_row(c: dict[str, Any], names: Names) -> str:
-    """``  comment 5  12:41  Bob Li (u2): ↪ comment 3 well said (hidden)``."""
-    return f"  comment {clean(c.get('comment_id'))}  {hhmm(c.get('ts'))}  {format_comment(c, names)}"
+    """``  comment 5  (hidden)  12:41  Bob Li (u2): ↪ comment 3 well said``: the state before the time,
+    where no text of the commenter's can stand (see :func:`comment_marks`)."""
+    marks = comment_marks(c)
+    return (f"  comment {clean(c.get('comment_id'))}  {marks + '  ' if marks else ''}{hhmm(c.get('ts'))}  "
+            f"{format_comment(c, names)}")
 
 
 def format_comments(post_id: Any, comments: list[dict[str, Any]], names: Names, limit: int) -> list[str]:

@@ -8,6 +8,7 @@ terminal, see :data:`ANSI`), added after cleaning.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Callable
@@ -74,7 +75,7 @@ class Names:
 
 # -- messages ------------------------------------------------------------------------------
 
-# An attachment's own line: two spaces and a "+", which no line of a message's text can start with
+# An attachment's (or the reactions') own line: two spaces and a "+", which no line of a message's text can start with
 # (each of its line breaks is shown as four spaces, text.INDENT), so a sender cannot fake one.
 ATTACHMENT_INDENT = "  + "
 
@@ -92,13 +93,24 @@ def format_attachment(a: dict[str, Any], base: str = "") -> str:
     return f"[{kind} {what} {name}]{where}"
 
 
+def format_emoji(emoji: Any) -> str:
+    """A reaction's "emoji" as shown: the server takes any short visible text, so one holding a
+    space, a comma, a digit, a quote or a bracket (``👍 99, ❤``) is quoted (``"👍 99, ❤"``), and can
+    pass neither for two reactions nor for a count."""
+    text = clean(emoji)
+    if not text or any(ch.isspace() or ch.isdigit() or ch in ',"[]()' for ch in text):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
 def format_reactions(reactions: Any) -> str:
-    """``[👍 2, ❤ 1]``: the most given first."""
+    """``reactions: 👍 2, ❤ 1``: the most given first (see :func:`format_emoji`); printed on a
+    line of its own under the message, as an attachment is, never after the sender's text."""
     if not isinstance(reactions, dict):
         return ""
     items = sorted(((str(e), c) for e, c in reactions.items() if isinstance(c, int) and c > 0),
                    key=lambda ec: (-ec[1], ec[0]))
-    return "[" + ", ".join(f"{clean(e)} {c}" for e, c in items) + "]" if items else ""
+    return "reactions: " + ", ".join(f"{format_emoji(e)} {c}" for e, c in items) if items else ""
 
 
 def _mention_tokens(m: dict[str, Any], names: Names | None) -> tuple[list[str], list[str]]:
@@ -172,9 +184,10 @@ def deleted_note(by: object, sender: str = "its sender") -> str:
 
 def format_message(m: dict[str, Any], names: Names | None = None, *, hl: Highlight = PLAIN,
                    base: str = "") -> str:
-    """``12:30 [123456789 #42 owner] Alice: ↪ #40 hi *@Bob* (edited) [👍 2]`` (the sender's role in
-    the head, see :data:`SHOWN_ROLES`), then one indented line per attachment; a deleted one
-    ``... (recalled by Alice)`` (see :func:`deleted_note`)."""
+    """``12:30 [123456789 #42 owner] Alice: ↪ #40 hi *@Bob* (edited)`` (the sender's role in the
+    head, see :data:`SHOWN_ROLES`), then one indented line per attachment and one for the
+    reactions (``  + reactions: 👍 2``: on the text's line, another's text could fake them); a
+    deleted one ``... (recalled by Alice)`` (see :func:`deleted_note`)."""
     sender = m.get("sender") or {}
     place = f"{clean(m.get('group_id'))} #{clean(m.get('seq'))}"
     if m.get("deleted"):
@@ -190,13 +203,13 @@ def format_message(m: dict[str, Any], names: Names | None = None, *, hl: Highlig
         parts.append(text)
     if m.get("edited_at"):
         parts.append("(edited)")
-    reactions = format_reactions(m.get("reactions"))
-    if reactions:
-        parts.append(reactions)
     line = f"{head} {who}:" + (" " + " ".join(parts) if parts else "")
     for a in m.get("attachments") or []:
         if isinstance(a, dict):
             line += "\n" + ATTACHMENT_INDENT + format_attachment(a, base)
+    reactions = format_reactions(m.get("reactions"))
+    if reactions:
+        line += "\n" + ATTACHMENT_INDENT + reactions
     return line
 
 
@@ -292,8 +305,18 @@ def _in_account(names: Names, account_id: Any) -> str:
     return f" in {names.account(account_id)}" if names.accounts.get(str(account_id)) else ""
 
 
+def comment_marks(c: dict[str, Any]) -> str:
+    """``(held)``, ``(hidden)`` (or both, or ``""``): a comment's state, printed right after its id,
+    before its author and its text. After the text, where it stood, a commenter could write
+    "(hidden)" at the end of a visible comment and have it read as one the owner already hid; after
+    the author's name, a display name could carry it."""
+    flags = [flag for flag in ("held", "hidden") if c.get(flag)]
+    return f"({', '.join(flags)})" if flags else ""
+
+
 def format_comment(c: dict[str, Any], names: Names) -> str:
-    """``Bob Li (u2): ↪ comment 3 well said (held)``: a comment, from an event or a list."""
+    """``Bob Li (u2): ↪ comment 3 well said``: a comment, from an event or a list (its state, see
+    :func:`comment_marks`, goes where the caller prints the comment's id)."""
     user = c.get("user") or {}
     names.learn(user)
     who = names(user.get("user_id")) if user.get("user_id") else "?"
@@ -301,21 +324,20 @@ def format_comment(c: dict[str, Any], names: Names) -> str:
     if c.get("reply_to") is not None:
         parts.append(f"↪ comment {clean(c['reply_to'])}")
     parts.append(clean(c.get("text", "")))
-    for flag in ("held", "hidden"):
-        if c.get(flag):
-            parts.append(f"({flag})")
     return " ".join(parts)
 
 
 def format_comment_event(ev: dict[str, Any], names: Names) -> str:
-    """``12:41 [123456789 post 17] comment 5 in 茶馆日报 (123456789) by Bob Li (u2): nice (held)``;
+    """``12:41 [123456789 post 17] comment 5 (held) in 茶馆日报 (123456789) by Bob Li (u2): nice``;
     a comment whose status changed (``moderated``) is said to be shown now, or hidden, not new.
     Ids only in the first brackets, as for a post (see :func:`format_post_event`)."""
     head = f"{hhmm(ev.get('ts'))} [{clean(ev.get('account_id'))} post {clean(ev.get('post_id'))}]"
-    what = f"comment {clean(ev.get('comment_id'))}{_in_account(names, ev.get('account_id'))}"
-    if ev.get("moderated"):
+    what = f"comment {clean(ev.get('comment_id'))}"
+    if ev.get("moderated"):  # (its state said before the comment: no marks)
         now = "is hidden now" if ev.get("hidden") else "is shown now"
-        return f"{head} {what} {now}: {format_comment(ev, names)}"
+        return f"{head} {what}{_in_account(names, ev.get('account_id'))} {now}: {format_comment(ev, names)}"
+    marks = comment_marks(ev)
+    what += (f" {marks}" if marks else "") + _in_account(names, ev.get("account_id"))
     return f"{head} {what} by {format_comment(ev, names)}"
 
 
@@ -415,7 +437,8 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
     if kind == "reaction":
         what = "reacted" if ev.get("on") else "took back"
         prep = "to" if ev.get("on") else "on"
-        return f"* {names(ev.get('user_id'))} {what} {clean(ev.get('emoji'))} {prep} [{gid} #{clean(ev.get('seq'))}]"
+        return (f"* {names(ev.get('user_id'))} {what} {format_emoji(ev.get('emoji'))} {prep} "
+                f"[{gid} #{clean(ev.get('seq'))}]")
     if kind == "held_text_settled":
         return format_held_settled(ev)
     if kind == "read_marker":

@@ -70,6 +70,7 @@ from client_demo.render import (
     clean,
     fold,
     format_ban,
+    format_emoji,
     format_event,
     format_held,
     format_held_text,
@@ -1279,7 +1280,7 @@ class ChatTUI:
         if op == "edit_message":
             self.say(f"* edited #{seq}")
         elif op == "react":
-            emoji = clean(params["emoji"])
+            emoji = format_emoji(params["emoji"])
             self.say(f"* reacted {emoji} to #{seq}" if params["on"] else f"* took back {emoji} on #{seq}")
         elif op == "pin_message":
             self.say(f"* {'pinned' if params['on'] else 'unpinned'} #{seq} in {gid}")

@@ -41,7 +41,7 @@ def test_post_and_comment_events_are_readable_lines():
     comment = {"ev": "comment", "account_id": AID, "post_id": "17", "comment_id": "6", "user": BOB,
                "text": "同意\n真的", "ts": NOW_MS, "reply_to": "5", "held": True}
     assert format_event(comment, n) == (
-        f"{NOW} [{AID} post 17] comment 6 in 茶馆日报 ({AID}) by Bob Li (u2): ↪ comment 5 同意\n    真的 (held)")
+        f"{NOW} [{AID} post 17] comment 6 (held) in 茶馆日报 ({AID}) by Bob Li (u2): ↪ comment 5 同意\n    真的")
     assert n.names["u2"] == "Bob Li"  # learnt from the event
     notice = {"ev": "notice", "kind": "account_warning", "account_id": AID, "text": "整改"}
     assert format_event(notice, n) == f"* notice [account_warning] account 茶馆日报 ({AID}): 整改"
@@ -136,8 +136,8 @@ def test_post_shows_the_post_then_its_comments():
     assert [op for op, _ in t.sent] == ["read_post", "comments"]
     assert out[-7:] == [f"* post 17 of {AID}, {NOW}: 开张", "  (1 read, 2 comments, comments open)",
                         "    第一行", "    第二行", "* comments on post 17: 2",
-                        f"  comment 6  {NOW}  Bob Li (u2): ↪ comment 5 同意 (held)",
-                        f"  comment 5  {NOW}  Eve (u3): 好 (hidden)"]
+                        f"  comment 6  (held)  {NOW}  Bob Li (u2): ↪ comment 5 同意",
+                        f"  comment 5  (hidden)  {NOW}  Eve (u3): 好"]
     closed = Scripted({"read_post": {**POST, "comments": "closed", "comment_count": 0}})
     closed.run_lines("/post 17")
     assert [op for op, _ in closed.sent] == ["read_post"]  # no comments to ask for

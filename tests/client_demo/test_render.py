@@ -53,7 +53,7 @@ def msg(**kw: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("m, line", [
     (msg(reply_to=40), f"{NOW} [{GID} #42] Bob: ↪ #40 hi"),
     (msg(edited_at=NOW_MS), f"{NOW} [{GID} #42] Bob: hi (edited)"),
-    (msg(reactions={"❤": 1, "👍": 2}), f"{NOW} [{GID} #42] Bob: hi [👍 2, ❤ 1]"),
+    (msg(reactions={"❤": 1, "👍": 2}), f"{NOW} [{GID} #42] Bob: hi\n  + reactions: 👍 2, ❤ 1"),
     (msg(text="hi @Alice", mentions=["u1"]), f"{NOW} [{GID} #42] Bob: hi *@Alice*"),
     (msg(text="hi @u1", mentions=["u1"]), f"{NOW} [{GID} #42] Bob: hi *@u1*"),
     # @Alices is not @Alice (as the sending side decides it): only the whole name is marked
@@ -67,8 +67,8 @@ def msg(**kw: Any) -> dict[str, Any]:
     (msg(text="", attachments=[PNG]),
      f"{NOW} [{GID} #42] Bob:\n  + [image 640x480 cat.png] /media/m1?exp=1&sig=abc"),
     (msg(text="look", reply_to=1, edited_at=NOW_MS, reactions={"👍": 1}, attachments=[PNG, PNG]),
-     f"{NOW} [{GID} #42] Bob: ↪ #1 look (edited) [👍 1]"
-     + "\n  + [image 640x480 cat.png] /media/m1?exp=1&sig=abc" * 2),
+     f"{NOW} [{GID} #42] Bob: ↪ #1 look (edited)"
+     + "\n  + [image 640x480 cat.png] /media/m1?exp=1&sig=abc" * 2 + "\n  + reactions: 👍 1"),
     ({"group_id": GID, "seq": 42, "ts": NOW_MS, "sender": BOB, "deleted": True, "reply_to": 3},
      f"{NOW} [{GID} #42] (deleted)"),
     ({"group_id": GID, "seq": 42, "ts": NOW_MS, "sender": BOB, "deleted": True, "deleted_by": "sender"},
@@ -105,7 +105,11 @@ def test_format_attachment(a, base, text):
 def test_sizes_and_reactions():
     assert human_size(10) == "10 B" and human_size(3 * 1024 * 1024) == "3.0 MB"
     assert format_reactions({}) == "" and format_reactions(None) == ""
-    assert format_reactions({"b": 1, "a": 1, "c": 0}) == "[a 1, b 1]"
+    assert format_reactions({"b": 1, "a": 1, "c": 0}) == "reactions: a 1, b 1"
+    # (from a review: one reaction "👍 99, ❤" read as 99 thumbs up and a heart)
+    assert format_reactions({"👍 99, ❤": 1, "❤": 2}) == 'reactions: ❤ 2, "👍 99, ❤" 1'
+    assert format_reactions({'a"b': 1}) == r'reactions: "a\"b" 1'
+
 
 
 # -- events -------------------------------------------------------------------------------------
@@ -304,7 +308,7 @@ OWNER_APPEAL = "(sanction 6; the group's owner may contest it with /appeal 6 REA
      f"{hhmm(0)} [123456789 post 1] comment 5 is shown now: Bob (u2): 好文"),
     ({"ev": "comment", "account_id": "123456789", "post_id": "1", "comment_id": "5", "ts": 0,
       "user": BOB, "text": "好文", "moderated": True, "hidden": True},
-     f"{hhmm(0)} [123456789 post 1] comment 5 is hidden now: Bob (u2): 好文 (hidden)"),
+     f"{hhmm(0)} [123456789 post 1] comment 5 is hidden now: Bob (u2): 好文"),
     ({"ev": "editor_changed", "account_id": "123456789", "user_id": "u2", "on": True, "name": "茶馆日报"},
      "* Bob (u2) is now an editor of 茶馆日报 (123456789)"),
     ({"ev": "editor_changed", "account_id": "123456789", "user_id": "u2", "on": False, "name": "茶馆日报"},

@@ -79,7 +79,7 @@ def test_open_follow_publish_comment_and_moderate(server, tui):
     b.command(f"/comments {pid}", rf"^\* comments on post {pid}: 1$")
     b.expect(rf"^  comment {rid}  {T}  Bob Li \({bob[0]}\): ↪ comment {cid} 补充一句$")
     a.command(f"/comments {pid}", rf"^\* comments on post {pid}: 2$")
-    expect_all(a, rf"^  comment {cid}  {T}  Bob Li \({bob[0]}\): 好文章 \(hidden\)$", rf"^  comment {rid}  ")
+    expect_all(a, rf"^  comment {cid}  \(hidden\)  {T}  Bob Li \({bob[0]}\): 好文章$", rf"^  comment {rid}  ")
 
     a.command(f"/posts {aid}", rf"^\* posts of {acct}: 1$")
     a.expect(rf"^  post {pid}  {T}  开张  \(1 read, 1 comment, comments open\)$")
@@ -145,10 +145,10 @@ def test_licences_editors_review_closed_comments_and_closing(server, tui):
     pid = b.expect(rf"^\* published post (\d+) in {acct} \(comments after approval\)$").group(1)
     c.expect(rf"^{T} \[{aid} post {pid}\] new post in {acct}: 征文")
     cid = c.command(f"/comment {pid} 我来投稿", rf"^\* comment (\d+) on post {pid} is held: ").group(1)
-    a.expect(rf"^{T} \[{aid} post {pid}\] comment {cid} in {acct} by Carol \({carol[0]}\): 我来投稿 \(held\)$")
-    b.expect(rf"^{T} \[{aid} post {pid}\] comment {cid} in {acct} by Carol \({carol[0]}\): 我来投稿 \(held\)$")
+    a.expect(rf"^{T} \[{aid} post {pid}\] comment {cid} \(held\) in {acct} by Carol \({carol[0]}\): 我来投稿$")
+    b.expect(rf"^{T} \[{aid} post {pid}\] comment {cid} \(held\) in {acct} by Carol \({carol[0]}\): 我来投稿$")
     c.command(f"/comments {pid}", rf"^\* comments on post {pid}: 1$")  # the author sees their held comment
-    c.expect(rf"^  comment {cid}  {T}  Carol \({carol[0]}\): 我来投稿 \(held\)$")
+    c.expect(rf"^  comment {cid}  \(held\)  {T}  Carol \({carol[0]}\): 我来投稿$")
     b.command(f"/modcomment {pid} {cid} approve", rf"^\* comment {cid} approved: everyone sees it$")
     a.command(f"/comments {pid}", rf"^\* comments on post {pid}: 1$")
     a.expect(rf"^  comment {cid}  {T}  Carol \({carol[0]}\): 我来投稿$")
