@@ -1039,11 +1039,13 @@ class ChatTUI:
         return hashlib.sha256(self.token.encode()).hexdigest()[:16] if isinstance(self.token, str) else None
 
     def show_logins(self, logins: list[dict[str, Any]]) -> None:
+        """``  LOGIN  [this one]  DEVICE, logged in HH:MM``: the state in brackets on every row, before
+        the device's name (which whoever logged in chose: after it, ", this one" could be faked, as
+        a role tag after a display name could)."""
         for x in logins:
             where = clean(x.get("device")) or "unknown device"
-            state = "this one" if x.get("current") else f"online ({x.get('online')})" if x.get("online") else ""
-            self.say(f"  {clean(x.get('login_id'))}  {where}, logged in {hhmm(x.get('created_at'))}"
-                     + (f", {state}" if state else ""))
+            state = "this one" if x.get("current") else f"online ({x.get('online')})" if x.get("online") else "offline"
+            self.say(f"  {clean(x.get('login_id'))}  [{state}]  {where}, logged in {hhmm(x.get('created_at'))}")
         self.say("* /logout LOGIN ends one of them" if logins else "* no logins")
 
     def show_reply(self, cmd: Command, params: dict[str, Any], r: dict[str, Any]) -> None:
