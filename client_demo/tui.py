@@ -91,6 +91,7 @@ from client_demo.upload import upload_file
 
 HISTORY_MAX = 500  # the server's largest history page (docs/protocol.md, history)
 CATCH_UP = 50  # messages read per group after logging in again by itself (then: /history N after SEQ)
+NOTICE_CLOCK_SLACK_MS = 5 * 60_000  # platform notices read from this long before the connection dropped
 # Live changes of messages already shown: each moves the group's message_changes cursor on (changes.py).
 CHANGES_SHOWN = frozenset({"message_edited", "message_deleted", "reaction", "message_released"})
 
@@ -352,6 +353,19 @@ class LineReader:
 
 # -- the client -------------------------------------------------------------------------
 
+def gone_while_away(gid: str, exc: RequestError, current: bool) -> str:
+    """What a reconnect's catch-up says of a group it could no longer read: the user was removed
+    (or banned) while away, or the group dissolved or closed by the platform (its reason given)."""
+    if exc.code == "not_member":
+        what = f"you are no longer a member of {clean(gid)} (removed while you were away)"
+    elif exc.code == "group_closed":
+        why = refusal_text(exc.reason, exc.reply)
+        what = f"group {clean(gid)} was closed by the platform while you were away: {why}"
+    else:
+        what = f"group {clean(gid)} no longer exists (dissolved while you were away)"
+    return f"* {what}" + ("; no current group now (/groups, /use GID)" if current else "")
+
+
 class ChatTUI:
     def __init__(self, url: str, out: TextIO | None = None, encoding: str = "msgpack",
                  token_file: Path | None = None, hl: Highlight = PLAIN,
@@ -364,6 +378,15 @@ class ChatTUI:
         # Groups whose messages sent while the connection was down were not shown yet: live ones and
         # search results do not move their /read point until /history has shown the latest page.
         self.missed: set[str] = set()
+        # Groups made current this session (/use, /join, /create) with no message of theirs shown yet:
+        # the seq to read on from after a reconnect (0: since joining; the latest seq when /use made
+        # it current), so the catch-up reads them too (last_seq holds only groups with one shown).
+        self.used_from: dict[str, int] = {}
+        # The `at` of the newest platform notice shown (a live one or /notices), and when the
+        # connection last dropped (ms, this machine's clock): what platform_notices reads on from
+        # after a reconnect (events are not queued).
+        self.notice_at: int | None = None
+        self._dropped_at_ms: int | None = None
         self.out = out or sys.stdout
         self.encoding = encoding
         self.token_file = token_file or token_path()
@@ -427,7 +450,7 @@ class ChatTUI:
                 try:
                     # (set before the answer: a live message the pump shows right after it must not
                     # move a group's read point past what came while away)
-                    self.missed = set(self.last_seq)
+                    self.missed = set(self.last_seq) | set(self.used_from)
                     self._live_while_missed = {}
                     await client.auth(self.token)
                     self._refused_again = None
@@ -485,6 +508,7 @@ class ChatTUI:
                 self.say(f"* disconnected: the server closed the connection{tail} because it was not logged in "
                          "in time - no harm done; the next command reconnects")
             else:
+                self._dropped_at_ms = int(time.time() * 1000)
                 self.say(f"* disconnected: the connection closed{tail}; reconnecting")
                 if self._reconnector is None or self._reconnector.done():  # (one loop at a time)
                     self._reconnector = asyncio.create_task(self._reconnect())
@@ -510,17 +534,21 @@ class ChatTUI:
         had shown (**[ext]** message_changes: see changes.py) (one page each; a full one says how to read on, and the
         group stays "missed" for /read until the rest is read), then, as after /login, whether a new
         version of the rules waits for acceptance. A message already printed live meanwhile is not
-        printed twice. Best effort: what cannot be read now stays for /history; a group the user is no
-        longer in (removed, dissolved or closed while away) is forgotten and the others still read."""
+        printed twice. The groups read are those with a message shown and those made current this
+        session (:attr:`used_from`). Best effort: what cannot be read now stays for /history; a group
+        the user is no longer in (removed, dissolved or closed while away) is said so and forgotten,
+        and the others still read. Then the platform's notices sent meanwhile (**[ext]**
+        ``platform_notices``, read on from :attr:`notice_at`)."""
         try:
             for gid in sorted(self.missed):
-                after = self.last_seq.get(gid, 0)
+                after = self.last_seq.get(gid, self.used_from.get(gid, 0))
                 try:
                     changed = await self.cursors.changed(client, gid, after)
                     r = await client.request("history", timeout=REQUEST_TIMEOUT, group_id=gid, after_seq=after,
                                              limit=CATCH_UP)
                 except RequestError as exc:
                     if exc.code in ("not_member", "not_found", "group_closed"):
+                        self.say(gone_while_away(gid, exc, gid == self.current))
                         self.forget_group(gid)
                     else:  # (a moment's refusal: said, and left for /history; the other groups still read)
                         self.say(f"* could not read what you missed in {clean(gid)}: "
@@ -545,11 +573,40 @@ class ChatTUI:
                 self.show_page(gid, msgs, latest=not full, printed=live)
                 if full:
                     self.say(f"* more: /use {clean(gid)} then /history {CATCH_UP} after {clean(msgs[-1].get('seq'))}")
+            await self.notices_while_away(client)
             await self.tell_pending_agreement(client)
         except asyncio.CancelledError:
             raise
         except Exception:  # (the connection dropped again, a refusal: the next reconnect reads again)
             pass
+
+    async def notices_while_away(self, client: Client) -> None:
+        """The platform's notices sent while the connection was down (an emergency, a maintenance
+        window): events are not queued, so they are read (**[ext]** ``platform_notices``) after the
+        newest one shown, or, none shown yet, after the moment the connection dropped (a few minutes
+        before it, for a clock that runs ahead of the server's)."""
+        after = self.notice_at
+        if after is None and self._dropped_at_ms is not None:
+            after = self._dropped_at_ms - NOTICE_CLOCK_SLACK_MS
+        if after is None:
+            return
+        try:
+            r = await client.request("platform_notices", timeout=REQUEST_TIMEOUT, after=after)
+        except RequestError:  # (a server without the op)
+            return
+        rows = [x for x in r.get("notices") or [] if isinstance(x, dict)]
+        if rows:
+            self.say(f"* while you were away, the platform's notices to you: {len(rows)}")
+            for x in rows:
+                self.say(format_platform_notice(x))
+            self.saw_notices(rows)
+
+    def saw_notices(self, rows: list[Any]) -> None:
+        """Platform notices shown: :attr:`notice_at` moves to the newest ``at``."""
+        for x in rows:
+            at = x.get("at") if isinstance(x, dict) else None
+            if isinstance(at, int) and not isinstance(at, bool) and (self.notice_at is None or at > self.notice_at):
+                self.notice_at = at
 
     def show_page(self, gid: str, msgs: list[dict[str, Any]], latest: bool,
                   printed: AbstractSet[int] = frozenset()) -> None:
@@ -567,6 +624,7 @@ class ChatTUI:
     def forget_group(self, gid: str) -> None:
         """The user is no longer in group ``gid``: nothing of it is read after a reconnect."""
         self.last_seq.pop(gid, None)
+        self.used_from.pop(gid, None)
         self.missed.discard(gid)
         self._live_while_missed.pop(gid, None)
         self.cursors.forget(gid)
@@ -599,6 +657,8 @@ class ChatTUI:
             self.seen(ev)
         if kind in CHANGES_SHOWN and isinstance(gid, str) and gid not in self.missed:
             self.cursors.moved(self.client, gid)  # (while missed: the catch-up reads from the old cursor)
+        if kind == "notice" and ev.get("kind") == "platform":
+            self.saw_notices([ev])
         if kind in ("group_dissolved", "group_closed") and isinstance(gid, str):
             if gid == self.current:
                 self.say("* no current group now (/groups, /use GID)")
@@ -975,6 +1035,20 @@ class ChatTUI:
         info = await self.request("group_info", group_id=gid)
         self.current = gid
         self.say(f"* current group: {gid} ({clean(info.get('name'))})")
+        if gid not in self.last_seq and gid not in self.used_from:
+            # where a reconnect's catch-up reads on from, no message of it shown yet (best effort)
+            try:
+                latest = (await self.request("history", group_id=gid, limit=1)).get("messages") or []
+            except (RequestError, TimeoutError):
+                return
+            seq = latest[-1].get("seq") if latest and isinstance(latest[-1], dict) else 0
+            self.used_from[gid] = seq if isinstance(seq, int) and not isinstance(seq, bool) else 0
+
+    def used(self, gid: str | None) -> None:
+        """``gid`` was created or joined this session: a reconnect's catch-up reads it from the start
+        (a member sees what came since joining), shown messages of it or not."""
+        if gid is not None and gid not in self.last_seq:
+            self.used_from.setdefault(gid, 0)
 
     def forget_login(self) -> str:
         """This client's login is over (logged out, cancelled, closed by the platform): the token is
@@ -1007,6 +1081,7 @@ class ChatTUI:
         self.names = Names()
         self.current = None
         self.last_seq, self.missed, self._live_while_missed = {}, set(), {}
+        self.used_from, self.notice_at, self._dropped_at_ms = {}, None, None
         self.cursors.forget()
         self.agreement_shown = None
         self.unanswered = []
@@ -1105,6 +1180,7 @@ class ChatTUI:
             self.say(f"* the platform's notices to you: {len(rows)}")
             for x in rows:
                 self.say(format_platform_notice(x))
+            self.saw_notices(rows)
         elif op == "accept_agreement":
             self.say(f"* you accepted the platform's rules and service agreement (version "
                      f"{clean(params['version'])}); you may send again")
@@ -1116,11 +1192,13 @@ class ChatTUI:
             self.say("* " + ", ".join(f"{k}={clean(v)}" for k, v in shown.items()))
         elif op == "create_group":
             self.current = clean(r["group_id"]) if r.get("group_id") is not None else None  # (printed as is)
+            self.used(self.current)
             self.say(f"* created group {clean(self.current)} ({clean(params['name'])}); it is the current group")
         elif op == "join_group":
             gid = clean(r.get("group_id") or gid)
             if r.get("status") == "joined":
                 self.current = gid
+                self.used(gid)
                 self.say(f"* joined {gid}; it is the current group")
             else:
                 self.say(f"* asked to join {gid} ({clean(r.get('status'))}); wait for an owner or admin")
@@ -1223,6 +1301,7 @@ class ChatTUI:
                      f"now /login {params['username']} PASSWORD")
         elif op == "create_group":
             self.current = clean(r["group_id"]) if r.get("group_id") is not None else None  # (printed as is)
+            self.used(self.current)
             self.say(f"* created group {clean(self.current)} (群聊 {clean(self.current)}); it is the current group")
         elif op == "update_group" and len(params) > 2:
             self.say("* group updated")
