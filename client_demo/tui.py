@@ -406,6 +406,8 @@ class ChatTUI:
         self.agreement_shown: str | None = None  # the version /agreement showed: what a bare /accept takes
         self.unanswered: list[Unanswered] = []  # messages sent without an answer, oldest first (/retry)
         self._catching_up: asyncio.Task[None] | None = None  # reads what was missed (see _catch_up)
+        self._post_lines: asyncio.Task[None] | None = None  # the last post event waiting for its account's name
+        self._account_refresh: asyncio.Task[None] | None = None  # an account's name read again (self_changed)
         self._live_while_missed: dict[str, set[int]] = {}  # seqs printed live meanwhile, by group
         self.cursors = ChangeCursors(REQUEST_TIMEOUT)  # what changed while away, in messages shown (changes.py)
 
@@ -649,8 +651,15 @@ class ChatTUI:
         # (A released message has an earlier seq by nature: it was held.)
         repeat = (kind == "message" and isinstance(gid, str) and isinstance(seq, int) and gid not in self.missed
                   and seq <= self.last_seq.get(gid, 0))
-        if not repeat:
+        if kind == "post" and self.client is not None:  # (named once its name is read again)
+            self._post_lines = asyncio.create_task(self._show_post_event(ev, self._post_lines))
+        elif not repeat:
             self.say(format_event(ev, self.names, hl=self.hl, base=self.http_base))
+        if kind == "self_changed" and ev.get("what") == "accounts" and ev.get("account_id") and self.client:
+            # one's own account opened or renamed on another device: its name as it is now
+            self._account_refresh = asyncio.create_task(self.learn_account(str(ev["account_id"])))
+        if kind == "editor_changed" and ev.get("account_id") and ev.get("name"):
+            self.names.learn_account({"account_id": ev["account_id"], "name": ev["name"]})
         if kind in ("message", "message_released"):
             if isinstance(gid, str) and gid in self.missed and isinstance(seq, int):
                 self._live_while_missed.setdefault(gid, set()).add(seq)
@@ -672,7 +681,7 @@ class ChatTUI:
 
     async def close(self) -> None:
         self._closing = True
-        for task in (self._reconnector, self._catching_up):
+        for task in (self._reconnector, self._catching_up, self._post_lines, self._account_refresh):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -758,8 +767,12 @@ class ChatTUI:
             reply = await self.send_message(params)
         else:
             reply = await self.request(cmd.op, **params)
-        if cmd.op == "subscribe":
-            await self.learn_account(params["account_id"])  # so its post events show its name
+        if cmd.op in ("subscribe", "posts"):
+            # so its post events show its name; /posts: by the name it has now (the account may
+            # have been renamed since it was learnt: no event says so to a follower)
+            await self.learn_account(params["account_id"], reply)
+        elif cmd.op == "read_post" and isinstance(reply, dict) and reply.get("account_id"):
+            await self.learn_account(str(reply["account_id"]), reply)
         self.show_reply(cmd, params, reply)
         if cmd.op in ("login", "auth"):
             # one's own display name, so mentions of oneself are shown by name (a nicety: a
@@ -1006,12 +1019,29 @@ class ChatTUI:
         self.say(f"* /{cmd.name}{shown} not done")
         return word in ("", "no", "n")
 
-    async def learn_account(self, aid: str) -> None:
-        """Remember an account's name (a nicety: a refusal here changes nothing)."""
+    async def learn_account(self, aid: str, reply: Any = None) -> None:
+        """Remember an account's name as it is now: the one ``reply`` carries (``account_name``),
+        else asked again (a nicety: a refusal here changes nothing)."""
+        if isinstance(reply, dict) and reply.get("account_name"):
+            self.names.learn_account({"account_id": aid, "name": reply["account_name"]})
+            return
         try:
             self.names.learn_account(await self.request("account_info", account_id=aid))
-        except RequestError:
+        except (RequestError, TimeoutError):
             pass
+
+    async def _show_post_event(self, ev: dict[str, Any], before: asyncio.Task[None] | None) -> None:
+        """A followed account's new post, named by the name the account has now (it may have been
+        renamed since this client learnt it: no event tells a follower). In the order they came."""
+        if before is not None:
+            await asyncio.gather(before, return_exceptions=True)
+        aid = ev.get("account_id")
+        if aid is not None and self.client is not None and self.token is not None:
+            try:
+                await asyncio.wait_for(self.learn_account(str(aid)), REQUEST_TIMEOUT)
+            except Exception:  # (the name as known, or the id alone: the line is shown anyway)
+                pass
+        self.say(format_event(ev, self.names, hl=self.hl, base=self.http_base))
 
     async def public_action(self, cmd: Command) -> None:
         """/accounts (two lists) and /post (the post, then its comments unless they are closed)."""
@@ -1023,6 +1053,8 @@ class ChatTUI:
             return
         pid = cmd.params["post_id"]
         post = await self.request("read_post", post_id=pid)
+        if post.get("account_id"):  # (by the name it has now: it may have been renamed)
+            await self.learn_account(str(post["account_id"]), post)
         for line in format_post(post, self.names, self.http_base):
             self.say(line)
         # (also when comments are closed: those written before stay readable; none: nothing to ask)

@@ -133,19 +133,19 @@ def test_accounts_lists_both_and_learns_the_names():
 def test_post_shows_the_post_then_its_comments():
     t = Scripted({"read_post": POST, "comments": {"comments": COMMENTS}})
     out = t.run_lines("/post 17")
-    assert [op for op, _ in t.sent] == ["read_post", "comments"]
+    assert [op for op, _ in t.sent] == ["read_post", "account_info", "comments"]  # (its name as it is now)
     assert out[-7:] == [f"* post 17 of {AID}, {NOW}: 开张", "  (1 read, 2 comments, comments open)",
                         "    第一行", "    第二行", "* comments on post 17: 2",
                         f"  comment 6  (held)  {NOW}  Bob Li (u2): ↪ comment 5 同意",
                         f"  comment 5  (hidden)  {NOW}  Eve (u3): 好"]
     closed = Scripted({"read_post": {**POST, "comments": "closed", "comment_count": 0}})
     closed.run_lines("/post 17")
-    assert [op for op, _ in closed.sent] == ["read_post"]  # no comments to ask for
+    assert [op for op, _ in closed.sent] == ["read_post", "account_info"]  # no comments to ask for
     # Closed after comments were written: those stay readable, and are listed.
     closed_later = Scripted({"read_post": {**POST, "comments": "closed", "comment_count": 2},
                              "comments": {"comments": COMMENTS}})
     out = closed_later.run_lines("/post 17")
-    assert [op for op, _ in closed_later.sent] == ["read_post", "comments"]
+    assert [op for op, _ in closed_later.sent] == ["read_post", "account_info", "comments"]
     assert "* comments on post 17: 2" in out
 
 
