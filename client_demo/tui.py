@@ -865,7 +865,10 @@ class ChatTUI:
     async def upload(self, cmd: Command) -> None:
         """``/upload PATH [TEXT]``: the file in chunks, then a message carrying it."""
         params = bind(cmd, self.current)
-        path = Path(params["path"]).expanduser()
+        try:
+            path = Path(params["path"]).expanduser()
+        except RuntimeError:  # ~user with no home (no such user)
+            raise CommandError("no_file", f"cannot read {clean(params['path'])}: no such user's home") from None
         media = await upload_file(self.request, path)
         self.say(f"* uploaded {clean(media['name'])} ({clean(media.get('mime'))}, {human_size(media.get('size'))})"
                  f" as {clean(media.get('media_id'))}")

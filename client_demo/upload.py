@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import os
+import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from client_demo.commands import CommandError
 
@@ -45,14 +47,32 @@ def sniff_mime(head: bytes, name: str) -> str:
     return guessed or "application/octet-stream"
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading, if it is a regular file; else ``no_file``.
+
+    Opened without blocking, then checked: a named pipe (FIFO) with no writer would block a plain
+    ``open()`` for ever, on the event loop (the client would answer nothing, not even /quit), and a
+    device or a directory is no file to send either.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise CommandError("no_file", f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        os.close(fd)
+        raise CommandError("no_file", f"cannot read {path}: not a regular file")
+    return os.fdopen(fd, "rb")
+
+
 async def upload_file(request: Request, path: Path) -> dict[str, Any]:
     """Upload ``path``; the ``upload_end`` reply (``media_id``, ``kind``, ``mime``, ``size``) plus
     ``name``. Server refusals (``too_large``, ``bad_request``, ``content_blocked``) propagate."""
-    try:
-        size = path.stat().st_size
-        f = path.open("rb")
-    except OSError as exc:
-        raise CommandError("no_file", f"cannot read {path}: {exc.strerror or exc}") from None
+    f = open_regular(path)
+    size = os.fstat(f.fileno()).st_size
     with f:
         head = f.read(64)
         mime = sniff_mime(head, path.name)

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from client_demo.client import RequestError
 from client_demo.render import hhmm
 from client_demo.tui import ChatTUI
@@ -395,3 +397,21 @@ def test_a_line_with_a_password_is_masked_and_kept_out_of_the_history():
     for line in ("/login alice pw", "/password old new", "/deleteaccount pw", "/auth tok", "/PASSWORD a b"):
         assert holds_secret(line), line
     assert not holds_secret("/logout all") and not holds_secret("hello /password")
+
+
+def test_upload_refuses_what_is_not_a_regular_file(tmp_path):
+    """(From a review: a named pipe blocked the client for ever.) A directory or a FIFO is no_file, at once."""
+    import os
+
+    from client_demo.commands import CommandError
+    from client_demo.upload import open_regular
+
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)
+    for path in (tmp_path, fifo):
+        with pytest.raises(CommandError) as exc:
+            open_regular(path)
+        assert exc.value.code == "no_file" and "not a regular file" in exc.value.message
+    (tmp_path / "f").write_bytes(b"x")
+    with open_regular(tmp_path / "f") as f:
+        assert f.read() == b"x"
