@@ -1447,6 +1447,10 @@ class ChatTUI:
                 self.say(format_message(m, self.names, hl=self.hl, base=self.http_base))
         elif op == "group_log":
             entries = r.get("entries") or []
+            users = r.get("users")  # [ext] the names of everyone the page names (those gone too)
+            if isinstance(users, dict):
+                for uid, name in users.items():
+                    self.names.learn({"user_id": uid, "display_name": name})
             self.say(f"* log of {gid}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
             for e in entries:
                 self.say(format_log_entry(e, self.names))
