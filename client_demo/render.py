@@ -650,6 +650,8 @@ def format_my_appeal(a: dict[str, Any]) -> str:
 _MEASURES = {"warning": "warning to group", "suspend_group": "posting suspended in group",
              "suspend_admin": "your owner and admin powers suspended",
              "revoke_create": "your right to create groups revoked"}
+_ACCOUNT_MEASURES = {"warning": "warning to public account", "restrict_comments": "comments restricted on account",
+                     "suspend_account": "publishing suspended for account"}
 
 
 def format_platform_notice(x: dict[str, Any]) -> str:
@@ -663,8 +665,12 @@ def format_platform_notice(x: dict[str, Any]) -> str:
 
 def format_my_sanction(x: dict[str, Any]) -> str:
     """``  #17 warning to group 123456789 (茶话) since 18:00, put right by 20:00 (overdue): 广告刷屏``."""
-    what = _MEASURES.get(str(x.get("measure")), clean(x.get("measure")))
-    if x.get("group_id"):
+    measures = _ACCOUNT_MEASURES if x.get("account_id") else _MEASURES
+    what = measures.get(str(x.get("measure")), clean(x.get("measure")))
+    if x.get("account_id"):
+        name = f" ({clean(x.get('account_name'))})" if x.get("account_name") else ""
+        what += f" {clean(x.get('account_id'))}{name}"
+    elif x.get("group_id"):
         what += f" {clean(x.get('group_id'))}" + (f" ({clean(x.get('group_name'))})" if x.get("group_name") else "")
     end = (f", put right by {hhmm(x.get('deadline'))}" if x.get("deadline") else "") if x.get("measure") == "warning" \
         else (f" until {hhmm(x.get('until'))}" if x.get("until") else ", no end date")

@@ -21,6 +21,7 @@ from client_demo.render import (
     format_event,
     format_log_entry,
     format_message,
+    format_my_sanction,
     format_reactions,
     hhmm,
     human_size,
@@ -548,3 +549,15 @@ def test_a_permanent_ban_in_the_log_says_never():
     entry = {"id": 7, "ts": NOW_MS, "actor": "u1", "action": "ban", "target_user_id": "u2",
              "detail": {"until": 0, "reason": "spam"}}
     assert format_log_entry(entry, names()) == f"  #7 {NOW} Alice (u1) ban Bob (u2): until=never, reason=spam"
+
+
+def test_a_measure_on_ones_public_account_is_named_by_the_account() -> None:
+    """my_sanctions lists a public account's measures (with account_id and account_name, no group)."""
+    line = format_my_sanction({"sanction_id": "9", "measure": "suspend_account", "account_id": "100000001",
+                               "account_name": "茶馆\x1b[2J周报", "starts_at": NOW_MS, "until": NOW_MS,
+                               "status": "in_force", "reason": "标题党"})
+    assert line.startswith("  #9 publishing suspended for account 100000001 (茶馆")
+    assert "\x1b" not in line and "group" not in line and line.endswith(": 标题党")
+    group = format_my_sanction({"sanction_id": "3", "measure": "warning", "group_id": GID, "group_name": "茶话",
+                                "starts_at": NOW_MS, "deadline": None, "status": "in_force", "reason": "r"})
+    assert group.startswith(f"  #3 warning to group {GID} (茶话)")
