@@ -817,6 +817,8 @@ class InsertReport(Change):
 # Whether a message is still stored (a pin or a report decided before its write may name one the
 # retention purge removed meanwhile).
 MESSAGE_KEPT = "SELECT 1 FROM messages WHERE group_id = ? AND seq = ?"
+# A message a pin may name: stored, shown (not held for review nor rejected) and not deleted.
+PINNABLE = "deleted_at IS NULL AND held = 0"
 
 
 @dataclass(frozen=True, slots=True)

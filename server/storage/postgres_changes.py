@@ -695,7 +695,7 @@ async def _set_pin(db: Conn, p: c.SetPin) -> None:
         # (as SQLite's: the message may have been purged since it was read. The group's caps lock,
         # then the message's row, as every change takes them: writers on several nodes queue here)
         await _lock_group_caps(db, p.group_id)
-        if await _lock_message(db, p.group_id, p.seq, "TRUE") is None:
+        if await _lock_message(db, p.group_id, p.seq, c.PINNABLE) is None:  # (deleted since read: as SQLite's)
             raise ContractError("not_found", f"no message {p.seq} in group {p.group_id}")
         pinned = [r[0] for r in await db.fetch("SELECT seq FROM group_pins WHERE group_id = $1", p.group_id)]
         if p.seq not in pinned:

@@ -634,9 +634,10 @@ async def _set_reaction(db: aiosqlite.Connection, r: c.SetReaction) -> bool:
 @applies(c.SetPin)
 async def _set_pin(db: aiosqlite.Connection, p: c.SetPin) -> None:
     if p.on:
-        # The message is read before the write: the retention purge may have removed it meanwhile, and a
-        # pin naming nothing would hold one of the group's places for good.
-        if not list(await db.execute_fetchall(c.MESSAGE_KEPT, (p.group_id, p.seq))):
+        # The message is read before the write: the retention purge may have removed it meanwhile (a pin
+        # naming nothing would hold one of the group's places for good), or a deletion stored since the
+        # handler read it (a manager's delete_user_messages, the platform's remove-term take no turn of it).
+        if not list(await db.execute_fetchall(f"{c.MESSAGE_KEPT} AND {c.PINNABLE}", (p.group_id, p.seq))):
             raise ContractError("not_found", f"no message {p.seq} in group {p.group_id}")
         pinned = [r[0] for r in await db.execute_fetchall("SELECT seq FROM group_pins WHERE group_id = ?",
                                                           (p.group_id,))]
