@@ -414,7 +414,7 @@ class App:
                 return conn.respond(http.HTTPStatus.OK, "ready\n")
             return conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, f"not ready: {why}\n")
         if path.startswith(media_web.PREFIX):  # a signed, expiring media URL (server/media/web.py)
-            return media_web.serve(self, request, conn)
+            return media_web.serve(self, request, conn, self._client_ip(conn, request))
         if path.startswith("/groups/"):
             return self._info_page(conn, path.removeprefix("/groups/"))
         page = web_routes.static_response(request)  # the web client: /, /app.js, ...

@@ -14,7 +14,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import TYPE_CHECKING
 
 from governance.ratelimit import WindowCounter
@@ -39,6 +39,9 @@ MAX_CONCURRENT_READS = 4
 # worth (media.max_bytes each): a client that asks and never reads holds its body until the
 # handshake timeout; past the budget the answer is 503, so such clients cannot exhaust memory.
 MAX_BODIES_IN_FLIGHT = 8
+# Of those, what one client network (an address, an IPv6 /64) may hold: a few connections that never
+# read their bodies would otherwise hold the whole allowance, and everyone else got 503.
+MAX_BODIES_PER_ADDRESS = 2
 # JSON frame around a chunk's data: op, rid, upload_id, offset, quotes and braces (generous).
 CHUNK_FRAME_OVERHEAD = 512
 
@@ -54,6 +57,7 @@ class MediaService:
         self._url_key = url_key
         self.reads = asyncio.Semaphore(MAX_CONCURRENT_READS)
         self.bodies = 0  # bytes of /media bodies whose connection has not closed yet (see MAX_BODIES_IN_FLIGHT)
+        self.bodies_by: dict[Hashable, int] = {}  # the same by client network (see MAX_BODIES_PER_ADDRESS)
 
     # -- uploads ---------------------------------------------------------------------------
     def add_upload(self, up: Upload) -> None:

@@ -16,7 +16,9 @@ read whole (at most ``media.max_bytes``) in a worker thread; at most
 ``MAX_CONCURRENT_READS`` (server/media/service.py) files are read at once, further requests
 wait their turn. A body stays in memory until its connection closes (a client that never reads
 keeps it until the handshake timeout): past ``MAX_BODIES_IN_FLIGHT`` largest files' worth of
-bodies held, the answer is 503 with ``Retry-After``.
+bodies held, the answer is 503 with ``Retry-After``, and so past ``MAX_BODIES_PER_ADDRESS`` of them
+held for one client network (an address, an IPv6 /64; not the machine's own with
+``rate_limits.spare_loopback``), so that one client's unread connections cannot hold them all.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 from websockets.http11 import Request, Response
 
 from governance.content import Action
-from server.media.service import MAX_BODIES_IN_FLIGHT
+from governance.ratelimit import is_loopback, network_key
+from server.media.service import MAX_BODIES_IN_FLIGHT, MAX_BODIES_PER_ADDRESS
 from server.media.sniff import saved_name
 from server.media.uploads import media_file
 from server.web.routes import http_response
@@ -62,8 +65,10 @@ def _disposition(kind: str, name: str | None, mime: str) -> str:
     return f"{how}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-async def serve(ctx: Context, request: Request, conn: ServerConnection | None = None) -> Response:
-    """The answer to one ``GET /media/...`` request (on ``conn``, which holds its body until it closes)."""
+async def serve(ctx: Context, request: Request, conn: ServerConnection | None = None,
+                ip: str | None = None) -> Response:
+    """The answer to one ``GET /media/...`` request (on ``conn``, which holds its body until it closes),
+    from the client at ``ip`` (its network's share of the bodies held: MAX_BODIES_PER_ADDRESS)."""
     parts = urlsplit(request.path)
     media_id = parts.path[len(PREFIX):]
     query = parse_qs(parts.query)
@@ -86,13 +91,23 @@ async def serve(ctx: Context, request: Request, conn: ServerConnection | None = 
     if service.bodies and service.bodies + size > MAX_BODIES_IN_FLIGHT * ctx.cfg.media.max_bytes:
         return http_response(http.HTTPStatus.SERVICE_UNAVAILABLE, b"too many media downloads at once; try again\n",
                              "text/plain; charset=utf-8", "no-store", (("Retry-After", "1"),))
-    service.bodies += size  # (claimed with no await since the check)
+    rl = ctx.cfg.rate_limits
+    network = None if ip is None or (rl.spare_loopback and is_loopback(ip)) else network_key(
+        ip, rl.ipv6_prefix_length)
+    mine = service.bodies_by.get(network, 0) if network is not None else 0
+    if mine and mine + size > MAX_BODIES_PER_ADDRESS * ctx.cfg.media.max_bytes:
+        return http_response(http.HTTPStatus.SERVICE_UNAVAILABLE,
+                             b"too many media downloads from this address at once; try again\n",
+                             "text/plain; charset=utf-8", "no-store", (("Retry-After", "1"),))
+    service.bodies += size  # (claimed with no await since the checks)
+    if network is not None:
+        service.bodies_by[network] = mine + size
     if conn is None:
         held: asyncio.Future[None] | None = None
     else:
         held = asyncio.ensure_future(conn.wait_closed())
         _PENDING.add(held)
-    release = _releaser(service, size, held)
+    release = _releaser(service, size, held, network)
     async with ctx.media.reads:
         try:
             body = await asyncio.to_thread(path.read_bytes)
@@ -112,9 +127,10 @@ async def serve(ctx: Context, request: Request, conn: ServerConnection | None = 
         ("Referrer-Policy", "no-referrer")))
 
 
-def _releaser(service: MediaService, size: int, held: asyncio.Future[None] | None) -> Callable[[], None]:
-    """What gives back a body's ``size`` bytes: when its connection closes (``held``), or at once
-    when called (the body was not sent); once either way."""
+def _releaser(service: MediaService, size: int, held: asyncio.Future[None] | None,
+              network: str | None = None) -> Callable[[], None]:
+    """What gives back a body's ``size`` bytes (the client ``network``'s share too): when its
+    connection closes (``held``), or at once when called (the body was not sent); once either way."""
     done = False
 
     def release(_: object = None) -> None:
@@ -122,6 +138,12 @@ def _releaser(service: MediaService, size: int, held: asyncio.Future[None] | Non
         if not done:
             done = True
             service.bodies -= size
+            if network is not None:
+                left = service.bodies_by.get(network, 0) - size
+                if left > 0:
+                    service.bodies_by[network] = left
+                else:
+                    service.bodies_by.pop(network, None)
         if held is not None:
             _PENDING.discard(held)
             if not held.done():

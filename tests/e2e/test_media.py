@@ -896,6 +896,46 @@ async def test_clients_that_ask_for_media_and_never_read_cannot_exhaust_memory(m
     await eventually(lambda: get(server, url).status_code == 200, timeout=15)
 
 
+async def test_one_clients_unread_downloads_hold_only_its_share_of_the_allowance(tmp_path, started, backend):
+    """A few connections from one client that ask and never read held the whole allowance (eight of the
+    largest files), and every other client got 503 until they timed out: one network may hold
+    MAX_BODIES_PER_ADDRESS of them; past that it alone is answered 503, others are served. (The
+    clients are told apart by X-Forwarded-For from a trusted proxy: the machine's own address is
+    spared, as the limits per address spare it.)"""
+    import socket
+
+    from server.media.service import MAX_BODIES_PER_ADDRESS
+    from tests.e2e import ops_helpers as ops
+
+    size = 6_000_000  # (over a socket's send buffer: an unread body stays held, as above)
+    srv = started(ops.server(tmp_path, 'trusted_proxies = ["127.0.0.1/32"]', FAST_MEDIA + f"max_bytes = {size}\n",
+                             backend=backend))
+    owner, gid, _ = await group_of(srv)
+    r = await upload(owner, pdf(size - 1000), "application/pdf", name="big.pdf")
+    sent = await owner.request("send", group_id=gid, text="big", attachments=[r["media_id"]])
+    url = (await owner.request("media_url", group_id=gid, seq=sent["seq"], media_id=r["media_id"]))["url"]
+
+    def fetch(address: str) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{srv.port}{url}", headers={"X-Forwarded-For": address}, timeout=10)
+
+    stalled = []
+    for _ in range(MAX_BODIES_PER_ADDRESS):
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(f"GET {url} HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.5\r\n\r\n".encode())
+        stalled.append(s)
+    for s in stalled:
+        s.settimeout(15)
+        assert s.recv(12, socket.MSG_WAITALL) == b"HTTP/1.1 200"
+    refused = await asyncio.to_thread(fetch, "203.0.113.5")
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.status_code
+    assert b"from this address" in refused.content
+    assert (await asyncio.to_thread(fetch, "198.51.100.7")).status_code == 200  # another client is served
+    for s in stalled:
+        s.close()
+    await eventually(lambda: fetch("203.0.113.5").status_code == 200, timeout=15)
+
+
 async def test_a_file_larger_than_the_download_allowance_after_a_reload_is_still_served(make_server):
     """Downloads in flight are held to MAX_BODIES_IN_FLIGHT times media.max_bytes of memory, counted
     at each request. A file stored before max_bytes was lowered to under an eighth of its size was
