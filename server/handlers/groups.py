@@ -686,6 +686,8 @@ async def my_groups(ctx: Context, sess: Session, req: rq.MyGroups, enc: Encoding
         if not g.alive:
             continue
         m = g.members[user.user_id]
+        if m.pending is not None:  # (a join still being stored: not theirs yet, as group_info and send say)
+            continue
         _, read, last = counted.get(gid) or (m, max(m.read_seq, m.joined_seq), g.last_seq)  # (joined meanwhile)
         # The posting state in force, as send would find it, so that a client that was away (or
         # reloaded) shows it without waiting for a refused send: the events that announce it

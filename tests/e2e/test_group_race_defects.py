@@ -226,3 +226,22 @@ async def test_a_join_request_still_being_stored_is_not_listed(make_server):
     after = [r["user_id"] for r in (await owner.request("join_requests", group_id=gid))["requests"]]
     assert after == [carol.user_id]
     await close_all(owner, carol)
+
+
+async def test_my_groups_leaves_out_a_join_still_being_stored(make_server):
+    """The joiner's other connection listed the group in ``my_groups`` while the join's write was in
+    flight (``group_info`` and ``send`` there said not a member): a join the store then refused left
+    a group in the list that was never theirs."""
+    srv = make_server()
+    owner, carol = await srv.user(), await srv.user()
+    other = await srv.client()
+    await other.login(carol.username, "password123")
+    gid = await open_group(owner)
+    async with writes_held(srv, "members"):
+        joined = asyncio.ensure_future(carol.call("join_group", group_id=gid))
+        await until_write_waits(srv, "members")
+        listed = [g["group_id"] for g in (await other.request("my_groups"))["groups"]]
+    assert code(await joined) == "ok"
+    assert listed == []
+    assert [g["group_id"] for g in (await other.request("my_groups"))["groups"]] == [gid]
+    await close_all(owner, carol, other)
