@@ -219,6 +219,13 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
     """An invitation lets the invitee join (past ``approval`` and ``invite`` policies) with ``join_group``."""
     still_active(sess.me)  # (after the wait for the turn: blacklisted or cancelled meanwhile)
     g = live_group(ctx, req.group_id)
+    joining = g.members.get(req.user_id)
+    if joining is not None and joining.pending is not None:
+        # Their join is still being stored: its outcome first (refused, they are no member, and the
+        # invitation goes ahead; "already a member" would have been said of a join that never was).
+        await settled_member(g, req.user_id)
+        still_active(sess.me)
+        g = live_group(ctx, req.group_id)
     actor = sess.me
     perm.check("invite", _actor_role(ctx, g, actor), join_policy=g.join_policy)
     uid = req.user_id

@@ -245,3 +245,25 @@ async def test_my_groups_leaves_out_a_join_still_being_stored(make_server):
     assert listed == []
     assert [g["group_id"] for g in (await other.request("my_groups"))["groups"]] == [gid]
     await close_all(owner, carol, other)
+
+
+async def test_an_invitation_waits_for_a_join_still_being_stored(make_server):
+    """``invite`` answered ``conflict`` ("already a member") for someone whose join was still being
+    written: when the store then refused the join, they were no member and had no invitation."""
+    srv = make_server()
+    owner, dave = await srv.user(), await srv.user()
+    gid = await open_group(owner, join_policy="approval")
+    link = (await owner.request("create_invite_link", group_id=gid))["code"]
+    uid = dave.user_id
+    refuse_rows(srv, "no_dave", "members", f"NEW.user_id = '{uid}'", f"user_id <> '{uid}'")
+    async with writes_held(srv, "members"):
+        joined = asyncio.ensure_future(dave.call("join_group", invite_code=link))
+        await until_write_waits(srv, "members")
+        invited = asyncio.ensure_future(owner.call("invite", group_id=gid, user_id=uid))
+        await asyncio.sleep(0.3)
+        assert not invited.done()  # (waiting for the join's outcome)
+    assert code(await joined) == "internal"
+    assert code(await invited) == "ok", invited.result()
+    mend_rows(srv, "no_dave", "members")
+    assert (await dave.request("join_group", group_id=gid))["status"] == "joined"  # on the invitation
+    await close_all(owner, dave)
