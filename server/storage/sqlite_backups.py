@@ -14,6 +14,13 @@ from server.storage.schema import MIGRATIONS
 COMPANIONS = ("-wal", "-shm")
 
 
+def read_only(path: Path) -> str:
+    """The SQLite URI that opens ``path`` read-only. Its name is percent-quoted (``Path.as_uri``): in
+    ``file:PATH?mode=ro`` a '#', '?' or '%' in the name ended or changed it, so another file was opened
+    (or made) and the ``mode=ro`` could be lost with the rest of the name."""
+    return f"{path.absolute().as_uri()}?mode=ro"
+
+
 class BackupRefused(ValueError):
     """The file is no backup this version can restore: one line for the operator."""
 
@@ -32,7 +39,7 @@ def check_backup(source: Path) -> int:
                 f"{source}{suffix} lies beside the backup: {source} is a live database or a copy of one, not a "
                 "backup made with `qunguan admin backup` (its newest writes may be in that file)")
     try:
-        db = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        db = sqlite3.connect(read_only(source), uri=True)
     except sqlite3.Error as err:
         raise BackupRefused(f"{source} cannot be opened as a SQLite database: {err}") from None
     try:
@@ -73,7 +80,7 @@ class HandedOut(NamedTuple):
 def handed_out(live: Path) -> HandedOut:
     """Read from the live database (read-only: a crash's ``-wal`` is read, not checkpointed into it,
     so the file kept aside is the one the crash left). ``sqlite3.Error`` when it cannot be read."""
-    db = sqlite3.connect(f"file:{live}?mode=ro", uri=True)
+    db = sqlite3.connect(read_only(live), uri=True)
     try:
         last_seqs = tuple((str(g), int(n)) for g, n in db.execute("SELECT group_id, last_seq FROM groups"))
         try:
@@ -93,7 +100,7 @@ def copy_backup(source: Path, dest: Path) -> None:
     (it holds password hashes, sealed identity data and client addresses)."""
     dest.unlink(missing_ok=True)
     os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    src = sqlite3.connect(read_only(source), uri=True)
     try:
         dst = sqlite3.connect(dest)
         try:
