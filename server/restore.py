@@ -18,8 +18,9 @@ touches the live database only once everything about the backup has been checked
    handed out the first restore's seqs again), with an enforcement-record entry saying the database
    was restored (the record then explains the entries the restore lost), and the background
    retention purge waits for one by hand (the holds made after the backup are not in it);
-5. SQLite: the replaced database and its ``-wal`` and ``-shm`` are kept aside under one new name,
-   and the copy takes the database's place;
+5. SQLite: the replaced database and its ``-wal`` and ``-shm`` are kept aside under one new name
+   (the ``-wal`` and ``-shm`` too when the database file itself is gone: SQLite would replay that
+   old WAL into the copy), and the copy takes the database's place;
 6. the audit checkpoint file is moved aside, for ``verify-audit --checkpoint-file``.
 
 The uploaded files and the identity key files are the operator's to put back: what to do is
@@ -109,6 +110,11 @@ def _aside(path: Path, stamp: str, label: str) -> Path:
         if was.exists():
             was.rename(f"{kept}{suffix}")
     return kept
+
+
+def _present(path: Path) -> bool:
+    """Whether ``path`` or its ``-wal`` or ``-shm`` is there."""
+    return any(Path(f"{path}{suffix}").exists() for suffix in ("", *COMPANIONS))
 
 
 class RestoredButNot(Exception):
@@ -201,8 +207,11 @@ async def _restore_sqlite(cfg: Config, live: Path, source: Path, gap: int, now: 
             moved = await _settle(open_store(side), side, gap, int(now * 1000), source.name, handed)
             one_file(copy)  # (opened as serve opens it, in WAL mode: one self-contained file again, checked)
             aside = _checkpoints_aside(checkpoints, kept)  # (before the swap: put back if the swap fails)
+            # (the -wal and -shm too when the database file itself is gone: left beside the copy, SQLite
+            # would replay that old WAL into it. Kept, not deleted: they are what the crash left.)
+            lost = not live.exists()
             try:
-                replaced = _aside(live, stamp, "replaced") if live.exists() else None
+                replaced = _aside(live, stamp, "replaced") if _present(live) else None
             except OSError:
                 if aside:
                     kept.rename(checkpoints)
@@ -210,8 +219,10 @@ async def _restore_sqlite(cfg: Config, live: Path, source: Path, gap: int, now: 
             try:
                 copy.rename(live)
             except OSError as err:
+                was = (f"the lost database's -wal and -shm were moved aside to {replaced}-wal and -shm" if lost
+                       else f"the database was moved aside to {replaced} (with its -wal and -shm)")
                 raise RestoredButNot(
-                    f"the database was moved aside to {replaced} (with its -wal and -shm) but the restored copy "
+                    f"{was} but the restored copy "
                     f"{copy} could not take its place ({err}): rename {copy} to {live} by hand"
                     + (f"; the audit checkpoint file is at {kept}" if aside else "")) from None
             swapped = True
@@ -224,7 +235,10 @@ async def _restore_sqlite(cfg: Config, live: Path, source: Path, gap: int, now: 
         await guard.close()
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(newest / 1000)) if newest else "none"
     lines = [f"restored {live} from {source} (its newest message: {when})"]
-    if replaced is not None:
+    if replaced is not None and lost:
+        lines.append(f"no database file was there, but its -wal or -shm was: kept aside as {replaced}-wal and -shm, "
+                     "not replayed into the restored database (delete them once you no longer need them)")
+    elif replaced is not None:
         lines.append(f"the database it replaced, with its -wal and -shm if any: {replaced} "
                      "(delete it once you no longer need it)")
     above = " from the higher of the backup's and the replaced database's" if handed is not None else ""

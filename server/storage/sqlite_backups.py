@@ -97,8 +97,10 @@ def handed_out(live: Path) -> HandedOut:
 
 def copy_backup(source: Path, dest: Path) -> None:
     """``source`` copied to ``dest`` with SQLite's backup API, one self-contained file, mode 0600
-    (it holds password hashes, sealed identity data and client addresses)."""
-    dest.unlink(missing_ok=True)
+    (it holds password hashes, sealed identity data and client addresses). A ``-wal`` or ``-shm`` left
+    at ``dest`` by an earlier copy goes first: SQLite would replay it into the new one."""
+    for suffix in ("", *COMPANIONS):
+        Path(f"{dest}{suffix}").unlink(missing_ok=True)
     os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     src = sqlite3.connect(read_only(source), uri=True)
     try:

@@ -89,3 +89,44 @@ async def test_restore_of_a_backup_named_with_a_hash_does_not_restore_another_fi
     texts = [m["text"] for m in (await again.request("history", group_id=gid))["messages"]]
     await again.close()
     assert texts == ["first", "second"], (out, texts)
+
+
+async def test_restore_where_only_the_wal_of_the_lost_database_is_left_does_not_replay_it(tmp_path, started):
+    """Guards that the live -wal and -shm are moved aside even when the database file is gone: the disk
+    lost qunguan.db but the crash's -wal (and -shm) are still there, and left beside the restored copy
+    SQLite replays that old WAL into it, undoing the restore without a word (the very trap the restore
+    exists to avoid, docs/operations.md "Backup"). They are kept, not deleted: they are evidence."""
+    srv = started(ops.server(tmp_path))
+    alice = await srv.user("alice")
+    gid = await open_group(alice)
+    for i in range(5):
+        await alice.send(gid, f"kept {i}")
+    backup = tmp_path / "backup.db"
+    rc, _, err = await srv.admin("backup", "--out", str(backup))
+    assert rc == 0, err
+    for i in range(40):
+        await alice.send(gid, f"lost {i} " + "x" * 500)
+    await alice.close()
+    srv.kill9()
+    db = srv.dir / "qunguan.db"
+    wal = srv.dir / "qunguan.db-wal"
+    assert wal.stat().st_size > 0
+    db.unlink()  # the database file is gone (damaged and removed by the operator); the WAL is still there
+    rc, out, err = await restore(srv, str(backup))
+    assert rc == 0, err
+    leftovers = [p.name for p in srv.dir.iterdir() if p.name in ("qunguan.db-wal", "qunguan.db-shm")]
+    srv.start()
+    again = await srv.client()
+    await again.login("alice", "password123")
+    texts = [m["text"] for m in (await again.request("history", group_id=gid))["messages"]]
+    await again.close()
+    await srv.stopped()
+    restored = srv.db_rows("SELECT count(*) FROM audit WHERE action = 'restore_backup'")
+    hold = srv.db_rows("SELECT count(*) FROM job_runs WHERE name = 'restore'")
+    seq = srv.db_rows("SELECT last_seq FROM groups WHERE group_id = ?", gid)
+    assert _integrity(db) == ["ok"], (leftovers, _integrity(db)[:3])
+    assert texts == [f"kept {i}" for i in range(5)], (leftovers, len(texts), restored, hold, seq)
+    assert leftovers == [] and restored == [(1,)], (leftovers, restored)
+    [kept] = [p for p in srv.dir.iterdir() if p.name.startswith("qunguan.db.replaced-") and p.name.endswith("-wal")]
+    assert kept.stat().st_size > 0 and f"{kept.name[:-4]}" in out, (kept, out)
+
