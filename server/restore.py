@@ -45,7 +45,15 @@ from server.retention import RESTORED
 from server.security import vault_for
 from server.storage.base import Store, open_store
 from server.storage.changes import AdvanceSeqs, Audit, JobRan
-from server.storage.sqlite_backups import COMPANIONS, HandedOut, check_backup, copy_backup, handed_out, one_file
+from server.storage.sqlite_backups import (
+    COMPANIONS,
+    HandedOut,
+    check_backup,
+    copy_backup,
+    handed_out,
+    one_file,
+    same_file,
+)
 
 # Past what a group can send between a backup and its restore: seqs of lost messages, which clients
 # may hold, are never handed out again.
@@ -180,6 +188,21 @@ def _check_owner(live: Path) -> None:
                              f"`sudo -u {owner} qunguan restore ...`, so that the server can open what it writes")
 
 
+def _not_its_own(source: Path, live: Path, copy: Path) -> None:
+    """Refused when ``source`` is one of the files the restore writes: the live database or its
+    ``-wal`` or ``-shm``, or the copy it makes (``qunguan.db.restoring``, which a failed swap keeps)
+    or its ``-wal`` or ``-shm``. Copied onto itself, the copy was emptied first and the restore hung."""
+    for suffix in ("", *COMPANIONS):
+        if same_file(source, Path(f"{live}{suffix}")):
+            raise RestoreRefused(f"{source} is the live database" + (f"'s {suffix}" if suffix else "") + " itself")
+        if same_file(source, Path(f"{copy}{suffix}")):
+            raise RestoreRefused(
+                f"{source} is the copy a restore makes before it takes the database's place"
+                + (f" ({suffix})" if suffix else "")
+                + f": left by a restore whose swap failed, it is restored already: rename it to {live} by hand, "
+                  "as that restore said; or copy it elsewhere and restore that copy")
+
+
 async def _restore_sqlite(cfg: Config, live: Path, source: Path, gap: int, now: float, stamp: str,
                           checkpoints: Path, kept: Path) -> tuple[list[str], bool]:
     """Steps 1 to 6 on SQLite (see the module's docstring); the lines, and whether the checkpoint file
@@ -191,8 +214,7 @@ async def _restore_sqlite(cfg: Config, live: Path, source: Path, gap: int, now: 
     replaced: Path | None = None
     swapped = False
     try:
-        if source == live.resolve():
-            raise RestoreRefused(f"{source} is the live database itself")
+        _not_its_own(source, live, copy)
         newest = check_backup(source)
         handed: HandedOut | None = None
         unread: str | None = None

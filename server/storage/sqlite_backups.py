@@ -21,6 +21,17 @@ def read_only(path: Path) -> str:
     return f"{path.absolute().as_uri()}?mode=ro"
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (by their resolved paths, or by ``os.path.samefile``:
+    a hard link, or a path through a bind mount)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # (one of them is not there)
+        return False
+
+
 class BackupRefused(ValueError):
     """The file is no backup this version can restore: one line for the operator."""
 
@@ -98,7 +109,13 @@ def handed_out(live: Path) -> HandedOut:
 def copy_backup(source: Path, dest: Path) -> None:
     """``source`` copied to ``dest`` with SQLite's backup API, one self-contained file, mode 0600
     (it holds password hashes, sealed identity data and client addresses). A ``-wal`` or ``-shm`` left
-    at ``dest`` by an earlier copy goes first: SQLite would replay it into the new one."""
+    at ``dest`` by an earlier copy goes first: SQLite would replay it into the new one. BackupRefused,
+    nothing touched, when ``source`` is ``dest`` or one of those (it would be emptied, then copied onto
+    itself)."""
+    for suffix in ("", *COMPANIONS):
+        if same_file(source, Path(f"{dest}{suffix}")):
+            raise BackupRefused(f"{source} is {dest}{suffix}, where the backup is to be copied: copy it elsewhere "
+                                "first and restore that copy")
     for suffix in ("", *COMPANIONS):
         Path(f"{dest}{suffix}").unlink(missing_ok=True)
     os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

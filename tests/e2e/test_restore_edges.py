@@ -130,3 +130,52 @@ async def test_restore_where_only_the_wal_of_the_lost_database_is_left_does_not_
     [kept] = [p for p in srv.dir.iterdir() if p.name.startswith("qunguan.db.replaced-") and p.name.endswith("-wal")]
     assert kept.stat().st_size > 0 and f"{kept.name[:-4]}" in out, (kept, out)
 
+
+
+async def test_restoring_the_copy_a_failed_swap_left_does_not_destroy_it(tmp_path, started):
+    """Guards the refusal of a source that is the restore's own copy (or a live file): a restore whose
+    swap failed keeps its copy as qunguan.db.restoring ("rename it by hand"); an operator who gives that
+    file to `qunguan restore` instead had it truncated by the copy onto itself, and the restore hung.
+    It must be refused (exit 2, one line, the file untouched) or restored, never destroyed."""
+    srv = started(ops.server(tmp_path))
+    alice = await srv.user("alice")
+    gid = await open_group(alice)
+    await alice.send(gid, "precious")
+    await alice.close()
+    backup = tmp_path / "backup.db"
+    rc, _, err = await srv.admin("backup", "--out", str(backup))
+    assert rc == 0, err
+    await srv.stopped()
+    db = srv.dir / "qunguan.db"
+    left = srv.dir / "qunguan.db.restoring"
+    left.write_bytes(backup.read_bytes())  # (what a failed swap leaves, the database moved aside)
+    db.rename(srv.dir / "qunguan.db.replaced-20260101T000000Z")
+    rc, out, err = await restore_within(srv, 30, str(left))
+    size = left.stat().st_size if left.exists() else None
+    assert rc is not None, f"the restore still ran after 30 s; {left.name} is now {size} bytes"
+    if rc == 0:
+        srv.start()
+        again = await srv.client()
+        await again.login("alice", "password123")
+        texts = [m["text"] for m in (await again.request("history", group_id=gid))["messages"]]
+        await again.close()
+        assert texts == ["precious"], texts
+    else:
+        assert rc == 2 and left.exists() and left.read_bytes() == backup.read_bytes(), (rc, err)
+        assert err.count("\n") == 1 and f"rename it to {db}" in err, err  # (one line, saying what to do)
+
+
+def test_copy_backup_refuses_to_copy_a_file_onto_itself(tmp_path):
+    """Guards copy_backup's own check (whoever calls it): a source that is its destination, or the
+    destination's -wal or -shm, is refused before anything is deleted, not emptied and copied onto itself."""
+    from server.storage.sqlite_backups import BackupRefused, copy_backup
+
+    db = tmp_path / "a.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    before = db.read_bytes()
+    os.link(db, tmp_path / "b.db-wal")
+    for dest in (db, tmp_path / "sub" / ".." / "a.db", tmp_path / "b.db"):
+        with pytest.raises(BackupRefused):
+            copy_backup(db, dest)
+    assert db.read_bytes() == before
