@@ -111,8 +111,9 @@ async def _settle(store: Store, cfg: Config, gap: int, now_ms: int, source: str,
 
 
 def _aside(path: Path, stamp: str, label: str) -> Path:
-    """``path`` (and its ``-wal`` and ``-shm``, which belong with it) renamed to ``path.label-stamp``."""
-    kept = path.with_name(f"{path.name}.{label}-{stamp}")
+    """``path`` (and its ``-wal`` and ``-shm``, which belong with it) renamed to ``path.label-stamp``
+    (or the first unused ``path.label-stamp.N``, see :func:`_unused`)."""
+    kept = _unused(path.with_name(f"{path.name}.{label}-{stamp}"))
     for suffix in ("", *COMPANIONS):
         was = Path(f"{path}{suffix}")
         if was.exists():
@@ -123,6 +124,18 @@ def _aside(path: Path, stamp: str, label: str) -> Path:
 def _present(path: Path) -> bool:
     """Whether ``path`` or its ``-wal`` or ``-shm`` is there."""
     return any(Path(f"{path}{suffix}").exists() for suffix in ("", *COMPANIONS))
+
+
+def _unused(path: Path) -> Path:
+    """``path``, or when it (or its ``-wal`` or ``-shm``) is there, the first of ``path.2``, ``path.3``...
+    that is not: what a restore keeps aside is never renamed over. (Its STAMP is to the second, and a
+    second restore in that second, run again by a script or to correct a wrong backup at once, renamed
+    the database it replaced over the first one's: the only copy of what the first restore lost.)"""
+    found, n = path, 1
+    while _present(found):
+        n += 1
+        found = path.with_name(f"{path.name}.{n}")
+    return found
 
 
 class RestoredButNot(Exception):
@@ -137,7 +150,7 @@ async def restore(cfg: Config, source: Path | None, gap: int, clock: Callable[[]
     stamp = _stamp(now)
     live = cfg.storage.sqlite_path()
     checkpoints = cfg.audit.checkpoint_file
-    kept = checkpoints.with_name(f"{checkpoints.name}.before-restore-{stamp}")
+    kept = _unused(checkpoints.with_name(f"{checkpoints.name}.before-restore-{stamp}"))
     if live is None:
         if source is not None:
             raise RestoreRefused(

@@ -179,3 +179,37 @@ def test_copy_backup_refuses_to_copy_a_file_onto_itself(tmp_path):
         with pytest.raises(BackupRefused):
             copy_backup(db, dest)
     assert db.read_bytes() == before
+
+
+async def test_a_second_restore_in_the_same_second_keeps_the_first_replaced_database(tmp_path, started):
+    """Guards that a name kept aside is never reused: each restore keeps the database it replaces as
+    qunguan.db.replaced-STAMP; a second restore with the same STAMP (one second's resolution: a scripted
+    restore run again, a wrong backup corrected at once) renamed its own replaced database over the first
+    one, the only copy of what the first restore lost (and the same for FILE.before-restore-STAMP)."""
+    from server.config import load_config
+    from server.restore import restore as do_restore
+
+    srv = started(ops.server(tmp_path))
+    alice = await srv.user("alice")
+    gid = await open_group(alice)
+    await alice.send(gid, "in the backup")
+    backup = tmp_path / "backup.db"
+    rc, _, err = await srv.admin("backup", "--out", str(backup))
+    assert rc == 0, err
+    await alice.send(gid, "only in the live database")
+    await alice.close()
+    await srv.stopped()
+    cfg = load_config(srv.config)
+    for n in range(2):
+        cfg.audit.checkpoint_file.write_text(f"checkpoints before restore {n}\n")
+        await do_restore(cfg, backup, 1000, clock=lambda: 1_780_000_000.0)
+    asides = sorted(p.read_text() for p in cfg.audit.checkpoint_file.parent.iterdir() if ".before-restore-" in p.name)
+    assert asides == [f"checkpoints before restore {n}\n" for n in range(2)], asides
+    kept = [p for p in srv.dir.iterdir() if ".replaced-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+    texts = []
+    for p in kept:
+        with sqlite3.connect(p) as conn:
+            texts += [r[0] for r in conn.execute("SELECT text FROM messages")]
+    assert "only in the live database" in texts, [p.name for p in kept]
+    assert len(kept) == 2, [p.name for p in kept]
+
