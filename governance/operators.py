@@ -63,6 +63,8 @@ PERMISSIONS: dict[str, frozenset[OperatorRole]] = {
     "remove-message": _ALL,
     "remove-text": _ALL,
     "remove-comment": _ALL,
+    "take-down-file": _ALL,
+    "release-file": _ENFORCE,  # (lets a file the platform judged illegal spread again)
     # sanctions on groups and people (Art. 11)
     "warn-group": _ENFORCE,
     "suspend-group": _ENFORCE,

@@ -405,6 +405,8 @@ class State:
         self.editor_seats_leaving: dict[str, set[str]] = {}
         self.account_category_frozen_until: dict[str, int] = {}  # public-account category -> end (P5)
         self.media = MediaIndex()  # finished uploads (server/media/index.py)
+        # SHA-256s of the files the platform took down with what carried them (release-file lets one go)
+        self.taken_down: set[str] = set()
         self.invite_links: dict[str, InviteLink] = {}  # code hash -> link (not revoked)
         self.revocations = Revocations()  # tokens revoked lately (an auth's lookup may predate them)
         # The platform's notices of the last PLATFORM_NOTICES_KEPT_MS, oldest first (platform_notices)

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("qunguan.media")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+TAKEN_DOWN = Listed("taken_down", Action.BLOCK)  # a file the platform took down (server/operator/files.py)
 MAX_NAME_CHARS = 255
 
 
@@ -78,6 +79,8 @@ def attachments_for(ctx: Context, user: User, media_ids: list[str]) -> list[ev.A
         e = index.get(media_id)
         if e is None or e.uploader != user.user_id or e.removing:
             raise ContractError("bad_request", f"{shown(media_id)} is not a finished upload of yours")
+        if e.sha256 in ctx.state.taken_down:  # (server/operator/files.py)
+            raise ContractError("content_blocked", f"{media_id} is a file the platform took down")
         listed = ctx.media.lists.check(e.sha256)
         if listed is not None and listed.action is Action.BLOCK:  # put on a list since it was uploaded
             raise ContractError("content_blocked", f"{media_id} is on a list of prohibited files ({listed.category})")
@@ -291,6 +294,9 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
     still_active(user)  # (the checks awaited: an account closed or cancelled meanwhile stores nothing)
     now = ctx.now_ms()
     listed = ctx.media.lists.check(digest)
+    if digest in ctx.state.taken_down:  # (as a block list's file: recorded, and it costs credit)
+        _record_blocked(ctx, user, digest, TAKEN_DOWN, now)
+        raise ContractError("content_blocked", "this file was taken down by the platform")
     if listed is not None and listed.action is Action.BLOCK:
         _record_blocked(ctx, user, digest, listed, now)
         raise ContractError("content_blocked", f"this file is on a list of prohibited files ({listed.category})")

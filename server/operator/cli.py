@@ -179,8 +179,10 @@ def _build() -> argparse.ArgumentParser:
         reason)
     cmd("account-credit", "change a public account's credit score", aid,
         (("--delta",), {"required": True, "type": int}), reason)
+    keep_files = (("--keep-files",), {"action": "store_true", "dest": "keep_files",
+                                      "help": "leave the files it carries alone (by default each is taken down)"})
     cmd("remove-post", "remove a post from a public account (kept for the record)",
-        (("post_id",), {"type": _positive, "metavar": "POST_ID"}), reason, report)
+        (("post_id",), {"type": _positive, "metavar": "POST_ID"}), reason, report, keep_files)
     cmd("remove-comment", "remove one comment on a public account's post (kept for the record)",
         (("comment_id",), {"type": _positive, "metavar": "COMMENT_ID"}), reason)
     cmd("accounts", "public accounts with their figures and classes, one JSON object per line",
@@ -261,7 +263,12 @@ def _build() -> argparse.ArgumentParser:
         "(kept for the record)",
         (("term",), {"metavar": "TERM"}), reason)
     cmd("remove-message", "remove one delivered message from a group (kept for the record)",
-        (("group_id",), {"metavar": "GROUP_ID"}), (("seq",), {"type": _positive, "metavar": "SEQ"}), reason)
+        (("group_id",), {"metavar": "GROUP_ID"}), (("seq",), {"type": _positive, "metavar": "SEQ"}), reason,
+        keep_files)
+    sha256 = (("sha256",), {"metavar": "SHA256", "help": "the file's SHA-256 in hex"})
+    cmd("take-down-file", "take down a file by its SHA-256: refused when uploaded or attached, served nowhere",
+        sha256, reason)
+    cmd("release-file", "let a file taken down be uploaded, attached and served again", sha256, reason)
     cmd("remove-text", "take down a group's name or announcement, a user's display name, or a public account's "
         "name or introduction (the neutral value takes its place; kept for the record)",
         (("kind",), {"metavar": "KIND", "choices": ["group_name", "announcement", "display_name", "account_name",

@@ -1500,6 +1500,29 @@ class BindStoreId(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class TakeDownFiles(Change):
+    """Take down the files a message (``group_id``, ``seq``) or a post (``post_id``) carries, or the one
+    file ``sha256``, by their SHA-256: none may be uploaded or attached again, nor served wherever else
+    it is carried, until released (:class:`ReleaseFile`). ``apply`` returns the digests of the files it
+    names (taken down before or now), in the transaction that takes them down."""
+
+    group_id: str | None
+    seq: int | None
+    post_id: int | None
+    taken_at: int
+    actor: str
+    cause: str
+    sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseFile(Change):
+    """Release a file taken down (:class:`TakeDownFiles`); ``apply`` returns whether it was."""
+
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteMedia(Change):
     """Remove the media rows among ``media_ids`` that no message and no post carries (re-checked in
     the transaction); ``apply`` returns the media ids removed."""

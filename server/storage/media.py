@@ -68,6 +68,24 @@ QUOTA_USE = (
     " GROUP BY sha256) AS counted"
 )
 
+# The files the platform took down (TakeDownFiles): those a message or a post carries, taken down in
+# one statement ($1 when, $2 by whom, $3 why; then the message's group and seq, or the post), and
+# their digests read back; the one a media row names (served nowhere: media_live); all (at a load).
+_TAKE_DOWN = ("INSERT INTO taken_down_files (sha256, taken_at, actor, cause)"
+              " SELECT DISTINCT md.sha256, CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT)"
+              " FROM media md WHERE md.media_id IN ({carried}) ON CONFLICT (sha256) DO NOTHING")
+_MESSAGE_CARRIES = "SELECT media_id FROM message_media WHERE group_id = ? AND seq = ?"
+_POST_CARRIES = "SELECT media_id FROM post_media WHERE post_id = ?"
+TAKE_DOWN_MESSAGE_FILES = _TAKE_DOWN.format(carried=_MESSAGE_CARRIES)
+TAKE_DOWN_POST_FILES = _TAKE_DOWN.format(carried=_POST_CARRIES)
+MESSAGE_FILES = f"SELECT DISTINCT sha256 FROM media WHERE media_id IN ({_MESSAGE_CARRIES}) ORDER BY sha256"
+POST_FILES = f"SELECT DISTINCT sha256 FROM media WHERE media_id IN ({_POST_CARRIES}) ORDER BY sha256"
+TAKE_DOWN_FILE = ("INSERT INTO taken_down_files (sha256, taken_at, actor, cause) VALUES (?, ?, ?, ?)"
+                  " ON CONFLICT (sha256) DO NOTHING")
+RELEASE_FILE = "DELETE FROM taken_down_files WHERE sha256 = ? RETURNING sha256"
+TAKEN_DOWN = "SELECT 1 FROM taken_down_files t JOIN media md ON md.sha256 = t.sha256 WHERE md.media_id = ?"
+LOAD_TAKEN_DOWN = "SELECT sha256 FROM taken_down_files"
+
 # Which of a batch of content digests some media row names (the orphan sweep of server/media/cleanup.py).
 REFERENCED_SQLITE = "SELECT DISTINCT sha256 FROM media WHERE sha256 IN (SELECT value FROM json_each(?))"
 REFERENCED_PG = "SELECT DISTINCT sha256 FROM media WHERE sha256 = ANY($1::text[])"
@@ -153,7 +171,8 @@ def media_row(r: Any) -> MediaEntry:
 
 
 async def load_media(fetch: Fetch, state: State) -> None:
-    """The media index: every stored row, and which of them something carries."""
+    """The media index: every stored row, and which of them something carries; the files taken down."""
+    state.taken_down.update(str(r[0]) for r in await fetch(LOAD_TAKEN_DOWN))
     index = state.media
     for r in await fetch(LOAD_MEDIA):
         index.add(media_row(r))

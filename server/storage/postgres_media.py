@@ -24,6 +24,13 @@ _UNCARRIED = m.numbered(m.UNCARRIED)
 _ONE = m.numbered(m.ONE_MEDIA)
 _BIND_STORE_ID = m.numbered(m.BIND_STORE_ID)
 _QUOTA_USE = m.numbered(m.QUOTA_USE)
+_TAKE_DOWN_MESSAGE_FILES = m.numbered(m.TAKE_DOWN_MESSAGE_FILES)
+_TAKE_DOWN_POST_FILES = m.numbered(m.TAKE_DOWN_POST_FILES)
+_MESSAGE_FILES = m.numbered(m.MESSAGE_FILES)
+_POST_FILES = m.numbered(m.POST_FILES)
+_RELEASE_FILE = m.numbered(m.RELEASE_FILE)
+_TAKE_DOWN_FILE = m.numbered(m.TAKE_DOWN_FILE)
+_TAKEN_DOWN = m.numbered(m.TAKEN_DOWN)
 # Advisory-lock namespace: (LOCK_MEDIA_QUOTA, hashtext(uploader)), one uploader's storage quota.
 LOCK_MEDIA_QUOTA = 0x5147_00B1
 
@@ -51,6 +58,23 @@ async def _delete_media(db: Conn, d: c.DeleteMedia) -> list[str]:
     return [r[0] for r in rows]
 
 
+@applies(c.TakeDownFiles)
+async def _take_down_files(db: Conn, t: c.TakeDownFiles) -> list[str]:
+    if t.sha256 is not None:
+        await db.execute(_TAKE_DOWN_FILE, t.sha256, t.taken_at, t.actor, t.cause)
+        return [t.sha256]
+    if t.post_id is not None:
+        await db.execute(_TAKE_DOWN_POST_FILES, t.taken_at, t.actor, t.cause, t.post_id)
+        return [r[0] for r in await db.fetch(_POST_FILES, t.post_id)]
+    await db.execute(_TAKE_DOWN_MESSAGE_FILES, t.taken_at, t.actor, t.cause, t.group_id, t.seq)
+    return [r[0] for r in await db.fetch(_MESSAGE_FILES, t.group_id, t.seq)]
+
+
+@applies(c.ReleaseFile)
+async def _release_file(db: Conn, r: c.ReleaseFile) -> bool:
+    return await db.fetchval(_RELEASE_FILE, r.sha256) is not None
+
+
 @applies(c.BindStoreId)
 async def _bind_store_id(db: Conn, b: c.BindStoreId) -> str:
     await db.execute(_BIND_STORE_ID, b.candidate.encode())
@@ -59,6 +83,8 @@ async def _bind_store_id(db: Conn, b: c.BindStoreId) -> str:
 
 class PostgresMediaReads(PostgresReads):
     async def media_live(self, media_id: str) -> bool:
+        if await self._fetchone(_TAKEN_DOWN, media_id) is not None:  # (a gateway has no list in memory)
+            return False
         return await self._fetchone(_LIVE, media_id, media_id) is not None
 
     async def media_quota_use(self, uploader: str, sha256: str | None = None) -> tuple[int, bool]:

@@ -1139,4 +1139,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX audit_platform_notice ON audit(ts) WHERE action = 'platform_notice';
         """,
     ),
+    (
+        50,
+        """
+        -- As SQLite's 52: the files the platform took down, by their SHA-256.
+        CREATE TABLE taken_down_files (
+            sha256   TEXT PRIMARY KEY,
+            taken_at BIGINT NOT NULL,
+            actor    TEXT NOT NULL,
+            cause    TEXT NOT NULL
+        );
+        """,
+    ),
 ]

@@ -1242,4 +1242,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX audit_platform_notice ON audit(ts) WHERE action = 'platform_notice';
         """,
     ),
+    (
+        52,
+        """
+        -- Files the platform took down with what carried them (remove-message, remove-post, decide):
+        -- by their SHA-256, refused when uploaded or attached again and served nowhere, until released
+        -- (release-file). Read whole at every start (a handful of rows next to the media).
+        CREATE TABLE taken_down_files (
+            sha256   TEXT PRIMARY KEY,
+            taken_at INTEGER NOT NULL,
+            actor    TEXT NOT NULL,
+            cause    TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]

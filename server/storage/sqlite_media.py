@@ -35,6 +35,23 @@ async def _delete_media(db: aiosqlite.Connection, d: c.DeleteMedia) -> list[str]
     return [r[0] for r in rows]
 
 
+@applies(c.TakeDownFiles)
+async def _take_down_files(db: aiosqlite.Connection, t: c.TakeDownFiles) -> list[str]:
+    if t.sha256 is not None:
+        await db.execute(m.TAKE_DOWN_FILE, (t.sha256, t.taken_at, t.actor, t.cause))
+        return [t.sha256]
+    if t.post_id is not None:
+        await db.execute(m.TAKE_DOWN_POST_FILES, (t.taken_at, t.actor, t.cause, t.post_id))
+        return [r[0] for r in await db.execute_fetchall(m.POST_FILES, (t.post_id,))]
+    await db.execute(m.TAKE_DOWN_MESSAGE_FILES, (t.taken_at, t.actor, t.cause, t.group_id, t.seq))
+    return [r[0] for r in await db.execute_fetchall(m.MESSAGE_FILES, (t.group_id, t.seq))]
+
+
+@applies(c.ReleaseFile)
+async def _release_file(db: aiosqlite.Connection, r: c.ReleaseFile) -> bool:
+    return bool(list(await db.execute_fetchall(m.RELEASE_FILE, (r.sha256,))))
+
+
 @applies(c.BindStoreId)
 async def _bind_store_id(db: aiosqlite.Connection, b: c.BindStoreId) -> str:
     await db.execute(m.BIND_STORE_ID, (b.candidate.encode(),))
@@ -44,6 +61,8 @@ async def _bind_store_id(db: aiosqlite.Connection, b: c.BindStoreId) -> str:
 
 class SqliteMediaReads(SqliteReader):
     async def media_live(self, media_id: str) -> bool:
+        if await self._fetchone(m.TAKEN_DOWN, (media_id,)) is not None:  # (a gateway has no list in memory)
+            return False
         return await self._fetchone(m.LIVE, (media_id, media_id)) is not None
 
     async def media_quota_use(self, uploader: str, sha256: str | None = None) -> tuple[int, bool]:
