@@ -21,7 +21,17 @@ from typing import TYPE_CHECKING
 from protocol.codec import EncodedOnce, Encoding
 from protocol.errors import ContractError, FrameError
 from protocol.events import Notice
-from protocol.messages import Auth, DeleteAccount, Login, Logout, Ping, RequestCode, VerifyIdentity, decode_request
+from protocol.messages import (
+    Auth,
+    DeleteAccount,
+    Login,
+    Logout,
+    Ping,
+    RequestCode,
+    ResetPassword,
+    VerifyIdentity,
+    decode_request,
+)
 from protocol.requests import error_reply, ok_reply
 from server.cluster import wire
 from server.metrics import MESSAGE_EVENT, METRICS, event_name
@@ -294,7 +304,8 @@ class Gateway:
         if rid is not None:
             deadline = conn.provider_until(now) + self.timeout
             conn.pending.setdefault(rid, []).append((deadline, enc, conn.forwarded))
-            if isinstance(req, (Login, Auth, Logout, DeleteAccount)):  # (a cancellation signs it out)
+            # (a cancellation signs it out, and so does a password reset on a connection logged in to it)
+            if isinstance(req, (Login, Auth, Logout, DeleteAccount, ResetPassword)):
                 conn.sign_ins[conn.forwarded] = conn.user_id
             conn.waiting += 1
         self._out.add([wire.REQ, conn.number, data, conn.forwarded, rid])

@@ -555,6 +555,11 @@ async def reset_password(ctx: Context, sess: Session, req: rq.ResetPassword, enc
             raise ContractError("bad_code", "wrong or expired code")
         await _set_password(ctx, sess, user, hashed, None)
     netlog.session(ctx, sess, "password_reset", user.user_id)
+    if sess.user is user:
+        # Asked on a connection logged in to the account: its login ended with the others (its token is
+        # revoked), so it is logged in no more, as after logout; other connections were closed.
+        ctx.detach(sess)
+        ctx.arm_auth_timer(sess)
 
 
 @handler("change_password")
