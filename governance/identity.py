@@ -25,7 +25,11 @@ _ID_PROVINCES = frozenset(
      *range(61, 66), 71, 81, 82, 83, 91]
 )
 
-_NAME_DOTS = frozenset("\u00b7\u2022\u2027")  # · • ‧
+# The middle dot between the parts of a name (阿依古丽·买买提), as input methods type it: · • ‧, the
+# katakana ・ and the full-width ． some of them give, ∙ and ⋅. Each is written as the register's "·".
+_NAME_DOTS = frozenset("\u00b7\u2022\u2027\u30fb\uff0e\u2219\u22c5")
+_NAME_DOT = "\u00b7"
+_NAME_LETTERS = frozenset("\u3007")  # 〇, a number to Unicode (Nl), a character of some Chinese names
 _NAME_SPACES = frozenset(" \u3000")
 
 
@@ -94,7 +98,7 @@ def validate_device(raw: str | None) -> str:
 
 
 def validate_legal_name(raw: str) -> str:
-    """Letters of any script, spaces and middle dots (as in 阿依古丽·买买提).
+    """Letters of any script, spaces and middle dots (as in 阿依古丽·买买提), each dot written as "·".
 
     Combining marks are allowed after a letter, for scripts that need them. The characters Unicode
     counts as letters or marks that show nothing (``names.BLANK_CHARS``: the Hangul fillers, ...)
@@ -109,7 +113,7 @@ def validate_legal_name(raw: str) -> str:
         cat = unicodedata.category(c)
         if c in names.BLANK_CHARS:
             raise names.bad_field("legal_name", "legal_name may contain only letters, spaces and middle dots")
-        if cat[0] == "L":
+        if cat[0] == "L" or c in _NAME_LETTERS:
             prev_letter = has_letter = True
         elif cat[0] == "M" and prev_letter:
             pass
@@ -119,7 +123,7 @@ def validate_legal_name(raw: str) -> str:
             raise names.bad_field("legal_name", "legal_name may contain only letters, spaces and middle dots")
     if not has_letter:
         raise names.bad_field("legal_name", "legal_name must contain letters")
-    return s
+    return "".join(_NAME_DOT if c in _NAME_DOTS else c for c in s)
 
 
 def id_check_char(first17: str) -> str:

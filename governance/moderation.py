@@ -323,7 +323,8 @@ def mask_name(text: str, name: str) -> str:
     return re.sub(pattern, REDACTED, text, flags=re.IGNORECASE)
 
 
-_NAME_SEPARATORS: Final = "·•.-_'"
+# (the middle dots a legal name may be typed with, governance/identity.py, and what else joins a name)
+_NAME_SEPARATORS: Final = "·•‧・．∙⋅.-_'"
 
 
 def _caseless_han(c: str) -> bool:

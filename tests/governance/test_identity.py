@@ -154,10 +154,21 @@ def test_display_name_refused(raw):
 
 @pytest.mark.parametrize(
     "raw",
-    ["张三", "阿依古丽·买买提", "Zhang San", "Jean\u2022Luc", "爱新觉罗‧溥仪", "Dương Văn", "x" * 64],
+    ["张三", "阿依古丽·买买提", "Zhang San", "Dương Văn", "x" * 64, "李〇", "〇〇张"],
 )
 def test_legal_name_accepted(raw):
     assert validate_legal_name(f" {raw} ") == raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "written"),
+    [("Jean\u2022Luc", "Jean·Luc"), ("爱新觉罗‧溥仪", "爱新觉罗·溥仪"), ("阿依古丽・买买提", "阿依古丽·买买提"),
+     ("买买提．艾力", "买买提·艾力"), ("A\u2219B", "A·B"), ("A\u22c5B", "A·B")],
+)
+def test_a_legal_names_middle_dot_is_written_as_the_registers(raw, written):
+    """Input methods type the dot of 阿依古丽·买买提 in several ways (the katakana ・ and the full-width ．
+    among them, which were refused); each is written as "·", the form the identity register holds."""
+    assert validate_legal_name(raw) == written
 
 
 @pytest.mark.parametrize("raw", ["张", "", "  ", "x" * 65, "张3", "Zhang-San", "张三!", "··", "a\u200bb"])

@@ -172,6 +172,8 @@ def test_redacting_twice_changes_nothing_more(text):
         ("欧阳娜娜 and 欧阳", "欧阳娜娜", f"{REDACTED} and 欧阳"),
         ("𠀋一 wrote", "𠀋一", f"{REDACTED} wrote"),  # (beyond the basic plane)
         ("李Na and 李 na", "李NA", f"{REDACTED} and {REDACTED}"),  # (a cased letter in it: the pattern decides)
+        # a legal name's middle dot typed as input methods type it (the name itself is stored with "·")
+        ("阿依古丽・买买提、阿依古丽．买买提", "阿依古丽·买买提", f"{REDACTED}、{REDACTED}"),
     ],
 )
 def test_mask_name(text: str, name: str, masked: str) -> None:
