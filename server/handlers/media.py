@@ -9,8 +9,11 @@ a temp file and an incremental SHA-256 (server/media/uploads.py), so memory
 stays flat whatever the size. ``upload_end`` checks, in this order: every
 declared byte arrived (``bad_request``), the SHA-256 (``bad_request``), the
 magic numbers of the declared type and, for images, a readable width and
-height (``bad_request``), the known-file lists (``content_blocked`` on a
-``block`` list), and last the uploader's storage quota, ``media.max_bytes_per_user``
+height (``bad_request``); then an image's metadata is removed (EXIF with its GPS
+position, XMP, IPTC: server/media/strip.py; ``bad_request`` when its structure cannot
+be walked) and what is stored, its SHA-256 and size, is the stripped file; the
+known-file lists, for the digest of the bytes received and of the file stored
+(``content_blocked`` on a ``block`` list), and last the uploader's storage quota, ``media.max_bytes_per_user``
 (``storage_quota_reached``), which the store decides from the uploader's media rows
 as it inserts the new one, counting each distinct file they keep in use once
 (server/storage/media.py: ``QUOTA_USE``), so the same bytes again add nothing
@@ -41,7 +44,7 @@ from protocol import events as ev
 from protocol.errors import ContractError, shown
 from server.handlers import handler, screening
 from server.handlers.common import commit, live_group, member_of, record_penalized, still_active, still_reader
-from server.media import sniff
+from server.media import sniff, strip
 from server.media.cleanup import ATTACH_GRACE_MS
 from server.media.index import MediaEntry
 from server.media.lists import Listed
@@ -291,20 +294,24 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
     if kind == "image" and dims is None:
         raise ContractError("bad_request", f"the image's width and height cannot be read from its {up.mime} header "
                                            f"(or one is over {sniff.MAX_SIDE:,} pixels)")
+    received = digest
+    digest, size = await _stripped(up, digest)  # what is stored: the image without its metadata
     still_active(user)  # (the checks awaited: an account closed or cancelled meanwhile stores nothing)
     now = ctx.now_ms()
-    listed = ctx.media.lists.check(digest)
-    if digest in ctx.state.taken_down:  # (as a block list's file: recorded, and it costs credit)
-        _record_blocked(ctx, user, digest, TAKEN_DOWN, now)
+    taken = next((d for d in (digest, received) if d in ctx.state.taken_down), None)
+    if taken is not None:  # (as a block list's file: recorded, and it costs credit)
+        _record_blocked(ctx, user, taken, TAKEN_DOWN, now)
         raise ContractError("content_blocked", "this file was taken down by the platform")
+    # Both digests: a list names a file as it circulates (with its metadata), or as it is stored here.
+    matched, listed = _listed(ctx, received, digest)
     if listed is not None and listed.action is Action.BLOCK:
-        _record_blocked(ctx, user, digest, listed, now)
+        _record_blocked(ctx, user, matched, listed, now)
         raise ContractError("content_blocked", f"this file is on a list of prohibited files ({listed.category})")
     index = ctx.state.media
     root = ctx.cfg.media.path
     media_id = secrets.token_urlsafe(16)
     width, height = dims if dims is not None else (None, None)
-    entry = MediaEntry(media_id, digest, user.user_id, up.mime, kind, up.size, up.name, width, height, now)
+    entry = MediaEntry(media_id, digest, user.user_id, up.mime, kind, size, up.name, width, height, now)
     index.claim_placing(digest)  # the cleanup keeps a file with this digest while it is being placed
     try:
         await asyncio.to_thread(place, up.path, media_file(root, digest))
@@ -324,19 +331,49 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
 
     audit = None
     if listed is not None:
-        audit = ch.Audit(now, "system", None, "media_listed", None, user.user_id, listed.category,
-                         {"sha256": digest, "media_id": media_id, "action": listed.action.value})
+        detail: dict[str, Any] = {"sha256": matched, "media_id": media_id, "action": listed.action.value}
+        if matched != digest:
+            detail["stored_sha256"] = digest
+        audit = ch.Audit(now, "system", None, "media_listed", None, user.user_id, listed.category, detail)
     limit = ctx.cfg.media.max_bytes_per_user  # (as it is now: a reload since upload_begin applies)
-    await commit(ctx, ch.InsertMedia(media_id, digest, user.user_id, up.mime, kind, up.size, up.name,
+    await commit(ctx, ch.InsertMedia(media_id, digest, user.user_id, up.mime, kind, size, up.name,
                                      width, height, now, ch.MediaQuota(limit) if limit else None),
                  audit=audit, undo=undo)
     screening.record_flagged(ctx, user, up.name_flag, "file_name")
-    reply: dict[str, Any] = {"media_id": media_id, "kind": kind, "mime": up.mime, "size": up.size}
+    # Describes the stored file: an image's metadata removed, its size and SHA-256 may be the
+    # upload's less (the digest a client sent to upload_end is of the bytes it sent).
+    reply: dict[str, Any] = {"media_id": media_id, "kind": kind, "mime": up.mime, "size": size, "sha256": digest}
     if up.name is not None:
         reply["name"] = up.name
     if dims is not None:
         reply["width"], reply["height"] = dims
     return reply
+
+
+async def _stripped(up: Upload, digest: str) -> tuple[str, int]:
+    """The SHA-256 and size of the file to store: an image's metadata (EXIF and its GPS position, XMP,
+    IPTC) removed from the temp file in place (server/media/strip.py), other files as received.
+    ``bad_request`` for an image whose structure cannot be walked: it is not stored with metadata
+    nothing could find."""
+    if not strip.strips(up.mime):
+        return digest, up.size
+    try:
+        out = await asyncio.to_thread(strip.strip_file, up.path, up.mime)
+    except strip.Malformed as err:
+        raise ContractError("bad_request", f"the {up.mime} file's structure cannot be read ({err})") from None
+    except OSError as err:
+        log.error("the metadata of an upload could not be removed in %s: %s", up.path.parent, err)
+        raise ContractError("internal", "the server cannot store uploads right now") from None
+    return out if out is not None else (digest, up.size)
+
+
+def _listed(ctx: Context, *digests: str) -> tuple[str, Listed | None]:
+    """The most severe known-file list entry naming one of ``digests``, with the digest it names
+    (the first digest when none is listed)."""
+    found = [(d, hit) for d in digests if (hit := ctx.media.lists.check(d)) is not None]
+    if not found:
+        return digests[0], None
+    return max(found, key=lambda dl: dl[1].action.severity)
 
 
 def _record_blocked(ctx: Context, user: User, digest: str, listed: Listed, now: int) -> None:
