@@ -6,7 +6,9 @@ memory. The blocking parts (write, hash, fsync, rename) run in worker threads;
 each upload's chunks are written one at a time, in the order they were accepted.
 
 Finished files are content-addressed: ``media.path/ab/cd/<sha256>`` (the first two
-pairs of hex digits as folders). Two uploads of the same bytes share one file;
+pairs of hex digits as folders), the digest of the bytes stored: for a JPEG, PNG or
+WebP those of the temp file once ``upload_end`` removed its metadata in place
+(server/media/strip.py), not the bytes received. Two uploads of the same bytes share one file;
 only the orphan sweep removes it (server/media/cleanup.py: ``sweep_orphans``), once
 no media row in the database names its digest and it was last placed more than
 ``ORPHAN_GRACE_S`` ago.
