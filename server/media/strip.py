@@ -214,7 +214,7 @@ def _webp(f: BinaryIO, size: int) -> _Plan:
     if riff_size < 4 or riff_end > size:
         raise Malformed("the RIFF size is past the end of the file")
     kept: list[tuple[int, int]] = []
-    vp8x: int | None = None  # where the VP8X chunk's flags byte is
+    vp8x: int | None = None  # where the flags byte of the VP8X chunk the stripped file starts with is
     dropped = 0
     pos = 12
     for _ in range(_WEBP_MAX_CHUNKS):
@@ -231,7 +231,7 @@ def _webp(f: BinaryIO, size: int) -> _Plan:
         if fourcc in _WEBP_DROP:
             dropped += end - pos
         else:
-            if fourcc == b"VP8X" and pos == 12 and length >= 10:
+            if fourcc == b"VP8X" and not kept and length >= 10:  # (first once the metadata before it is gone)
                 vp8x = pos + 8
             kept.append((pos, end))
         pos = end
