@@ -123,6 +123,9 @@ REASONS = [
     ("bad_request", _reason(lambda: posting.check_text("\u200b", max_chars=10, field="text")),
      "输入有误：消息不能只有空白或不可见字符"),
     ("bad_request", "a reason no pattern knows", "输入有误：a reason no pattern knows"),
+    # (server/handlers/media.py: an image whose blocks cannot be walked to take its metadata out)
+    ("bad_request", "the image/jpeg file's structure cannot be read (a segment runs past the end of the file)",
+     "输入有误：无法读取这张图片的结构，请换一张或重新保存后再发"),
     ("forbidden", _reason(lambda: posting.check_category_open("public_affairs", 1, 0)),
      "平台已暂时冻结「公共事务」类别：现在不能在该类别创建群，也不能把群改到该类别"),
     ("forbidden", _reason(lambda: permissions.check("dissolve_group", permissions.Role("admin"))),

@@ -108,6 +108,7 @@ const ZH = [
   [/^'([^']*)' is not an allowed type \((.*)\)$/, (m) => `不能发送这种文件（${kindOf(m[1])}）。可以发送：${kindsOf(m[2])}`],
   [/^the bytes are not (\S+)/, (m) => `文件内容与类型 ${m[1]} 不符`],
   [/^the image's width and height cannot be read/, () => "无法读取图片的宽高"],
+  [/^the (\S+) file's structure cannot be read/, () => "无法读取这张图片的结构，请换一张或重新保存后再发"],
   [/^name must be a file name/, () => "文件名不合法（不能含目录或控制字符）"],
   [/^seconds must be 0 \(until unbanned\) to (\d+)$/, (m) => `时长须为 0（直到解除）到 ${m[1]} 秒`],
   [/^seconds must be 0 \(unmute\) to (\d+)$/, (m) => `禁言时长须为 0（解除禁言）到 ${m[1]} 秒`],
