@@ -452,7 +452,7 @@ class App:
     def info_page_html(self, gid: str) -> str | None:
         """A group's public page (Art. 6), or None when it has none."""
         g = self.state.groups.get(gid)
-        if g is None or not g.alive or len(g.members) < self.cfg.groups.info_page_min_members:
+        if g is None or not g.alive or g.member_count() < self.cfg.groups.info_page_min_members:
             return None
         owner = self.state.users.get(g.owner_id)
         return infopage.render(g, owner.display_name if owner else "")

@@ -20,7 +20,7 @@ def render(g: Group, owner_name: str) -> str:
 <h1>{e(g.name)}</h1>
 <dl>
 <dt>群号 Group ID</dt><dd>{e(g.group_id)}</dd>
-<dt>成员数 Members</dt><dd>{len(g.members)}</dd>
+<dt>成员数 Members</dt><dd>{g.member_count()}</dd>
 <dt>类别 Category</dt><dd>{e(g.category)}</dd>
 <dt>群主 Owner</dt><dd>{e(owner_name)}</dd>
 <dt>创建日期 Created</dt><dd>{created}</dd>

@@ -250,6 +250,11 @@ class Group:
     def alive(self) -> bool:
         return self.dissolved_at is None and self.closed_at is None
 
+    def member_count(self) -> int:
+        """The members as stored: a join still being written is nobody's yet (the store may refuse it),
+        as ``members`` and ``member_joined`` have it. (Caps count ``members`` whole: they hold for it.)"""
+        return len(self.members) - sum(1 for m in self.members.values() if m.pending is not None)
+
 
 @dataclass(slots=True, frozen=True)
 class ClosedGroup:

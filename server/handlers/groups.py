@@ -160,7 +160,7 @@ def info(ctx: Context, g: Group, viewer: Member | None) -> dict[str, Any]:
     window = ctx.cfg.groups.activity_window_days
     today = ctx.now_ms() // DAY_MS
     recent = sum(n for day, n in g.daily.items() if day > today - window)
-    count = member_count(g)
+    count = g.member_count()
     size = size_class(count, ctx.cfg.groups.size_classes)
     activity = activity_class(recent, window, ctx.cfg.groups.activity_classes)
     return {
@@ -189,7 +189,7 @@ async def group_info(ctx: Context, sess: Session, req: rq.GroupInfo, enc: Encodi
     viewer = g.members.get(sess.me.user_id)
     if viewer is not None and viewer.pending is not None:
         viewer = None
-    if viewer is None and len(g.members) < ctx.cfg.groups.info_page_min_members:
+    if viewer is None and g.member_count() < ctx.cfg.groups.info_page_min_members:
         raise ContractError("not_member", "this group's information is visible to its members only")
     return info(ctx, g, viewer)
 
@@ -387,7 +387,7 @@ async def invite_info(ctx: Context, sess: Session, req: rq.InviteInfo, enc: Enco
     saw described (a link passes the ``approval`` and ``invite`` policies). Counts no use."""
     link = ctx.state.invite_links.get(moderation.code_hash(req.invite_code))
     _, g = usable_link(ctx, link, ctx.now_ms())
-    return {"group_id": g.group_id, "name": g.name, "category": g.category, "member_count": member_count(g),
+    return {"group_id": g.group_id, "name": g.name, "category": g.category, "member_count": g.member_count(),
             "member": (m := g.members.get(sess.me.user_id)) is not None and m.pending is None}
 
 
@@ -614,12 +614,6 @@ async def leave_group(ctx: Context, sess: Session, req: rq.LeaveGroup, enc: Enco
     left = ev.MemberLeft(group_id=g.group_id, user_id=user.user_id)
     publish(g.online, left)
     publish_elsewhere(sess, user.sessions, left)  # [ext] the leaver's other devices drop the group too
-
-
-def member_count(g: Group) -> int:
-    """The group's members as stored: a join still being written is nobody's yet (the store may refuse
-    it), as ``members`` and ``member_joined`` have it."""
-    return len(g.members) - sum(1 for m in g.members.values() if m.pending is not None)
 
 
 @handler("members")
