@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import datetime as dt
 import errno
+import hashlib
 import json
 import os
 import re
@@ -363,7 +364,10 @@ def _label(key: str, action: argparse.Action) -> str:
 
 # Arguments only this tool sends, never typed: verify-audit's heads in several requests go under a token
 # (``stage``), kept by the server until the last request, which says how many it sent ahead (``staged``).
-_SOCKET_ONLY = {("verify-audit", "stage"): Arg("stage", TEXT), ("verify-audit", "staged"): Arg("staged", NUMBER)}
+# Each --manifest also sends its file's digest and when it was made (``manifests``: SHA256@GENERATED_AT),
+# which the record's ``export`` entry must name.
+_SOCKET_ONLY = {("verify-audit", "stage"): Arg("stage", TEXT), ("verify-audit", "staged"): Arg("staged", NUMBER),
+                ("verify-audit", "manifests"): Arg("manifests", TEXTS)}
 
 
 @cache
@@ -467,12 +471,17 @@ def _main(config_path: str | None, argv: list[str]) -> int:
             except UnicodeDecodeError as err:
                 return _fail(f"{flag} {request_args[key]} is not UTF-8 text (byte {err.start}); save it as UTF-8")
     if args.cmd == "verify-audit":
+        for path in request_args.get("manifest") or ():
+            request_args.setdefault("manifests", []).append(_manifest_written_as(path))
         for key, read in (("manifest", _manifest_heads), ("checkpoint_file", _checkpoint_heads)):
             for path in request_args.pop(key, None) or ():
                 found, why = read(path)
                 if why is not None:
                     return _fail(f"--{key.replace('_', '-')} {path}: {why}")
                 request_args.setdefault(_SENT_AS["verify-audit", key][0], []).extend(found)
+        written = [m for m in request_args.pop("manifests", []) if m is not None]
+        if written:
+            request_args["manifests"] = written
     if args.cmd == "export" and sum(k in request_args for k in ("group_id", "username", "account_id", "address")) != 1:
         return _fail("export needs exactly one of --group, --user, --account or --address")
     if args.cmd == "hold" and sum(k in request_args for k in ("group_id", "username", "account_id")) != 1:
@@ -561,6 +570,19 @@ def _staged_requests(request_args: dict[str, Any], batches: list[list[dict[str, 
     ahead = sum(len(b) for b in batches[:-1])
     return ([{"stage": token, "checkpoints": b} for b in batches[:-1]]
             + [{**request_args, "checkpoints": batches[-1], "stage": token, "staged": ahead}])
+
+
+def _manifest_written_as(path: str) -> str | None:
+    """``SHA256@GENERATED_AT`` of an export's manifest file as it is (its bytes' digest, and when it
+    says it was made: 0 when it does not say), for the server to find the ``export`` entry naming it;
+    None when it cannot be read as one (:func:`_record_head` says why)."""
+    try:
+        raw = read_file(path, RECORD_FILE_MAX)
+        at = json.loads(raw.decode("utf-8")).get("generated_at")
+    except (OSError, NotAFile, ValueError, AttributeError):
+        return None
+    # (no time, or a wrong one: the whole record is looked through; a manifest is not changed to hide)
+    return f"{hashlib.sha256(raw).hexdigest()}@{at if type(at) is int and at >= 0 else 0}"
 
 
 def _manifest_heads(path: str) -> tuple[list[Any], str | None]:

@@ -263,13 +263,15 @@ async def _stream_messages(app: Context, reads: ExportReads, out: OutDir, gid: s
 def _members(app: Context, group: Group | None, present: list[str]) -> list[dict[str, Any]]:
     """members.jsonl: everyone who was a member of the group at some moment of the range (as the
     netlog's people: ``present_in_range``), each with their username and display name and whether, and
-    as what, they are a member now; what they did in the range is in membership.jsonl. No identity:
+    as what, they are a member now (nobody, of a group dissolved or closed: ``group.jsonl`` says when);
+    what they did in the range is in membership.jsonl. No identity:
     a person's is in their own export (``--user``)."""
     users = app.state.users
     rows = []
+    live = group is not None and group.alive  # (a dissolved or closed group has nobody in it now)
     for uid in present:
         user = users.get(uid)
-        member = group.members.get(uid) if group is not None else None
+        member = group.members.get(uid) if live and group is not None else None
         rows.append({"user_id": uid, "username": user.username if user else None,
                      "display_name": user.display_name if user else None,
                      "member_now": member is not None, "role_now": member.role if member else None})

@@ -12,11 +12,12 @@ digest (one a review item's message carried, one seen elsewhere). The digests ar
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import apply, audit, operator_name, reason_of
-from server.storage.changes import ReleaseFile, TakeDownFiles
+from server.storage.changes import Change, ReleaseFile, TakeDownFiles
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -24,19 +25,33 @@ if TYPE_CHECKING:
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def files_of(args: dict[str, Any], cause: str, now: int, group_id: str | None = None, seq: int | None = None,
-             post_id: int | None = None) -> list[TakeDownFiles]:
-    """The change that takes down the files of the message or post a removal takes down (empty with
-    ``--keep-files``), for the removal's own transaction."""
+async def files_to_take_down(app: Context, args: dict[str, Any], group_id: str | None = None,
+                             seq: int | None = None, post_id: int | None = None) -> list[str]:
+    """The digests of the files the message or post a removal takes down carries (none with
+    ``--keep-files``), read before its write: its record entry names them (``files_taken_down``). What
+    a message or post carries never changes once it is stored."""
     if args.get("keep_files"):
         return []
-    return [TakeDownFiles(group_id, seq, post_id, now, operator_name(), cause)]
+    return await app.store.files_of(group_id, seq, post_id)
 
 
-def taken_down(app: Context, digests: list[str]) -> list[str]:
-    """Once the removal is stored: its files refused from now on (no await since the write); the lines
-    that say so."""
-    app.state.taken_down.update(digests)
+def take_down(app: Context, digests: list[str], cause: str) -> tuple[list[Change], Callable[[], None]]:
+    """The change taking ``digests`` down, for the removal's own transaction, and what takes the claim
+    back should that write be refused: they are refused in memory from now on (a restriction is
+    claimed at once; no await may come between this and the write)."""
+    if not digests:
+        return [], lambda: None
+    claimed = [d for d in digests if d not in app.state.taken_down]
+    app.state.taken_down.update(claimed)
+
+    def undo() -> None:
+        app.state.taken_down.difference_update(claimed)
+
+    return [TakeDownFiles(tuple(digests), app.now_ms(), operator_name(), cause)], undo
+
+
+def said(digests: list[str]) -> list[str]:
+    """The lines of a removal's output about the files it took down."""
     return [f"took down its file {d} (release-file {d} lets it go)" for d in digests]
 
 
@@ -53,15 +68,17 @@ async def take_down_file(app: Context, args: dict[str, Any]) -> Result:
     digest, reason = _digest(args), reason_of(args)
     if digest in app.state.taken_down:
         raise OperatorError(f"file {digest} is taken down already")
-    now = app.now_ms()
-    app.state.taken_down.add(digest)  # (claimed at once: a restriction; a refused write takes it back)
-
-    def undo() -> None:
-        app.state.taken_down.discard(digest)
-
-    await apply(app, TakeDownFiles(None, None, None, now, operator_name(), "take-down-file", digest),
-                audit=audit(app, "take_down_file", reason, sha256=digest), undo=undo)
-    return Result([f"took down file {digest}: refused when uploaded or attached, served nowhere"])
+    stored = await app.store.file_stored(digest)
+    if digest in app.state.taken_down:  # (again after the read)
+        raise OperatorError(f"file {digest} is taken down already")
+    changes, undo = take_down(app, [digest], "take-down-file")
+    await apply(app, *changes, audit=audit(app, "take_down_file", reason, sha256=digest), undo=undo)
+    lines = [f"took down file {digest}: refused when uploaded or attached, served nowhere"]
+    if not stored:
+        lines.append("no stored file has this digest: uploads of it are refused, but a picture is stored without "
+                     "its metadata, under another digest: take down the one a removal printed, or the stored "
+                     "file's (media.jsonl of an export)")
+    return Result(lines)
 
 
 @command("release-file")

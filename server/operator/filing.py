@@ -15,8 +15,9 @@ licences and opening times (P7); accounts
 (registered, verified, cancelled, blacklisted, restricted) and how they spread over
 the credit levels; the caps, the size-class rules, the content lists and every
 version of the platform rules and service agreement; the sanctions that started in
-the period by kind, the complaints made in it by target and outcome with handling
-times, the content-review decisions (in all, and by kind of item: message, post,
+the period by kind, the measures on content that take no sanction (messages, comments and texts
+removed, files taken down and released: from their record entries), the complaints made in it by
+target and outcome with handling times, the content-review decisions (in all, and by kind of item: message, post,
 comment, group name, announcement, display name); and who operates the platform (the named
 operators, their roles and what each role may run) and who generated it. Counts of
 groups and accounts are as of generation; the period applies to sanctions,
@@ -272,6 +273,7 @@ async def _enforcement(app: Context, since: int | None, until: int) -> dict[str,
     sanctions = await app.store.filing_sanctions(lo, until)
     reports = await app.store.filing_reports(lo, until)
     reviews = await app.store.filing_reviews(lo, until)
+    measures = await app.store.filing_measures(lo, until, CONTENT_MEASURES)
     resolved = [r for r in reports if r[1] == "resolved" and r[4] is not None]
     handling = [resolved_at - created_at for _, _, _, created_at, resolved_at in resolved
                 if resolved_at is not None]
@@ -289,10 +291,31 @@ async def _enforcement(app: Context, since: int | None, until: int) -> dict[str,
             "hours_to_resolution": _hours(handling),
             "resolved_within_24_hours": sum(1 for ms in handling if ms <= 24 * HOUR_MS),
         },
+        "content_measures": _content_measures(measures),
         "content_review": _reviews_by_action(reviews),
         "content_review_by_kind": [{"kind": k, "action": a, "status": s, "decision": d, "count": n}
                                    for k, a, s, d, n in reviews],
     }
+
+
+# The operator's measures on content that take no sanction row (remove-post does: it is a sanction):
+# counted from their record entries, with the files each took down (server/operator/files.py).
+CONTENT_MEASURES = ("remove_message", "remove_comment", "remove_term", "remove_text", "take_down_file",
+                    "release_file")
+
+
+def _content_measures(entries: list[tuple[str, str | None]]) -> dict[str, Any]:
+    """The content measures by action, and the files taken down (by removals and by digest) and released."""
+    by_action: Counter[str] = Counter()
+    taken = 0
+    for action, detail in entries:
+        by_action[action] += 1
+        if action == "take_down_file":
+            taken += 1
+        elif detail:
+            taken += len(json.loads(detail).get("files_taken_down") or [])
+    return {"by_action": [{"action": a, "count": n} for a, n in sorted(by_action.items())],
+            "files_taken_down": taken, "files_released": by_action["release_file"]}
 
 
 def _reviews_by_action(reviews: list[tuple[str, str, str, str | None, int]]) -> list[dict[str, Any]]:
@@ -494,6 +517,10 @@ def render_html(r: dict[str, Any]) -> str:
         _table(r["sanctions"]["by_kind"], [("kind", "处置 kind"), ("target_type", "对象 target"),
                                            ("count", "次数 count")]),
         _note(f"合计 total: {r['sanctions']['total']}"),
+        _h2("内容处置统计", "Measures on content in the period (besides sanctions)"),
+        _table(r["content_measures"]["by_action"], [("action", "处置 action"), ("count", "次数 count")]),
+        _note(f"下架文件 files taken down: {r['content_measures']['files_taken_down']}; "
+              f"恢复 released: {r['content_measures']['files_released']}"),
         _h2("投诉举报统计", "Complaints in the period"),
         _pairs({k: v for k, v in comp.items() if not isinstance(v, dict)},
                {"received": "收到 received", "open": "待处理 open", "resolved": "已处理 resolved",

@@ -493,10 +493,31 @@ async def verify_audit(app: Context, args: dict[str, Any]) -> Result:
     except OSError as err:  # (as seal-record: exit 2 with the reason, not an internal error)
         raise OperatorError(f"cannot read the checkpoint file {app.cfg.audit.checkpoint_file} "
                             f"({err.strerror or err}): nothing verified") from None
-    if found.whole:
-        heads = f"; {len(given)} record heads given checked" if given else ""
-        return Result([f"enforcement record whole: {found.count} entries{heads}"])
-    return Result([f"enforcement record broken at entry {found.broken_at}: {found.why}"], exit=1)
+    if not found.whole:
+        return Result([f"enforcement record broken at entry {found.broken_at}: {found.why}"], exit=1)
+    heads = f"; {len(given)} record heads given checked" if given else ""
+    lines = [f"enforcement record whole: {found.count} entries{heads}"]
+    unknown = [m for m in await _manifests_unwritten(app, args.get("manifests") or []) if m]
+    if unknown:
+        return Result(lines + [f"manifest {m} is not one an export wrote: no export entry of the record names it, "
+                               "so its files may not be those exported (one changed, with its digest in the "
+                               "manifest)" for m in unknown], exit=1)
+    return Result(lines)
+
+
+async def _manifests_unwritten(app: Context, manifests: list[str]) -> list[str]:
+    """Of the manifests the CLI sent (``SHA256@GENERATED_AT``: the digest of an export's manifest.json
+    as it is, and when the manifest says it was made), those whose digest no ``export`` entry of the
+    record names: the record holds each export's manifest digest, so a manifest changed (with a file
+    changed and its digest in the manifest made to match) is told apart."""
+    unwritten = []
+    for m in manifests:
+        digest, _, at = m.partition("@")
+        if not (len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) and at.isdigit()):
+            raise OperatorError(f"manifests: {m!r} is not SHA256@GENERATED_AT")
+        if not await app.store.export_written(digest, int(at)):
+            unwritten.append(digest)
+    return unwritten
 
 
 SEAL_REASON = "the record's entries from before it had a key"

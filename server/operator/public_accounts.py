@@ -80,7 +80,7 @@ from server.operator.common import (
     user_of,
     without_names_around,
 )
-from server.operator.files import files_of, taken_down
+from server.operator.files import files_to_take_down, said, take_down
 from server.operator.freezing import PartlyFrozen, freeze, partly_frozen, suspend_each, tell_in_turns
 from server.operator.message_penalty import comment_cost
 from server.operator.sanctions import lock_target, target_lock
@@ -468,35 +468,38 @@ async def remove_post(app: Context, args: dict[str, Any]) -> Result:
         if row.gone:
             raise OperatorError(f"post {raw} was held for review and never published; its account deleted it")
         raise OperatorError(f"post {raw} is held for review and was never published: decide it in the review queue")
-    files = files_of(args, f"remove_post {raw}", app.now_ms(), post_id=raw)
-    a, digests = await take_post_down(app, row, reason, report_id, files=files)
-    return Result([f"removed post {raw} of account {a.account_id}; credit score {a.credit_score}",
-                   *taken_down(app, digests)])
+    digests = await files_to_take_down(app, args, post_id=raw)
+    a = await take_post_down(app, row, reason, report_id, files=digests)
+    return Result([f"removed post {raw} of account {a.account_id}; credit score {a.credit_score}", *said(digests)])
 
 
 async def take_post_down(app: Context, row: PostRow, reason: str, report_id: int | None = None,
-                         penalise: bool = True, files: Sequence[Change] = (),
-                         **detail: Any) -> tuple[Account, list[str]]:
+                         penalise: bool = True, files: Sequence[str] = (), **detail: Any) -> Account:
     """Remove post ``row`` (``remove-post``, and each post ``remove-term`` finds): kept for the record
     with its removal reason, a ``remove_post`` sanction on the account, which loses
     ``credit.penalty_sanction`` points unless not ``penalise``, the record entry ``remove_post`` (with
-    ``detail``), and the owner and editors told; ``files`` (server/operator/files.py) take its files
-    down in the same transaction. Returns the account and the digests ``files`` took down. ``not_found``
-    (a ``ContractError``) when it was removed meanwhile."""
+    ``detail``), and the owner and editors told; the files of ``files`` (their digests, named in the
+    record entry: server/operator/files.py) taken down in the same transaction. ``not_found`` (a
+    ``ContractError``) when it was removed meanwhile."""
     a = app.state.accounts.get(row.account_id)
     if a is None:
         raise OperatorError(f"post {row.post_id} belongs to no known account")
     now = app.now_ms()
     points = _penalty(app, a) if penalise else 0
 
+    taking, files_back = take_down(app, list(files), f"remove_post {row.post_id}")
+    if files:
+        detail["files_taken_down"] = list(files)
+
     def undo() -> None:
         a.credit_score += points
+        files_back()
 
     # RemovePost re-checks inside the transaction that the post is there and not removed yet.
-    (_, _, held), sid, *more = (await apply(app, RemovePost(row.post_id, now, reason),
+    (_, _, held), sid, *_ = (await apply(app, RemovePost(row.post_id, now, reason),
                        AddSanction("remove_post", ACCOUNT, a.account_id, reason, operator_name(), now, None,
                                    report_id, points),
-                       *([AddAccountCredit(a.account_id, -points)] if points else []), *files,
+                       *([AddAccountCredit(a.account_id, -points)] if points else []), *taking,
                        audit=_record(app, "remove_post", reason, a, post_id=row.post_id,
                                      author_id=row.author_id, credit_score=a.credit_score, **detail),
                        undo=undo))
@@ -508,7 +511,7 @@ async def take_post_down(app: Context, row: PostRow, reason: str, report_id: int
         tell_account_credit(app, a, score, -points, f"the platform removed the post {row.title!r}: {reason}",
                             reason=reason, sanction_id=str(sid))
     announce_post_gone(app, a, row.post_id, held)  # (as the store had it: one released meanwhile was shown)
-    return a, (list(more[-1]) if files else [])
+    return a
 
 
 @command("remove-comment")

@@ -19,6 +19,12 @@ POST_COLS = ("post_id", "account_id", "author_id", "title", "body", "attachments
              "reads", "deleted_at", "deleted_by", "removed_at", "removed_reason")
 COMMENT_COLS = ("comment_id", "post_id", "user_id", "text", "reply_to", "ts", "status", "review", "moderated_by",
                 "moderated_at")
+# What an account's export holds of its posts and comments in a range (``?`` pairs: since, until): those
+# made in it, and, as a group's export holds a message edited or deleted in it, those deleted, removed
+# or moderated in it (a post published before the range and removed in it came without the post).
+EXPORTED_POST = ("((ts >= ? AND ts < ?) OR (deleted_at >= ? AND deleted_at < ?)"
+                 " OR (removed_at >= ? AND removed_at < ?))")
+EXPORTED_COMMENT = "((c.ts >= ? AND c.ts < ?) OR (c.moderated_at >= ? AND c.moderated_at < ?))"
 
 
 # The pages ``remove-term`` scans (``?`` placeholders, both backends): shown posts (neither held, deleted

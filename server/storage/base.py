@@ -490,6 +490,15 @@ class RecordReads(Protocol):
         """(target_type, status, outcome, created_at, resolved_at) of each report made in the range."""
         ...
 
+    async def export_written(self, manifest_sha256: str, since: int) -> bool:
+        """Does an ``export`` entry of the record, made at ``since`` or later, name this manifest digest?"""
+        ...
+
+    async def filing_measures(self, since: int, until: int, actions: tuple[str, ...]) -> list[tuple[str, str | None]]:
+        """(action, detail as stored) of each operator's record entry of one of ``actions`` made in the range:
+        the measures on content that leave no sanction row (a message removed, a file taken down)."""
+        ...
+
     async def filing_reviews(self, since: int, until: int) -> list[tuple[str, str, str, str | None, int]]:
         """(kind, action, status, decision, how many) of the content-review items made in the range
         (``kind``: what the item holds: ``message``, ``post``, ``comment``, ``group_name``, ...)."""

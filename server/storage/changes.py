@@ -1501,18 +1501,15 @@ class BindStoreId(Change):
 
 @dataclass(frozen=True, slots=True)
 class TakeDownFiles(Change):
-    """Take down the files a message (``group_id``, ``seq``) or a post (``post_id``) carries, or the one
-    file ``sha256``, by their SHA-256: none may be uploaded or attached again, nor served wherever else
-    it is carried, until released (:class:`ReleaseFile`). ``apply`` returns the digests of the files it
-    names (taken down before or now), in the transaction that takes them down."""
+    """Take down files by their SHA-256 (``digests``: those a removed message or post carries, read
+    before its write, as the removal's record entry names them, or one file by its digest): none may
+    be uploaded or attached again, nor served wherever it is carried, until released
+    (:class:`ReleaseFile`). One taken down already stays as it was."""
 
-    group_id: str | None
-    seq: int | None
-    post_id: int | None
+    digests: tuple[str, ...]
     taken_at: int
     actor: str
     cause: str
-    sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

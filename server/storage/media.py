@@ -68,18 +68,14 @@ QUOTA_USE = (
     " GROUP BY sha256) AS counted"
 )
 
-# The files the platform took down (TakeDownFiles): those a message or a post carries, taken down in
-# one statement ($1 when, $2 by whom, $3 why; then the message's group and seq, or the post), and
-# their digests read back; the one a media row names (served nowhere: media_live); all (at a load).
-_TAKE_DOWN = ("INSERT INTO taken_down_files (sha256, taken_at, actor, cause)"
-              " SELECT DISTINCT md.sha256, CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT)"
-              " FROM media md WHERE md.media_id IN ({carried}) ON CONFLICT (sha256) DO NOTHING")
+# The files the platform took down (TakeDownFiles): the digests of those a message or a post carries
+# (read by a removal before its write, for its record entry); one taken down; one the media row named by
+# ``?`` has (served nowhere: media_live); all of them (at a load).
 _MESSAGE_CARRIES = "SELECT media_id FROM message_media WHERE group_id = ? AND seq = ?"
 _POST_CARRIES = "SELECT media_id FROM post_media WHERE post_id = ?"
-TAKE_DOWN_MESSAGE_FILES = _TAKE_DOWN.format(carried=_MESSAGE_CARRIES)
-TAKE_DOWN_POST_FILES = _TAKE_DOWN.format(carried=_POST_CARRIES)
 MESSAGE_FILES = f"SELECT DISTINCT sha256 FROM media WHERE media_id IN ({_MESSAGE_CARRIES}) ORDER BY sha256"
 POST_FILES = f"SELECT DISTINCT sha256 FROM media WHERE media_id IN ({_POST_CARRIES}) ORDER BY sha256"
+STORED_FILE = "SELECT 1 FROM media WHERE sha256 = ? LIMIT 1"
 TAKE_DOWN_FILE = ("INSERT INTO taken_down_files (sha256, taken_at, actor, cause) VALUES (?, ?, ?, ?)"
                   " ON CONFLICT (sha256) DO NOTHING")
 RELEASE_FILE = "DELETE FROM taken_down_files WHERE sha256 = ? RETURNING sha256"
@@ -140,6 +136,14 @@ class MediaReads(Protocol):
 
     async def media_in_message(self, group_id: str, seq: int, media_id: str) -> bool:
         """Does that delivered, undeleted message carry this media?"""
+        ...
+
+    async def files_of(self, group_id: str | None, seq: int | None, post_id: int | None) -> list[str]:
+        """The SHA-256s of the files a message (``group_id``, ``seq``) or a post carries, sorted."""
+        ...
+
+    async def file_stored(self, sha256: str) -> bool:
+        """Does some media row hold a file of this digest?"""
         ...
 
     async def uncarried_media(self, created_before: int, after: str, limit: int) -> list[str]:

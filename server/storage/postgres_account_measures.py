@@ -13,6 +13,8 @@ from server.storage.account_measures import (
     ACCOUNT_ROW_COLS,
     COMMENT_COLS,
     ERASED_ACCOUNT_KEYS,
+    EXPORTED_COMMENT,
+    EXPORTED_POST,
     LIVE_COMMENTS_PAGE,
     POST_COLS,
     SHOWN_POSTS_PAGE,
@@ -94,11 +96,12 @@ class PostgresAccountMeasureReads(PostgresReads):
     async def export_account(self, account_id: str, since: int, until: int) -> dict[str, Any]:
         account = await self.account_row(account_id)
         posts = await rows_as_dicts(POST_COLS, await self._fetchall(
-            f"SELECT {_cols(POST_COLS)} FROM posts WHERE account_id = $1 AND ts >= $2 AND ts < $3 ORDER BY post_id",
-            account_id, since, until))
+            numbered(f"SELECT {_cols(POST_COLS)} FROM posts WHERE account_id = ? AND {EXPORTED_POST} ORDER BY post_id"),
+            account_id, since, until, since, until, since, until))
         comments = await rows_as_dicts(COMMENT_COLS, await self._fetchall(
-            f"SELECT {_cols(COMMENT_COLS, 'c.')} FROM comments c JOIN posts p ON p.post_id = c.post_id"
-            " WHERE p.account_id = $1 AND c.ts >= $2 AND c.ts < $3 ORDER BY c.comment_id", account_id, since, until))
+            numbered(f"SELECT {_cols(COMMENT_COLS, 'c.')} FROM comments c JOIN posts p ON p.post_id = c.post_id"
+                     f" WHERE p.account_id = ? AND {EXPORTED_COMMENT} ORDER BY c.comment_id"),
+            account_id, since, until, since, until))
         editors = await rows_as_dicts(("user_id", "added_at"), await self._fetchall(
             "SELECT user_id, added_at FROM account_editors WHERE account_id = $1 ORDER BY added_at, user_id",
             account_id))

@@ -24,10 +24,9 @@ _UNCARRIED = m.numbered(m.UNCARRIED)
 _ONE = m.numbered(m.ONE_MEDIA)
 _BIND_STORE_ID = m.numbered(m.BIND_STORE_ID)
 _QUOTA_USE = m.numbered(m.QUOTA_USE)
-_TAKE_DOWN_MESSAGE_FILES = m.numbered(m.TAKE_DOWN_MESSAGE_FILES)
-_TAKE_DOWN_POST_FILES = m.numbered(m.TAKE_DOWN_POST_FILES)
 _MESSAGE_FILES = m.numbered(m.MESSAGE_FILES)
 _POST_FILES = m.numbered(m.POST_FILES)
+_STORED_FILE = m.numbered(m.STORED_FILE)
 _RELEASE_FILE = m.numbered(m.RELEASE_FILE)
 _TAKE_DOWN_FILE = m.numbered(m.TAKE_DOWN_FILE)
 _TAKEN_DOWN = m.numbered(m.TAKEN_DOWN)
@@ -59,15 +58,8 @@ async def _delete_media(db: Conn, d: c.DeleteMedia) -> list[str]:
 
 
 @applies(c.TakeDownFiles)
-async def _take_down_files(db: Conn, t: c.TakeDownFiles) -> list[str]:
-    if t.sha256 is not None:
-        await db.execute(_TAKE_DOWN_FILE, t.sha256, t.taken_at, t.actor, t.cause)
-        return [t.sha256]
-    if t.post_id is not None:
-        await db.execute(_TAKE_DOWN_POST_FILES, t.taken_at, t.actor, t.cause, t.post_id)
-        return [r[0] for r in await db.fetch(_POST_FILES, t.post_id)]
-    await db.execute(_TAKE_DOWN_MESSAGE_FILES, t.taken_at, t.actor, t.cause, t.group_id, t.seq)
-    return [r[0] for r in await db.fetch(_MESSAGE_FILES, t.group_id, t.seq)]
+async def _take_down_files(db: Conn, t: c.TakeDownFiles) -> None:
+    await db.executemany(_TAKE_DOWN_FILE, [(d, t.taken_at, t.actor, t.cause) for d in t.digests])
 
 
 @applies(c.ReleaseFile)
@@ -97,6 +89,14 @@ class PostgresMediaReads(PostgresReads):
 
     async def media_in_message(self, group_id: str, seq: int, media_id: str) -> bool:
         return await self._fetchone(_IN_MESSAGE, group_id, seq, media_id) is not None
+
+    async def files_of(self, group_id: str | None, seq: int | None, post_id: int | None) -> list[str]:
+        if post_id is not None:
+            return [r[0] for r in await self._fetchall(_POST_FILES, post_id)]
+        return [r[0] for r in await self._fetchall(_MESSAGE_FILES, group_id, seq)]
+
+    async def file_stored(self, sha256: str) -> bool:
+        return await self._fetchone(_STORED_FILE, sha256) is not None
 
     async def uncarried_media(self, created_before: int, after: str, limit: int) -> list[str]:
         return [r[0] for r in await self._fetchall(_UNCARRIED, created_before, after, limit)]

@@ -508,6 +508,17 @@ class PostgresReads:
             " GROUP BY kind, target_type ORDER BY kind, target_type", since, until)
         return [(r[0], r[1], int(r[2])) for r in rows]
 
+    async def export_written(self, manifest_sha256: str, since: int) -> bool:
+        return await self._fetchone(
+            "SELECT 1 FROM audit WHERE ts >= $1 AND action = 'export' AND detail LIKE $2 LIMIT 1",
+            since, f"%{manifest_sha256}%") is not None
+
+    async def filing_measures(self, since: int, until: int, actions: tuple[str, ...]) -> list[tuple[str, str | None]]:
+        rows = await self._fetchall(
+            "SELECT action, detail FROM audit WHERE ts >= $1 AND ts < $2 AND actor_type = 'operator'"
+            " AND action = ANY($3::text[]) ORDER BY id", since, until, list(actions))
+        return [(r[0], r[1]) for r in rows]
+
     async def filing_reports(self, since: int, until: int) -> list[tuple[str, str, str | None, int, int | None]]:
         rows = await self._fetchall(
             "SELECT target_type, status, outcome, created_at, resolved_at FROM reports"

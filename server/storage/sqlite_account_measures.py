@@ -14,6 +14,8 @@ from server.storage.account_measures import (
     ACCOUNT_ROW_COLS,
     COMMENT_COLS,
     ERASED_ACCOUNT_KEYS,
+    EXPORTED_COMMENT,
+    EXPORTED_POST,
     LIVE_COMMENTS_PAGE,
     POST_COLS,
     SHOWN_POSTS_PAGE,
@@ -97,11 +99,11 @@ class SqliteAccountMeasureReads(SqliteReader):
         rng = (since, until)
         account = await self.account_row(account_id)
         posts = await rows_as_dicts(POST_COLS, await self._fetchall(
-            f"SELECT {_cols(POST_COLS)} FROM posts WHERE account_id = ? AND ts >= ? AND ts < ? ORDER BY post_id",
-            (account_id, *rng)))
+            f"SELECT {_cols(POST_COLS)} FROM posts WHERE account_id = ? AND {EXPORTED_POST} ORDER BY post_id",
+            (account_id, *rng, *rng, *rng)))
         comments = await rows_as_dicts(COMMENT_COLS, await self._fetchall(
             f"SELECT {_cols(COMMENT_COLS, 'c.')} FROM comments c JOIN posts p ON p.post_id = c.post_id"
-            " WHERE p.account_id = ? AND c.ts >= ? AND c.ts < ? ORDER BY c.comment_id", (account_id, *rng)))
+            f" WHERE p.account_id = ? AND {EXPORTED_COMMENT} ORDER BY c.comment_id", (account_id, *rng, *rng)))
         editors = await rows_as_dicts(("user_id", "added_at"), await self._fetchall(
             "SELECT user_id, added_at FROM account_editors WHERE account_id = ? ORDER BY added_at, user_id",
             (account_id,)))

@@ -36,15 +36,8 @@ async def _delete_media(db: aiosqlite.Connection, d: c.DeleteMedia) -> list[str]
 
 
 @applies(c.TakeDownFiles)
-async def _take_down_files(db: aiosqlite.Connection, t: c.TakeDownFiles) -> list[str]:
-    if t.sha256 is not None:
-        await db.execute(m.TAKE_DOWN_FILE, (t.sha256, t.taken_at, t.actor, t.cause))
-        return [t.sha256]
-    if t.post_id is not None:
-        await db.execute(m.TAKE_DOWN_POST_FILES, (t.taken_at, t.actor, t.cause, t.post_id))
-        return [r[0] for r in await db.execute_fetchall(m.POST_FILES, (t.post_id,))]
-    await db.execute(m.TAKE_DOWN_MESSAGE_FILES, (t.taken_at, t.actor, t.cause, t.group_id, t.seq))
-    return [r[0] for r in await db.execute_fetchall(m.MESSAGE_FILES, (t.group_id, t.seq))]
+async def _take_down_files(db: aiosqlite.Connection, t: c.TakeDownFiles) -> None:
+    await db.executemany(m.TAKE_DOWN_FILE, [(d, t.taken_at, t.actor, t.cause) for d in t.digests])
 
 
 @applies(c.ReleaseFile)
@@ -75,6 +68,14 @@ class SqliteMediaReads(SqliteReader):
 
     async def media_in_message(self, group_id: str, seq: int, media_id: str) -> bool:
         return await self._fetchone(m.IN_MESSAGE, (group_id, seq, media_id)) is not None
+
+    async def files_of(self, group_id: str | None, seq: int | None, post_id: int | None) -> list[str]:
+        if post_id is not None:
+            return [r[0] for r in await self._fetchall(m.POST_FILES, (post_id,))]
+        return [r[0] for r in await self._fetchall(m.MESSAGE_FILES, (group_id, seq))]
+
+    async def file_stored(self, sha256: str) -> bool:
+        return await self._fetchone(m.STORED_FILE, (sha256,)) is not None
 
     async def uncarried_media(self, created_before: int, after: str, limit: int) -> list[str]:
         return [r[0] for r in await self._fetchall(m.UNCARRIED, (created_before, after, limit))]

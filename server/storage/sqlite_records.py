@@ -418,6 +418,17 @@ class SqliteRecordReads(SqliteReader):
             " WHERE created_at >= ? AND created_at < ? ORDER BY report_id", (since, until))
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
+    async def export_written(self, manifest_sha256: str, since: int) -> bool:
+        return await self._fetchone(
+            "SELECT 1 FROM audit WHERE ts >= ? AND action = 'export' AND detail LIKE ? LIMIT 1",
+            (since, f"%{manifest_sha256}%")) is not None
+
+    async def filing_measures(self, since: int, until: int, actions: tuple[str, ...]) -> list[tuple[str, str | None]]:
+        rows = await self._fetchall(
+            "SELECT action, detail FROM audit WHERE ts >= ? AND ts < ? AND actor_type = 'operator'"
+            " AND action IN (SELECT value FROM json_each(?)) ORDER BY id", (since, until, json.dumps(list(actions))))
+        return [(r[0], r[1]) for r in rows]
+
     async def filing_reviews(self, since: int, until: int) -> list[tuple[str, str, str, str | None, int]]:
         rows = await self._fetchall(
             "SELECT kind, action, status, decision, COUNT(*) FROM review_queue"

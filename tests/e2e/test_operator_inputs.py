@@ -316,8 +316,9 @@ async def test_verify_audit_says_why_a_manifest_cannot_be_read(server, tmp_path)
         os.chmod(locked, 0)
         rc, _, err = await server.admin("verify-audit", "--manifest", locked)
         assert rc == 2 and err.strip() == f"qunguan admin: --manifest {locked}: cannot read it (Permission denied)"
+    # A manifest no export wrote (the record's export entries name each one's digest): exit 1, said so.
     rc, out, err = await server.admin("verify-audit", "--manifest", file("ok.json", json.dumps({"record_head": head})))
-    assert rc == 0 and "enforcement record whole" in out, (out, err)
+    assert rc == 1 and "enforcement record whole" in out and "is not one an export wrote" in out, (out, err)
 
 
 async def test_release_hold_says_whether_the_target_is_still_held(server):
