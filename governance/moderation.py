@@ -153,7 +153,7 @@ def check_not_banned(until: int | None, now_ms: int, caller: bool = True) -> Non
     if not caller:
         raise ContractError("forbidden", "that user is banned from this group")
     raise ContractError("forbidden", "banned from this group" + (f" until {until} (epoch ms)" if until else ""),
-                        banned_until=until or None)  # [ext] ms; null until unbanned, as in `bans`
+                        banned_until=until or 0)  # [ext] ms; 0 until unbanned, as in `bans`
 
 
 def check_ban_seconds(seconds: int | None) -> int:

@@ -217,12 +217,19 @@ def may(
     return PERMISSIONS.get(key, False)
 
 
+def check_unban(actor: Role, of_admin: bool) -> None:
+    """``unban`` (owner, admin, as the wire contract has it): an admin may lift any ban but one of a user
+    who was an admin when banned, whom admins may not act on (``ban``: admin on members only); the
+    owner's ``forbidden`` otherwise."""
+    if actor is Role.ADMIN and of_admin:
+        raise ContractError("forbidden", "an admin may not lift the ban of a user who was an admin when banned")
+
+
 def check_ban_change(actor: Role, made_by_owner: bool) -> None:
-    """``unban``, or a ``ban`` replacing one in force: an admin may not lift or replace a ban the
-    owner made (the owner's ban of an admin above all, whom admins may not act on), only the
-    owner's own bans and the admins'. ``forbidden`` otherwise."""
+    """A ``ban`` replacing one in force: an admin may not replace (shorten, lengthen) a ban the owner
+    made, only the admins'. ``forbidden`` otherwise."""
     if actor is Role.ADMIN and made_by_owner:
-        raise ContractError("forbidden", "an admin may not lift or change a ban the group's owner made")
+        raise ContractError("forbidden", "an admin may not change a ban the group's owner made")
 
 
 def check(

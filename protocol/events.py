@@ -437,12 +437,14 @@ class JoinResult(EventBase, tag="join_result", kw_only=True, frozen=True):
 # suspends their powers): what they would read again with ``bans``, ``join_requests`` and
 # ``invite_links``. Never to plain members.
 class BanObj(msgspec.Struct, kw_only=True, frozen=True, gc=False):
-    """A ban in force as ``bans`` lists it (``until`` null: until unbanned; ``reason`` masked)."""
+    """A ban in force as ``bans`` lists it (``until`` 0: until unbanned; ``reason`` masked; [ext]
+    ``of_admin``: the user was an admin when banned, so only the owner lifts it)."""
 
     user_id: str
-    until: int | None
+    until: int
     by: str
     reason: str | None
+    of_admin: bool = False
 
 
 class InviteLinkObj(msgspec.Struct, kw_only=True, frozen=True, gc=False):

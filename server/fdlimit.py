@@ -5,7 +5,7 @@ before any HTTP answer, and neither the server's log nor its metrics said so (a 
 ``ulimit -n 256`` took 219 connections and dropped 181 without a line). So at start the soft limit is
 raised to the hard one (what systemd's ``LimitNOFILE`` or ``ulimit -Hn`` allows), a low limit is
 warned about, and a watch logs a warning while the files open come near the limit; the metrics
-carry ``process_open_fds`` and ``process_max_fds`` (server/metrics.py)."""
+carry ``qunguan_process_open_fds`` and ``qunguan_process_max_fds`` (server/metrics.py)."""
 
 from __future__ import annotations
 

@@ -58,9 +58,9 @@ def event_name(kind: type) -> str:
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
-        # process_open_fds and process_max_fds (each connection takes a file: see server/fdlimit.py),
-        # process_resident_memory_bytes, process_cpu_seconds_total, process_start_time_seconds
-        ProcessCollector(registry=r)
+        # qunguan_process_open_fds and _max_fds (each connection takes a file: see server/fdlimit.py),
+        # _resident_memory_bytes, _cpu_seconds_total, _start_time_seconds: every name prefixed qunguan_
+        ProcessCollector(namespace="qunguan", registry=r)
         self.connections = Gauge("qunguan_connections", "Open WebSocket connections by state",
                                  ["state"], registry=r)
         self.pre_auth = self.connections.labels("pre_auth")

@@ -173,6 +173,7 @@ class Ban:
     by: str
     reason: str | None
     created_at: int
+    of_admin: bool = False  # the banned user was an admin then: the owner's to lift (admins act on members only)
 
 
 @dataclass(slots=True)

@@ -99,12 +99,14 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     now = ctx.now_ms()
     until = now + seconds * 1000 if seconds else 0
     gid = g.group_id
+    # (an admin's ban, or one replacing the ban of someone who was an admin then: the owner's to lift)
+    of_admin = (m is not None and m.role == Role.ADMIN) or (standing is not None and standing.of_admin)
     changes: list[ch.Change] = [acts_as(g, actor), *_owner_confirmed(g, role, standing),
-                                ch.PutBan(gid, uid, until, actor.user_id, reason, now)]
+                                ch.PutBan(gid, uid, until, actor.user_id, reason, now, of_admin)]
     # Claimed with no await before the write: from here on, joins, invitations and approvals
     # of this user are refused, and they are no longer a member.
     earlier = g.bans.get(uid)
-    banned = g.bans[uid] = Ban(until, actor.user_id, reason, now)
+    banned = g.bans[uid] = Ban(until, actor.user_id, reason, now, of_admin)
     requested = g.join_requests.pop(uid, None)
     invited_by = g.invited.pop(uid, None)
     removed_sessions = set(target.sessions) if m is not None else set()
@@ -149,7 +151,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
 def _ban_fields(uid: str, b: Ban) -> dict[str, Any]:
     """A ban as ``bans`` lists it and **[ext]** ``ban_changed`` tells it: phone and ID numbers in its
     reason masked, as in ``group_log``."""
-    return {"user_id": uid, "until": b.until or None, "by": b.by,
+    return {"user_id": uid, "until": b.until or 0, "by": b.by, "of_admin": b.of_admin,
             "reason": moderation.redact(b.reason) if b.reason else None}
 
 
@@ -174,7 +176,7 @@ async def unban(ctx: Context, sess: Session, req: rq.Unban, enc: Encoding) -> No
     if b is None:
         raise ContractError("not_found", f"{shown(uid)} is not banned from group {g.group_id}")
     role = _actor_role(ctx, g, sess.me)
-    perm.check_ban_change(role, b.by == g.owner_id)
+    perm.check_unban(role, b.of_admin)
 
     def stored(done: bool) -> None:
         # The ban leaves memory once its removal is stored, not before: a join meanwhile is refused as

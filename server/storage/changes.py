@@ -737,6 +737,7 @@ class PutBan(Change):
     by: str
     reason: str | None
     created_at: int
+    of_admin: bool = False  # the user was an admin when banned (only the owner lifts such a ban)
 
 
 @dataclass(frozen=True, slots=True)

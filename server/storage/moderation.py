@@ -122,7 +122,8 @@ LAST_SENDS = ("SELECT group_id, sender_id, MAX(ts) FROM messages WHERE ts > ? AN
 # group) ended their mute: nobody may mute the owner (changes.TransferOwner).
 MUTES = ("SELECT group_id, target_id, ts, detail, action FROM audit WHERE ts > ? AND ts < 4611686018427387904"
          " AND ((action = 'mute' AND actor_type = 'user') OR action = 'transfer_owner') ORDER BY id")
-BANS = "SELECT group_id, user_id, until, banned_by, reason, created_at FROM bans WHERE until = 0 OR until > ?"
+BANS = ("SELECT group_id, user_id, until, banned_by, reason, created_at, of_admin FROM bans"
+        " WHERE until = 0 OR until > ?")
 LINKS = ("SELECT code_hash, group_id, created_by, created_at, expires_at, max_uses, uses, note FROM invite_links"
          " WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
          " AND (max_uses IS NULL OR uses < max_uses)")
@@ -166,9 +167,9 @@ async def load_moderation(fetch: Fetch, state: State, now_ms: int) -> None:
             m.last_sent_ms = int(ts)
     for (gid, uid), m in departed.items():
         groups[gid].departed[uid] = m
-    for gid, uid, until, by, reason, created_at in await fetch(BANS, now_ms):
+    for gid, uid, until, by, reason, created_at, of_admin in await fetch(BANS, now_ms):
         if (banning := groups.get(gid)) is not None:
-            banning.bans[uid] = Ban(int(until), by, reason, int(created_at))
+            banning.bans[uid] = Ban(int(until), by, reason, int(created_at), bool(of_admin))
     for code_hash, gid, by, created_at, expires_at, max_uses, uses, note in await fetch(LINKS, now_ms):
         linked = groups.get(gid)
         if linked is None and ((closed := state.closed.get(gid)) is None or closed.dissolved):

@@ -27,10 +27,11 @@ from server.storage.postgres_reads import PostgresReads
 @applies(c.PutBan)
 async def _put_ban(db: Conn, b: c.PutBan) -> None:
     await db.execute(
-        "INSERT INTO bans (group_id, user_id, until, banned_by, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+        "INSERT INTO bans (group_id, user_id, until, banned_by, reason, created_at, of_admin)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)"
         " ON CONFLICT (group_id, user_id) DO UPDATE SET until = excluded.until, banned_by = excluded.banned_by,"
-        " reason = excluded.reason, created_at = excluded.created_at",
-        b.group_id, b.user_id, b.until, b.by, b.reason, b.created_at,
+        " reason = excluded.reason, created_at = excluded.created_at, of_admin = excluded.of_admin",
+        b.group_id, b.user_id, b.until, b.by, b.reason, b.created_at, int(b.of_admin),
     )
     await db.execute("DELETE FROM join_requests WHERE group_id = $1 AND user_id = $2", b.group_id, b.user_id)
     await db.execute("DELETE FROM invitations WHERE group_id = $1 AND user_id = $2", b.group_id, b.user_id)

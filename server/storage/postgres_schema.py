@@ -1151,4 +1151,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        51,
+        """
+        -- As SQLite's 53: whether a ban's user was an admin when banned.
+        ALTER TABLE bans ADD COLUMN of_admin INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]

@@ -1256,4 +1256,12 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        53,
+        """
+        -- Whether a ban's user was an admin when banned: the owner's alone to lift (admins act on members
+        -- only), while admins may lift the owner's bans of members, as the wire contract has unban.
+        ALTER TABLE bans ADD COLUMN of_admin INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]

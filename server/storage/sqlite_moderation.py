@@ -28,10 +28,11 @@ from server.storage.sqlite_reads import SqliteReader
 @applies(c.PutBan)
 async def _put_ban(db: aiosqlite.Connection, b: c.PutBan) -> None:
     await db.execute(
-        "INSERT INTO bans (group_id, user_id, until, banned_by, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+        "INSERT INTO bans (group_id, user_id, until, banned_by, reason, created_at, of_admin)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (group_id, user_id) DO UPDATE SET until = excluded.until, banned_by = excluded.banned_by,"
-        " reason = excluded.reason, created_at = excluded.created_at",
-        (b.group_id, b.user_id, b.until, b.by, b.reason, b.created_at),
+        " reason = excluded.reason, created_at = excluded.created_at, of_admin = excluded.of_admin",
+        (b.group_id, b.user_id, b.until, b.by, b.reason, b.created_at, int(b.of_admin)),
     )
     await db.execute("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?", (b.group_id, b.user_id))
     await db.execute("DELETE FROM invitations WHERE group_id = ? AND user_id = ?", (b.group_id, b.user_id))

@@ -292,7 +292,7 @@ def test_a_ban_refusal_says_until_when_as_a_time_not_in_milliseconds():
         f"! forbidden: banned from this group until {hhmm(until)}"]
     # until unbanned: nothing to format
     t = Scripted({"join_group": RequestError("forbidden", "banned from this group",
-                                             {"ok": False, "banned_until": None})})
+                                             {"ok": False, "banned_until": 0})})
     assert t.run_lines("/join 555555555") == ["! forbidden: banned from this group"]
 
 

@@ -96,7 +96,7 @@ async def test_ban_removes_and_keeps_out(make_server, tmp_path):
 
     # banned: joining by id, by invitation and by invite link are all forbidden
     refused = await m1.call("join_group", group_id=gid)
-    assert (refused["code"], refused["banned_until"]) == ("forbidden", None)  # until unbanned
+    assert (refused["code"], refused["banned_until"]) == ("forbidden", 0)  # until unbanned: 0
     assert code(await owner.call("invite", group_id=gid, user_id=m1.user_id)) == "forbidden"
     link = (await owner.request("create_invite_link", group_id=gid))["code"]
     assert code(await m1.call("join_group", invite_code=link)) == "forbidden"
@@ -110,7 +110,8 @@ async def test_ban_removes_and_keeps_out(make_server, tmp_path):
 
     listed = {b["user_id"]: b for b in (await admin.request("bans", group_id=gid))["bans"]}
     assert set(listed) == {m1.user_id, admin2.user_id, outsider.user_id}
-    assert listed[m1.user_id] == {"user_id": m1.user_id, "until": None, "by": admin.user_id, "reason": "刷屏"}
+    assert listed[m1.user_id] == {"user_id": m1.user_id, "until": 0, "by": admin.user_id, "reason": "刷屏",
+                                 "of_admin": False}
     assert listed[admin2.user_id]["by"] == owner.user_id and listed[admin2.user_id]["reason"] is None
     assert listed[outsider.user_id]["until"] > time.time() * 1000 + 3500_000
     assert code(await m2.call("bans", group_id=gid)) == "forbidden"
@@ -188,15 +189,20 @@ async def test_a_ban_withdraws_an_invitation_for_good(server):
 async def test_an_admin_cannot_lift_or_shorten_the_owners_ban(server):
     """Admins may not act on the owner or on another admin, yet once the owner had banned an admin
     (then no longer a member), any other admin could ``unban`` them, or ban them again for a second,
-    which replaced the owner's permanent ban. A ban the owner made is now the owner's to change;
-    the admins' own bans stay theirs to lift, by any of them."""
-    gid, owner, admin, [other, m1] = await crowd(server, 2)
+    which replaced the owner's permanent ban. The ban of someone who was an admin is the owner's to
+    lift, a ban the owner made the owner's to replace; any other ban any manager lifts, the owner's of
+    a plain member included (the wire contract has ``unban``: owner, admin)."""
+    gid, owner, admin, [other, m1, m2] = await crowd(server, 3)
     await owner.request("set_role", group_id=gid, user_id=other.user_id, role="admin")
     await owner.request("ban", group_id=gid, user_id=other.user_id, reason="滥用管理权限")
     assert code(await admin.call("unban", group_id=gid, user_id=other.user_id)) == "forbidden"
     assert code(await admin.call("ban", group_id=gid, user_id=other.user_id, seconds=1)) == "forbidden"
     [standing] = (await owner.request("bans", group_id=gid))["bans"]
-    assert (standing["user_id"], standing["by"], standing["until"]) == (other.user_id, owner.user_id, None)
+    assert (standing["user_id"], standing["by"], standing["until"], standing["of_admin"]) == (
+        other.user_id, owner.user_id, 0, True)
+    await owner.request("ban", group_id=gid, user_id=m2.user_id, reason="刷屏")  # a plain member
+    assert code(await admin.call("ban", group_id=gid, user_id=m2.user_id, seconds=1)) == "forbidden"
+    assert code(await admin.call("unban", group_id=gid, user_id=m2.user_id)) == "ok"
     assert code(await other.call("join_group", group_id=gid)) == "forbidden"
     # an admin's ban of a member: another manager may lift it, the owner too
     await admin.request("ban", group_id=gid, user_id=m1.user_id, seconds=3600)

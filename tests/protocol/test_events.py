@@ -133,9 +133,9 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
     (JoinResult(group_id=GID, status="rejected"), event("join_result", group_id=GID, status="rejected")),
     # [ext] what the group's managers alone are told: bans, join requests, invite links
     (BanChanged(group_id=GID, user_id=BOB.user_id, by=ALICE.user_id,
-                ban=BanObj(user_id=BOB.user_id, until=None, by=ALICE.user_id, reason="刷屏")),
+                ban=BanObj(user_id=BOB.user_id, until=0, by=ALICE.user_id, reason="刷屏")),
      event("ban_changed", group_id=GID, user_id=BOB.user_id, by=ALICE.user_id,
-           ban={"user_id": BOB.user_id, "until": None, "by": ALICE.user_id, "reason": "刷屏"})),
+           ban={"user_id": BOB.user_id, "until": 0, "by": ALICE.user_id, "reason": "刷屏", "of_admin": False})),
     (BanChanged(group_id=GID, user_id=BOB.user_id, by=ALICE.user_id),
      event("ban_changed", group_id=GID, user_id=BOB.user_id, by=ALICE.user_id)),
     (JoinRequestDecided(group_id=GID, user_id=BOB.user_id, status="rejected", by=ALICE.user_id),

@@ -78,27 +78,30 @@ def test_ban_refuses_the_rejoin_and_the_log_lists_it(browser: Any, any_server: S
     assert alice.errors == [] and bob.errors == []
 
 
-def test_an_admin_is_not_offered_to_lift_the_owners_ban(browser: Any, server: ServerProcess,
-                                                       bg: Background) -> None:
-    """The server refuses an admin's unban of a ban the owner made: the admin's panel offers 解除禁止
-    only on the bans the admins made."""
-    owner, admin, by_owner, by_admin = (bg.run(server.user()) for _ in range(4))
+def test_an_admin_is_not_offered_to_lift_the_ban_of_a_former_admin(browser: Any, server: ServerProcess,
+                                                                   bg: Background) -> None:
+    """The server refuses an admin's unban of a user who was an admin when banned: the admin's panel
+    offers 解除禁止 on every other ban, the owner's ban of a plain member included."""
+    owner, admin, by_owner, by_admin, ex_admin = (bg.run(server.user()) for _ in range(5))
     gid = bg.run(open_group(owner))
 
     async def setup() -> None:
-        await admin.request("join_group", group_id=gid)
-        await owner.request("set_role", group_id=gid, user_id=admin.user_id, role="admin")
+        for c in (admin, ex_admin):
+            await c.request("join_group", group_id=gid)
+            await owner.request("set_role", group_id=gid, user_id=c.user_id, role="admin")
         await owner.request("ban", group_id=gid, user_id=by_owner.user_id, reason="owner")
         await admin.request("ban", group_id=gid, user_id=by_admin.user_id, reason="admin")
+        await owner.request("ban", group_id=gid, user_id=ex_admin.user_id, reason="abuse")
 
     bg.run(setup())
     page = new_page(browser, server)
     login(page, admin.username)
     page.locator(f"#group-list [data-gid='{gid}']").click()
     page.click("#btn-manage")
-    expect(page.locator("#ban-list .ban")).to_have_count(2)
+    expect(page.locator("#ban-list .ban")).to_have_count(3)
     expect(page.locator(f"#ban-list .ban[data-uid='{by_admin.user_id}'] .act-unban")).to_have_count(1)
-    expect(page.locator(f"#ban-list .ban[data-uid='{by_owner.user_id}'] .act-unban")).to_have_count(0)
+    expect(page.locator(f"#ban-list .ban[data-uid='{by_owner.user_id}'] .act-unban")).to_have_count(1)
+    expect(page.locator(f"#ban-list .ban[data-uid='{ex_admin.user_id}'] .act-unban")).to_have_count(0)
     assert page.errors == []
 
 

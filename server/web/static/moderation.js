@@ -87,8 +87,8 @@ export function bansSection(g, bans, reload) {
               const name = memberName(g, b.user_id) || b.user_id;
               if (await confirmBox(t("confirm_clean", { name }), t("clean"), t("cancel"))) await cleanMessages(g, b.user_id, name);
             } }),
-            // (an admin may not lift a ban the owner made: the server refuses it, so it is not offered)
-            g.role === "admin" && g.info && g.info.owner && b.by === g.info.owner.user_id ? null :
+            // (an admin may not lift the ban of someone who was an admin then: refused, so not offered)
+            g.role === "admin" && b.of_admin ? null :
               el("button", { type: "button", class: "small act-unban", "data-act": "unban", text: t("unban"), onclick: async () => {
                 if (await act("unban", { group_id: g.group_id, user_id: b.user_id }, t("unban_done"))) reload();
               } }))))),
