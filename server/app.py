@@ -449,6 +449,12 @@ class App:
             return resp
         return self._info_response(conn, html)
 
+    async def media_from_home(self, sha256: str, size: int) -> bytes | None:
+        """See Context: a gateway reads a stored file its own [media] path lacks from the home."""
+        if self.cluster is None or self.cluster.is_home:
+            return None
+        return await self.cluster.media_bytes(sha256, size)
+
     def info_page_html(self, gid: str) -> str | None:
         """A group's public page (Art. 6), or None when it has none."""
         g = self.state.groups.get(gid)
@@ -701,6 +707,11 @@ def _not_kept(resp: HttpResponse) -> HttpResponse:
     return resp
 
 
+# A cluster node says it listens once it serves, or after three lease periods (a lease to wait out) and
+# this long for the state's load, whichever comes first.
+SERVING_LOAD_SECONDS = 10.0
+
+
 class CannotStart(Exception):
     """The server did not start (exit status 2): what stopped it, in one line. What goes wrong once
     it runs is not this: it ends the process with its traceback (status 1), or its own status."""
@@ -737,6 +748,14 @@ async def run(cfg: Config) -> int:
     if held_reload.is_set():
         app.reload()
     lost = app.cluster.lost if app.cluster is not None else asyncio.Event()
+    if app.cluster is not None:
+        # Listening, said once the node serves: the home, or a gateway that hears it (a lease taken
+        # over from a node gone waits out its lease; a large state takes seconds to load). Past the
+        # wait it is said all the same: the node answers as a gateway, `internal` until a home is up.
+        waited = 3 * app.cfg.cluster.lease_seconds + SERVING_LOAD_SECONDS
+        if not await app.cluster.serving(waited):
+            log.warning("no home node serves the cluster %.0f s after this node started: listening all the "
+                        "same (requests are answered `internal` until one does)", waited)
     tls = "s" if app.ssl_context is not None else ""
     print(f"listening on ws{tls}://{cfg.server.host}:{app.port}/ws", flush=True)
     print(f"web client: open http{tls}://{cfg.server.host}:{app.port}/ in a browser", flush=True)

@@ -29,7 +29,7 @@ from governance import audit
 from governance.ratelimit import DEFAULT_IPV6_PREFIX, AddressCount
 from protocol.errors import ContractError
 from server.config import Problem
-from server.storage.changes import Audit, SaveVault
+from server.storage.changes import Audit, SaveVault, ShareDevKey
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -280,7 +280,8 @@ def vault_for(cfg: Config) -> IdentityVault:
     try:
         return IdentityVault.from_config(ident.key_file, ident.key_env, ident.dev_mode,
                                          [cfg.base_dir / p for p in ident.old_key_files],
-                                         default_key_file=default_key_file(cfg))
+                                         default_key_file=default_key_file(cfg),
+                                         share_dev_key=cfg.storage.sqlite_file is None)
     except KeyProblems as err:
         raise KeyProblems(cfg.naming_variables(err.problems)) from None
 
@@ -332,11 +333,14 @@ class IdentityVault:
         self._keys = {key_id: _sealer(key)}
         self._lookup_key = _legacy_lookup_key(key)
         self._unsaved: tuple[Path, bytes] | None = None  # a new key's file and content, not written yet
+        # identity.dev_mode on PostgreSQL with no key configured: the key is shared through the database,
+        # so that nodes of a cluster each in a folder of its own all start (see bind)
+        self._share = False
 
     @classmethod
     def from_config(
         cls, key_file: Path | None, key_env: str, dev_mode: bool = True, old_key_files: Sequence[Path] = (),
-        default_key_file: Path | None = None,
+        default_key_file: Path | None = None, share_dev_key: bool = False,
     ) -> IdentityVault:
         """The vault for the configured key: ``key_file``, else ``key_env``, else (unless
         ``dev_mode`` is false) ``default_key_file``, a random key on first start, written there
@@ -347,6 +351,7 @@ class IdentityVault:
         vault = cls(read_key(raw), old_keys=[read_key(k) for k in old])
         if new and default_key_file is not None:
             vault._unsaved = (default_key_file, raw)
+            vault._share = share_dev_key and dev_mode
         return vault
 
     def save_new_key(self) -> None:
@@ -357,6 +362,15 @@ class IdentityVault:
         if self._unsaved is not None:
             _write_new_key(*self._unsaved)
             self._unsaved = None
+
+    def _adopt(self, raw: bytes) -> None:
+        """Take the key ``raw`` (a file's content) instead of the one made at this start."""
+        key = read_key(raw)
+        self._current = key
+        self._keys = {self.key_id: _sealer(key)}
+        self._lookup_key = _legacy_lookup_key(key)
+        assert self._unsaved is not None
+        self._unsaved = (self._unsaved[0], raw)
 
     # -- the key registry ------------------------------------------------------
     async def bind(self, store: Store, now_ms: int) -> None:
@@ -378,14 +392,25 @@ class IdentityVault:
             # was refused here, asking for a key file that never existed).
             legacy = key_fingerprint(LEGACY_DEV_KEY)
             if registered and any(fp != legacy for _, fp in registered):
-                # A key made now opens nothing this database holds: refuse before writing it, or a stray
-                # key file is left that a later start would take for the database's own key.
-                raise ValueError(
-                    f"no identity key file at {self._unsaved[0]}, but this database already has "
-                    f"{len(registered)} identity key(s) registered: put the key file back (or name it in "
-                    "identity.key_file); a new key would open none of its identity data"
-                )
-            await asyncio.to_thread(self.save_new_key)
+                shared = await store.shared_dev_key() if self._share else None
+                if shared is not None and key_fingerprint(read_key(shared)) in {fp for _, fp in registered}:
+                    # Another node of this development service made the key: this one takes it (and keeps
+                    # it in its own file for its next starts).
+                    self._adopt(shared)
+                    await asyncio.to_thread(self.save_new_key)
+                else:
+                    # A key made now opens nothing this database holds: refuse before writing it, or a
+                    # stray key file is left that a later start would take for the database's own key.
+                    raise ValueError(
+                        f"no identity key file at {self._unsaved[0]}, but this database already has "
+                        f"{len(registered)} identity key(s) registered: put the key file back (or name it in "
+                        "identity.key_file); a new key would open none of its identity data"
+                    )
+            else:
+                made = self._unsaved[1]
+                await asyncio.to_thread(self.save_new_key)
+                if self._share:
+                    await store.apply(ShareDevKey(made))
         for _ in range(3):
             before = await store.vault_keys()
             try:

@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from protocol.codec import EncodedOnce, Encoding
@@ -22,6 +24,7 @@ from server.cluster import settings, wire
 from server.cluster.remote import Frame, NodeLink, RemoteSession, Seen
 from server.handlers.accounts import check_connection_slot, standing_token_owner
 from server.handlers.message_extras import event_of, message_obj
+from server.media.uploads import media_file
 from server.metrics import METRICS
 from server.session import CLOSE_POLICY, CLOSE_TRY_AGAIN
 
@@ -43,6 +46,16 @@ GATEWAY_SILENCE_LEASES = 3
 # talk again meanwhile, two running nodes share that node id (a live gateway talks every second).
 TWIN_MEMORY_SECONDS = 60.0
 TWIN_STOP_EVERY = 5.0  # how often a refused instance that still talks is told again to stop
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+MEDIA_PIECE_MAX = 8 * 1024 * 1024  # a piece of a file asked by a gateway: at most this (a NATS message holds less)
+
+
+def _piece(path: Path, offset: int, length: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(length)
 
 
 class Reattach:
@@ -549,6 +562,24 @@ class Home:
                 f"the command ran on the home node, but its result ({len(data)} bytes) is over the "
                 f"broker's message limit ({self.max_reply} bytes): run it with qunguan admin on the home node "
                 "to see it")})
+        await msg.respond(data)
+
+    async def on_media(self, msg: Msg) -> None:
+        """A piece of a stored file for a gateway whose own media folder lacks it (Node.media_bytes):
+        ``[sha256, offset, length]`` in, the bytes out (none for a file not here, or a bad request)."""
+        sha256, offset, length = "", 0, 0
+        try:
+            sha256, offset, length = next(wire.unpack_stream(msg.data))
+            ok = (isinstance(sha256, str) and _SHA256.fullmatch(sha256) is not None and type(offset) is int
+                  and type(length) is int and offset >= 0 and 0 < length <= MEDIA_PIECE_MAX)
+        except (ValueError, TypeError, StopIteration):
+            ok = False
+        data = b""
+        if ok:
+            try:
+                data = await asyncio.to_thread(_piece, media_file(self.app.cfg.media.path, sha256), offset, length)
+            except OSError:
+                data = b""
         await msg.respond(data)
 
     async def on_info(self, msg: Msg) -> None:

@@ -342,6 +342,18 @@ class ClusterNode:
             except Exception:
                 await self.nc.close()
 
+    async def serving(self, within: float) -> bool:
+        """Wait until this node serves (it is the home, or a gateway that hears one: :meth:`ready`), at
+        most ``within`` seconds; whether it does. The server says it is listening only then: a request
+        sent on that word was answered ``internal`` while the node was still taking the lease or
+        loading the state (``no node serves the service right now``)."""
+        deadline = time.monotonic() + within
+        while self.ready() is not None and not self.lost.is_set():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return self.ready() is None
+
     def ready(self) -> str | None:
         """Why this node cannot serve now, or None (for /readyz)."""
         if self.nc is None or not self.nc.is_connected:
@@ -417,6 +429,25 @@ class ClusterNode:
         except (NoRespondersError, NatsTimeout):
             raise HomeUnreachable from None
         return msg.data.decode() or None
+
+    async def media_bytes(self, sha256: str, size: int) -> bytes | None:
+        """A stored file the home has and this gateway's ``[media] path`` does not (each node's folder is
+        its own unless shared storage is mounted there), read from the home in pieces of half a NATS
+        message; None when the home has it not either. :class:`HomeUnreachable` when no home answered.
+        Not kept here: the home's folder is the one its cleanup sweeps."""
+        assert self.nc is not None
+        piece = max(1, self.nc.max_payload // 2)
+        body = bytearray()
+        while len(body) < size:
+            try:
+                asked = wire.pack([sha256, len(body), min(piece, size - len(body))])
+                msg = await self.nc.request(self.subjects.media, asked, timeout=5)
+            except (NoRespondersError, NatsTimeout):
+                raise HomeUnreachable from None
+            if not msg.data:
+                return None
+            body += msg.data
+        return bytes(body)
 
     # -- NATS ----------------------------------------------------------------------------------------
     def _publish(self, subject: str, data: bytes) -> None:
@@ -892,6 +923,7 @@ class ClusterNode:
         await self.nc.subscribe(self.subjects.home_in, cb=_logged(home.on_message))
         await self.nc.subscribe(self.subjects.admin, cb=_logged(home.on_admin))
         await self.nc.subscribe(self.subjects.info, cb=_logged(home.on_info))
+        await self.nc.subscribe(self.subjects.media, cb=_logged(home.on_media))
         app.start_jobs()
         self._beat()
         log.info("node %s is the home node (%.2f s after it took the lease: identity keys %.2f s, state %.2f s%s)",

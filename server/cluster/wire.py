@@ -135,6 +135,7 @@ class Subjects:
         self.heartbeat = f"{name}.home.hb"
         self.admin = f"{name}.home.admin"
         self.info = f"{name}.home.info"
+        self.media = f"{name}.home.media"  # a stored file's bytes, for a gateway without them (Node.media_bytes)
         self._id = f"{name}.id."
         self._node = f"{name}.node."
 

@@ -35,6 +35,7 @@ from websockets.http11 import Request, Response
 
 from governance.content import Action
 from governance.ratelimit import is_loopback, network_key
+from server.cluster.remote import HomeUnreachable
 from server.media.service import MAX_BODIES_IN_FLIGHT, MAX_BODIES_PER_ADDRESS
 from server.media.sniff import saved_name
 from server.media.uploads import media_file
@@ -112,9 +113,21 @@ async def serve(ctx: Context, request: Request, conn: ServerConnection | None = 
         try:
             body = await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
-            log.error("media %s: its file %s is missing", media_id, path)
-            release()
-            return _text(http.HTTPStatus.NOT_FOUND, "no such media\n")
+            # A cluster's gateway whose [media] path is its own, not shared: the home has the file.
+            try:
+                found = await ctx.media_from_home(e.sha256, e.size)
+            except HomeUnreachable:
+                release()
+                return http_response(http.HTTPStatus.SERVICE_UNAVAILABLE, b"the service is changing over; try "
+                                     b"again\n", "text/plain; charset=utf-8", "no-store", (("Retry-After", "5"),))
+            except BaseException:
+                release()
+                raise
+            if found is None:
+                log.error("media %s: its file %s is missing", media_id, path)
+                release()
+                return _text(http.HTTPStatus.NOT_FOUND, "no such media\n")
+            body = found
         except BaseException:
             release()
             raise

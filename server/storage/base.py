@@ -475,6 +475,10 @@ class RecordReads(Protocol):
         """The sealed lookup (HMAC) key, or None before one was stored."""
         ...
 
+    async def shared_dev_key(self) -> bytes | None:
+        """A development service's identity key kept in the database (:class:`ShareDevKey`), or None."""
+        ...
+
     async def has_users(self) -> bool: ...
 
     async def accounts_not_under_key(self, key_id: int) -> int:

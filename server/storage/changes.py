@@ -1103,6 +1103,15 @@ class SaveVault(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class ShareDevKey(Change):
+    """Keep a copy of a development service's identity key in the database (``identity.dev_mode`` on
+    PostgreSQL with no key configured), so that its other nodes, each in a folder of its own, take it
+    at their first start; never with ``dev_mode = false``. The first copy stays."""
+
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ResealBatch(Change):
     """Re-seal one batch of accounts' identity values, reading and writing in one transaction.
 

@@ -490,6 +490,10 @@ class PostgresReads:
         row = await self._fetchone("SELECT value FROM vault_secrets WHERE name = 'lookup'")
         return bytes(row[0]) if row is not None else None
 
+    async def shared_dev_key(self) -> bytes | None:
+        row = await self._fetchone("SELECT value FROM vault_secrets WHERE name = 'dev_identity_key'")
+        return bytes(row[0]) if row is not None else None
+
     async def has_users(self) -> bool:
         return await self._fetchone("SELECT 1 FROM users LIMIT 1") is not None
 
@@ -716,6 +720,12 @@ async def _purge_messages(db: Conn, p: c.PurgeMessages) -> tuple[int, c.MessageK
 
 
 # -- identity keys ------------------------------------------------------------------------------------
+@applies(c.ShareDevKey)
+async def _share_dev_key(db: Conn, s: c.ShareDevKey) -> None:
+    await db.execute("INSERT INTO vault_secrets (name, value) VALUES ('dev_identity_key', $1)"
+                     " ON CONFLICT (name) DO NOTHING", s.raw)
+
+
 @applies(c.SaveVault)
 async def _save_vault(db: Conn, v: c.SaveVault) -> None:
     if v.fingerprint is not None:

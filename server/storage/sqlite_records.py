@@ -393,6 +393,10 @@ class SqliteRecordReads(SqliteReader):
         row = await self._fetchone("SELECT value FROM vault_secrets WHERE name = 'lookup'")
         return bytes(row[0]) if row is not None else None
 
+    async def shared_dev_key(self) -> bytes | None:
+        row = await self._fetchone("SELECT value FROM vault_secrets WHERE name = 'dev_identity_key'")
+        return bytes(row[0]) if row is not None else None
+
     async def has_users(self) -> bool:
         return await self._fetchone("SELECT 1 FROM users LIMIT 1") is not None
 
@@ -797,6 +801,12 @@ async def _purge_messages(db: aiosqlite.Connection, p: c.PurgeMessages) -> tuple
 
 
 # -- identity keys ------------------------------------------------------------------------------------
+@applies(c.ShareDevKey)
+async def _share_dev_key(db: aiosqlite.Connection, s: c.ShareDevKey) -> None:
+    await db.execute("INSERT INTO vault_secrets (name, value) VALUES ('dev_identity_key', ?)"
+                     " ON CONFLICT (name) DO NOTHING", (s.raw,))
+
+
 @applies(c.SaveVault)
 async def _save_vault(db: aiosqlite.Connection, v: c.SaveVault) -> None:
     if v.fingerprint is not None:

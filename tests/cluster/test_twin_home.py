@@ -11,6 +11,7 @@ the twin starts, then thawed.
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Callable
 
@@ -24,11 +25,18 @@ def _twin_of(c: Cluster, node: Node) -> Node:
     assert node.proc is not None
     node.proc.send_signal(signal.SIGSTOP)
     wait_stopped(node.proc.pid)
+    # (started in a thread: a node says it listens once it hears a home, and the home is frozen; thawed
+    # once the twin has joined the cluster, past its node-id check)
+    starting = threading.Thread(target=twin.start, daemon=True)
     try:
-        twin.start()
+        starting.start()
+        deadline = time.monotonic() + 30.0
+        while f"cluster node {node.node_id} (service" not in twin.log():
+            assert time.monotonic() < deadline, twin.log()
+            time.sleep(0.05)
     finally:
         node.proc.send_signal(signal.SIGCONT)
-    assert f"cluster node {node.node_id} (service" in twin.log(), twin.log()
+    starting.join(60)
     return twin
 
 
