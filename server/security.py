@@ -407,10 +407,14 @@ class IdentityVault:
                         "identity.key_file); a new key would open none of its identity data"
                     )
             else:
-                made = self._unsaved[1]
-                await asyncio.to_thread(self.save_new_key)
                 if self._share:
-                    await store.apply(ShareDevKey(made))
+                    # Shared before it is written: of nodes starting together on a new database, the
+                    # first copy stored wins, and every other node takes it instead of its own.
+                    await store.apply(ShareDevKey(self._unsaved[1]))
+                    shared = await store.shared_dev_key()
+                    if shared is not None and shared != self._unsaved[1]:
+                        self._adopt(shared)
+                await asyncio.to_thread(self.save_new_key)
         for _ in range(3):
             before = await store.vault_keys()
             try:

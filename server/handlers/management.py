@@ -214,7 +214,9 @@ async def reject_join(ctx: Context, sess: Session, req: rq.RejectJoin, enc: Enco
 # Invitations of one user to one group take turns: a second one decided on the first one's claim
 # that the invitee was told already, and when the store refused the first, the one that stood had
 # never been told.
-@one_at_a_time(lambda req: turn(("invite", req.group_id, req.user_id)))
+# (and the bans' of that user: an invitation stored while a ban of them was in flight, which the store
+# then refused, was left out of memory, the ban's claim having said they were banned)
+@one_at_a_time(lambda req: turn(("ban", req.group_id, req.user_id)))
 async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> None:
     """An invitation lets the invitee join (past ``approval`` and ``invite`` policies) with ``join_group``."""
     still_active(sess.me)  # (after the wait for the turn: blacklisted or cancelled meanwhile)

@@ -11,8 +11,10 @@ digest (one a review item's message carried, one seen elsewhere). The digests ar
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from server.operator.channel import OperatorError, Result, command
@@ -23,6 +25,17 @@ if TYPE_CHECKING:
     from server.context import Context
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_LOCKS: dict[object, asyncio.Lock] = {}
+
+
+def files_lock(app: Context, digests: Sequence[str] = ("",)) -> contextlib.AbstractAsyncContextManager[Any]:
+    """What takes files down or lets them go, one at a time (a server's): from the claim in memory to
+    the write's outcome. A release and a removal's take-down of one file overlapping left it allowed in
+    memory and taken down in the database; so did a removal refused beside another of the same file.
+    (Nothing to wait for when there are no ``digests``.)"""
+    if not digests:
+        return contextlib.nullcontext()
+    return _LOCKS.setdefault(app, asyncio.Lock())
 
 
 async def files_to_take_down(app: Context, args: dict[str, Any], group_id: str | None = None,
@@ -66,13 +79,12 @@ def _digest(args: dict[str, Any]) -> str:
 async def take_down_file(app: Context, args: dict[str, Any]) -> Result:
     """Take down one file by its digest: refused when uploaded or attached, served nowhere."""
     digest, reason = _digest(args), reason_of(args)
-    if digest in app.state.taken_down:
-        raise OperatorError(f"file {digest} is taken down already")
     stored = await app.store.file_stored(digest)
-    if digest in app.state.taken_down:  # (again after the read)
-        raise OperatorError(f"file {digest} is taken down already")
-    changes, undo = take_down(app, [digest], "take-down-file")
-    await apply(app, *changes, audit=audit(app, "take_down_file", reason, sha256=digest), undo=undo)
+    async with files_lock(app):
+        if digest in app.state.taken_down:
+            raise OperatorError(f"file {digest} is taken down already")
+        changes, undo = take_down(app, [digest], "take-down-file")
+        await apply(app, *changes, audit=audit(app, "take_down_file", reason, sha256=digest), undo=undo)
     lines = [f"took down file {digest}: refused when uploaded or attached, served nowhere"]
     if not stored:
         lines.append("no stored file has this digest: uploads of it are refused, but a picture is stored without "
@@ -85,9 +97,10 @@ async def take_down_file(app: Context, args: dict[str, Any]) -> Result:
 async def release_file(app: Context, args: dict[str, Any]) -> Result:
     """Let a file taken down go: it may be uploaded, attached and served again."""
     digest, reason = _digest(args), reason_of(args)
-    if digest not in app.state.taken_down:
-        raise OperatorError(f"file {digest} is not taken down")
-    (released,) = await apply(app, ReleaseFile(digest), audit=audit(app, "release_file", reason, sha256=digest))
-    if released:  # (once stored: until then it is still refused)
-        app.state.taken_down.discard(digest)
+    async with files_lock(app):
+        if digest not in app.state.taken_down:
+            raise OperatorError(f"file {digest} is not taken down")
+        (released,) = await apply(app, ReleaseFile(digest), audit=audit(app, "release_file", reason, sha256=digest))
+        if released:  # (once stored: until then it is still refused)
+            app.state.taken_down.discard(digest)
     return Result([f"released file {digest}: it may be uploaded, attached and served again"])

@@ -33,7 +33,7 @@ from server.operator.common import (
     with_usernames,
     without_names_around,
 )
-from server.operator.files import files_to_take_down, said, take_down
+from server.operator.files import files_lock, files_to_take_down, said, take_down
 from server.operator.freezing import PartlyFrozen, freeze, partly_frozen, suspend_each, tell_in_turns
 from server.operator.message_penalty import MessageCost, message_cost
 from server.operator.public_accounts import SYSTEM, freeze_account_category, take_comment_down, take_post_down
@@ -231,22 +231,23 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
         if info.deleted or info.held == 2:
             raise OperatorError(f"message {seq} in group {gid} is already deleted or rejected")
         digests = await files_to_take_down(app, args, gid, seq)
-        now = app.now_ms()
-        sender = app.state.users.get(info.sender_id)
-        # Once per message: a complaint upheld about it may have cost the sender its points already.
-        files_detail = {"files_taken_down": digests} if digests else {}
-        cost = message_cost(app, sender, gid, seq, audit(app, "remove_message", reason, gid, info.sender_id,
-                                                          seq=seq, **files_detail))
-        files, files_back = take_down(app, digests, f"remove_message {gid} {seq}")
+        async with files_lock(app, digests):
+            now = app.now_ms()
+            sender = app.state.users.get(info.sender_id)
+            # Once per message: a complaint upheld about it may have cost the sender its points already.
+            files_detail = {"files_taken_down": digests} if digests else {}
+            cost = message_cost(app, sender, gid, seq, audit(app, "remove_message", reason, gid, info.sender_id,
+                                                              seq=seq, **files_detail))
+            files, files_back = take_down(app, digests, f"remove_message {gid} {seq}")
 
-        def undo() -> None:
-            cost.undo()
-            files_back()
+            def undo() -> None:
+                cost.undo()
+                files_back()
 
-        shown, settled, taken, *_ = await apply(app, DeleteMessages(((gid, seq),), now, operator_name()),
-                                                SettleMessageReviews(gid, seq, "remove", reason, now),
-                                                cost.change, *files, undo=undo)
-        pen = cost.settle(taken)  # (no await since the write)
+            shown, settled, taken, *_ = await apply(app, DeleteMessages(((gid, seq),), now, operator_name()),
+                                                    SettleMessageReviews(gid, seq, "remove", reason, now),
+                                                    cost.change, *files, undo=undo)
+            pen = cost.settle(taken)  # (no await since the write)
     app.forget_owed(gid, seq)
     if g.alive and shown:  # (not when remove-term hid it meanwhile: that told the group)
         publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq, deleted_by="platform"))

@@ -80,7 +80,7 @@ from server.operator.common import (
     user_of,
     without_names_around,
 )
-from server.operator.files import files_to_take_down, said, take_down
+from server.operator.files import files_lock, files_to_take_down, said, take_down
 from server.operator.freezing import PartlyFrozen, freeze, partly_frozen, suspend_each, tell_in_turns
 from server.operator.message_penalty import comment_cost
 from server.operator.sanctions import lock_target, target_lock
@@ -481,6 +481,12 @@ async def take_post_down(app: Context, row: PostRow, reason: str, report_id: int
     ``detail``), and the owner and editors told; the files of ``files`` (their digests, named in the
     record entry: server/operator/files.py) taken down in the same transaction. ``not_found`` (a
     ``ContractError``) when it was removed meanwhile."""
+    async with files_lock(app, files):
+        return await _take_post_down(app, row, reason, report_id, penalise, files, **detail)
+
+
+async def _take_post_down(app: Context, row: PostRow, reason: str, report_id: int | None, penalise: bool,
+                          files: Sequence[str], **detail: Any) -> Account:
     a = app.state.accounts.get(row.account_id)
     if a is None:
         raise OperatorError(f"post {row.post_id} belongs to no known account")
