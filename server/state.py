@@ -251,6 +251,11 @@ class Group:
     def alive(self) -> bool:
         return self.dissolved_at is None and self.closed_at is None
 
+    def settled_member(self, uid: str) -> Member | None:
+        """``uid``'s membership as stored: none while its join is still being written (see ``member_count``)."""
+        m = self.members.get(uid)
+        return m if m is not None and m.pending is None else None
+
     def member_count(self) -> int:
         """The members as stored: a join still being written is nobody's yet (the store may refuse it),
         as ``members`` and ``member_joined`` have it. (Caps count ``members`` whole: they hold for it.)"""

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -24,7 +23,7 @@ from server.cluster import settings, wire
 from server.cluster.remote import Frame, NodeLink, RemoteSession, Seen
 from server.handlers.accounts import check_connection_slot, standing_token_owner
 from server.handlers.message_extras import event_of, message_obj
-from server.media.uploads import media_file
+from server.media.uploads import is_sha256, media_file
 from server.metrics import METRICS
 from server.session import CLOSE_POLICY, CLOSE_TRY_AGAIN
 
@@ -48,7 +47,6 @@ TWIN_MEMORY_SECONDS = 60.0
 TWIN_STOP_EVERY = 5.0  # how often a refused instance that still talks is told again to stop
 
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 MEDIA_PIECE_MAX = 8 * 1024 * 1024  # a piece of a file asked by a gateway: at most this (a NATS message holds less)
 
 
@@ -570,7 +568,7 @@ class Home:
         sha256, offset, length = "", 0, 0
         try:
             sha256, offset, length = next(wire.unpack_stream(msg.data))
-            ok = (isinstance(sha256, str) and _SHA256.fullmatch(sha256) is not None and type(offset) is int
+            ok = (is_sha256(sha256) and type(offset) is int
                   and type(length) is int and offset >= 0 and 0 < length <= MEDIA_PIECE_MAX)
         except (ValueError, TypeError, StopIteration):
             ok = False

@@ -76,6 +76,7 @@ async def request_code(ctx: Context, sess: Session, req: rq.RequestCode, enc: En
     for counter, k in counted:  # (counted before the awaits: requests in parallel see each other)
         counter.hit(k, now)
     code = ctx.codes.issue(key, ctx.now_ms() / 1000, ctx.randbelow)
+    kept = True
     try:
         await limits.keep_code(ctx, key)
         await ctx.sms.send(phone, code, ctx.now_ms())  # raises internal if the provider cannot take it
@@ -83,13 +84,13 @@ async def request_code(ctx: Context, sess: Session, req: rq.RequestCode, enc: En
         # The provider surely sent nothing (it refused, or no request reached it): the request uses up
         # none of the phone's, the address's or the service's codes, and the log has no row for a
         # restart to count. A provider that may have sent it (no answer in time) keeps it counted.
+        kept = False
         for counter, k in counted:
             counter.take_back(k, now)
         raise
-    except BaseException:
-        netlog.session(ctx, sess, "code_request", phone_hmac=key)
-        raise
-    netlog.session(ctx, sess, "code_request", phone_hmac=key)  # what a restart counts again
+    finally:
+        if kept:
+            netlog.session(ctx, sess, "code_request", phone_hmac=key)  # what a restart counts again
 
 
 @handler("register")

@@ -25,6 +25,7 @@ from protocol.enums import Role
 from protocol.errors import ContractError
 from server.handlers import handler
 from server.handlers.common import known_group, own_page, still_active
+from server.handlers.public_accounts import open_accounts_owned
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ async def _standing_rows(ctx: Context, me: User) -> list[dict[str, Any]]:
     """The sanction rows of ``me`` and of the groups memory shows them owning (read one by one)."""
     owned = sorted(gid for gid in me.groups if (g := ctx.state.groups.get(gid)) is not None
                    and g.owner_id == me.user_id)
-    accounts = sorted(aid for aid, a in ctx.state.accounts.items() if a.owner_id == me.user_id and a.closed_at is None)
+    accounts = open_accounts_owned(ctx, me)
     rows = await ctx.store.sanctions("user", me.user_id)
     for gid in owned:
         rows += await ctx.store.sanctions("group", gid)

@@ -186,9 +186,7 @@ async def group_info(ctx: Context, sess: Session, req: rq.GroupInfo, enc: Encodi
     g = live_group(ctx, req.group_id)
     # (a membership whose write is in flight is none yet, as for every read a member makes: member_of;
     # refused by the store, the person would have read a private group's announcement and pins)
-    viewer = g.members.get(sess.me.user_id)
-    if viewer is not None and viewer.pending is not None:
-        viewer = None
+    viewer = g.settled_member(sess.me.user_id)
     if viewer is None and g.member_count() < ctx.cfg.groups.info_page_min_members:
         raise ContractError("not_member", "this group's information is visible to its members only")
     return info(ctx, g, viewer)
@@ -388,7 +386,7 @@ async def invite_info(ctx: Context, sess: Session, req: rq.InviteInfo, enc: Enco
     link = ctx.state.invite_links.get(moderation.code_hash(req.invite_code))
     _, g = usable_link(ctx, link, ctx.now_ms())
     return {"group_id": g.group_id, "name": g.name, "category": g.category, "member_count": g.member_count(),
-            "member": (m := g.members.get(sess.me.user_id)) is not None and m.pending is None}
+            "member": g.settled_member(sess.me.user_id) is not None}
 
 
 async def join_by_link(ctx: Context, user: User, code: str) -> dict[str, Any]:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import secrets
 import time
 import unicodedata
@@ -49,7 +48,7 @@ from server.media.cleanup import ATTACH_GRACE_MS
 from server.media.index import MediaEntry
 from server.media.lists import Listed
 from server.media.service import MAX_OPEN_UPLOADS, MediaService, chunk_bytes
-from server.media.uploads import Upload, inspect, media_file, place
+from server.media.uploads import Upload, inspect, is_sha256, media_file, place
 from server.storage import changes as ch
 
 if TYPE_CHECKING:
@@ -63,7 +62,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qunguan.media")
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 TAKEN_DOWN = Listed("taken_down", Action.BLOCK)  # a file the platform took down (server/operator/files.py)
 MAX_NAME_CHARS = 255
 
@@ -137,7 +135,7 @@ def _declared_sha256(raw: str | None) -> str | None:
     if raw is None:
         return None
     digest = raw.strip().lower()
-    if not _SHA256.fullmatch(digest):
+    if not is_sha256(digest):
         raise ContractError("bad_request", "sha256 must be 64 hex digits")
     return digest
 
@@ -268,7 +266,7 @@ async def upload_end(ctx: Context, sess: Session, req: rq.UploadEnd, enc: Encodi
     if up.received != up.size:
         raise ContractError("bad_request", f"received {up.received} of the {up.size} bytes declared")
     want = req.sha256.strip().lower()
-    if not _SHA256.fullmatch(want):
+    if not is_sha256(want):
         raise ContractError("bad_request", "sha256 must be 64 hex digits")
     up.finishing = True  # claimed: no more chunks, no second upload_end
     try:

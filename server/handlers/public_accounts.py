@@ -680,14 +680,20 @@ async def close_account(ctx: Context, sess: Session, req: rq.CloseAccount, enc: 
 
 
 # -- account cancellation (delete_account, P9) ----------------------------------------------------
+def open_accounts_owned(ctx: Context, user: User) -> list[str]:
+    """The ids of the public accounts ``user`` owns that are not closed, sorted (from the accounts they
+    manage: no walk over every account)."""
+    accounts = ctx.state.accounts
+    return sorted(aid for aid in user.managed
+                  if accounts[aid].owner_id == user.user_id and accounts[aid].closed_at is None)
+
+
 def refuse_if_running_accounts(ctx: Context, user: User) -> None:
     """``conflict`` while ``user`` owns a public account that is not closed: an account is run by a
     verified subject answerable for it (P10), and it has no other owner to pass to, so its owner
     closes it (``close_account``) before cancelling their own account. ``CancelAccount`` checks
     the same in the database, so an account created meanwhile is not missed."""
-    accounts = ctx.state.accounts
-    running = sorted(aid for aid in user.managed
-                     if accounts[aid].owner_id == user.user_id and accounts[aid].closed_at is None)
+    running = open_accounts_owned(ctx, user)
     if running:
         raise ContractError("conflict", "close the public accounts you own first: " + ", ".join(running))
 

@@ -145,6 +145,11 @@ _HEX2 = re.compile(r"[0-9a-f]{2}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
+def is_sha256(text: object) -> bool:
+    """Whether ``text`` is a SHA-256 as files are named and known by: 64 lower-case hex digits."""
+    return isinstance(text, str) and _SHA256.fullmatch(text) is not None
+
+
 def folders(root: Path) -> list[str]:
     """The first-level folders of finished files (``ab``) under ``root``."""
     try:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from server.media.uploads import is_sha256
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import apply, audit, operator_name, reason_of
 from server.storage.changes import Change, ReleaseFile, TakeDownFiles
@@ -24,16 +24,15 @@ from server.storage.changes import Change, ReleaseFile, TakeDownFiles
 if TYPE_CHECKING:
     from server.context import Context
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 _LOCKS: dict[object, asyncio.Lock] = {}
 
 
-def files_lock(app: Context, digests: Sequence[str] = ("",)) -> contextlib.AbstractAsyncContextManager[Any]:
+def files_lock(app: Context, wanted: bool = True) -> contextlib.AbstractAsyncContextManager[Any]:
     """What takes files down or lets them go, one at a time (a server's): from the claim in memory to
     the write's outcome. A release and a removal's take-down of one file overlapping left it allowed in
     memory and taken down in the database; so did a removal refused beside another of the same file.
-    (Nothing to wait for when there are no ``digests``.)"""
-    if not digests:
+    (Nothing to wait for unless ``wanted``: a removal that takes no file down.)"""
+    if not wanted:
         return contextlib.nullcontext()
     return _LOCKS.setdefault(app, asyncio.Lock())
 
@@ -70,7 +69,7 @@ def said(digests: list[str]) -> list[str]:
 
 def _digest(args: dict[str, Any]) -> str:
     digest = str(args.get("sha256") or "").strip().lower()
-    if not _SHA256.fullmatch(digest):
+    if not is_sha256(digest):
         raise OperatorError("SHA256 must be a file's SHA-256 in hex (64 hex digits)")
     return digest
 

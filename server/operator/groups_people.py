@@ -27,6 +27,7 @@ from server.handlers.common import (
     take_down,
 )
 from server.handlers.groups import ClosedRequests
+from server.media.uploads import is_sha256
 from server.operator import handover, public_accounts, sanctions
 from server.operator.channel import OperatorError, Result, command, current_operator
 from server.operator.common import (
@@ -513,7 +514,7 @@ async def _manifests_unwritten(app: Context, manifests: list[str]) -> list[str]:
     unwritten = []
     for m in manifests:
         digest, _, at = m.partition("@")
-        if not (len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) and at.isdigit()):
+        if not (is_sha256(digest) and at.isdigit()):
             raise OperatorError(f"manifests: {m!r} is not SHA256@GENERATED_AT")
         if not await app.store.export_written(digest, int(at)):
             unwritten.append(digest)

@@ -231,7 +231,7 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
         if info.deleted or info.held == 2:
             raise OperatorError(f"message {seq} in group {gid} is already deleted or rejected")
         digests = await files_to_take_down(app, args, gid, seq)
-        async with files_lock(app, digests):
+        async with files_lock(app, bool(digests)):
             now = app.now_ms()
             sender = app.state.users.get(info.sender_id)
             # Once per message: a complaint upheld about it may have cost the sender its points already.

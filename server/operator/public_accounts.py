@@ -481,7 +481,7 @@ async def take_post_down(app: Context, row: PostRow, reason: str, report_id: int
     ``detail``), and the owner and editors told; the files of ``files`` (their digests, named in the
     record entry: server/operator/files.py) taken down in the same transaction. ``not_found`` (a
     ``ContractError``) when it was removed meanwhile."""
-    async with files_lock(app, files):
+    async with files_lock(app, bool(files)):
         return await _take_post_down(app, row, reason, report_id, penalise, files, **detail)
 
 
