@@ -77,7 +77,7 @@ import contextlib
 import datetime as dt
 import ipaddress
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -185,6 +185,11 @@ def _decode_detail(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 Names = Mapping[str, str]
 
 
+def _netlog(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """netlog.jsonl's lines of the network-log rows ``rows``: their detail decoded, their times written out."""
+    return _with_times(_decode_detail(rows), "ts")
+
+
 def _usernames(app: Context, *ids: Iterable[str | None]) -> dict[str, str]:
     users = app.state.users
     return {uid: u.username for uid in set().union(*ids) if uid and (u := users.get(uid)) is not None}
@@ -227,37 +232,61 @@ async def _add_versions(reads: ExportReads, messages: list[dict[str, Any]]) -> N
                 m["reactions"] = log
 
 
-async def _stream_messages(app: Context, reads: ExportReads, out: OutDir, gid: str, lo: int, hi: int
-                          ) -> tuple[Written, set[str], list[dict[str, Any]]]:
-    """messages.jsonl of a group's export, read and written :data:`MESSAGES_PER_READ` messages at a
-    time (the same lines, in the same order, as written whole); with their senders (whose network
-    logs the export holds) and the messages that carry attachments (their keys and attachments alone).
-    Held whole, a group's messages were every row of the export at once: a group of 300,000 raised the
-    process's memory by some 250 MB for good (a leak review: a ratchet at the largest export)."""
-    f = await asyncio.to_thread(out.stream, "messages.jsonl")
-    senders: set[str] = set()
-    carrying: list[dict[str, Any]] = []
-    lines, after = 0, 0
+async def _write_pages(out: OutDir, name: str, pages: AsyncIterator[list[dict[str, Any]]]) -> Written:
+    """The file ``name`` of an export written a page of lines at a time as ``pages`` gives them: the same
+    lines, in the same order, as written whole, never all held at once."""
+    f = await asyncio.to_thread(out.stream, name)
+    lines = 0
     try:
-        while True:
-            page = await reads.group_export_messages(gid, lo, hi, after, MESSAGES_PER_READ)
-            if not page:
-                break
-            after = page[-1]["seq"]
-            await _add_versions(reads, page)
-            on_page = await distinct_values(page, "sender_id")
-            senders |= on_page
-            shaped = await asyncio.to_thread(_messages, _usernames(app, on_page), page)
-            carrying += [{"group_id": m["group_id"], "seq": m["seq"], "attachments": m["attachments"]}
-                         for m in shaped if m.get("attachments")]
-            await asyncio.to_thread(f.write, _lines(shaped))
+        async for page in pages:
+            await asyncio.to_thread(f.write, _lines(page))
             lines += len(page)
-            if len(page) < MESSAGES_PER_READ:
-                break
         sha256 = await asyncio.to_thread(f.finish)
     finally:
         f.close()
-    return Written({"name": "messages.jsonl", "sha256": sha256, "lines": lines, "bytes": f.size}), senders, carrying
+    return Written({"name": name, "sha256": sha256, "lines": lines, "bytes": f.size})
+
+
+async def _stream_messages(app: Context, reads: ExportReads, out: OutDir, gid: str, lo: int, hi: int
+                          ) -> tuple[Written, set[str], list[dict[str, Any]]]:
+    """messages.jsonl of a group's export, read and written :data:`MESSAGES_PER_READ` messages at a
+    time; with their senders (whose network logs the export holds) and the messages that carry
+    attachments (their keys and attachments alone). Held whole, a group's messages were every row of
+    the export at once: a group of 300,000 raised the process's memory by some 250 MB for good (a leak
+    review: a ratchet at the largest export)."""
+    senders: set[str] = set()
+    carrying: list[dict[str, Any]] = []
+
+    async def pages() -> AsyncIterator[list[dict[str, Any]]]:
+        after = 0
+        while True:
+            page = await reads.group_export_messages(gid, lo, hi, after, MESSAGES_PER_READ)
+            if not page:
+                return
+            after = page[-1]["seq"]
+            await _add_versions(reads, page)
+            on_page = await distinct_values(page, "sender_id")
+            senders.update(on_page)
+            shaped = await asyncio.to_thread(_messages, _usernames(app, on_page), page)
+            carrying.extend({"group_id": m["group_id"], "seq": m["seq"], "attachments": m["attachments"]}
+                            for m in shaped if m.get("attachments"))
+            yield shaped
+            if len(page) < MESSAGES_PER_READ:
+                return
+
+    written = await _write_pages(out, "messages.jsonl", pages())
+    return written, senders, carrying
+
+
+async def _stream_netlog(reads: ExportReads, out: OutDir, people: list[str], lo: int, hi: int) -> Written:
+    """netlog.jsonl of a group's export, read by one cursor and written :data:`MESSAGES_PER_READ` rows
+    at a time: everyone present in six months of a large group logs in, connects and is refused many
+    times over; read whole, those were millions of rows in memory at once."""
+    async def pages() -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in reads.group_export_netlog(people, lo, hi, MESSAGES_PER_READ):
+            yield await asyncio.to_thread(_netlog, rows)
+
+    return await _write_pages(out, "netlog.jsonl", pages())
 
 
 def _members(app: Context, group: Group | None, present: list[str]) -> list[dict[str, Any]]:
@@ -289,7 +318,7 @@ def _common_files(names: Names, records: dict[str, Any]) -> dict[str, Any]:
     return {
         "messages.jsonl": _messages(names, records["messages"]),
         "membership.jsonl": _with_times(records["membership"], "ts"),
-        "netlog.jsonl": _with_times(_decode_detail(records["netlog"]), "ts"),
+        "netlog.jsonl": _netlog(records["netlog"]),
         "audit.jsonl": _with_times(_decode_detail(records["audit"]), "ts"),
         "measures.jsonl": _measures(records["measures"]),
     }
@@ -443,7 +472,7 @@ async def _address_files(app: Context, reads: ExportReads, address: str, lo: int
     people = [{"user_id": uid, "username": u.username if (u := users.get(uid)) else None,
                "display_name": u.display_name if u else None, "first_ts": first, "last_ts": last, "rows": n}
               for uid, (first, last, n) in seen.items()]
-    netlog = await asyncio.to_thread(lambda: _with_times(_decode_detail(rows), "ts"))
+    netlog = await asyncio.to_thread(_netlog, rows)
     return {"netlog.jsonl": netlog, "users.jsonl": _with_times(people, "first_ts", "last_ts")}
 
 
@@ -469,6 +498,7 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
         records = await reads.export_group(gid, lo, hi, set(group.members) if group is not None else set(), senders)
         files = await asyncio.to_thread(_common_files, {}, records)
         files["messages.jsonl"] = written  # (in its place, first)
+        files["netlog.jsonl"] = await _stream_netlog(reads, out, records["people"], lo, hi)  # (and its own)
         files["members.jsonl"] = _members(app, group, records["present"])
         files["group.json"] = _with_times([records["group"]], "created_at", "dissolved_at", "closed_at")[0]
         return files, (carrying, [])

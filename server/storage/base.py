@@ -20,7 +20,7 @@ Three kinds of call:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -419,9 +419,11 @@ class RecordReads(Protocol):
     async def export_group(self, group_id: str, since: int, until: int, members: set[str],
                            senders: set[str] | None = None) -> dict[str, Any]:
         """{"messages", "membership", "netlog", "audit", "measures": row dicts, "group": the group's row or
-        None, "present": the ids of those who were members at some moment of the range, sorted}.
-        ``senders``: the messages' senders, when the caller reads the messages by pages
-        (:meth:`group_export_messages`); ``messages`` is then empty."""
+        None, "present": the ids of those who were members at some moment of the range, sorted,
+        "people": whose network log the export holds (those, the senders and the membership actors), sorted}.
+        ``senders``: the messages' senders, when the caller reads the messages and the network log by
+        pages (:meth:`group_export_messages`, :meth:`group_export_netlog`); ``messages`` and ``netlog``
+        are then empty."""
         ...
 
     async def group_export_messages(self, group_id: str, since: int, until: int, after_seq: int,
@@ -557,6 +559,13 @@ class ExportReads(Protocol):
 
     async def export_group(self, group_id: str, since: int, until: int, members: set[str],
                            senders: set[str] | None = None) -> dict[str, Any]: ...
+    def group_export_netlog(self, people: list[str], since: int, until: int,
+                            per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """The network-log rows of ``people`` (``export_group``'s ``people``) with ``since <= ts < until``,
+        by id, ``per_page`` at a time: one query read by a cursor of the snapshot (a large group's six
+        months are millions of rows, never held at once)."""
+        ...
+
     async def group_export_messages(self, group_id: str, since: int, until: int, after_seq: int,
                                     limit: int) -> list[dict[str, Any]]: ...
 

@@ -56,6 +56,7 @@ from server.storage.base import (
     NetlogRow,
     StoreUnavailable,
     backend,
+    rows_as_dicts,
 )
 from server.storage.changes import Audit, Change, JobRan
 from server.storage.migrations import checksum, plan_migrations, upgrade_notice
@@ -66,11 +67,12 @@ from server.storage.postgres_indexing import PostgresSearchIndex
 from server.storage.postgres_media import PostgresMediaReads
 from server.storage.postgres_moderation import PostgresModerationReads
 from server.storage.postgres_public import PostgresPublicReads
-from server.storage.postgres_reads import PostgresReads
+from server.storage.postgres_reads import GROUP_NETLOG, PostgresReads
 from server.storage.postgres_schema import MIGRATIONS
 from server.storage.postgres_search import PostgresSearchReads
 from server.storage.queue import EXIT_OUTCOME_UNKNOWN, Op, WriteQueue
 from server.storage.record_chain import RecordChain, attach, chain_of, detach
+from server.storage.sqlite_records import NETLOG_COLS
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -760,3 +762,9 @@ class _ExportSnapshot(PostgresAccountMeasureReads):
 
     async def _fetchone(self, sql: str, *params: Any) -> Any:
         return await self._conn.fetchrow(sql, *params)
+
+    async def group_export_netlog(self, people: list[str], since: int, until: int,
+                                  per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        cursor = await self._conn.cursor(GROUP_NETLOG, people, since, until)  # (in the snapshot's transaction)
+        while rows := await cursor.fetch(per_page):
+            yield await rows_as_dicts(NETLOG_COLS, rows)

@@ -90,6 +90,11 @@ def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
     return ", ".join(prefix + col for col in cols)
 
 
+# The network log of a group's export: the rows of the people it names, by id.
+GROUP_NETLOG = (f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id = ANY($1::text[])"
+                " AND ts >= $2 AND ts < $3 ORDER BY id")
+
+
 # The v2 columns of a history row (HistoryRow's fields after ``deleted``): reactions as a
 # JSON object {emoji: count}, or NULL when nobody reacted; who deleted it (a user id, or an
 # operator's name), or NULL.
@@ -378,9 +383,8 @@ class PostgresReads:
         present = present_in_range(log, members, since, until)
         people = present | (senders if senders is not None else await distinct_values(messages, "sender_id"))
         people |= {r["actor_id"] for r in membership if r["actor_id"]}
-        netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
-            f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id = ANY($1::text[])"
-            " AND ts >= $2 AND ts < $3 ORDER BY id", sorted(people), since, until))
+        netlog = [] if senders is not None else await rows_as_dicts(NETLOG_COLS, await self._fetchall(
+            GROUP_NETLOG, sorted(people), since, until))
         audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
             f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE group_id = $1"  # (see changes.Audit.group_id)
             " AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))
@@ -389,7 +393,7 @@ class PostgresReads:
         measures = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
             MEASURES_IN_RANGE, "group", group_id, since, until))
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit, "group": group,
-                "measures": measures, "present": sorted(present)}
+                "measures": measures, "present": sorted(present), "people": sorted(people)}
 
     async def group_export_messages(self, group_id: str, since: int, until: int, after_seq: int,
                                     limit: int) -> list[dict[str, Any]]:

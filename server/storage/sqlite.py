@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import hashlib
 import itertools
+import json
 import logging
 import os
 import secrets
@@ -44,6 +45,7 @@ from server.storage.base import (
     NetlogRow,
     StoreUnavailable,
     backend,
+    rows_as_dicts,
 )
 from server.storage.changes import Audit, Change, JobRan
 from server.storage.migrations import checksum, plan_migrations, upgrade_notice
@@ -56,7 +58,12 @@ from server.storage.sqlite_media import SqliteMediaReads
 from server.storage.sqlite_moderation import SqliteModerationReads
 from server.storage.sqlite_public import SqlitePublicReads
 from server.storage.sqlite_reads import SqliteReads
-from server.storage.sqlite_records import SqliteRecordReads, SqliteSanctionReads
+from server.storage.sqlite_records import (
+    NETLOG_COLS,
+    SQLITE_GROUP_NETLOG,
+    SqliteRecordReads,
+    SqliteSanctionReads,
+)
 from server.storage.sqlite_search import BACKLOG, INDEX_SETTINGS, SqliteSearchReads, index_slice, merge_step
 from server.storage.wal_sync import HelperLost, SyncFailed, WalSyncer, fdatasync_file
 
@@ -1017,6 +1024,13 @@ class _ExportSnapshot(SqliteRecordReads, SqliteAccountMeasureReads):
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.r = conn
+
+    async def group_export_netlog(self, people: list[str], since: int, until: int,
+                                  per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        assert self.r is not None
+        async with self.r.execute(SQLITE_GROUP_NETLOG, (json.dumps(people), since, until)) as cursor:
+            while rows := await cursor.fetchmany(per_page):
+                yield await rows_as_dicts(NETLOG_COLS, list(rows))
 
 
 class _CommitFailed(Exception):

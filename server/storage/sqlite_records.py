@@ -134,6 +134,9 @@ assert GROUP_EXPORT_PAGE.endswith("LIMIT $5")
 _SQLITE_GROUP_EXPORT_MESSAGES = GROUP_EXPORT_MESSAGES.replace("$", "?")
 _SQLITE_GROUP_EXPORT_PAGE = GROUP_EXPORT_PAGE.replace("$", "?")
 _SQLITE_GROUP_MEMBERSHIP_LOG = GROUP_MEMBERSHIP_LOG.replace("$", "?")
+# The network log of a group's export: the rows of the people it names (a JSON list), by id.
+SQLITE_GROUP_NETLOG = (f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id IN (SELECT value FROM json_each(?))"
+                       " AND ts >= ? AND ts < ? ORDER BY id")
 
 
 def _dicts(cols: tuple[str, ...], rows: Iterable[Any]) -> list[dict[str, Any]]:
@@ -259,9 +262,8 @@ class SqliteRecordReads(SqliteReader):
         present = present_in_range(log, members, since, until)
         people = present | (senders if senders is not None else await distinct_values(messages, "sender_id"))
         people |= {r["actor_id"] for r in membership if r["actor_id"]}
-        netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
-            f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id IN (SELECT value FROM json_each(?))"
-            " AND ts >= ? AND ts < ? ORDER BY id", (json.dumps(sorted(people)), *rng)))
+        netlog = [] if senders is not None else await rows_as_dicts(NETLOG_COLS, await self._fetchall(
+            SQLITE_GROUP_NETLOG, (json.dumps(sorted(people)), *rng)))
         audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
             f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE group_id = ?"  # (see changes.Audit.group_id)
             " AND ts >= ? AND ts < ? ORDER BY id", (group_id, *rng)))
@@ -270,7 +272,7 @@ class SqliteRecordReads(SqliteReader):
         measures = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
             SQLITE_MEASURES_IN_RANGE, ("group", group_id, *rng)))
         return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit, "group": group,
-                "measures": measures, "present": sorted(present)}
+                "measures": measures, "present": sorted(present), "people": sorted(people)}
 
     async def group_export_messages(self, group_id: str, since: int, until: int, after_seq: int,
                                     limit: int) -> list[dict[str, Any]]:

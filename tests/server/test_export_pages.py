@@ -47,6 +47,11 @@ async def test_messages_written_a_page_at_a_time_are_the_same_bytes(app: App, tm
     paged = await _export(app, gid, tmp_path / "paged")
     assert _files(whole) == _files(paged) and whole["media"] == paged["media"]
     assert paged["files"][0]["name"] == "messages.jsonl"  # (in its place, first)
+    netlog = next(f for f in paged["files"] if f["name"] == "netlog.jsonl")  # (read by a cursor, pages of 2)
+    assert netlog["lines"] > 2, netlog
+    logged = [json.loads(line) for line in (tmp_path / "paged" / "netlog.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in logged] == sorted(r["id"] for r in logged) and {r["user_id"] for r in logged} >= {
+        owner.user_id, member.user_id}
     lines = (tmp_path / "paged" / "messages.jsonl").read_text().splitlines()
     assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3, 4, 5, 6, 7]
     shown = json.loads(lines[1])

@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from server.storage import changes as ch
-from server.storage.base import MessageRow
+from server.storage.base import MessageRow, NetlogRow
 from tests.server.test_search_store import append as append_rows
 
 G = "100000001"
@@ -103,3 +103,37 @@ async def test_a_group_and_an_account_of_the_same_number_export_only_their_own_r
     account = await store.export_account(same, 0, END)
     assert [e["ts"] for e in group["audit"]] == [13, 14]
     assert [e["ts"] for e in account["audit"]] == [10, 11, 12, 15]
+
+
+async def test_a_groups_network_log_is_read_by_pages_from_the_snapshot(open_store) -> None:
+    """A group export's netlog.jsonl is read by one cursor a page at a time (export._stream_netlog): the
+    rows of the people named, by id, in the range, whatever the page size, and none written after the
+    snapshot was taken (a large group's six months are millions of rows, never held at once)."""
+    store = await open_store()
+    await store.apply(ch.InsertUser("u1", "alice", "alice", "h", "Alice", b"p" * 32, b"e", 100, 1))
+    await store.apply(ch.CreateGroup(G, "one", "tech", "open", "u1", 1))
+
+    async def log(ts: int, uid: str | None) -> None:
+        done: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+        store.log_network(NetlogRow(ts, "login", uid, "203.0.113.5", "{}"), done.set_result)
+        assert await done is None
+
+    for ts in range(10, 80, 10):  # u1 at 10..70, u2 at 15..75, nobody's rows between
+        await log(ts, "u1")
+        await log(ts + 5, "u2")
+        await log(ts + 6, None)
+    async with store.export_snapshot() as reads:
+        whole = (await reads.export_group(G, 20, 70, {"u1"}))
+        assert whole["people"] == ["u1"] and whole["netlog"]
+        await log(50, "u1")  # committed after the snapshot: in no page
+        for per_page in (1, 2, 5, 100):
+            pages = [page async for page in reads.group_export_netlog(["u1", "u2"], 20, 70, per_page)]
+            rows = [r for page in pages for r in page]
+            assert all(0 < len(page) <= per_page for page in pages)
+            assert [(r["ts"], r["user_id"]) for r in rows] == [
+                (ts, uid) for base in range(20, 70, 10) for ts, uid in ((base, "u1"), (base + 5, "u2"))]
+            assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+        only_u1 = [r async for page in reads.group_export_netlog(["u1"], 20, 70, 3) for r in page]
+        assert only_u1 == whole["netlog"]  # (the rows the whole read gives, the same dicts)
+        paged = await reads.export_group(G, 20, 70, {"u1"}, senders=set())
+        assert paged["netlog"] == [] and paged["messages"] == [] and paged["people"] == ["u1"]
