@@ -159,6 +159,11 @@ class WindowCounter:
         if not log:
             del self._logs[key]
 
+    def forget(self, key: Hashable) -> None:
+        """Forget every hit of ``key`` (what they limited is over: an account's wrong passwords once
+        its owner has set a new one by a code sent to its phone)."""
+        self._logs.pop(key, None)
+
     def hit(self, key: Hashable, now: float) -> float:
         if self.disabled:
             return 0.0

@@ -72,6 +72,10 @@ async def restore(app: App) -> None:
             if ip:
                 app.codes_per_ip.hit(ip, at)
             continue
+        if kind == "password_reset":  # (the guesses before it lock the account no more: accounts.reset_password)
+            if user_id:
+                app.failed_logins_per_account.forget(user_id)
+            continue
         if kind == "code_failed":
             if ip:
                 app.failed_codes_per_ip.hit(ip, at)

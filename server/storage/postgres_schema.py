@@ -1158,4 +1158,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE bans ADD COLUMN of_admin INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        52,
+        """
+        -- As SQLite's 54: a password reset ends the lockout of the account's wrong passwords. Built
+        -- before the old index goes, as 47.
+        CREATE INDEX netlog_limited_next ON netlog(ts)
+            WHERE kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed',
+                           'verify_identity_failed', 'change_password_failed', 'code_failed', 'password_reset');
+        DROP INDEX netlog_limited;
+        ALTER INDEX netlog_limited_next RENAME TO netlog_limited;
+        """,
+    ),
 ]

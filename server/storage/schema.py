@@ -1264,4 +1264,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE bans ADD COLUMN of_admin INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        54,
+        """
+        -- A password reset by SMS ends the lockout of the account's wrong passwords: its rows
+        -- (password_reset) join the ones the limits are rebuilt from, so that a restart does not lock
+        -- the owner out again with the guesses made before they proved the phone theirs.
+        DROP INDEX netlog_limited;
+        CREATE INDEX netlog_limited ON netlog(ts)
+            WHERE kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed',
+                           'verify_identity_failed', 'change_password_failed', 'code_failed', 'password_reset');
+        """,
+    ),
 ]

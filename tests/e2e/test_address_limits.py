@@ -278,3 +278,30 @@ async def test_the_limits_the_contract_does_not_name_spare_the_machines_own_addr
         assert any(isinstance(r, ConnectionClosed) and r.rcvd is not None and r.rcvd.code == 1013
                    for r in replies[2:]), replies
     await close_all(*clients)
+
+
+async def test_a_password_reset_ends_the_lockout_of_the_accounts_wrong_passwords(tmp_path, started, backend):
+    """Someone guessing an account's password from many addresses locked its owner out for as long as
+    they went on (every 15 minutes, three guesses). Once the owner proves the phone theirs and sets a
+    new password, the guesses before lock the account no more, after a restart too; those after count
+    again."""
+    srv = started(_server(tmp_path, backend, failed_logins_per_account=3))
+    victim = await srv.user()
+    for i in range(4):
+        await _once(srv, f"2001:db8:{i}::1", "login", username=victim.username, password=f"wrong-{i:04d}")
+    assert (await _once(srv, "192.0.2.50", "login", username=victim.username, password="password123"))["code"] == \
+        "rate_limited"
+    owner = await _as(srv, "192.0.2.70")
+    await owner.request("request_code", phone=victim.phone)
+    await owner.request("reset_password", phone=victim.phone, code=srv.last_code(victim.phone),
+                        new_password="a-new-password-1")
+    assert (await owner.call("login", username=victim.username, password="a-new-password-1"))["ok"]
+    await owner.close()
+    await victim.close()
+    await srv.stopped()
+    srv.start()  # (the limits are rebuilt from the network log: the reset's row ends the guesses before it)
+    assert (await _once(srv, "192.0.2.71", "login", username=victim.username, password="a-new-password-1"))["ok"]
+    for i in range(3):  # guesses after the reset count as before
+        await _once(srv, f"2001:db8:{i + 10}::1", "login", username=victim.username, password=f"again-{i:04d}")
+    assert (await _once(srv, "192.0.2.72", "login", username=victim.username, password="a-new-password-1"))["code"] == \
+        "rate_limited"

@@ -374,3 +374,13 @@ def test_a_window_and_a_count_that_spare_loopback_never_refuse_it_and_still_limi
     assert count.take("192.0.2.1") and not count.take("192.0.2.1")
     strict_count = AddressCount(1)
     assert strict_count.take("::1") and not strict_count.take("::1")
+
+
+def test_forget_drops_every_hit_of_one_key():
+    c = WindowCounter(2, 60.0)
+    for key in ("a", "b"):
+        assert c.hit(key, 1.0) == 0.0 and c.hit(key, 2.0) == 0.0
+    assert c.hit("a", 3.0) > 0.0 and c.hit("b", 3.0) > 0.0  # both at their limit
+    c.forget("a")
+    c.forget("nobody")  # (a key never hit: nothing)
+    assert c.hit("a", 4.0) == 0.0 and c.hit("b", 4.0) > 0.0 and len(c) == 2
