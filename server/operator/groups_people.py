@@ -343,9 +343,13 @@ async def blacklist_one(app: Context, args: dict[str, Any]) -> Result:
     reason = reason_of(args)
     person = await app.store.person_key(user.user_id)  # whose public accounts close with it (P13)
     others = await app.store.logins_of_person(person) if person is not None else []
-    # (told to the members of the groups that close with each login: the name each login verified
-    # masked, one written differently on another login of the same ID number too)
-    reason = await without_legal_names(app, reason, user.user_id, *others)
+    # (told to the members of the groups that close with each login, kept in the log of those that pass
+    # to an admin, and told to the editors and followers of the public accounts that close with the
+    # person: the name each login verified masked, one written differently on another login of the same
+    # ID number too, and those of the people around those groups and accounts, as close-group and
+    # close-account mask them)
+    reason = await without_legal_names(app, reason, user.user_id, *others,
+                                       *_around_the_person(app, user, person, others))
     if user.blacklisted:
         # Run again after a write for another login of the person failed half-way: the logins left
         # open are blacklisted now; with none, it is a mistake as before.
@@ -373,6 +377,20 @@ async def _blacklist_other(app: Context, uid: str, user: User, reason: str, repo
     if other is None or other is user or not other.active:
         return []  # cancelled, or blacklisted already: nothing to close
     return await _blacklist_one(app, other, reason, report_id, person, same_person_as=user)
+
+
+def _around_the_person(app: Context, user: User, person: str | None, others: list[str]) -> list[str]:
+    """The members of every live group ``user`` (or another login of the person, ``others``) owns and the
+    owners and editors of every public account of the person: who reads a blacklisting's reason."""
+    logins = {user.user_id, *others}
+    named: list[str] = []
+    for login in (app.state.users.get(uid) for uid in sorted(logins)):
+        for gid in handover.owned_groups(app, login) if login is not None else ():
+            named += app.state.groups[gid].members
+    for a in app.state.accounts.values():
+        if a.owner_id in logins or (person is not None and person in (a.subject_key, a.opener_key)):
+            named += [a.owner_id, *sorted(a.editors)]
+    return named
 
 
 async def _blacklist_one(app: Context, user: User, given: str, report_id: int | None, person: str | None,
