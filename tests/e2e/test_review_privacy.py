@@ -367,3 +367,36 @@ async def test_without_the_phones_code_nothing_tells_whether_a_phone_has_an_acco
                                            new_password="password456")))
     assert answers[holder.phone] == answers[fresh], answers
     await close_all(holder.c, prober)
+
+
+async def test_the_public_pages_show_no_identity(make_server):
+    """The group's public information page (a group large enough: here 2 members), the invite-link
+    preview and the health pages carry nobody's phone, legal name or ID number."""
+    srv = make_server("[groups]\ninfo_page_min_members = 2\n")
+    owner = await person(srv, "欧阳娜娜")
+    member = await person(srv, "阿依古丽·买买提")
+    gid = await open_group(owner.c)
+    await member.c.request("join_group", group_id=gid)
+    code = (await owner.c.request("create_invite_link", group_id=gid))["code"]
+    await member.c.request("invite_info", invite_code=code)
+    await member.c.request("group_info", group_id=gid)
+    status, page = http_get(srv, f"/groups/{gid}")
+    assert status == 200 and gid in page, (status, page)
+    for path in ("/healthz", "/readyz", "/"):
+        page += http_get(srv, path)[1]
+    assert leaks(page, owner, member) == []
+    assert leaks(member, owner) == []
+    await close_all(owner.c, member.c)
+
+
+async def test_a_barred_number_is_refused_without_naming_its_account(server):
+    """verify_identity with the ID number of a blacklisted account: `blacklisted`, without naming that
+    account (its username or id) or repeating the number."""
+    holder = await person(server, "欧阳娜娜")
+    other = await person(server, "张伟", verify=False)
+    await admin_ok(server, "blacklist", holder.username, "--reason", "诈骗")
+    reply = await other.c.call("verify_identity", legal_name="欧阳娜娜", id_number=holder.id_number)
+    assert reply["code"] in ("blacklisted", "conflict"), reply
+    text = dumped(reply)
+    assert holder.username not in text and holder.user_id not in text and holder.id_number not in text, reply
+    await close_all(holder.c, other.c)
