@@ -31,6 +31,7 @@ from server.operator.common import (
     tell_penalty,
     user_of,
     with_usernames,
+    without_legal_names,
     without_names_around,
 )
 from server.operator.files import files_lock, files_to_take_down, said, take_down
@@ -425,16 +426,25 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
     term = normalize(str(args.get("term") or ""))
     if len(term) < 2:
         raise OperatorError("the term must have at least 2 letters or digits")
-    reason = reason_of(args)
-    posts, comments = await _remove_term_public(app, term, reason)
+    found_posts, found_comments = await _find_public(app, term)
     hits: list[tuple[str, int, int]] = []  # (group id, seq, held as the scan read it)
+    senders: set[str] = set()
     last = ("", -1)
     while True:
         rows = await app.store.messages_page(last, REMOVE_TERM_PAGE)
         if not rows:
             break
-        hits += [(gid, seq, held) for gid, seq, text, held in rows if term in normalize(text)]
+        for gid, seq, text, held, sender in rows:
+            if term in normalize(text):
+                hits.append((gid, seq, held))
+                senders.add(sender)
         last = (rows[-1][0], rows[-1][1])
+    # One reason for every group, account and person it is told to or kept for: the legal names masked
+    # of everyone around what it takes down, as the one-item commands mask them (a privacy review: the
+    # members of a group read its log entry, an account's owner and editors its notices).
+    around = await _around_hits(app, {gid for gid, _, _ in hits}, senders, found_posts, found_comments)
+    reason = await without_legal_names(app, reason_of(args), *around)
+    posts, comments = await _remove_term_public(app, found_posts, found_comments, term, reason)
     # In slices of REMOVE_TERM_BATCH hits, each its own transaction: a term found in a million messages
     # would otherwise be one write running past storage.command_timeout_seconds, which on PostgreSQL
     # fails every other write of its batch with it. The command's own entry goes with the last slice.
@@ -448,6 +458,27 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
     await publish_paced(deletions_told(app, delivered, "platform"))
     done = f"removed {len(hits)} messages, {len(posts)} posts and {len(comments)} comments"
     return Result([f"{done} containing {term!r}"])
+
+
+async def _around_hits(app: Context, groups: set[str], senders: set[str], posts: list[PostRow],
+                       comments: list[CommentRow]) -> list[str]:
+    """Whose legal names ``remove-term``'s reason masks: the senders of the messages it hides and the
+    members of their groups (the groups' log entries), the authors of the posts and comments it takes
+    down, and the owners and editors of their accounts (told of each)."""
+    named = sorted(senders)
+    for gid in sorted(groups):
+        if (g := app.state.groups.get(gid)) is not None:
+            named += g.members
+    accounts = {p.account_id for p in posts}
+    named += [p.author_id for p in posts]
+    for c in comments:
+        named.append(c.user_id)
+        if (post := await app.store.post(c.post_id)) is not None:
+            accounts.add(post.account_id)
+    for aid in sorted(accounts):
+        if (a := app.state.accounts.get(aid)) is not None:
+            named += [a.owner_id, *sorted(a.editors)]
+    return named
 
 
 async def _remove_hits(app: Context, hits: list[tuple[str, int, int]], term: str, reason: str,
@@ -485,13 +516,8 @@ async def _remove_hits(app: Context, hits: list[tuple[str, int, int]], term: str
     return delivered
 
 
-async def _remove_term_public(app: Context, term: str, reason: str) -> tuple[list[int], list[int]]:
-    """Take down the shown posts (title or body) and the live comments containing ``term``: each in its
-    own transaction with its sanction, record entry (detail ``term``) and notice, as the one-item
-    commands do, but without their credit penalty, as for messages: a term is often banned in an
-    emergency after it was posted in good faith, and one term over many posts of one account would
-    otherwise take 20 points a post. One taken down meanwhile by someone else is skipped. Held ones
-    wait in the review queue (``decide``). Returns the ids taken down (posts, comments)."""
+async def _find_public(app: Context, term: str) -> tuple[list[PostRow], list[CommentRow]]:
+    """The shown posts (title or body) and the live comments containing ``term``."""
     found_posts: list[PostRow] = []
     after = 0
     while rows := await app.store.shown_posts_page(after, REMOVE_TERM_PAGE):
@@ -502,6 +528,17 @@ async def _remove_term_public(app: Context, term: str, reason: str) -> tuple[lis
     while comment_rows := await app.store.live_comments_page(after, REMOVE_TERM_PAGE):
         found_comments += [r for r in comment_rows if term in normalize(r.text)]
         after = comment_rows[-1].comment_id
+    return found_posts, found_comments
+
+
+async def _remove_term_public(app: Context, found_posts: list[PostRow], found_comments: list[CommentRow],
+                              term: str, reason: str) -> tuple[list[int], list[int]]:
+    """Take down the posts and comments :func:`_find_public` found: each in its own transaction with its
+    sanction, record entry (detail ``term``) and notice, as the one-item commands do, but without their
+    credit penalty, as for messages: a term is often banned in an emergency after it was posted in good
+    faith, and one term over many posts of one account would otherwise take 20 points a post. One taken
+    down meanwhile by someone else is skipped. Held ones wait in the review queue (``decide``). Returns
+    the ids taken down (posts, comments)."""
     posts: list[int] = []
     for post in found_posts:
         if post.account_id in app.state.accounts and await _gone_meanwhile(

@@ -403,9 +403,9 @@ class RecordReads(Protocol):
         name or announcement: the value its field must still show for a decision to change it); or None."""
         ...
 
-    async def messages_page(self, after: tuple[str, int], limit: int) -> list[tuple[str, int, str, int]]:
+    async def messages_page(self, after: tuple[str, int], limit: int) -> list[tuple[str, int, str, int, str]]:
         """Up to ``limit`` stored messages not deleted, (group id, seq, text, held: 0 delivered, 1 held
-        for review, 2 rejected), in (group id, seq) order after ``after``."""
+        for review, 2 rejected, sender id), in (group id, seq) order after ``after``."""
         ...
 
     # legal holds (G13)

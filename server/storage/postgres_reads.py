@@ -356,11 +356,12 @@ class PostgresReads:
     async def review_item(self, item_id: int) -> dict[str, Any] | None:
         return _dict(QUEUE_ITEM_COLS, await self._fetchone(QUEUE_SELECT + " AND q.item_id = $1", item_id))
 
-    async def messages_page(self, after: tuple[str, int], limit: int) -> list[tuple[str, int, str, int]]:
+    async def messages_page(self, after: tuple[str, int], limit: int) -> list[tuple[str, int, str, int, str]]:
         rows = await self._fetchall(
-            "SELECT group_id, seq, text, held FROM messages WHERE (group_id, seq) > ($1, $2) AND deleted_at IS NULL"
+            "SELECT group_id, seq, text, held, sender_id FROM messages"
+            " WHERE (group_id, seq) > ($1, $2) AND deleted_at IS NULL"
             " ORDER BY group_id, seq LIMIT $3", *after, limit)
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     # -- legal holds (G13) --------------------------------------------------------------------
     async def holds(self, include_released: bool) -> list[dict[str, Any]]:

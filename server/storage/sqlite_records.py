@@ -220,14 +220,15 @@ class SqliteRecordReads(SqliteReader):
         row = await self._fetchone(QUEUE_SELECT + " AND q.item_id = ?", (item_id,))
         return dict(zip(QUEUE_ITEM_COLS, row, strict=True)) if row is not None else None
 
-    async def messages_page(self, after: tuple[str, int], limit: int) -> list[tuple[str, int, str, int]]:
-        """Up to ``limit`` messages not deleted, (group id, seq, text, held), in (group id, seq) order after
+    async def messages_page(self, after: tuple[str, int], limit: int) -> list[tuple[str, int, str, int, str]]:
+        """Up to ``limit`` messages not deleted, (group id, seq, text, held, sender), in (group id, seq) order after
         ``after``."""
         rows = await self._fetchall(
-            "SELECT group_id, seq, text, held FROM messages WHERE (group_id, seq) > (?, ?) AND deleted_at IS NULL"
+            "SELECT group_id, seq, text, held, sender_id FROM messages"
+            " WHERE (group_id, seq) > (?, ?) AND deleted_at IS NULL"
             " ORDER BY group_id, seq LIMIT ?", (*after, limit),
         )
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     # -- legal holds (G13) --------------------------------------------------------------------
     async def holds(self, include_released: bool) -> list[dict[str, Any]]:
