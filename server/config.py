@@ -1398,6 +1398,11 @@ def _check_across(built: dict[str, Any], source: Path | None, ctx: _Context) -> 
             taken["storage's database"] = storage.sqlite_file
         if ident is not None:
             taken["identity.key_file"] = ident.key_file
+            if ident.key_file is None and not ident.key_env and ident.dev_mode and storage is not None:
+                # No key named: serve keeps its own beside the SQLite database, or on PostgreSQL in the
+                # config file's folder (server/security.py: default_key_file), and refuses a socket there.
+                folder = storage.sqlite_file.parent if storage.sqlite_file is not None else ctx.base_dir
+                taken["the identity key file (identity.key, made by the first start)"] = folder / "identity.key"
         if audit is not None:
             taken["audit.checkpoint_file"] = audit.checkpoint_file
         socket = _same_file_key(admin.socket)
