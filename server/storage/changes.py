@@ -1203,13 +1203,20 @@ class InsertAccount(Change):
     them in the same transaction, except those a category's freeze took (``cause`` ``freeze``): an
     emergency in one category is not carried into another (P13). Each ends for it as it ends or is
     lifted there; one taken there later is not carried.
+
+    An organisation account is opened by a person acting for it, whose code is checked for its
+    form only: it also starts no better than that person's own accounts (those whose subject is
+    the opener's person key), so a person the platform suspended, restricted or marked down does
+    not shed it by typing a new, well-formed code (P13: "an account the same person or
+    organisation opens"). The subjects read: :meth:`standing_keys`.
     """
 
-    # The standing suspensions of the subject's accounts, each a measure on the account itself:
-    # the sanction, the account, the end.
+    # The standing suspensions of the subjects' accounts (``a.subject_key IN (?, ?)``: the
+    # account's subject and its opener's person, see ``standing_keys``), each a measure on the
+    # account itself: the sanction, the account, the end.
     STANDING_SUSPENSIONS: ClassVar[str] = (
         "SELECT s.id, s.target_id, s.expires_at FROM sanctions s JOIN accounts a ON a.account_id = s.target_id"
-        " WHERE a.subject_key = ? AND s.target_type = 'account' AND s.kind = 'suspend_account'"
+        " WHERE a.subject_key IN (?, ?) AND s.target_type = 'account' AND s.kind = 'suspend_account'"
         " AND s.lifted_at IS NULL AND s.cause IS NULL AND s.expires_at > ? ORDER BY s.id")
 
     account_id: str
@@ -1225,6 +1232,12 @@ class InsertAccount(Change):
     credit_score: int
     created_at: int
     max_per_subject: int
+
+    @staticmethod
+    def standing_keys(key: str, person: str) -> tuple[str, str]:
+        """The subject keys whose accounts' standing a new account of subject ``key``, opened by
+        ``person``, starts from: its subject's, and its opener's own (the same key for a person's)."""
+        return key, person
 
     @staticmethod
     def carried(rows: Iterable[Sequence[Any]]) -> tuple[tuple[int, str, int], ...]:

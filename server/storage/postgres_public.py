@@ -100,13 +100,15 @@ async def _insert_account(db: Conn, a: c.InsertAccount) -> c.OpenedAccount:
     # FOR SHARE (no aggregate allowed with it): a measure on one of them that another writer has not
     # committed yet is waited for, and its score or restriction read and carried; one that starts
     # later waits for this create, and is the account's own.
-    standing = await db.fetch("SELECT credit_score, comments_restricted FROM accounts WHERE subject_key = $1"
-                              " FOR SHARE", key)
+    # (an organisation's account: its opener's own accounts too, under the person's lock taken above)
+    keys = a.standing_keys(key, person)
+    standing = await db.fetch("SELECT credit_score, comments_restricted FROM accounts"
+                              " WHERE subject_key = ANY($1::text[]) FOR SHARE", list(keys))
     credit, restricted = starting_standing(a.credit_score, min((r[0] for r in standing), default=None),
                                            any(r[1] for r in standing))
     # After the FOR SHARE above: a suspension in flight on one of them (its sanction and the account's
     # end commit together) has committed by now, and this read sees its sanction.
-    carried = a.carried(await db.fetch(numbered(a.STANDING_SUSPENSIONS), key, a.created_at))
+    carried = a.carried(await db.fetch(numbered(a.STANDING_SUSPENSIONS), *keys, a.created_at))
     try:
         await db.execute(
             "INSERT INTO accounts (account_id, name, name_key, category, intro, subject_type, subject_key, org_name,"

@@ -85,10 +85,11 @@ async def _insert_account(db: aiosqlite.Connection, a: c.InsertAccount) -> c.Ope
                              (param, a.created_at))
         if live >= a.max_per_subject:
             raise cap_refusal(a.max_per_subject, which)
+    keys = a.standing_keys(key, person)  # (an organisation's account: its opener's own accounts too)
     lowest, restricted = await _one(db, "SELECT MIN(credit_score), MAX(comments_restricted) FROM accounts"
-                                        " WHERE subject_key = ?", (key,))
+                                        " WHERE subject_key IN (?, ?)", keys)
     credit, restricted = starting_standing(a.credit_score, lowest, bool(restricted))
-    carried = a.carried(await db.execute_fetchall(a.STANDING_SUSPENSIONS, (key, a.created_at)))
+    carried = a.carried(await db.execute_fetchall(a.STANDING_SUSPENSIONS, (*keys, a.created_at)))
     try:
         await db.execute(
             "INSERT INTO accounts (account_id, name, name_key, category, intro, subject_type, subject_key, org_name,"

@@ -92,11 +92,15 @@ async def test_a_new_account_starts_no_better_than_its_subjects_worst(open_store
         ch.OpenedAccount(ID.hex(), ID.hex(), 35, True)]
     state = await store.load_state(10, 7)
     assert (state.accounts["100000002"].credit_score, state.accounts["100000002"].comments_restricted) == (35, True)
-    # Another subject (another person; an organisation the first person opens for) starts afresh.
+    # Another subject (another person, an organisation another person opens for) starts afresh; an
+    # organisation's account the first person opens starts no better than their own (a code is
+    # checked for its form only: typing a new one sheds nothing).
     [other] = await store.apply(_account("100000003", "y", "Theirs"))
     [org] = await store.apply(_account("100000004", "u0", "Org", subject="ab" * 32))
-    assert (other.credit_score, other.comments_restricted, org.credit_score, org.comments_restricted) == (
+    [theirs] = await store.apply(_account("100000006", "y", "Org Two", subject="cd" * 32))
+    assert (other.credit_score, other.comments_restricted, theirs.credit_score, theirs.comments_restricted) == (
         100, False, 100, False)
+    assert (org.credit_score, org.comments_restricted) == (35, True)
     # Lifted on every account of theirs: the next one opens with comments, at the lowest score still.
     for aid in ("100000001", "100000002"):
         await store.apply(ch.SetAccountFields(aid, {"comments_restricted": False}))
