@@ -71,6 +71,16 @@ def shown(value: str, limit: int = 64) -> str:
     a bidi override) written as ``\\uXXXX``, so that no reason can spoof a line of a log or flip the
     text of another user's screen, and at most ``limit`` characters (then ``…``)."""
     cut = value[:limit]
-    out = "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch
+    out = "".join(_escaped(ch) if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch
                   for ch in cut)
     return out + ("…" if len(value) > limit else "")
+
+
+def _escaped(ch: str) -> str:
+    """``\\uXXXX``, as JSON writes it: a character beyond U+FFFF (a tag character) as its UTF-16 pair, never
+    five digits that a reader of ``\\uXXXX`` takes for another character and a digit."""
+    code = ord(ch)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 | code >> 10:04x}\\u{0xDC00 | code & 0x3FF:04x}"
