@@ -76,6 +76,13 @@ def shown(value: str, limit: int = 64) -> str:
     return out + ("…" if len(value) > limit else "")
 
 
+def shown_id(value: str) -> str:
+    """An id (a user's, an upload's, a comment's) as a reason names it: bare, as :func:`shown` writes
+    it, or in quotes when it is empty or blank, which bare would vanish from the sentence ("no user ",
+    " is not a member of group 1234567890")."""
+    return shown(value) if value.strip() else f"'{shown(value)}'"
+
+
 def _escaped(ch: str) -> str:
     """``\\uXXXX``, as JSON writes it: a character beyond U+FFFF (a tag character) as its UTF-16 pair, never
     five digits that a reader of ``\\uXXXX`` takes for another character and a digit."""

@@ -18,7 +18,7 @@ from governance import permissions as perm
 from governance.tiers import check_size_class
 from protocol import events as ev
 from protocol.enums import JoinPolicy, Role
-from protocol.errors import ContractError, shown
+from protocol.errors import ContractError, shown_id
 from server.claims import FieldClaim, Loosening, Settles, Together, message_turn, turn
 from server.fanout import publish, publish_paced
 from server.handlers import handler, one_at_a_time, screening
@@ -77,7 +77,7 @@ def _target(ctx: Context, g: Group, uid: str) -> tuple[User, Member]:
     user = ctx.state.users.get(uid)
     m = g.members.get(uid)
     if user is None or m is None:
-        raise ContractError("not_found", f"{shown(uid)} is not a member of group {g.group_id}")
+        raise ContractError("not_found", f"{shown_id(uid)} is not a member of group {g.group_id}")
     return user, m
 
 
@@ -152,7 +152,7 @@ async def _decidable(ctx: Context, sess: Session, gid: str, uid: str, op: str) -
 
 def _pending(g: Group, uid: str) -> None:
     if uid not in g.join_requests:
-        raise ContractError("not_found", f"no join request from {shown(uid)}")
+        raise ContractError("not_found", f"no join request from {shown_id(uid)}")
 
 
 @handler("approve_join")
@@ -233,7 +233,7 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
     uid = req.user_id
     invitee = ctx.state.users.get(uid)
     if invitee is None or not invitee.active:
-        raise ContractError("not_found", f"no user {shown(uid)}")
+        raise ContractError("not_found", f"no user {shown_id(uid)}")
     if uid in g.members:
         raise ContractError("conflict", "that user is already a member")
     check_not_banned(ctx, g, uid, caller=False)
@@ -554,7 +554,7 @@ async def delete_user_messages(ctx: Context, sess: Session, req: rq.DeleteUserMe
     g = live_group(ctx, req.group_id)
     actor, uid = sess.me, req.user_id
     if uid not in ctx.state.users:
-        raise ContractError("not_found", f"no user {shown(uid)}")
+        raise ContractError("not_found", f"no user {shown_id(uid)}")
     own = uid == actor.user_id
     # Each request walks the group's messages since the caller joined (no index by sender) and tells the
     # group of each it deletes: a member's clean-up of their own costs one of their message tokens, as an

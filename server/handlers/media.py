@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance.content import Action
 from protocol import events as ev
-from protocol.errors import ContractError, shown
+from protocol.errors import ContractError, shown, shown_id
 from server.handlers import handler, screening
 from server.handlers.common import commit, live_group, member_of, record_penalized, still_active, still_reader
 from server.media import sniff, strip
@@ -79,7 +79,7 @@ def attachments_for(ctx: Context, user: User, media_ids: list[str]) -> list[ev.A
     for media_id in media_ids:
         e = index.get(media_id)
         if e is None or e.uploader != user.user_id or e.removing:
-            raise ContractError("bad_request", f"{shown(media_id)} is not a finished upload of yours")
+            raise ContractError("bad_request", f"{shown_id(media_id)} is not a finished upload of yours")
         if e.sha256 in ctx.state.taken_down:  # (server/operator/files.py)
             raise ContractError("content_blocked", f"{media_id} is a file the platform took down")
         listed = ctx.media.lists.check(e.sha256)
@@ -143,7 +143,7 @@ def _declared_sha256(raw: str | None) -> str | None:
 def _own_upload(ctx: Context, user: User, upload_id: str) -> Upload:
     up = ctx.media.uploads.get(upload_id)
     if up is None or up.user_id != user.user_id:
-        raise ContractError("not_found", f"no upload {shown(upload_id)} of yours in progress")
+        raise ContractError("not_found", f"no upload {shown_id(upload_id)} of yours in progress")
     return up
 
 
@@ -399,7 +399,7 @@ async def delete_upload(ctx: Context, sess: Session, req: rq.DeleteUpload, enc: 
     index = ctx.state.media
     e = index.get(req.media_id)
     if e is None or e.uploader != user.user_id:
-        raise ContractError("not_found", f"no upload {shown(req.media_id)} of yours")
+        raise ContractError("not_found", f"no upload {shown_id(req.media_id)} of yours")
     if e.removing:
         raise ContractError("conflict", f"{req.media_id} is being removed already")
     if e.attached and ctx.now_ms() - e.last_used < ATTACH_GRACE_MS:
@@ -435,7 +435,7 @@ async def media_url(ctx: Context, sess: Session, req: rq.MediaUrl, enc: Encoding
     if "\x00" in req.media_id:  # no media id has one (and the store cannot look it up): none carried
         raise ContractError("not_found", f"message {req.seq} carries no such media")
     if not await ctx.store.media_in_message(g.group_id, req.seq, req.media_id):
-        raise ContractError("not_found", f"message {req.seq} carries no media {shown(req.media_id)}")
+        raise ContractError("not_found", f"message {req.seq} carries no media {shown_id(req.media_id)}")
     # The read awaited: check again that the caller may still read the group, and may still see that
     # message (a member who left and came back sees only what came after their new join point).
     m = still_reader(ctx, sess, req.group_id)

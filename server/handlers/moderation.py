@@ -17,7 +17,7 @@ from governance import moderation, posting
 from governance import permissions as perm
 from protocol import events as ev
 from protocol.enums import Role
-from protocol.errors import ContractError, shown
+from protocol.errors import ContractError, shown_id
 from protocol.messages import entry_id
 from server.claims import turn
 from server.fanout import publish
@@ -88,7 +88,7 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
     uid = req.user_id
     target = ctx.state.users.get(uid)
     if target is None:  # (before forbidden, as the contract orders them: also for suspended powers)
-        raise ContractError("not_found", f"no user {shown(uid)}")
+        raise ContractError("not_found", f"no user {shown_id(uid)}")
     role = _actor_role(ctx, g, actor)
     m = g.members.get(uid)
     perm.check("ban", role, Role(m.role) if m is not None else None)
@@ -174,7 +174,7 @@ async def unban(ctx: Context, sess: Session, req: rq.Unban, enc: Encoding) -> No
     uid = req.user_id
     b = _bans_in_force(ctx, g).get(uid)
     if b is None:
-        raise ContractError("not_found", f"{shown(uid)} is not banned from group {g.group_id}")
+        raise ContractError("not_found", f"{shown_id(uid)} is not banned from group {g.group_id}")
     role = _actor_role(ctx, g, sess.me)
     perm.check_unban(role, b.of_admin)
 

@@ -27,7 +27,7 @@ from governance.content import Action, Verdict
 from governance.ids import serial_id
 from protocol import events as ev
 from protocol.enums import CommentAction, CommentsMode, ReportTarget
-from protocol.errors import ContractError, shown
+from protocol.errors import ContractError, shown_id
 from server.fanout import publish_many
 from server.handlers import handler
 from server.handlers.accounts import message_bucket
@@ -58,7 +58,7 @@ MODERATED = {CommentAction.APPROVE: "visible", CommentAction.HIDE: "hidden", Com
 def _id(raw: str, what: str) -> int:
     """A post or comment id (``serial_id``: as issued); anything else names nothing: ``not_found``."""
     if (n := serial_id(raw)) is None:
-        raise ContractError("not_found", f"no {what} {shown(raw)}")
+        raise ContractError("not_found", f"no {what} {shown_id(raw)}")
     return n
 
 

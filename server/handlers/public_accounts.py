@@ -24,7 +24,7 @@ from governance.content import Action
 from governance.ids import new_account_id
 from protocol import events as ev
 from protocol.enums import SubjectType
-from protocol.errors import ContractError, shown
+from protocol.errors import ContractError, shown_id
 from server.claims import FieldClaim, turn
 from server.fanout import publish, publish_elsewhere, publish_many
 from server.handlers import handler
@@ -536,7 +536,7 @@ async def _set_editor(ctx: Context, user: User, req: rq.SetEditor) -> None:
     target = ctx.state.users.get(uid)
     # An editor blacklisted meanwhile can still be taken off (keeping no seat), not made one.
     if target is None or (req.on and not target.active):
-        raise ContractError("not_found", f"no user {shown(uid)}")
+        raise ContractError("not_found", f"no user {shown_id(uid)}")
     if uid == a.owner_id:
         raise ContractError("bad_request", "the owner cannot be an editor of their own account")
     if req.on == (uid in a.editors):

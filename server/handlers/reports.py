@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from governance import message_rules as rules
 from governance import posting
 from protocol.enums import ReportTarget
-from protocol.errors import ContractError, shown
+from protocol.errors import ContractError, shown_id
 from server.claims import turn
 from server.handlers import handler
 from server.handlers.common import GroupClosed, known_group, member_of, own_page, still_active
@@ -101,7 +101,7 @@ async def _target(ctx: Context, sess: Session, req: rq.Report) -> Target:
         if named is not None:
             await _known_group(ctx, named)  # a closed group fails every op naming it, this one too
         if uid not in ctx.state.users:
-            raise ContractError("not_found", f"no user {shown(uid)}")
+            raise ContractError("not_found", f"no user {shown_id(uid)}")
         return Target(named, None, uid)
     if gid is None:
         raise ContractError("bad_request", "reporting a group needs group_id")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.errors import ContractError, FrameError, shown
+from protocol.errors import ContractError, FrameError, shown, shown_id
 from protocol.messages import argument_field, decode_request
 from protocol.requests import OPS, parse_request
 from tests.protocol.test_messages import MAX, WRONG, both, valid_frame
@@ -213,3 +213,9 @@ def test_a_key_named_in_a_unicode_refusal_is_quoted_safely() -> None:
         decode_request('{"op": "send", "rid": 1, "x\\u202e\\nFAKE' + "y" * 100 + '": "\\ud800"}', MAX)
     assert err.value.reason.startswith("send: 'x\\u202e\\u000aFAKE") and "\n" not in err.value.reason
     assert "y" * 70 not in err.value.reason and not err.value.extra
+
+
+@pytest.mark.parametrize(("value", "said"), [("u123", "u123"), ("", "''"), ("  ", "'  '"), ("\n", "'\\u000a'"),
+                                             ("\U000e0041", "\\udb40\\udc41")])
+def test_an_id_a_reason_names_is_quoted_when_it_would_vanish(value: str, said: str) -> None:
+    assert shown_id(value) == said
