@@ -1390,21 +1390,28 @@ def _open_brokers(cfg: Config) -> list[Problem]:
 def _check_across(built: dict[str, Any], source: Path | None, ctx: _Context) -> None:
     """Keys valid alone that do not fit together: the operator socket on another file's path (the
     server replaces a stale socket there, and a slip such as the database's name lost the database
-    before it refused), the metrics on the server's own port."""
+    before it refused), the record's checkpoints written into another file (the database's, whose
+    lines are no checkpoints: the record then ran with none, warning at every check), the metrics on
+    the server's own port."""
     admin, storage, ident, audit = (built.get(k) for k in ("admin", "storage", "identity", "audit"))
+    taken: dict[str, Path | None] = {"the config file": source}
+    if storage is not None:
+        taken["storage's database"] = storage.sqlite_file
+    if ident is not None:
+        taken["identity.key_file"] = ident.key_file
+        if ident.key_file is None and not ident.key_env and ident.dev_mode and storage is not None:
+            # No key named: serve keeps its own beside the SQLite database, or on PostgreSQL in the
+            # config file's folder (server/security.py: default_key_file), and refuses a socket there.
+            folder = storage.sqlite_file.parent if storage.sqlite_file is not None else ctx.base_dir
+            taken["the identity key file (identity.key, made by the first start)"] = folder / "identity.key"
+    checkpoints = audit.checkpoint_file if audit is not None else None
+    if checkpoints is not None:
+        for what, path in taken.items():
+            if path is not None and _same_file_key(path) == _same_file_key(checkpoints):
+                ctx.report("audit.checkpoint_file", str(checkpoints),
+                           f"is {what}: the record's checkpoints need a file of their own")
     if admin is not None:
-        taken = {"the config file": source}
-        if storage is not None:
-            taken["storage's database"] = storage.sqlite_file
-        if ident is not None:
-            taken["identity.key_file"] = ident.key_file
-            if ident.key_file is None and not ident.key_env and ident.dev_mode and storage is not None:
-                # No key named: serve keeps its own beside the SQLite database, or on PostgreSQL in the
-                # config file's folder (server/security.py: default_key_file), and refuses a socket there.
-                folder = storage.sqlite_file.parent if storage.sqlite_file is not None else ctx.base_dir
-                taken["the identity key file (identity.key, made by the first start)"] = folder / "identity.key"
-        if audit is not None:
-            taken["audit.checkpoint_file"] = audit.checkpoint_file
+        taken["audit.checkpoint_file"] = checkpoints
         socket = _same_file_key(admin.socket)
         for what, path in taken.items():
             if path is not None and _same_file_key(path) == socket:

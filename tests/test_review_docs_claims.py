@@ -46,3 +46,14 @@ def test_check_config_refuses_the_socket_on_the_explicit_identity_key_file(tmp_p
     config.write_text('[admin]\nsocket = "k.key"\n[identity]\nkey_file = "k.key"\n', encoding="utf-8")
     check = qunguan("check-config", str(config), cwd=tmp_path)
     assert check.returncode == 2 and "is identity.key_file" in check.stdout, check
+
+
+def test_check_config_refuses_the_records_checkpoints_written_into_the_database(tmp_path):
+    """A review found ``audit.checkpoint_file = "qunguan.db"`` passed and served, the record then
+    kept no checkpoint at all (the database's lines are none), warning of each at every check."""
+    config = tmp_path / "q.toml"
+    config.write_text('[storage]\nurl = "sqlite:///qunguan.db"\n[audit]\ncheckpoint_file = "qunguan.db"\n',
+                      encoding="utf-8")
+    check = qunguan("check-config", str(config), cwd=tmp_path)
+    assert check.returncode == 2, check
+    assert "audit.checkpoint_file" in check.stdout and "storage's database" in check.stdout, check.stdout
