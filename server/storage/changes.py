@@ -1206,17 +1206,20 @@ class InsertAccount(Change):
 
     An organisation account is opened by a person acting for it, whose code is checked for its
     form only: it also starts no better than that person's own accounts (those whose subject is
-    the opener's person key), so a person the platform suspended, restricted or marked down does
-    not shed it by typing a new, well-formed code (P13: "an account the same person or
-    organisation opens"). The subjects read: :meth:`standing_keys`.
+    the opener's person key, and the organisation accounts that person opened: one opened with a
+    made-up code is theirs as much), so a person the platform suspended, restricted or marked down
+    does not shed it by typing a new, well-formed code (P13: "an account the same person or
+    organisation opens"). The accounts read: :data:`STANDING`, with :meth:`standing_keys`.
     """
 
-    # The standing suspensions of the subjects' accounts (``a.subject_key IN (?, ?)``: the
-    # account's subject and its opener's person, see ``standing_keys``), each a measure on the
-    # account itself: the sanction, the account, the end.
+    # The accounts whose standing a new one starts from (parameters: ``standing_keys``): its subject's
+    # and its opener's person's, and those its opener opened for any organisation.
+    STANDING: ClassVar[str] = "(a.subject_key IN (?, ?) OR a.opener_key = ?)"
+    # The standing suspensions of those accounts, each a measure on the account itself: the sanction,
+    # the account, the end.
     STANDING_SUSPENSIONS: ClassVar[str] = (
         "SELECT s.id, s.target_id, s.expires_at FROM sanctions s JOIN accounts a ON a.account_id = s.target_id"
-        " WHERE a.subject_key IN (?, ?) AND s.target_type = 'account' AND s.kind = 'suspend_account'"
+        f" WHERE {STANDING} AND s.target_type = 'account' AND s.kind = 'suspend_account'"
         " AND s.lifted_at IS NULL AND s.cause IS NULL AND s.expires_at > ? ORDER BY s.id")
 
     account_id: str
@@ -1234,10 +1237,11 @@ class InsertAccount(Change):
     max_per_subject: int
 
     @staticmethod
-    def standing_keys(key: str, person: str) -> tuple[str, str]:
-        """The subject keys whose accounts' standing a new account of subject ``key``, opened by
-        ``person``, starts from: its subject's, and its opener's own (the same key for a person's)."""
-        return key, person
+    def standing_keys(key: str, person: str) -> tuple[str, str, str]:
+        """The parameters of :data:`STANDING` for a new account of subject ``key`` opened by ``person``:
+        its subject's accounts, its opener's own (the same key for a person's), and every account its
+        opener opened."""
+        return key, person, person
 
     @staticmethod
     def carried(rows: Iterable[Sequence[Any]]) -> tuple[tuple[int, str, int], ...]:

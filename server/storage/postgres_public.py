@@ -102,8 +102,8 @@ async def _insert_account(db: Conn, a: c.InsertAccount) -> c.OpenedAccount:
     # later waits for this create, and is the account's own.
     # (an organisation's account: its opener's own accounts too, under the person's lock taken above)
     keys = a.standing_keys(key, person)
-    standing = await db.fetch("SELECT credit_score, comments_restricted FROM accounts"
-                              " WHERE subject_key = ANY($1::text[]) FOR SHARE", list(keys))
+    standing = await db.fetch(numbered(f"SELECT credit_score, comments_restricted FROM accounts a WHERE {a.STANDING}"
+                                       " FOR SHARE"), *keys)
     credit, restricted = starting_standing(a.credit_score, min((r[0] for r in standing), default=None),
                                            any(r[1] for r in standing))
     # After the FOR SHARE above: a suspension in flight on one of them (its sanction and the account's

@@ -86,8 +86,8 @@ async def _insert_account(db: aiosqlite.Connection, a: c.InsertAccount) -> c.Ope
         if live >= a.max_per_subject:
             raise cap_refusal(a.max_per_subject, which)
     keys = a.standing_keys(key, person)  # (an organisation's account: its opener's own accounts too)
-    lowest, restricted = await _one(db, "SELECT MIN(credit_score), MAX(comments_restricted) FROM accounts"
-                                        " WHERE subject_key IN (?, ?)", keys)
+    lowest, restricted = await _one(db, "SELECT MIN(credit_score), MAX(comments_restricted) FROM accounts a"
+                                        f" WHERE {a.STANDING}", keys)
     credit, restricted = starting_standing(a.credit_score, lowest, bool(restricted))
     carried = a.carried(await db.execute_fetchall(a.STANDING_SUSPENSIONS, (*keys, a.created_at)))
     try:

@@ -101,8 +101,9 @@ async def test_a_new_account_starts_no_better_than_its_subjects_worst(open_store
     assert (other.credit_score, other.comments_restricted, theirs.credit_score, theirs.comments_restricted) == (
         100, False, 100, False)
     assert (org.credit_score, org.comments_restricted) == (35, True)
-    # Lifted on every account of theirs: the next one opens with comments, at the lowest score still.
-    for aid in ("100000001", "100000002"):
+    # Lifted on every account of theirs (the organisation's one they opened too, which carried it): the
+    # next one opens with comments, at the lowest score still.
+    for aid in ("100000001", "100000002", "100000004"):
         await store.apply(ch.SetAccountFields(aid, {"comments_restricted": False}))
     await store.apply(ch.SetAccountFields("100000002", {"closed_at": 6, "closed_reason": "owner"}))
     [third] = await store.apply(_account("100000005", "u0", "Third", cap=1))
