@@ -12,7 +12,7 @@ import secrets
 import signal
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -30,6 +30,7 @@ from protocol.messages import OP_TYPES, RequestCode, decode_request
 from protocol.requests import UNAUTHENTICATED_OPS, error_reply, ok_reply
 from server import fdlimit, gcpolicy, infopage, limits, netlog, operations, proxy, record, retention, sdnotify
 from server.admission import HandshakeGate
+from server.answer_writes import close_scope, open_scope, settled
 from server.cluster.remote import Answering, HomeUnreachable
 from server.config import Config, file_problems
 from server.content import build_filter
@@ -553,6 +554,25 @@ class App:
             await cluster.forward(sess, data)  # (waits while the home has too many of its requests)
             return
         enc = Encoding.JSON if isinstance(data, str) else Encoding.MSGPACK
+        scope, token = open_scope()
+        try:
+            reply = await self._answer(sess, data, enc, forward)
+            if reply is None:
+                return
+            await settled(scope)  # (the records the request queued: server/answer_writes.py)
+            try:
+                sess.send(reply, enc)
+            except Exception:  # (a reply that cannot be encoded: a bug, answered as any other)
+                METRICS.internal_errors.inc()
+                log.exception("internal error encoding a reply", extra={"rid": reply.get("re"), "ip": sess.ip})
+                sess.send(error_reply(reply.get("re"), ContractError("internal", "internal server error")), enc)
+        finally:
+            close_scope(scope, token)  # (what waited for the answer goes: a penalty's notice)
+
+    async def _answer(self, sess: Session, data: bytes | str, enc: Encoding, forward: int | None,
+                      ) -> dict[str, Any] | None:
+        """The reply to one frame of ``sess`` (:meth:`on_frame`), or None: none now (a deferred one, a
+        connection closed for taking too long to log in)."""
         rid = None
         req = None
         try:
@@ -564,7 +584,7 @@ class App:
             user = sess.user
             if user is None:
                 if not self.arm_auth_timer(sess, req):
-                    return  # (closed: too long without a login)
+                    return None  # (closed: too long without a login)
                 if type(req) not in self.open_types:
                     raise ContractError("unauthenticated", "log in or authenticate first")
             else:  # cancelled or blacklisted on another connection meanwhile
@@ -572,13 +592,13 @@ class App:
                 if type(req) in self.managing_types:
                     count_managing(self, user)
             result = await self.dispatch[type(req)](self, sess, req, enc)
-            if result is not DEFERRED:  # (a deferred reply counts itself, with its outcome: a send's commit)
-                sess.send(ok_reply(rid, result), enc)
-                METRICS.op(self.op_names[type(req)], "ok").inc()
+            if result is DEFERRED:  # (a deferred reply counts itself, with its outcome: a send's commit)
+                return None
+            METRICS.op(self.op_names[type(req)], "ok").inc()
+            return ok_reply(rid, result)
         except FrameError as err:
             METRICS.op("(undecodable)", err.code).inc()
-            sess.send(error_reply(err.rid if forward is None or err.rid is None else Answering(err.rid, forward), err),
-                      enc)
+            return error_reply(err.rid if forward is None or err.rid is None else Answering(err.rid, forward), err)
         except ContractError as err:
             if isinstance(err, GroupClosed):  # (the operator's reason: for the group's members only)
                 err = err.for_user(sess.user.user_id if sess.user is not None else None)
@@ -586,7 +606,7 @@ class App:
             METRICS.op(op, err.code).inc()
             if err.code == "rate_limited":
                 METRICS.rate_limited(op)
-            sess.send(error_reply(rid, err), enc)
+            return error_reply(rid, err)
         except Exception as err:
             METRICS.internal_errors.inc()
             op = self.op_names.get(type(req), "(undecodable)")
@@ -596,12 +616,11 @@ class App:
                 self._unreadable.log(log, logging.WARNING, "a request (%s) could not %s and was answered internal: "
                                      "%s: %s", op, "be stored, the disk is full" if full else "reach the database",
                                      type(err).__name__, err)
-                sess.send(error_reply(rid, ContractError("internal", STORAGE_FULL if full else UNREADABLE)), enc)
-                return
+                return error_reply(rid, ContractError("internal", STORAGE_FULL if full else UNREADABLE))
             log.exception("internal error handling a request", extra={
                 "rid": rid, "op": op, "user_id": sess.user.user_id if sess.user else None, "ip": sess.ip,
                 "outcome": "internal"})
-            sess.send(error_reply(rid, ContractError("internal", "internal server error")), enc)
+            return error_reply(rid, ContractError("internal", "internal server error"))
 
     # -- sessions and users ------------------------------------------------------
     def attach(self, sess: Session, user: User, token_hash: bytes) -> None:

@@ -14,15 +14,18 @@ apiece were thousands of rows a second, whose commits held every message behind
 them for seconds. What such a connection did that the log records (a code
 request, a failed login) still has its own row, with its address and port.
 
-Writes are fire-and-forget: :func:`record` queues the row for the store's next
-group-commit batch and returns at once, so no connection or login ever waits
-for its log line. A write that fails is logged with the event it lost (never
-silently dropped); the request itself is not failed for it. The one exception is
-a failed guess (a wrong password, a wrong identity number): the security limits
-are counted again from those rows when another process starts serving
-(server/limits.py), so its answer waits for the row (:func:`session_kept`), and
-a home killed right after answering cannot take the guess's count with it. That
-only slows wrong guesses, by one group commit.
+:func:`record` queues the row for the store's next group-commit batch and returns
+at once, so no handler waits for its log line where it writes it. A row queued
+while a request is handled, of what the answer says was done (``ANSWERED``),
+holds the answer until it is stored (server/answer_writes.py), and a login keeps
+its ``login_ok`` row before it answers: a process killed right after answering a
+login, a registration or a code request cannot take the row with it (a durability review
+found logins answered ok with no ``login_ok`` row). That costs those requests one
+group commit, never a send. A write that fails is logged with the event it lost
+(never silently dropped); the request itself is not failed for it. A failed
+guess (a wrong password, a wrong identity number) is counted again from its row
+when another process starts serving (server/limits.py): :func:`session_kept`
+waits for that row where it is written, before the answer is even made.
 
 Personal data: a phone number is never written here. A code request carries
 the phone's keyed hash (``phone_hmac``, the same HMAC the ``users`` table holds),
@@ -38,6 +41,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from server import answer_writes
 from server.storage.base import NetlogRow
 
 if TYPE_CHECKING:
@@ -70,11 +74,26 @@ KINDS = (
 
 QUIET_FLUSH_SECONDS = 60.0
 
+# The rows of what an answer tells the client was done (an account, a code sent, a name changed,
+# logins ended): queued while a request is handled, the answer waits for them. A login keeps its row
+# itself, before it signs the connection in (accounts.login: waited for after the sign-in, events of
+# the account's groups came before the answer). A refusal's row does not hold its answer (one whose
+# count matters, a wrong guess, waits where it is written: session_kept), so a store that stalls does
+# not stall the refusals too; nor does a sign-in by token (``auth_ok``), which continues a login
+# logged already: a process killed right after answering may lose the last of those.
+ANSWERED = frozenset(("register", "profile", "code_request", "account_deleted", "logout", "password_changed",
+                      "password_reset"))
+
 
 def record(app: Context, kind: str, user_id: str | None = None, ip: str | None = None, *,
            ts: int | None = None, stored: asyncio.Future[None] | None = None, **detail: Any) -> None:
     """Queue one network-log row (at ``ts``, default now); never awaits, never raises into the caller.
-    ``stored``, if given, is resolved once the row is written or has failed (never with an error)."""
+    ``stored``, if given, is resolved once the row is written or has failed (never with an error).
+    Queued while a request is handled, the request's answer waits for it (server/answer_writes.py)."""
+    if kind in ANSWERED and answer_writes.in_request():
+        if stored is None:
+            stored = asyncio.get_running_loop().create_future()
+        answer_writes.answer_waits_for(stored)
 
     def done(exc: BaseException | None) -> None:
         if stored is not None and not stored.done():

@@ -334,6 +334,10 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
     now = ctx.now_ms()
     expires_at = now + ctx.cfg.identity.token_ttl_seconds * 1000
     await commit(ctx, ch.InsertToken(hashed, user.user_id, now, expires_at, device))
+    # The login's row, stored before the answer (a process killed right after answering kept no
+    # trace of the login in the network log) and before the connection is signed in (waited for after,
+    # the events of the account's groups reached it before its answer). The checks below come after.
+    await netlog.session_kept(ctx, sess, "login_ok", user.user_id)
     if revocations.since(seen, hashed, user.user_id) is not False:
         # The password changed, or every login of the account ended, while this one was checked (with
         # the old password, maybe) and stored: its token goes too, whichever write landed first. (Never
@@ -347,7 +351,6 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
         raise ContractError("unauthenticated", AUTH_FAILED)
     check_connection_slot(ctx, sess, user)  # (again: taken meanwhile; the token stays unused)
     ctx.attach(sess, user, hashed)
-    netlog.session(ctx, sess, "login_ok")
     return {"user_id": user.user_id, "token": token, "expires_at": expires_at}
 
 

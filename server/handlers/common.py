@@ -22,6 +22,7 @@ from governance.tiers import Caps, caps_for, credit_level
 from protocol.enums import Role
 from protocol.errors import ContractError
 from protocol.events import JoinEndCause, JoinResult, MessageDeleted, Notice, SuspensionCause, UserObj, UserRenamed
+from server.answer_writes import after_answer, answer_waits_for
 from server.claims import Settles, settle_when_done
 from server.context import Context
 from server.fanout import publish, publish_many
@@ -485,7 +486,9 @@ def tell_credit(ctx: Context, user: User, score: int, delta: int, why: str, **ex
 def record_penalized(ctx: Context, user: User, points: int, audit: Audit, what: str, why: str,
                      **told: Any) -> None:
     """Store an enforcement-record entry and a credit penalty taken now, without waiting for the
-    write (the request is refused at once); should it fail, the points are given back in memory, as
+    write here (the caller goes on, or raises its refusal, with no await); the answer to the request
+    waits for it all the same (server/answer_writes.py: a ``kill -9`` right after a refusal lost the
+    entry and the penalty). Should it fail, the points are given back in memory, as
     :func:`penalize` promises, and the failure is logged (``what`` was not recorded).
 
     Once stored, a penalty that took points is told to the user (:func:`tell_credit`, with ``why`` and
@@ -501,10 +504,16 @@ def record_penalized(ctx: Context, user: User, points: int, audit: Audit, what: 
                 user.credit_score += points
             log.error("%s could not be recorded: %r", what, None if fut.cancelled() else fut.exception())
             return
-        if change is not None:
-            tell_credit(ctx, user, score, change.delta, why, cause="content_blocked", **told)
+        if change is not None:  # (after the refusal, which waited for this write: the cost follows it)
+            delta = change.delta
 
-    ctx.store.apply(*([change] if change is not None else []), audit=audit).add_done_callback(settled)
+            def tell() -> None:
+                tell_credit(ctx, user, score, delta, why, cause="content_blocked", **told)
+            after_answer(tell)
+
+    written = ctx.store.apply(*([change] if change is not None else []), audit=audit)
+    written.add_done_callback(settled)
+    answer_waits_for(written)
 
 
 def own_page(before: str | None, limit: int | None, what: str, default: int = 20, most: int = 100,

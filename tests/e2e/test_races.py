@@ -260,6 +260,12 @@ async def test_a_penalty_undone_after_a_later_one_was_claimed_leaves_memory_and_
     async def score() -> int:
         return (await target.request("me"))["credit_score"]
 
+    elsewhere = await srv.client()
+    await elsewhere.login(target.username, "password123")
+
+    async def score_elsewhere() -> int:  # (another connection of the target's: the first waits for a refusal)
+        return (await elsewhere.request("me"))["credit_score"]
+
     async with writes_held(srv, "users"):
         first = asyncio.ensure_future(srv.admin("resolve", rid, "--outcome", "upheld", "--note", "one"))
         second = asyncio.ensure_future(srv.admin("resolve", rid, "--outcome", "upheld", "--note", "two"))
@@ -267,13 +273,19 @@ async def test_a_penalty_undone_after_a_later_one_was_claimed_leaves_memory_and_
         async def both_claimed() -> bool:
             return await score() == start - 20
         await until(both_claimed, timeout=4)
-        assert ok_or_code(await target.call("send", group_id=gid, text="赌博")) == "content_blocked"
+        # (its refusal waits for the penalty's write, held here: server/answer_writes.py)
+        blocked = asyncio.ensure_future(target.call("send", group_id=gid, text="赌博"))
+
+        async def blocked_claimed() -> bool:
+            return await score_elsewhere() == start - 20 - 2
+        await until(blocked_claimed, timeout=4)
+    assert ok_or_code(await blocked) == "content_blocked"
     results = sorted([(await first)[0], (await second)[0]])
     assert results[0] == 0 and results[1] != 0  # one resolved it; the other found it resolved
     expected = start - 10 - 2
     assert await score() == expected
 
-    async def stored_as_in_memory() -> bool:  # (the blocked send's penalty is written after its answer)
+    async def stored_as_in_memory() -> bool:
         [(stored,)] = srv.db_rows("SELECT credit_score FROM users WHERE user_id = ?", target.user_id)
         return bool(stored == expected)
     await until(stored_as_in_memory, timeout=10)
