@@ -14,6 +14,7 @@ import re
 import unicodedata
 
 from governance import names
+from protocol.errors import BLANK_CHARS
 
 _PHONE = re.compile(r"(?:\+86|0086|86)?(1[3-9][0-9]{9})")
 _USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{2,31}")
@@ -101,7 +102,7 @@ def validate_legal_name(raw: str) -> str:
     """Letters of any script, spaces and middle dots (as in 阿依古丽·买买提), each dot written as "·".
 
     Combining marks are allowed after a letter, for scripts that need them. The characters Unicode
-    counts as letters or marks that show nothing (``names.BLANK_CHARS``: the Hangul fillers, ...)
+    counts as letters or marks that show nothing (``BLANK_CHARS``: the Hangul fillers, ...)
     are not: a legal name of them would pass for a name while showing none.
     """
     s = unicodedata.normalize("NFC", _require_str(raw, "legal_name")).strip()
@@ -111,7 +112,7 @@ def validate_legal_name(raw: str) -> str:
     has_letter = False
     for c in s:
         cat = unicodedata.category(c)
-        if c in names.BLANK_CHARS:
+        if c in BLANK_CHARS:
             raise names.bad_field("legal_name", "legal_name may contain only letters, spaces and middle dots")
         if cat[0] == "L" or c in _NAME_LETTERS:
             prev_letter = has_letter = True

@@ -25,7 +25,9 @@ import re
 import unicodedata
 from typing import Final
 
+from protocol.errors import BLANK_CHARS as BLANK_CHARS
 from protocol.errors import ContractError
+from protocol.errors import is_visible as is_visible
 
 CANCELLED_NAME: Final = "已注销用户"
 """The display name of a cancelled account, everywhere it still appears (docs/protocol.md)."""
@@ -82,15 +84,6 @@ def _label_key(name: str) -> str:
 
 MAX_MARKS_IN_A_ROW: Final = 4
 
-BLANK_CHARS: Final = frozenset(
-    "\u115f\u1160\u3164\uffa0"  # Hangul choseong / jungseong fillers, Hangul filler, halfwidth filler (Lo)
-    "\u2800"  # braille pattern blank (So)
-    "\u17b4\u17b5"  # Khmer inherent vowels, deprecated, invisible (Mn)
-    "\u034f"  # combining grapheme joiner (Mn)
-    "\u180e"  # Mongolian vowel separator (Cf)
-    "\U0001d159"  # musical symbol null notehead (So)
-)
-"""Characters that render as nothing although Unicode does not call them space or format."""
 
 _CONTROL: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _NO_GLYPH: Final = frozenset({"Co", "Cn"})
@@ -111,11 +104,6 @@ def _joins_emoji(s: str, i: int) -> bool:
 def bad_field(field: str, reason: str) -> ContractError:
     """``bad_request`` with **[ext]** ``field``, the argument refused: a client words the rule itself."""
     return ContractError("bad_request", reason, field=field)
-
-
-def is_visible(ch: str) -> bool:
-    """Whether ``ch`` shows something by itself (a mark only changes the character before it)."""
-    return not ch.isspace() and ch not in BLANK_CHARS and unicodedata.category(ch)[0] not in "MCZ"
 
 
 def check_name(name: str, field: str) -> str:

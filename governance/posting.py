@@ -23,9 +23,8 @@ import unicodedata
 from typing import Final, Protocol
 
 from governance.content import Action, Verdict
-from governance.names import is_visible
 from protocol.enums import Role
-from protocol.errors import ContractError
+from protocol.errors import ContractError, is_visible
 
 __all__ = [
     "MIN_RESOLVED_FOR_JUDGEMENT",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import Final
 
 ERROR_CODES = frozenset(
     {
@@ -78,9 +79,26 @@ def shown(value: str, limit: int = 64) -> str:
 
 def shown_id(value: str) -> str:
     """An id (a user's, an upload's, a comment's) as a reason names it: bare, as :func:`shown` writes
-    it, or in quotes when it is empty or blank, which bare would vanish from the sentence ("no user ",
-    " is not a member of group 1234567890")."""
-    return shown(value) if value.strip() else f"'{shown(value)}'"
+    it, or in quotes when nothing of it would show (empty, blank, a Hangul filler), which bare would
+    vanish from the sentence ("no user ", " is not a member of group 1234567890")."""
+    return shown(value) if any(is_visible(ch) for ch in value) else f"'{shown(value)}'"
+
+
+BLANK_CHARS: Final = frozenset(
+    "\u115f\u1160\u3164\uffa0"  # Hangul choseong / jungseong fillers, Hangul filler, halfwidth filler (Lo)
+    "\u2800"  # braille pattern blank (So)
+    "\u17b4\u17b5"  # Khmer inherent vowels, deprecated, invisible (Mn)
+    "\u034f"  # combining grapheme joiner (Mn)
+    "\u180e"  # Mongolian vowel separator (Cf)
+    "\U0001d159"  # musical symbol null notehead (So)
+)
+"""Characters that render as nothing although Unicode does not call them space or format."""
+
+
+def is_visible(ch: str) -> bool:
+    """Whether ``ch`` shows something by itself (a mark only changes the character before it): the
+    names' rule (governance/names.py), here for the reasons to use too."""
+    return not ch.isspace() and ch not in BLANK_CHARS and unicodedata.category(ch)[0] not in "MCZ"
 
 
 def _escaped(ch: str) -> str:

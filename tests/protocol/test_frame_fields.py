@@ -216,6 +216,7 @@ def test_a_key_named_in_a_unicode_refusal_is_quoted_safely() -> None:
 
 
 @pytest.mark.parametrize(("value", "said"), [("u123", "u123"), ("", "''"), ("  ", "'  '"), ("\n", "'\\u000a'"),
-                                             ("\U000e0041", "\\udb40\\udc41")])
+                                             ("\U000e0041", "'\\udb40\\udc41'"),
+                                             ("\u3164", "'\u3164'"), ("u\u3164", "u\u3164")])
 def test_an_id_a_reason_names_is_quoted_when_it_would_vanish(value: str, said: str) -> None:
     assert shown_id(value) == said
