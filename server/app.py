@@ -427,8 +427,8 @@ class App:
         """The real client: the PROXY header's or X-Forwarded-For's, only from a trusted proxy (server/proxy.py)."""
         ip = getattr(conn, "client_ip", None) or proxy.peer_ip(conn)
         if self.trusted and getattr(conn, "forwarded_trusted", True) and "X-Forwarded-For" in request.headers:
-            forwarded = proxy.forwarded_for(ip, request.headers.get_all("X-Forwarded-For"), self.trusted)
-            if forwarded != ip:
+            forwarded, named = proxy.forwarded_client(ip, request.headers.get_all("X-Forwarded-For"), self.trusted)
+            if named:  # (also when it names the peer's own address: the peer's port is the proxy's)
                 conn.client_port = None  # type: ignore[attr-defined]  # the header names no port
             ip = forwarded
         conn.client_ip = ip  # type: ignore[attr-defined]  # a proxy.ClientConnection

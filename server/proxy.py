@@ -85,18 +85,27 @@ def forwarded_for(peer_ip: str, header_values: Iterable[str], trusted: tuple[Net
     the client. A malformed hop stops the walk there (the last trusted hop's
     peer is all that can be believed), and so does an empty header.
     """
+    return forwarded_client(peer_ip, header_values, trusted)[0]
+
+
+def forwarded_client(peer_ip: str, header_values: Iterable[str],
+                     trusted: tuple[Network, ...]) -> tuple[str, bool]:
+    """:func:`forwarded_for`, and whether the address is one the header named (True) or the peer's
+    own (False: an untrusted peer, an empty header, a malformed rightmost hop). A named address
+    may equal the peer's (a client on the proxy's own machine) and still has no port of its own:
+    the peer's is the proxy's connection to us."""
     if not is_trusted(peer_ip, trusted):
-        return peer_ip
+        return peer_ip, False
     hops = [h for value in header_values for h in value.split(",")]
-    client = peer_ip
+    client, named = peer_ip, False
     for hop in reversed(hops):
         addr = _address(hop)
         if addr is None:
             break
-        client = str(addr)
+        client, named = str(addr), True
         if not any(addr in net for net in trusted):
             break
-    return client
+    return client, named
 
 
 class ProxyHeaderReader:
