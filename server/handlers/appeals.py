@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from protocol.codec import Encoding
     from server.context import Context
     from server.session import Session
-    from server.state import User
+    from server.state import Account, User
 
 MAX_APPEAL_CHARS = 2000
 # Measures no appeal can undo: the operator's ``lift`` refuses them too.
@@ -69,7 +69,9 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
         elif row["target_type"] == "account":  # (its owner's, not an editor's: the owner answers for it)
             a = ctx.state.accounts.get(row["target_id"])
             mine = a is not None and a.owner_id == me.user_id
-            if mine and a is not None and a.closed_at is not None and row["kind"] != "close_account":
+            if (mine and a is not None and a.closed_at is not None and row["kind"] != "close_account"
+                    and carrying_account(ctx, me, sid) is None):
+                # (but a suspension a live account of theirs carries, P13: lifting it ends that one's)
                 raise ContractError("forbidden", f"account {row['target_id']} is closed, which is final: its "
                                                  "sanctions cannot be appealed")
     if row is None or not mine:
@@ -132,16 +134,32 @@ _SHOWN_KINDS = frozenset({"warning", "suspend_group", "suspend_admin", "revoke_c
                           "suspend_account"})
 
 
+def carrying_account(ctx: Context, me: User, sanction_id: int) -> Account | None:
+    """A live public account ``me`` owns that carries suspension ``sanction_id`` from a closed account of
+    its subject (P13: ``State.carry``), the first by id; None when none does."""
+    accounts = ctx.state.accounts
+    for aid in sorted(ctx.state.carried_by.get(sanction_id, ())):
+        a = accounts.get(aid)
+        if a is not None and a.owner_id == me.user_id and a.closed_at is None:
+            return a
+    return None
+
+
 async def _standing_rows(ctx: Context, me: User) -> list[dict[str, Any]]:
-    """The sanction rows of ``me`` and of the groups memory shows them owning (read one by one)."""
+    """The sanction rows of ``me``, of the groups memory shows them owning and of their open public
+    accounts, with the suspensions those accounts carry from closed ones (read one by one)."""
     owned = sorted(gid for gid in me.groups if (g := ctx.state.groups.get(gid)) is not None
                    and g.owner_id == me.user_id)
     accounts = open_accounts_owned(ctx, me)
+    carried = sorted({sid for aid in accounts for sid in ctx.state.accounts[aid].carried})
     rows = await ctx.store.sanctions("user", me.user_id)
     for gid in owned:
         rows += await ctx.store.sanctions("group", gid)
     for aid in accounts:
         rows += await ctx.store.sanctions("account", aid)
+    for sid in carried:
+        if (row := await ctx.store.sanction(sid)) is not None:
+            rows.append(row)
     return rows
 
 
@@ -175,9 +193,14 @@ async def my_sanctions(ctx: Context, sess: Session, req: rq.MySanctions, enc: En
             item.update(group_id=g.group_id, group_name=g.name)
         elif r["target_type"] == "account":
             a = ctx.state.accounts.get(r["target_id"])
-            if a is None or a.owner_id != me.user_id or a.closed_at is not None:  # (closed during the reads)
+            if a is not None and a.closed_at is not None and (carrier := carrying_account(ctx, me, int(r["id"]))):
+                # A suspension of a closed account that a live one of theirs carries (P13): listed with
+                # the account it stands on now, and where it was taken.
+                item.update(account_id=carrier.account_id, account_name=carrier.name, carried_from=a.account_id)
+            elif a is None or a.owner_id != me.user_id or a.closed_at is not None:  # (closed during the reads)
                 continue
-            item.update(account_id=a.account_id, account_name=a.name)
+            else:
+                item.update(account_id=a.account_id, account_name=a.name)
         if r["kind"] == "warning":
             item["deadline"] = r["expires_at"]
         else:

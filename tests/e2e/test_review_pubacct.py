@@ -34,6 +34,35 @@ async def sanctions(srv, aid):
     return [json.loads(line) for line in (await admin_ok(srv, "sanctions", "--account", aid)).splitlines()]
 
 
+async def test_an_owner_sees_and_may_appeal_the_suspension_their_live_account_carries(srv):
+    """P13: "the account's owner sees the measures standing on it in my_sanctions and may appeal a
+    warning, a restriction or a suspension". An owner whose account the platform suspended closed it
+    and opened another, which carries the suspension (status ``suspended``, publish refused) until
+    the sanction is lifted or ends. That suspension stands on their live account, yet my_sanctions
+    listed nothing, and appealing its sanction was refused as "closed, which is final", though lifting
+    it ends the suspension the live account still serves: a measure taken in error stood until an
+    operator happened to lift it, which the owner had no way to ask for."""
+    owner = await srv.user(verify_id=True)
+    first = await new_account(owner, "早报")
+    await admin_ok(srv, "suspend-account", first, "--seconds", "3600", "--reason", "误判")
+    [susp] = [s for s in await sanctions(srv, first) if s["kind"] == "suspend_account"]
+    await owner.request("close_account", account_id=first)
+    second = (await owner.request("create_account", name="新早报", category="culture", intro="",
+                                  subject_type="individual"))["account_id"]
+    assert (await owner.request("account_info", account_id=second))["status"] == "suspended"
+    assert code(await owner.call("publish", account_id=second, title="t", body="b")) == "forbidden"
+    standing = (await owner.request("my_sanctions"))["sanctions"]
+    assert [(s["measure"], s["account_id"], s.get("carried_from")) for s in standing] == [
+        ("suspend_account", second, first)], standing
+    appealed = await owner.call("appeal", sanction_id=str(susp["id"]), text="请复核")
+    assert code(appealed) == "ok", appealed
+    await admin_ok(srv, "decide-appeal", appealed["appeal_id"], "--outcome", "upheld", "--note", "误判")
+    assert (await owner.request("account_info", account_id=second))["status"] == "active"
+    assert (await owner.request("my_sanctions"))["sanctions"] == []
+    await close_all(owner)
+
+
+
 def org_code(serial: int) -> str:
     from governance.public_accounts import org_check_char
 
