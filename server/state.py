@@ -67,6 +67,10 @@ class User:
     # in flight, so ``auth`` and ``login`` answer as for a blacklisted account until it settles.
     # (Last: the store builds users by position.)
     reopening: bool = False
+    # How many credit notices the user was sent (handlers.common.tell_credit): a penalty given back
+    # after one went out while it was claimed is told again (give_back_credit), that notice's score
+    # having counted it.
+    credit_told: int = 0
 
     @property
     def active(self) -> bool:

@@ -478,9 +478,23 @@ def tell_credit(ctx: Context, user: User, score: int, delta: int, why: str, **ex
     {kind: "credit"}`` with ``credit_score``, ``credit_level``, ``delta`` and ``extra``); returns the level.
     (An operator's command tells it through ``server.operator.common.tell_credit``, which adds ``by``.)"""
     level = credit_level(score, ctx.cfg.credit.levels)
+    user.credit_told += 1
     publish(user.sessions, Notice(kind="credit", text=f"your credit score is now {score} (level {level}): {why}",
                                        credit_score=score, credit_level=level, delta=delta, **extra))
     return level
+
+
+def give_back_credit(ctx: Context, user: User, points: int, told: int) -> None:
+    """Points claimed from ``user`` in memory and not taken after all (their write failed, or the store
+    found them taken already by another measure): back in memory. ``told``: ``user.credit_told`` when
+    they were claimed. A credit notice sent since then (another command's, stored while this claim
+    was in flight) said a score with them in it, and nothing would correct it: the user is told their
+    score as it is now, ``cause: "given_back"`` (a complaints review: two operators upholding one
+    report at once left the user's screen 10 points below ``me`` and the database for good)."""
+    user.credit_score += points
+    if user.credit_told != told:
+        tell_credit(ctx, user, user.credit_score, points, "points counted while another measure was stored "
+                    "were not taken after all", cause="given_back")
 
 
 def record_penalized(ctx: Context, user: User, points: int, audit: Audit, what: str, why: str,
@@ -495,13 +509,14 @@ def record_penalized(ctx: Context, user: User, points: int, audit: Audit, what: 
     ``told``, and ``cause: "content_blocked"``), as every operator's penalty is: one notice per change,
     none when nothing was taken (``points`` 0) or the write failed. The score told is the one this
     penalty left, as claimed: notices of penalties taken in a row say each step, in order."""
+    notices_before = user.credit_told
     change = penalize(user, points)
     score = user.credit_score
 
     def settled(fut: asyncio.Future[list[Any]]) -> None:
         if fut.cancelled() or fut.exception() is not None:
             if change is not None:
-                user.credit_score += points
+                give_back_credit(ctx, user, points, notices_before)
             log.error("%s could not be recorded: %r", what, None if fut.cancelled() else fut.exception())
             return
         if change is not None:  # (after the refusal, which waited for this write: the cost follows it)

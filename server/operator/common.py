@@ -13,7 +13,7 @@ from governance.identity import username_key
 from governance.moderation import mask_name, redact
 from protocol.errors import ContractError
 from server.claims import Settles
-from server.handlers.common import commit, known_group, penalize
+from server.handlers.common import commit, give_back_credit, known_group, penalize
 from server.handlers.common import tell_credit as handlers_tell_credit
 from server.operator.channel import INTERNAL_EXIT, LINES_PER_TURN, OperatorError, Result, current_operator
 from server.storage.changes import AddCredit, AddSanction, Audit, Change, with_detail
@@ -309,13 +309,14 @@ async def apply(app: Context, *items: Change, audit: Audit | None = None,
         raise
 
 
-def penalty(user: User | None, points: int) -> tuple[Change | None, Callable[[], None]]:
+def penalty(app: Context, user: User | None, points: int) -> tuple[Change | None, Callable[[], None]]:
     """Lower ``user``'s credit in memory now; (the change that stores it or None, the undo for a failed write)."""
+    told = user.credit_told if user is not None else 0
     change = penalize(user, points) if user is not None else None
 
     def undo() -> None:
         if change is not None and user is not None:
-            user.credit_score += points
+            give_back_credit(app, user, points, told)
 
     return change, undo
 

@@ -220,7 +220,7 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
         raise
     g.ends_in_flight -= 1  # (close_group_now counts its own, with no await before: the copy stays in memory)
     owner = app.state.users[g.owner_id]
-    pen, undo = penalty(owner, app.cfg.credit.penalty_sanction)
+    pen, undo = penalty(app, owner, app.cfg.credit.penalty_sanction)
     await close_group_now(app, g, reason, audit(app, "close_group", reason, g.group_id), changes(pen),
                           report_id, undo, points_of(pen))
     tell_penalty(app, owner, pen, f"your group {g.group_id} was closed by the platform: {reason}", reason=reason)
@@ -243,7 +243,7 @@ async def suspend_admin(app: Context, args: dict[str, Any]) -> Result:
         # One that shortens a standing suspension is its conduct's, shortened: it costs nothing more (the
         # points that one took stay taken); a lift costs nothing either.
         shortens = bool(cut_short(rows, "suspend_admin", until, now))
-        pen, undo_penalty = penalty(None if shortens else user, app.cfg.credit.penalty_sanction)
+        pen, undo_penalty = penalty(app, None if shortens else user, app.cfg.credit.penalty_sanction)
         writes, cut = sanctions.replacing(rows, "suspend_admin", "user", user.user_id, reason, now, until,
                                           report_id, "suspend-admin", points_of(pen))
         old = user.powers_suspended_until
@@ -278,7 +278,7 @@ async def revoke_create(app: Context, args: dict[str, Any]) -> Result:
     # Under the user's sanction lock and claimed first: a create_group from now on is refused.
     async with sanctions.lock_target("user", user.user_id):
         now = app.now_ms()
-        pen, undo_penalty = penalty(user, app.cfg.credit.penalty_sanction)
+        pen, undo_penalty = penalty(app, user, app.cfg.credit.penalty_sanction)
         old = user.create_revoked
         user.create_revoked = True
 
@@ -705,12 +705,12 @@ async def resolve_one(app: Context, report_id: Any, args: dict[str, Any], charge
     if cost is not None:
         # ResolveReport re-checks inside the transaction that the report is still open.
         taken = (await apply(app, resolved, cost.change, undo=cost.undo, conflict=already))[-1]
-        pen: Change | None = cost.settle(taken)  # (no await since the write)
+        pen: Change | None = cost.settle(app, taken)  # (no await since the write)
         said = cost.said(taken)
         if charged is not None and target_uid:
             charged.by_items.add(target_uid)  # (stored: a report about them later in the command spares them)
     else:
-        pen, undo = penalty(target if outcome == "upheld" and spared is None else None,
+        pen, undo = penalty(app, target if outcome == "upheld" and spared is None else None,
                             app.cfg.credit.penalty_report_upheld)
         if spared is not None:
             # Said: an upheld entry without credit_taken counts as paid (entries from before the

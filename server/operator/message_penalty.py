@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from server.handlers.common import give_back_credit
 from server.operator.common import penalty
 from server.storage.changes import AddCredit, CommentPenalty, MessagePenalty, PostPenalty
 
@@ -41,14 +42,16 @@ class MessageCost:
     what: str
     change: MessagePenalty | CommentPenalty | PostPenalty
     undo: Callable[[], None]
+    told: int  # the user's credit_told when claimed (give_back_credit)
 
-    def settle(self, taken: int) -> AddCredit | None:
+    def settle(self, app: Context, taken: int) -> AddCredit | None:
         """After the write, with the points the store took: gives back in memory what it did not take
-        (an earlier measure on the message took them); the penalty to tell (``tell_penalty``), or None."""
+        (an earlier measure on the message took them), told again if a notice went out meanwhile
+        (:func:`give_back_credit`); the penalty to tell (``tell_penalty``), or None."""
         if self.user is None:
             return None
         if taken < self.claimed:
-            self.user.credit_score += self.claimed - taken
+            give_back_credit(app, self.user, self.claimed - taken, self.told)
         return AddCredit(self.user.user_id, -taken) if taken else None
 
     def said(self, taken: int) -> list[str]:
@@ -61,7 +64,7 @@ class MessageCost:
 def _claim(app: Context, user: User | None) -> tuple[int, Callable[[], None]]:
     """The points claimed from ``user`` in memory now (none from no user, or a penalty of 0), and the undo."""
     points = app.cfg.credit.penalty_report_upheld
-    pen, undo = penalty(user, points)
+    pen, undo = penalty(app, user, points)
     return (points if pen is not None else 0), undo
 
 
@@ -69,21 +72,24 @@ def message_cost(app: Context, sender: User | None, group_id: str, seq: int, rec
     """Claim in memory the sender's penalty for message (``group_id``, ``seq``) and the change that stores
     it once (the last of the op's changes, with ``record`` as the op's entry: ``apply`` gets no
     ``audit``). No await: the caller applies it at once."""
+    told = sender.credit_told if sender is not None else 0
     claimed, undo = _claim(app, sender)
     change = MessagePenalty(sender.user_id if sender is not None else None, claimed, group_id, seq, record)
-    return MessageCost(sender, claimed, f"message {seq} of group {group_id}", change, undo)
+    return MessageCost(sender, claimed, f"message {seq} of group {group_id}", change, undo, told)
 
 
 def comment_cost(app: Context, author: User | None, comment_id: int, record: Audit) -> MessageCost:
     """:func:`message_cost` for public-account comment ``comment_id``, whose ``author`` pays."""
+    told = author.credit_told if author is not None else 0
     claimed, undo = _claim(app, author)
     change = CommentPenalty(author.user_id if author is not None else None, claimed, comment_id, record)
-    return MessageCost(author, claimed, f"comment {comment_id}", change, undo)
+    return MessageCost(author, claimed, f"comment {comment_id}", change, undo, told)
 
 
 def post_cost(app: Context, author: User | None, post_id: int, record: Audit) -> MessageCost:
     """:func:`message_cost` for an upheld report about public-account post ``post_id``, whose ``author``
     pays once however many reports about it are upheld."""
+    told = author.credit_told if author is not None else 0
     claimed, undo = _claim(app, author)
     change = PostPenalty(author.user_id if author is not None else None, claimed, post_id, record)
-    return MessageCost(author, claimed, f"post {post_id}", change, undo)
+    return MessageCost(author, claimed, f"post {post_id}", change, undo, told)

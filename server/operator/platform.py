@@ -175,7 +175,7 @@ async def decide_one(app: Context, item_id: Any, args: dict[str, Any]) -> Result
             taken = stored[-1]
             # (what the store hid shown: nothing when its sender or remove-term deleted it first)
             shown = stored[1] if decision == "remove" else []
-            pen = cost.settle(taken)  # (no await since the write)
+            pen = cost.settle(app, taken)  # (no await since the write)
         else:
             await apply(app, *writes, audit=record, conflict=already)
             if decision == "release":
@@ -248,7 +248,7 @@ async def remove_message(app: Context, args: dict[str, Any]) -> Result:
             shown, settled, taken, *_ = await apply(app, DeleteMessages(((gid, seq),), now, operator_name()),
                                                     SettleMessageReviews(gid, seq, "remove", reason, now),
                                                     cost.change, *files, undo=undo)
-            pen = cost.settle(taken)  # (no await since the write)
+            pen = cost.settle(app, taken)  # (no await since the write)
     app.forget_owed(gid, seq)
     if g.alive and shown:  # (not when remove-term hid it meanwhile: that told the group)
         publish(seeing(g, seq), ev.MessageDeleted(group_id=gid, seq=seq, deleted_by="platform"))

@@ -566,7 +566,7 @@ async def take_comment_down(app: Context, row: CommentRow, reason: str, penalise
     # what its status was there: who saw it, and is told it went.
     (was, held, gone), taken = await apply(app, ModerateComment(raw, "rejected", operator_name(), app.now_ms()),
                                            cost.change, undo=cost.undo)
-    pen = cost.settle(taken)  # (no await since the write)
+    pen = cost.settle(app, taken)  # (no await since the write)
     if post is not None:  # (who is told goes by the post as the write found it: released or deleted since)
         post = post._replace(held=held, gone=gone)
     a = app.state.accounts.get(aid) if aid is not None else None

@@ -91,7 +91,7 @@ async def remove_text(app: Context, args: dict[str, Any]) -> Result:
     # (the target's id: a display name's is its user's)
     claim, change = claim_shown(app, kind, target, str(gid or aid or author_id), neutral, shown, key)
     author = app.state.users.get(author_id) if author_id is not None else None
-    pen, undo = penalty(author, app.cfg.credit.penalty_report_upheld)
+    pen, undo = penalty(app, author, app.cfg.credit.penalty_report_upheld)
     await apply(app, change, *changes(pen), claim=claim, undo=undo,
                 audit=audit(app, "remove_text", reason, gid, author_id or owner_id, kind=kind, text=shown,
                             **({"account_id": aid} if aid else {})),

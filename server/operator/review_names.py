@@ -184,7 +184,7 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
     # A flagged text the field no longer shows (its author changed it, or remove-text took it down and
     # charged for it then) is removed by nobody now: no penalty, no notice.
     charged = decision == "reject" or (decision == "remove" and changed is not None)
-    pen, undo = penalty(author if charged else None, app.cfg.credit.penalty_report_upheld)
+    pen, undo = penalty(app, author if charged else None, app.cfg.credit.penalty_report_upheld)
     # A group's held name or announcement that the decision leaves unshown was never seen by the
     # group: its entry is named apart (HIDDEN_ACTIONS), so group_log does not tell the managers of it.
     # (A flagged one was shown: its keep or remove is listed as before.)

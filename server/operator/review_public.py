@@ -95,10 +95,10 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
         cost = comment_cost(app, author, int(comment_id), record)
         outcome, taken = (await apply(app, DecideReview(item_id, decision, note, now), settle, cost.change,
                                       undo=cost.undo, conflict=already))[1:]
-        pen = cost.settle(taken)  # (no await since the write)
+        pen = cost.settle(app, taken)  # (no await since the write)
         lines = cost.said(taken)
     else:
-        pen, undo = penalty(None if release else author, app.cfg.credit.penalty_report_upheld)
+        pen, undo = penalty(app, None if release else author, app.cfg.credit.penalty_report_upheld)
         outcome = (await apply(app, DecideReview(item_id, decision, note, now), settle, *changes(pen),
                                audit=record, undo=undo, conflict=already))[1]
     a = app.state.accounts.get(aid)
