@@ -52,6 +52,8 @@ def credit_line(ev: dict[str, Any]) -> str | None:
         return f"sanction {sid} took {-delta} credit points: {now}{why}"
     if ev.get("report_id") and delta < 0 and not account:
         return f"a report about you was upheld: {-delta} credit points taken; {now}"
+    if ev.get("cause") == "given_back" and delta > 0 and not account:  # a claim not taken after all
+        return f"{delta} credit points counted while another measure was handled were not taken after all: {now}"
     if not why and ev.get("cause") == "content_blocked":  # the server's own penalty for refused content
         why = ": what you sent contained prohibited content and was refused"
     return f"{whose} credit score changed by {delta:+d} to {score} (level {level}){why}"

@@ -2240,6 +2240,8 @@ function creditText(ev, text) {
     if (ev.report_id && delta < 0) return t("n_credit_report", { points: -delta, score, level });
     // **[ext]** `cause: "content_blocked"`: the server's own penalty for content a block list refused.
     if (ev.cause === "content_blocked" && delta < 0) return t("n_credit_blocked", { points: -delta, score, level });
+    // **[ext]** `cause: "given_back"`: points another notice counted that were not taken after all.
+    if (ev.cause === "given_back" && delta > 0) return t("n_credit_given_back", { points: delta, score, level });
   }
   if (typeof ev.reason === "string" && ev.reason) return t("n_credit", { score, level, reason: ev.reason });
   return t("n_credit_plain", { score, level, delta: typeof delta === "number" ? (delta > 0 ? "+" + delta : String(delta)) : "" });
