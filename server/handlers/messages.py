@@ -116,6 +116,10 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     wait = message_bucket(ctx, user).take(time.monotonic())  # (see message_bucket)
     if wait > 0:
         raise ContractError("rate_limited", "sending too fast", retry_after_ms=int(wait * 1000) + 1)
+    # Slow mode is step 8 with the rate, before the word lists (step 9): a slowed member's text is
+    # refused anyway, so a listed word in it costs no credit and writes no record entry.
+    if g.slow_mode_seconds and moderation.slowed(role, user.powers_suspended_until, now):
+        moderation.slow_mode_slot(m.last_sent_ms, g.slow_mode_seconds, now)  # set_slow_mode
     verdict = ctx.content.check(text)
     held = 0
     if verdict is not None:
@@ -123,8 +127,6 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
             record_blocked(ctx, user, g.group_id, verdict)
             raise ContractError("content_blocked", f"the message contains prohibited content ({verdict.category})")
         held = 1 if verdict.action is Action.REVIEW else 0
-    if g.slow_mode_seconds and moderation.slowed(role, user.powers_suspended_until, now):
-        moderation.slow_mode_slot(m.last_sent_ms, g.slow_mode_seconds, now)  # set_slow_mode
 
     # Accepted. Every accepted send is remembered, so slow mode switched on later counts it.
     m.last_sent_ms = now
