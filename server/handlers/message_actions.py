@@ -146,7 +146,15 @@ async def react(ctx: Context, sess: Session, req: rq.React, enc: Encoding) -> No
     flag = None
     _throttle(ctx, user, now)  # (before the word lists: a blocked emoji's penalty is a write too)
     if req.on:  # (taking a reaction back publishes nothing: never refused, nor charged, for its emoji)
-        flag = screening.passed(ctx, user, emoji, "emoji", "reaction", group_id=g.group_id)
+        try:
+            flag = screening.passed(ctx, None, emoji, "emoji", "reaction", group_id=g.group_id)
+        except posting.ContentBlocked as hit:
+            # A reaction the user has on the message already, added again, changes nothing and tells
+            # nobody: refused (its emoji is listed now) but not charged, as a restated name is not.
+            mine = await ctx.store.reactions_of(g.group_id, user.user_id, [seq])
+            if emoji not in (e for _, e in mine) and user.active:
+                screening.record_blocked(ctx, user, hit.verdict, "reaction", group_id=g.group_id)
+            raise
     (changed,) = await commit(ctx, ch.SetReaction(g.group_id, seq, user.user_id, emoji, req.on, now,
                                                   rules.MAX_REACTIONS_PER_USER))
     if changed:
