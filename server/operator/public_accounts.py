@@ -468,6 +468,10 @@ async def remove_post(app: Context, args: dict[str, Any]) -> Result:
         if row.gone:
             raise OperatorError(f"post {raw} was held for review and never published; its account deleted it")
         raise OperatorError(f"post {raw} is held for review and was never published: decide it in the review queue")
+    if row.gone:
+        # (as remove-message and remove-comment refuse what is deleted already: it left posts, and
+        # taking it down again charged the account and told its subscribers it went a second time)
+        raise OperatorError(f"post {raw} is already deleted or removed")
     digests = await files_to_take_down(app, args, post_id=raw)
     a = await take_post_down(app, row, reason, report_id, files=digests)
     return Result([f"removed post {raw} of account {a.account_id}; credit score {a.credit_score}", *said(digests)])

@@ -156,20 +156,6 @@ async def uncharged(srv: Any, client: Any, score: int, answer: dict[str, Any]) -
     assert credit_notices(client) == []
 
 
-async def test_an_edit_restating_the_messages_own_text_is_not_charged(make_server, tmp_path):
-    """protocol.md (content_blocked): the author loses credit for a typed text, "not for a text restated
-    as it already is". An ``edit_message`` giving the message the very text it shows writes nothing new:
-    a term listed since may refuse it, but it must cost nothing, as a restated group or display name
-    costs nothing (test_content.py::test_taking_back_a_reaction_or_restating_a_name_is_never_charged)."""
-    srv = word_server(make_server, tmp_path)
-    owner, member, gid = await group(srv)
-    seq = (await member.send(gid, "今晚牌局"))["seq"]
-    score = (await member.request("me"))["credit_score"]
-    await _listed_since(srv, "牌局")
-    credit_notices(member)
-    await uncharged(srv, member, score, await member.call("edit_message", group_id=gid, seq=seq, text="今晚牌局"))
-
-
 async def test_adding_again_a_reaction_one_already_has_is_not_charged(make_server, tmp_path):
     """The same for ``react`` with ``on: true`` of an emoji the user already has on the message: it changes
     nothing and tells nobody (members are told only when something changed), so it publishes nothing new,
