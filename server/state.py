@@ -8,6 +8,7 @@ never walks the member list looking for connections.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -408,6 +409,9 @@ class State:
         self.closed: dict[str, ClosedGroup] = {}  # group id -> a group the platform closed (see retire)
         self.category_frozen_until: dict[str, int] = {}  # group category -> end of its freeze (G5)
         self.sent_ids = SentIds()  # the last day's client_msg_ids (server/sent_ids.py)
+        # (group, sender, client_msg_id) of sends refused content_blocked and charged, with when: a resend of
+        # one (its answer lost with the connection) is refused again, not charged again (handlers.messages)
+        self.blocked_sends: OrderedDict[tuple[str, str, str], int] = OrderedDict()
         self.accounts: dict[str, Account] = {}
         self.account_names: dict[str, str] = {}  # name_key -> account_id, closed accounts included
         self.barred_subjects: set[str] = set()  # subject keys barred from running accounts (P13)

@@ -124,7 +124,8 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     held = 0
     if verdict is not None:
         if verdict.action is Action.BLOCK:
-            record_blocked(ctx, user, g.group_id, verdict)
+            if not blocked_before(ctx, key, now):
+                record_blocked(ctx, user, g.group_id, verdict)
             raise ContractError("content_blocked", f"the message contains prohibited content ({verdict.category})")
         held = 1 if verdict.action is Action.REVIEW else 0
 
@@ -256,6 +257,27 @@ async def older_copy(ctx: Context, key: Key, seq: int) -> dict[str, Any] | None:
     if key not in ctx.state.sent_ids.recent:
         ctx.state.sent_ids.remember(key, first, ctx.now_ms())
     return first.reply()
+
+
+# How long, and for how many sends at most, a blocked send's client_msg_id is remembered as charged.
+BLOCKED_RESEND_MS = 10 * 60 * 1000
+BLOCKED_RESENDS_KEPT = 100_000
+
+
+def blocked_before(ctx: Context, key: tuple[str, str, str] | None, now: int) -> bool:
+    """Whether a send with ``key`` (group, sender, client_msg_id) was refused ``content_blocked`` and
+    charged within :data:`BLOCKED_RESEND_MS`: a client whose connection dropped before the refusal came
+    sends it again with its id, and one typed message cost its sender twice (a credit review). Remembered
+    here when not (in memory, bounded: a restart forgets them). A send without an id is charged each time."""
+    if key is None:
+        return False
+    kept = ctx.state.blocked_sends
+    while kept and (len(kept) >= BLOCKED_RESENDS_KEPT or next(iter(kept.values())) <= now - BLOCKED_RESEND_MS):
+        kept.popitem(last=False)
+    if key in kept:
+        return True
+    kept[key] = now
+    return False
 
 
 def record_blocked(ctx: Context, user: User, gid: str, verdict: Verdict) -> None:

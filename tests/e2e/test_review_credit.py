@@ -213,3 +213,23 @@ async def test_a_slowed_member_is_answered_rate_limited_before_the_word_lists_an
     assert (slowed["code"], (await member.request("me"))["credit_score"], credit_notices(member)) == (
         "rate_limited", score, []), slowed
     assert srv.db_rows("SELECT detail FROM audit WHERE action = 'content_blocked'") == []
+
+
+async def test_a_blocked_send_resent_with_its_id_is_refused_again_but_not_charged_again(make_server, tmp_path):
+    """A connection dropped after a blocked send's penalty was stored and before its refusal came: the
+    client sends the message again with its ``client_msg_id`` (a retry, as for any unanswered send), and
+    one typed message cost its sender twice, with two record entries. The resend is refused again and
+    charges nothing; the same text under a new id is a new send, charged as ever."""
+    srv = word_server(make_server, tmp_path)
+    owner, _, gid = await group(srv)
+    before = (await owner.request("me"))["credit_score"]
+    for _ in range(2):
+        r = await owner.call("send", group_id=gid, text="网上赌场 开业", client_msg_id="typed-once")
+        assert r["code"] == "content_blocked", r
+    once = (await owner.request("me"))["credit_score"]
+    assert once < before
+    assert srv.db_rows("SELECT count(*) FROM audit WHERE action = 'content_blocked'") == [(1,)]
+    r = await owner.call("send", group_id=gid, text="网上赌场 开业", client_msg_id="typed-again")
+    assert r["code"] == "content_blocked", r
+    assert (await owner.request("me"))["credit_score"] == once - (before - once)
+    assert srv.db_rows("SELECT count(*) FROM audit WHERE action = 'content_blocked'") == [(2,)]
