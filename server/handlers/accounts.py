@@ -334,24 +334,45 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
     now = ctx.now_ms()
     expires_at = now + ctx.cfg.identity.token_ttl_seconds * 1000
     await commit(ctx, ch.InsertToken(hashed, user.user_id, now, expires_at, device))
+    await _login_still_good(ctx, sess, user, hashed, seen, logged=False)
     # The login's row, stored before the answer (a process killed right after answering kept no
     # trace of the login in the network log) and before the connection is signed in (waited for after,
-    # the events of the account's groups reached it before its answer). The checks below come after.
+    # the events of the account's groups reached it before its answer); the checks run again after it.
     await netlog.session_kept(ctx, sess, "login_ok", user.user_id)
-    if revocations.since(seen, hashed, user.user_id) is not False:
-        # The password changed, or every login of the account ended, while this one was checked (with
-        # the old password, maybe) and stored: its token goes too, whichever write landed first. (Never
-        # handed out: no cause kept for it.)
-        await commit(ctx, ch.RevokeToken(hashed, None))
-        raise ContractError("unauthenticated", AUTH_FAILED)
-    if user.blacklisted or user.reopening:  # closed by the platform while the token was being stored
-        netlog.session(ctx, sess, "login_refused", uid, why="blacklisted")
-        raise ContractError("blacklisted", "this account is closed by the platform")
-    if user.deleted:  # cancelled meanwhile
-        raise ContractError("unauthenticated", AUTH_FAILED)
-    check_connection_slot(ctx, sess, user)  # (again: taken meanwhile; the token stays unused)
+    await _login_still_good(ctx, sess, user, hashed, seen, logged=True)
     ctx.attach(sess, user, hashed)
     return {"user_id": user.user_id, "token": token, "expires_at": expires_at}
+
+
+async def _login_still_good(ctx: Context, sess: Session, user: User, hashed: bytes, seen: int, *,
+                            logged: bool) -> None:
+    """What may have ended a login while its token (``hashed``) or its row was being stored, refused: the
+    password changed or every login of the account ended (since revocation ``seen``: its token goes too,
+    whichever write landed first; never handed out, no cause kept for it), the platform closed the
+    account, it was cancelled, or its connections were taken meanwhile (the token stays unused).
+    ``logged``: its ``login_ok`` row is stored already, so a ``login_refused`` row says it did not sign
+    in after all (``why``: ``ended``, ``cancelled``, ``connections_per_user``; a blacklisting's is
+    written either way). No await but the revocation's write, after which nothing is read."""
+    why: str | None = None
+    err = ContractError("unauthenticated", AUTH_FAILED)
+    if ctx.state.revocations.since(seen, hashed, user.user_id) is not False:
+        why = "ended"
+    elif user.blacklisted or user.reopening:  # closed by the platform meanwhile
+        why, err = "blacklisted", ContractError("blacklisted", "this account is closed by the platform")
+    elif user.deleted:  # cancelled meanwhile
+        why = "cancelled"
+    else:
+        try:
+            check_connection_slot(ctx, sess, user)  # (again: taken meanwhile)
+        except ContractError as full:
+            why, err = "connections_per_user", full
+    if why is None:
+        return
+    if logged or why == "blacklisted":
+        netlog.session(ctx, sess, "login_refused", user.user_id, why=why)
+    if why == "ended":
+        await commit(ctx, ch.RevokeToken(hashed, None))
+    raise err
 
 
 async def _rehash(ctx: Context, sess: Session, user: User, stored: str | None, password: str) -> None:

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from client_demo.client import Client
 from protocol.codec import SUBPROTOCOL_JSON
 from tests.cluster.harness import Cluster
 from tests.e2e.harness import open_group
