@@ -409,9 +409,9 @@ class State:
         self.closed: dict[str, ClosedGroup] = {}  # group id -> a group the platform closed (see retire)
         self.category_frozen_until: dict[str, int] = {}  # group category -> end of its freeze (G5)
         self.sent_ids = SentIds()  # the last day's client_msg_ids (server/sent_ids.py)
-        # (group, sender, client_msg_id) of sends refused content_blocked and charged, with when: a resend of
-        # one (its answer lost with the connection) is refused again, not charged again (handlers.messages)
-        self.blocked_sends: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        # (group, sender, client_msg_id, hash of the text) of sends refused content_blocked and charged, with
+        # when: a resend of one (its answer lost) is refused again, not charged again (handlers.messages)
+        self.blocked_sends: OrderedDict[tuple[str, str, str, int], int] = OrderedDict()
         self.accounts: dict[str, Account] = {}
         self.account_names: dict[str, str] = {}  # name_key -> account_id, closed accounts included
         self.barred_subjects: set[str] = set()  # subject keys barred from running accounts (P13)

@@ -124,7 +124,7 @@ async def send(ctx: Context, sess: Session, req: rq.Send, enc: Encoding) -> Any:
     held = 0
     if verdict is not None:
         if verdict.action is Action.BLOCK:
-            if not blocked_before(ctx, key, now):
+            if not blocked_before(ctx, key, text, now):
                 record_blocked(ctx, user, g.group_id, verdict)
             raise ContractError("content_blocked", f"the message contains prohibited content ({verdict.category})")
         held = 1 if verdict.action is Action.REVIEW else 0
@@ -264,19 +264,22 @@ BLOCKED_RESEND_MS = 10 * 60 * 1000
 BLOCKED_RESENDS_KEPT = 100_000
 
 
-def blocked_before(ctx: Context, key: tuple[str, str, str] | None, now: int) -> bool:
-    """Whether a send with ``key`` (group, sender, client_msg_id) was refused ``content_blocked`` and
-    charged within :data:`BLOCKED_RESEND_MS`: a client whose connection dropped before the refusal came
-    sends it again with its id, and one typed message cost its sender twice (a credit review). Remembered
-    here when not (in memory, bounded: a restart forgets them). A send without an id is charged each time."""
+def blocked_before(ctx: Context, key: tuple[str, str, str] | None, text: str, now: int) -> bool:
+    """Whether a send with ``key`` (group, sender, client_msg_id) and ``text`` was refused
+    ``content_blocked`` and charged within :data:`BLOCKED_RESEND_MS`: a client whose connection dropped
+    before the refusal came sends it again with its id, and one typed message cost its sender twice (a
+    credit review). Remembered here when not (in memory, bounded: a restart forgets them). A send without
+    an id is charged each time, and so is another text under the same id (the text's hash is part of
+    the key): the lists cannot be probed for free by reusing one id."""
     if key is None:
         return False
     kept = ctx.state.blocked_sends
+    sent = (*key, hash(text))
     while kept and (len(kept) >= BLOCKED_RESENDS_KEPT or next(iter(kept.values())) <= now - BLOCKED_RESEND_MS):
         kept.popitem(last=False)
-    if key in kept:
+    if sent in kept:
         return True
-    kept[key] = now
+    kept[sent] = now
     return False
 
 

@@ -233,3 +233,7 @@ async def test_a_blocked_send_resent_with_its_id_is_refused_again_but_not_charge
     assert r["code"] == "content_blocked", r
     assert (await owner.request("me"))["credit_score"] == once - (before - once)
     assert srv.db_rows("SELECT count(*) FROM audit WHERE action = 'content_blocked'") == [(2,)]
+    # Another text under a used id is charged too: the lists are not probed for free by reusing one id.
+    r = await owner.call("send", group_id=gid, text="网上赌场 今天开业", client_msg_id="typed-once")
+    assert r["code"] == "content_blocked", r
+    assert srv.db_rows("SELECT count(*) FROM audit WHERE action = 'content_blocked'") == [(3,)]
