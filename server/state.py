@@ -310,6 +310,9 @@ class Account:
     editors: set[str] = field(default_factory=set)
     subscribers: set[str] = field(default_factory=set)
     online: set[Session] = field(default_factory=set)
+    # How many account_credit notices its managers were sent: points given back after one went out
+    # while they were claimed are told again (operator/public_accounts.py: give_back_account_credit).
+    credit_told: int = 0
 
     def suspension_end(self) -> int:
         """Its own suspension's end or the latest it carries, whichever is later (ms; past: none)."""

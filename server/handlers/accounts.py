@@ -349,7 +349,7 @@ async def _login_still_good(ctx: Context, sess: Session, user: User, hashed: byt
     """What may have ended a login while its token (``hashed``) or its row was being stored, refused: the
     password changed or every login of the account ended (since revocation ``seen``: its token goes too,
     whichever write landed first; never handed out, no cause kept for it), the platform closed the
-    account, it was cancelled, or its connections were taken meanwhile (the token stays unused).
+    account, it was cancelled, or its connections were taken meanwhile (its token revoked all the same).
     ``logged``: its ``login_ok`` row is stored already, so a ``login_refused`` row says it did not sign
     in after all (``why``: ``ended``, ``cancelled``, ``connections_per_user``; a blacklisting's is
     written either way). No await but the revocation's write, after which nothing is read."""
@@ -370,8 +370,9 @@ async def _login_still_good(ctx: Context, sess: Session, user: User, hashed: byt
         return
     if logged or why == "blacklisted":
         netlog.session(ctx, sess, "login_refused", user.user_id, why=why)
-    if why == "ended":
-        await commit(ctx, ch.RevokeToken(hashed, None))
+    # Never handed out, the token goes whatever refused it: one left good was listed by my_logins, with
+    # its device, as a login of the account's that never signed in.
+    await commit(ctx, ch.RevokeToken(hashed, None))
     raise err
 
 

@@ -68,9 +68,12 @@ async def appeal(ctx: Context, sess: Session, req: rq.Appeal, enc: Encoding) -> 
             mine = g is not None and g.owner_id == me.user_id
         elif row["target_type"] == "account":  # (its owner's, not an editor's: the owner answers for it)
             a = ctx.state.accounts.get(row["target_id"])
-            mine = a is not None and a.owner_id == me.user_id
+            # (or a suspension of a closed account that a live one of theirs carries, P13: whoever of its
+            # subject's people owned the closed one; my_sanctions lists it to them)
+            carried = a is not None and a.closed_at is not None and carrying_account(ctx, me, sid) is not None
+            mine = a is not None and (a.owner_id == me.user_id or carried)
             if (mine and a is not None and a.closed_at is not None and row["kind"] != "close_account"
-                    and carrying_account(ctx, me, sid) is None):
+                    and not carried):
                 # (but a suspension a live account of theirs carries, P13: lifting it ends that one's)
                 raise ContractError("forbidden", f"account {row['target_id']} is closed, which is final: its "
                                                  "sanctions cannot be appealed")

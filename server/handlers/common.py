@@ -507,11 +507,11 @@ def record_penalized(ctx: Context, user: User, points: int, audit: Audit, what: 
 
     Once stored, a penalty that took points is told to the user (:func:`tell_credit`, with ``why`` and
     ``told``, and ``cause: "content_blocked"``), as every operator's penalty is: one notice per change,
-    none when nothing was taken (``points`` 0) or the write failed. The score told is the one this
-    penalty left, as claimed: notices of penalties taken in a row say each step, in order."""
+    none when nothing was taken (``points`` 0) or the write failed. The score told is the user's when
+    the notice goes (after the answer): one told as claimed said points another measure gave back
+    meanwhile, which nothing corrected (a review of give_back_credit)."""
     notices_before = user.credit_told
     change = penalize(user, points)
-    score = user.credit_score
 
     def settled(fut: asyncio.Future[list[Any]]) -> None:
         if fut.cancelled() or fut.exception() is not None:
@@ -523,7 +523,7 @@ def record_penalized(ctx: Context, user: User, points: int, audit: Audit, what: 
             delta = change.delta
 
             def tell() -> None:
-                tell_credit(ctx, user, score, delta, why, cause="content_blocked", **told)
+                tell_credit(ctx, user, user.credit_score, delta, why, cause="content_blocked", **told)
             after_answer(tell)
 
     written = ctx.store.apply(*([change] if change is not None else []), audit=audit)

@@ -21,6 +21,7 @@ from server.fanout import publish
 from server.handlers.common import (
     bring_back,
     ending,
+    give_back_credit,
     lapse_requests,
     members_sessions,
     suspension_cause,
@@ -313,16 +314,23 @@ async def credit(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError(f"--delta must be between -{MAX_CREDIT_DELTA} and {MAX_CREDIT_DELTA}")
     # Claimed in memory before the write (and taken back if it fails), stored as a delta: a
     # penalty or another credit command claimed while this write is in flight is not lost.
+    told = user.credit_told
     user.credit_score += delta
     score = user.credit_score
 
     def undo() -> None:
-        user.credit_score -= delta
+        if delta < 0:  # (points taken and not after all: told again if a notice counted them meanwhile)
+            give_back_credit(app, user, -delta, told)
+        else:
+            user.credit_score -= delta
 
     await apply(app, AddCredit(user.user_id, delta),
                 audit=audit(app, "credit", reason, target_id=user.user_id, delta=delta, score=score), undo=undo)
-    level = tell_credit(app, user, score, delta, reason, reason=reason)
-    return Result([f"{user.username}: credit score {score}, level {level}"])
+    # The score as it is now, not as claimed: a claim given back meanwhile (another measure's, which found
+    # its points taken) is not in it any more (give_back_credit corrects only notices sent before it).
+    now = user.credit_score
+    level = tell_credit(app, user, now, delta, reason, reason=reason)
+    return Result([f"{user.username}: credit score {now}, level {level}"])
 
 
 @command("blacklist")

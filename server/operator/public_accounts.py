@@ -174,12 +174,24 @@ def tell_account_credit(app: Context, a: Account, score: int, delta: int, why: s
     calls it after its own notice, so the score and level its managers see never go stale. ``why``:
     what ``text`` gives as the cause (None: points given back with ``sanction_id``)."""
     level = account_level(score, app.cfg.public_accounts.levels)
+    a.credit_told += 1
     text = (f"the account's credit score changed by {delta} to {score} (level {level}): {why}" if why is not None
             else f"{delta} credit points taken with sanction {extra.get('sanction_id')} were given back: the "
                  f"account's score is now {score} (level {level})")
     _tell(app, a, ev.Notice(kind="account_credit", account_id=a.account_id, by=operator_name(), text=text,
                             credit_score=score, credit_level=level, delta=delta, **extra))
     return level
+
+
+def give_back_account_credit(app: Context, a: Account, points: int, told: int) -> None:
+    """Points claimed from account ``a`` in memory and not taken after all (their write was refused:
+    another command took the post down first): back in memory, and its managers told the score as it
+    is now (``cause: "given_back"``) when an ``account_credit`` notice went out since they were claimed
+    (``told``: ``a.credit_told`` then), whose score counted them (as ``give_back_credit`` for a user's)."""
+    a.credit_score += points
+    if a.credit_told != told:
+        tell_account_credit(app, a, a.credit_score, points, "points counted while another measure was stored "
+                            "were not taken after all", cause="given_back")
 
 
 def _penalty(app: Context, a: Account) -> int:
@@ -277,11 +289,12 @@ async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
         until = now + seconds * 1000
         old_until = a.suspended_until
         a.suspended_until = max(old_until, until)  # a shorter suspension never cuts a longer one short
+        told = a.credit_told
         points = _penalty(app, a)
 
         def undo() -> None:
             a.suspended_until = old_until
-            a.credit_score += points
+            give_back_account_credit(app, a, points, told)
 
         sid = (await apply(app, sanction("suspend_account", ACCOUNT, a.account_id, reason, now, until, report_id,
                                          points),
@@ -290,7 +303,7 @@ async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
                            audit=_record(app, "suspend_account", reason, a, seconds=seconds, until=a.suspended_until,
                                          credit_score=a.credit_score),
                            undo=undo))[0]
-        score = a.credit_score  # the score this penalty left (no await since the write)
+        score = a.credit_score  # the score now (no await since the write)
         end = a.suspension_end()  # (a suspension it carries may outlast this one)
     _tell(app, a, ev.Notice(kind="account_suspended", account_id=a.account_id, by=operator_name(),
                             text=f"publishing, and changing the name or introduction, are suspended: {reason}",
@@ -439,16 +452,21 @@ async def account_credit(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError("--delta must be a non-zero whole number")
     if abs(delta) > MAX_CREDIT_DELTA:
         raise OperatorError(f"--delta must be between -{MAX_CREDIT_DELTA} and {MAX_CREDIT_DELTA}")
+    told = a.credit_told
     a.credit_score += delta
 
     def undo() -> None:
-        a.credit_score -= delta
+        if delta < 0:  # (points taken and not after all: told again if a notice counted them meanwhile)
+            give_back_account_credit(app, a, -delta, told)
+        else:
+            a.credit_score -= delta
 
     score = a.credit_score
     await apply(app, AddAccountCredit(a.account_id, delta),
                 audit=_record(app, "account_credit", reason, a, delta=delta, score=score), undo=undo)
-    level = tell_account_credit(app, a, score, delta, reason, reason=reason)
-    return Result([f"account {a.account_id}: credit score {score}, level {level}"])
+    now = a.credit_score  # (as it is now: a claim given back meanwhile is not in it any more)
+    level = tell_account_credit(app, a, now, delta, reason, reason=reason)
+    return Result([f"account {a.account_id}: credit score {now}, level {level}"])
 
 
 @command("remove-post")
@@ -471,7 +489,7 @@ async def remove_post(app: Context, args: dict[str, Any]) -> Result:
     if row.gone:
         # (as remove-message and remove-comment refuse what is deleted already: it left posts, and
         # taking it down again charged the account and told its subscribers it went a second time)
-        raise OperatorError(f"post {raw} is already deleted or removed")
+        raise OperatorError(f"post {raw} was deleted or removed already")
     digests = await files_to_take_down(app, args, post_id=raw)
     a = await take_post_down(app, row, reason, report_id, files=digests)
     return Result([f"removed post {raw} of account {a.account_id}; credit score {a.credit_score}", *said(digests)])
@@ -495,6 +513,7 @@ async def _take_post_down(app: Context, row: PostRow, reason: str, report_id: in
     if a is None:
         raise OperatorError(f"post {row.post_id} belongs to no known account")
     now = app.now_ms()
+    told = a.credit_told
     points = _penalty(app, a) if penalise else 0
 
     taking, files_back = take_down(app, list(files), f"remove_post {row.post_id}")
@@ -502,7 +521,8 @@ async def _take_post_down(app: Context, row: PostRow, reason: str, report_id: in
         detail["files_taken_down"] = list(files)
 
     def undo() -> None:
-        a.credit_score += points
+        if points:
+            give_back_account_credit(app, a, points, told)
         files_back()
 
     # RemovePost re-checks inside the transaction that the post is there and not removed yet.
@@ -513,7 +533,7 @@ async def _take_post_down(app: Context, row: PostRow, reason: str, report_id: in
                        audit=_record(app, "remove_post", reason, a, post_id=row.post_id,
                                      author_id=row.author_id, credit_score=a.credit_score, **detail),
                        undo=undo))
-    score = a.credit_score  # the score this penalty left (no await since the write)
+    score = a.credit_score  # the score now (no await since the write)
     _tell(app, a, ev.Notice(kind="post_removed", text=f"the platform removed the post {row.title!r}: {reason}",
                             account_id=a.account_id, post_id=str(row.post_id), by=operator_name(),
                             reason=reason, title=row.title))

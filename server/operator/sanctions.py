@@ -385,6 +385,7 @@ def give_back(app: Context, row: dict[str, Any], lift: Lift) -> int:
 
         def told() -> None:
             level = credit_level(user.credit_score, app.cfg.credit.levels)
+            user.credit_told += 1  # (a claim given back later, counted in this score, is told again)
             publish(user.sessions, ev.Notice(kind="credit", by=operator_name(),
                                              text=f"{points} credit points taken with sanction {sid} were given "
                                                   f"back: your score is now {user.credit_score} (level {level})",
