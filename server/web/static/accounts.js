@@ -577,11 +577,24 @@ function accountCreditText(name, ev, text) {
 // The operator's own words from a field when the server sends it; else `text` (an older server).
 export function said(field, text) { return typeof field === "string" ? field : text; }
 
-// A platform notice about an account (P12, P13): its text in plain language; the lists, the open
-// page and (for a removed post) the open post follow.
+// A platform notice about an account (P12, P13): its text in plain language, as a function that words
+// it in the language of the moment (the notices list says it again after a switch); the lists, the
+// open page and (for a removed post) the open post follow.
 export function accountNotice(ev) {
   const name = accountName(ev.account_id);
   const text = ev.text || "";
+  const say = () => accountNoticeText(ev, name, text);
+  const v = A.view;
+  if (v && v.aid === ev.account_id) contentNotice(v, ev, renderPane);   // posts.js: what it changes on the page
+  if (ev.kind === "account_closed") {   // (its settings, open, would only be refused now)
+    const d = document.getElementById("account-manage-dialog");
+    if (d && d.dataset.aid === ev.account_id) d.close();
+  }
+  syncAccounts();
+  return say;
+}
+
+function accountNoticeText(ev, name, text) {
   let s;
   switch (ev.kind) {
     case "account_warning":
@@ -634,12 +647,5 @@ export function accountNotice(ev) {
     }
     default: s = text;
   }
-  const v = A.view;
-  if (v && v.aid === ev.account_id) contentNotice(v, ev, renderPane);   // posts.js: what it changes on the page
-  if (ev.kind === "account_closed") {   // (its settings, open, would only be refused now)
-    const d = document.getElementById("account-manage-dialog");
-    if (d && d.dataset.aid === ev.account_id) d.close();
-  }
-  syncAccounts();
   return s;
 }

@@ -2161,8 +2161,8 @@ function platformNotice(ev) {
   }
   switch (ev.kind) {
     case "warning": {
-      let s = t("n_warning", { group, text });
-      if (ev.deadline) s += " " + t("n_warning_deadline", { deadline: fmtTime(ev.deadline) });
+      // (worded when said: the notices list reads in the language of the moment)
+      const s = () => t("n_warning", { group, text }) + (ev.deadline ? " " + t("n_warning_deadline", { deadline: fmtTime(ev.deadline) }) : "");
       // Only the group's owner may appeal a warning: theirs carries the button, the members' do not.
       const g = S.groups.get(ev.group_id);
       const owner = g && g.role === "owner" && ev.sanction_id;
@@ -2176,7 +2176,7 @@ function platformNotice(ev) {
       markOutcomesSeen();
       break;
     case "sanction_lifted":
-      notice(liftedText(ev, group, text));
+      notice(() => liftedText(ev, group, text));
       if (ev.group_id && typeof ev.until === "number") liftSuspension(ev);
       if (!ev.group_id) powersChanged();   // management powers or the right to create groups are back
       break;
@@ -2186,9 +2186,9 @@ function platformNotice(ev) {
       break;
     case "sanction": {   // **[ext]** `measure`, `reason`, `sanction_id` (what appeal takes), `until`
       const key = { suspend_admin: "n_sanction_suspend_admin", revoke_create: "n_sanction_revoke_create" }[ev.measure];
-      const s = key && typeof ev.reason === "string"
+      const s = () => (key && typeof ev.reason === "string"
         ? t(key, { reason: ev.reason, sid: ev.sanction_id || "", until: ev.until ? fmtTime(ev.until) : "" })
-        : t("n_sanction", { text });
+        : t("n_sanction", { text }));
       notice(s, ev.sanction_id ? appealAction(ev.sanction_id) : null, "error");
       powersChanged();   // a sanction may take credit, and `me` says what it holds
       markSanctionsSeen();
@@ -2202,12 +2202,12 @@ function platformNotice(ev) {
       notice(later("n_blacklisted", { text: why }), null, "error");
       break;
     }
-    case "credit": notice(creditText(ev, text)); refreshMe(); break;
+    case "credit": notice(() => creditText(ev, text)); refreshMe(); break;
     case "agreement": notice(later("n_agreement", { v: ev.version || "" })); if (S.authed) checkAgreement(); break;
     case "platform": notice(later("n_platform", { text })); markPlatformNoticeSeen(ev.at); break;
     // [ext] the group's owner was blacklisted and the group passed to me, its longest-serving admin
     case "group_handover": notice(later("n_group_handover", { group })); break;
-    case "content_removed": notice(removedText(ev, group, text), null, "error"); break;
+    case "content_removed": notice(() => removedText(ev, group, text), null, "error"); break;
     case "resync":
       // A cluster's node was lost, not handed over: events of its last moments (members, roles, edits,
       // group settings, posts deleted) may never come. Read the groups and the accounts again, as after a

@@ -316,7 +316,8 @@ export function keepingFocus(root, draw) {
   return restoreFocus(spot);
 }
 
-const FIELDS = "[autofocus], input:not([type=hidden]):not([disabled]), textarea:not([disabled]), select:not([disabled])";
+// (not a read-only field: the appeal dialog's sanction id, given, took the focus and what was typed went nowhere)
+const FIELDS = "[autofocus], input:not([type=hidden]):not([disabled]):not([readonly]), textarea:not([disabled]):not([readonly]), select:not([disabled])";
 
 // A modal dialog built from nodes; resolves with the value passed to done(), or null when dismissed.
 // It opens with the focus on the control marked autofocus (a confirmation's: the one that does

@@ -506,8 +506,9 @@ export function reportDialog(target) {
 // Contest a sanction (the `appeal` op): from a warning's notice (its sanction id filled in) or from
 // 我的账号 with the id the platform gave. The server decides who may appeal what.
 const APPEAL_REFUSED = { not_found: "appeal_not_found", conflict: "appeal_conflict", forbidden: "appeal_final" };
+// Resolves with the new appeal's id once sent (null when closed without one).
 export function appealDialog(sanctionId = "") {
-  modal(t("appeal"), (done) => {
+  return modal(t("appeal"), (done) => {
     const sid = el("input", { id: "appeal-sanction", value: sanctionId, required: true, inputmode: "numeric", pattern: "[0-9]+",
       maxlength: 18, autocomplete: "off", readonly: sanctionId ? true : null });
     const text = el("textarea", { id: "appeal-text", rows: 4, maxlength: textRoom(2000), required: true });
@@ -516,7 +517,7 @@ export function appealDialog(sanctionId = "") {
       e.preventDefault();
       try {
         const r = await api("appeal", { sanction_id: sid.value.trim(), text: text.value.trim() });
-        done(); toast(t("appeal_sent", { id: r.appeal_id }));
+        done(r.appeal_id); toast(t("appeal_sent", { id: r.appeal_id }));
       } catch (err) {
         msg.textContent = APPEAL_REFUSED[err.code] ? t(APPEAL_REFUSED[err.code]) : errorText(err);
         msg.className = "form-msg error";

@@ -8,7 +8,7 @@
 // was told of, under "qg.seen.<first 16 hex digits of SHA-256 of the user id>". Unlike the rest of
 // what the page keeps for a user it stays after logout (the next login would otherwise announce every
 // old outcome again), and it holds no content and not the user id itself.
-import { el, toast, modal } from "./dom.js";
+import { el, toast, modal, clear } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
 import { S, api } from "./state.js";
 import { browserStore } from "./browser_store.js";
@@ -210,7 +210,7 @@ function measureText(x) {
   return MEASURES[x.measure] ? t(MEASURES[x.measure], { group: x.group_name || x.group_id || "" }) : String(x.measure || "");
 }
 
-function sanctionItem(x) {
+function sanctionItem(x, appealed = () => {}) {
   const end = x.measure === "warning" ? (x.deadline ? t("sanction_deadline", { time: fmtTime(x.deadline) }) : "")
     : x.until ? t("sanction_until", { time: fmtTime(x.until) }) : t("sanction_no_end");
   return el("li", { "data-sanction-id": x.sanction_id },
@@ -218,7 +218,7 @@ function sanctionItem(x) {
       text: t(x.status === "overdue" ? "sanction_overdue" : "sanction_in_force") }), " ", el("span", { text: measureText(x) })),
     el("small", { class: "muted", text: [t("sanction_since", { time: fmtTime(x.starts_at), sid: x.sanction_id }), end].filter(Boolean).join(" · ") }),
     x.reason ? el("p", { class: "outcome-note", text: t("sanction_reason", { reason: x.reason }) }) : null,
-    el("button", { type: "button", class: "ghost small act-appeal", text: t("appeal"), onclick: () => appealDialog(x.sanction_id) }));
+    el("button", { type: "button", class: "ghost small act-appeal", text: t("appeal"), onclick: () => appealDialog(x.sanction_id).then((id) => { if (id) appealed(); }) }));
 }
 
 // A list that pages back with "load more" (`before` = the oldest id shown).
@@ -243,7 +243,9 @@ function pagedList(op, key, id, item, empty, listId) {
     }
   };
   more.addEventListener("click", load);
-  return { wrap, load };
+  // (read again from the newest: an appeal sent from the list above goes at its top)
+  const reload = () => { clear(list); before = null; return load(); };
+  return { wrap, load, reload };
 }
 
 // 我的举报与申诉: each report and appeal with its status and, once handled, the outcome, the
@@ -254,7 +256,7 @@ export function openMyReports() {
   const sanctions = el("ul", { class: "outcomes", id: "my-sanction-list" });
   standing().then((rows) => {
     if (!rows.length) sanctions.append(el("li", { class: "muted", text: t("no_my_sanctions") }));
-    for (const x of rows) sanctions.append(sanctionItem(x));
+    for (const x of rows) sanctions.append(sanctionItem(x, () => appeals.reload()));
   }).catch((e) => sanctions.append(el("li", { class: "form-msg error", text: errorText(e) })));
   modal(t("my_reports"), () => [
     el("h3", { text: t("my_sanctions_list") }), sanctions,

@@ -89,6 +89,9 @@ const ZH = [
   [/^(\w+) needs at least one visible character$/, (m) => `${field(m[1])}至少需要一个可见字符`],
   [/^(\w+) has more than (\d+) combining marks in a row$/, (m) => `${field(m[1])}中一个字符上最多叠加 ${m[2]} 个组合符号`],
   [/^display_name is reserved for cancelled accounts$/, () => "这个昵称留给已注销的账号，不能使用"],
+  // governance/names.py: the stand-ins the platform shows for a name it holds back (用户 u…, 群聊 …)
+  [/^(\w+) is the form the platform shows for a user whose own name it holds back/, (m) => `${field(m[1])}不能是“用户”加用户 ID：平台用它显示名称被暂时隐去的用户，会被误认为那位用户`],
+  [/^a group name may not be 群聊 and a group id/, () => "群名称不能是“群聊”加群号：平台用它显示名称被暂时隐去的群"],
   [/^legal_name may contain only letters, spaces and middle dots$/, () => "真实姓名只能包含文字、空格和间隔号（·）"],
   [/^legal_name must contain letters$/, () => "真实姓名须包含文字"],
   [/^id_number must be 17 digits followed by a digit or X$/, () => "身份证号须为 17 位数字加 1 位数字或 X"],
