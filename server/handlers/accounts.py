@@ -582,14 +582,15 @@ async def reset_password(ctx: Context, sess: Session, req: rq.ResetPassword, enc
         await _set_password(ctx, sess, user, hashed, None)
     # The wrong passwords given for the account lock it no more: whoever guessed them, the owner, who has
     # just proved the phone theirs, logs in with the new password at once (a restart forgets them too:
-    # the limits are rebuilt from the network log, this row included, which is kept before the answer).
+    # the limits are rebuilt from the network log, this row included, which the answer waits for:
+    # netlog.ANSWERED).
     ctx.failed_logins_per_account.forget(user.user_id)
     if sess.user is user:
         # Asked on a connection logged in to the account: its login ended with the others (its token is
         # revoked), so it is logged in no more, as after logout; other connections were closed.
         ctx.detach(sess)
         ctx.arm_auth_timer(sess)
-    await netlog.session_kept(ctx, sess, "password_reset", user.user_id)
+    netlog.session(ctx, sess, "password_reset", user.user_id)
 
 
 @handler("change_password")

@@ -61,27 +61,27 @@ class MessageCost:
         return [f"no credit taken from {self.user.username}: it was already taken for {self.what}"]
 
 
-def _claim(app: Context, user: User | None) -> tuple[int, Callable[[], None]]:
-    """The points claimed from ``user`` in memory now (none from no user, or a penalty of 0), and the undo."""
+def _claim(app: Context, user: User | None) -> tuple[int, Callable[[], None], int]:
+    """The points claimed from ``user`` in memory now (none from no user, or a penalty of 0), the undo,
+    and the user's ``credit_told`` before the claim (:meth:`MessageCost.settle`)."""
+    told = user.credit_told if user is not None else 0
     points = app.cfg.credit.penalty_report_upheld
     pen, undo = penalty(app, user, points)
-    return (points if pen is not None else 0), undo
+    return (points if pen is not None else 0), undo, told
 
 
 def message_cost(app: Context, sender: User | None, group_id: str, seq: int, record: Audit) -> MessageCost:
     """Claim in memory the sender's penalty for message (``group_id``, ``seq``) and the change that stores
     it once (the last of the op's changes, with ``record`` as the op's entry: ``apply`` gets no
     ``audit``). No await: the caller applies it at once."""
-    told = sender.credit_told if sender is not None else 0
-    claimed, undo = _claim(app, sender)
+    claimed, undo, told = _claim(app, sender)
     change = MessagePenalty(sender.user_id if sender is not None else None, claimed, group_id, seq, record)
     return MessageCost(sender, claimed, f"message {seq} of group {group_id}", change, undo, told)
 
 
 def comment_cost(app: Context, author: User | None, comment_id: int, record: Audit) -> MessageCost:
     """:func:`message_cost` for public-account comment ``comment_id``, whose ``author`` pays."""
-    told = author.credit_told if author is not None else 0
-    claimed, undo = _claim(app, author)
+    claimed, undo, told = _claim(app, author)
     change = CommentPenalty(author.user_id if author is not None else None, claimed, comment_id, record)
     return MessageCost(author, claimed, f"comment {comment_id}", change, undo, told)
 
@@ -89,7 +89,6 @@ def comment_cost(app: Context, author: User | None, comment_id: int, record: Aud
 def post_cost(app: Context, author: User | None, post_id: int, record: Audit) -> MessageCost:
     """:func:`message_cost` for an upheld report about public-account post ``post_id``, whose ``author``
     pays once however many reports about it are upheld."""
-    told = author.credit_told if author is not None else 0
-    claimed, undo = _claim(app, author)
+    claimed, undo, told = _claim(app, author)
     change = PostPenalty(author.user_id if author is not None else None, claimed, post_id, record)
     return MessageCost(author, claimed, f"post {post_id}", change, undo, told)
