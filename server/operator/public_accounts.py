@@ -307,7 +307,7 @@ async def suspend_account(app: Context, args: dict[str, Any]) -> Result:
         end = a.suspension_end()  # (a suspension it carries may outlast this one)
     _tell(app, a, ev.Notice(kind="account_suspended", account_id=a.account_id, by=operator_name(),
                             text=f"publishing, and changing the name or introduction, are suspended: {reason}",
-                            reason=reason,
+                            reason=reason, sanction_id=str(sid),
                             deadline=end))
     if points:
         tell_account_credit(app, a, score, -points, f"publishing was suspended: {reason}", reason=reason,
@@ -885,15 +885,15 @@ async def freeze_account_category(app: Context, args: dict[str, Any]) -> Result:
                                   seconds=seconds, until=until))
         except PartlyFrozen as partly:
             raise partly_frozen(partly, "public accounts", category, until,
-                                lambda a, _: _tell_frozen(app, a, reason, operator_name())) from partly
-    await tell_in_turns(accounts, until, lambda a, _: _tell_frozen(app, a, reason, operator_name()))
+                                lambda a, sid: _tell_frozen(app, a, reason, operator_name(), sid)) from partly
+    await tell_in_turns(accounts, until, lambda a, sid: _tell_frozen(app, a, reason, operator_name(), sid))
     return Result([f"froze {len(accounts)} public accounts in {category} until {until}"])
 
 
-def _tell_frozen(app: Context, a: Account, reason: str, by: str) -> None:
+def _tell_frozen(app: Context, a: Account, reason: str, by: str, sanction_id: int) -> None:
     _tell(app, a, ev.Notice(kind="account_suspended", account_id=a.account_id, by=by,
                             text=f"publishing, and changing the name or introduction, are suspended: {reason}",
-                            reason=reason, deadline=a.suspension_end()))
+                            reason=reason, sanction_id=str(sanction_id), deadline=a.suspension_end()))
 
 
 async def keep_account_frozen(app: Context, account_id: str, category: str, until: int) -> bool:
@@ -920,6 +920,6 @@ async def keep_account_frozen(app: Context, account_id: str, category: str, unti
             app, [(account_id, a)], still_missed, ACCOUNT, "suspend_account", reason, now, until,
             lambda ids: [SetAccountFields(aid, {"suspended_until": until}) for aid in ids],
             lambda _: Audit(now, SYSTEM, None, "suspend_account", None, account_id, reason), actor=SYSTEM)
-    for a, _ in suspended:
-        _tell_frozen(app, a, reason, SYSTEM)
+    for a, sanction_id in suspended:
+        _tell_frozen(app, a, reason, SYSTEM, sanction_id)
     return bool(suspended)

@@ -143,6 +143,7 @@ async def test_suspend_blocks_publishing_until_lifted(srv):
     assert row["status"] == "suspended" and row["credit_score"] == 80  # 100 less the sanction penalty
 
     [susp] = [s for s in await sanctions(srv, aid) if s["kind"] == "suspend_account"]
+    assert ev["sanction_id"] == str(susp["id"])  # [ext]: what the owner's appeal takes, told with the measure
     await admin_ok(srv, "lift", susp["id"], "--reason", "申诉成立")
     assert (await notice(owner, "sanction_lifted"))["account_id"] == aid
     shown = await owner.request("account_info", account_id=aid)
@@ -1060,6 +1061,8 @@ async def test_freeze_a_public_account_category(srv):
         told = await notice(owner, "account_suspended")
         assert told["account_id"] == aid and "突发事件" in told["text"] and told["deadline"] > 0
         assert told["reason"] == "突发事件"
+        [own] = [s for s in await sanctions(srv, aid) if s["kind"] == "suspend_account"]
+        assert told["sanction_id"] == str(own["id"])  # each account's own sanction, what its owner appeals
         assert code(await owner.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
     assert code(await one.call("publish", account_id=other, title="t", body="b")) == "ok"
     fresh = await srv.user(verify_id=True)
@@ -1109,6 +1112,7 @@ async def test_an_account_opened_while_its_category_freezes_is_suspended_too(srv
     assert told["reason"] == "the platform froze the category culture while the account was being opened"
     [susp] = [s for s in await sanctions(srv, aid) if s["kind"] == "suspend_account"]
     assert susp["actor"] == "system" and "froze the category culture" in susp["reason"]
+    assert told["sanction_id"] == str(susp["id"])
     [opener] = await restart(srv, opener)
     assert code(await opener.call("publish", account_id=aid, title="t", body="b")) == "forbidden"
 

@@ -4,7 +4,7 @@
 // Every piece of user data is rendered as text (dom.js).
 import { el, clear, $, toast, modal, confirmBox, morph, morphKids, closeDialogsOf, keepingFocus, composing, onLongPress, announceArrival, typingFocusWelcome, announce, focusIfIdle } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
-import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom, postingBlocked, serverNow, learnServerTime } from "./state.js";
+import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom, postingBlocked, serverNow, learnServerTime, managerRole } from "./state.js";
 import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, deletedText, previewText, upload } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, editChanged, hitsChanged, pinsChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
@@ -2156,7 +2156,12 @@ function platformNotice(ev) {
   // the user's, told as every credit notice is, and their level read again.
   if (ev.account_id && ev.kind !== "credit") {   // about a public account (accounts.js)
     const bad = ["account_warning", "account_restricted", "account_suspended", "account_closed", "post_removed", "content_removed"].includes(ev.kind);
-    notice(accountNotice(ev), null, bad ? "error" : "info");
+    // A sanction of the account (a warning, the comments' restriction, a suspension) carries its id:
+    // its owner (not an editor: the owner answers for the account) may appeal it from the notice.
+    const sanctioned = ["account_warning", "account_restricted", "account_suspended"].includes(ev.kind) && ev.sanction_id;
+    const owner = sanctioned && managerRole(ev.account_id) === "owner";
+    notice(accountNotice(ev), owner ? appealAction(ev.sanction_id) : null, bad ? "error" : "info");
+    if (owner) markSanctionsSeen();   // (told live: the next login does not tell it again)
     return;
   }
   switch (ev.kind) {
