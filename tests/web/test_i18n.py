@@ -30,6 +30,25 @@ def test_both_languages_have_the_same_keys() -> None:
     assert {k for k in en - zh if not k.endswith("_one")} == set(), "keys missing in Chinese"
 
 
+# English strings counting `{n}` things that are only said of two or more (the code picks another
+# key for one): each other count of plural things has its `_one` form, which t() takes when n is 1.
+ONLY_MANY = {"n_sanctions_standing", "n_platform_since", "new_join_requests", "messages_said", "pinned_n",
+             "uses_n", "edit_too_long", "text_too_long", "name_too_long"}
+PLURAL_COUNT = re.compile(r"\{n\} (?:\w+ )?\w+s\b")
+
+
+def test_every_english_count_that_may_be_one_has_its_singular() -> None:
+    """A reviewer's case: "1 messages of Bob deleted", "1 requests declined"."""
+    src = I18N.read_text(encoding="utf-8")
+    en = src[src.index("const en = {"):src.index("const TABLES")]
+    strings = dict(re.findall(r'([a-z][a-z0-9_]*): "((?:[^"\\]|\\.)*)"', en))
+    plural = {k for k, v in strings.items() if not k.endswith("_one") and PLURAL_COUNT.search(v)}
+    assert len(plural) > 10  # the patterns still read the table
+    assert {k for k in plural - ONLY_MANY if k + "_one" not in strings} == set()
+    for k in ONLY_MANY:   # (each still exists and counts: a renamed key is taken out of the list)
+        assert k in plural, k
+
+
 def test_english_at_phone_width_fits_the_account_dialog_and_reads_as_english(browser: Any,
                                                                              server: ServerProcess) -> None:
     """A reviewer's cases: at 360 px in English, Log out sat outside the account dialog (its row of

@@ -472,6 +472,11 @@ const en = {
   ae_no_account: "No such public account.", ae_bad_id: "An account ID is 9 to 12 digits.", ae_post_gone: "This post no longer exists or was deleted.",
   account_is_closed: "This account is closed; its posts are no longer shown.", posts: "Posts", no_posts: "No posts yet", reads_n: "{n} reads", comments_n: "{n} comments", images_n: "{n} pictures",
   reads_n_one: "1 read", comments_n_one: "1 comment", images_n_one: "1 picture",
+  // (t() takes key_one when n is 1: each count that may be 1 has its singular)
+  confirm_reject_all_one: "Decline the one request to join? They may not ask again for a while.", done_rejected_all_one: "1 request declined",
+  done_rejected_all_some_one: "1 request declined ({m} more were handled by another manager)", members_more_one: "1 more member is not listed: find them by name or user ID.",
+  clean_done_one: "1 message of {name} deleted", clean_partial_one: "1 message of {name} deleted; the rest were not: {why} (use “Delete their messages” in the ban list again)",
+  too_many_files_one: "At most 1 attachment per message", new_above_one: "↑ 1 unread message",
   post_held: "in review", post_held_hint: "The platform is reviewing this post; until then only the owner and editors see it.", delete_post: "Delete post",
   confirm_post_delete: "Delete “{title}”?", post_deleted: "Post deleted",
   comments_title: "Comments", comments_closed_note: "The author turned comments off", comments_review_note: "Comments appear once the author approves them.", no_comments: "No comments yet",
