@@ -56,6 +56,7 @@ __all__ = [
     "Notice",
     "PersonObj",
     "PostDeleted",
+    "PostComments",
     "PostEvent",
     "Reaction",
     "ReadMarker",
@@ -547,6 +548,17 @@ class PostDeleted(EventBase, tag="post_deleted", kw_only=True, frozen=True):
     post_id: str
 
 
+class PostComments(EventBase, tag="post_comments", kw_only=True, frozen=True):
+    """[ext] A post's comment mode changed (``set_post_comments``): ``comments`` as it applies now,
+    and why it takes none when it takes none (``comments_closed_by``, as on ``posts``). To whom
+    ``post`` went (the account's subscribers online, its owner and editors; only these for a held post)."""
+
+    account_id: str
+    post_id: str
+    comments: str
+    comments_closed_by: str | None = None
+
+
 class CommentEvent(EventBase, tag="comment", kw_only=True, frozen=True):
     """A new comment, to the account's owner and editors online; ``held`` while it waits for approval.
     [ext] Also a comment whose status changed (``moderated``), as it is shown now: made visible
@@ -612,6 +624,7 @@ Event: TypeAlias = (
     | SelfChanged
     | PostEvent
     | PostDeleted
+    | PostComments
     | CommentEvent
     | CommentDeleted
     | EditorChanged

@@ -76,6 +76,7 @@ __all__ = [
     "DeleteUserMessages",
     "DeleteUpload",
     "DeletePost",
+    "SetPostComments",
     "DissolveGroup",
     "EditMessage",
     "GroupId",
@@ -751,6 +752,14 @@ class DeletePost(RequestBase, tag="delete_post", kw_only=True, frozen=True):
     post_id: Str
 
 
+class SetPostComments(RequestBase, tag="set_post_comments", kw_only=True, frozen=True):
+    """[ext] Change a published post's comment mode (owner, editors): close its comments, hold new
+    ones for approval, or open them again."""
+
+    post_id: Str
+    comments: CommentsMode
+
+
 class Comment(RequestBase, tag="comment", kw_only=True, frozen=True):
     """Comment on a post, or reply (``reply_to``) to one of its comments."""
 
@@ -858,6 +867,7 @@ Request: TypeAlias = (
     | Posts
     | ReadPost
     | DeletePost
+    | SetPostComments
     | Comment
     | Comments
     | ModerateComment

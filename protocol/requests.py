@@ -158,6 +158,7 @@ OPS: dict[str, tuple[Arg, ...]] = {
     "posts": _op("account_id:aid", "before:str?", "limit:int?"),
     "read_post": _op("post_id:str"),
     "delete_post": _op("post_id:str"),
+    "set_post_comments": _op("post_id:str", "comments:str"),  # extension
     "comment": _op("post_id:str", "text:text", "reply_to:str?"),
     "comments": _op("post_id:str", "before:str?", "limit:int?"),
     "moderate_comment": _op("post_id:str", "comment_id:str", "action:str"),

@@ -307,6 +307,11 @@ class Account:
     # stands on, its end), each dropped once it is lifted there (``State.carried_by``).
     carried: dict[int, tuple[str, int]] = field(default_factory=dict)
     last_post_at: int = 0  # for the credit level's publishing interval
+    # [ext] Posts whose comment mode set_post_comments changed in this process: post id -> the mode
+    # (``open``, ``review``, ``closed``). A comment reads its post from the store and then decides
+    # from this, with no await between: a change claimed while that read awaited is not missed.
+    # Kept for the process's life (one entry per change made; the store has them all at a load).
+    comment_modes: dict[int, str] = field(default_factory=dict)
     editors: set[str] = field(default_factory=set)
     subscribers: set[str] = field(default_factory=set)
     online: set[Session] = field(default_factory=set)

@@ -124,7 +124,7 @@ MANAGING_OPS = frozenset({
     "set_announcement", "update_group", "delete_user_messages", "dissolve_group", "ban", "unban",
     "set_slow_mode", "create_invite_link", "revoke_invite_link", "pin_message", "create_group",
     "create_account", "update_account", "set_editor", "close_account", "delete_post", "moderate_comment",
-    "subscribe", "unsubscribe", "publish",
+    "set_post_comments", "subscribe", "unsubscribe", "publish",
 })
 
 

@@ -370,6 +370,50 @@ async def delete_post(ctx: Context, sess: Session, req: rq.DeletePost, enc: Enco
     announce_post_gone(ctx, a, post_id, held)
 
 
+@handler("set_post_comments")
+async def set_post_comments(ctx: Context, sess: Session, req: rq.SetPostComments, enc: Encoding) -> dict[str, Any]:
+    """[ext] A published post's comment mode, changed by its account's owner or an editor (P12: the
+    account manages its comments; a post drawing abuse is closed to new comments, or held for
+    approval). The comments it has stay as they are: held ones wait for approval still."""
+    user = sess.me
+    post_id = _id(req.post_id, "post")
+    row = await ctx.store.post(post_id)
+    if row is None or row.gone:
+        raise ContractError("not_found", f"no post {req.post_id}")
+    # Checked after the await: the role (and the account) is read from memory now, not before the read.
+    still_active(user)
+    _unseen_if_held(ctx, user, row, req.post_id)
+    a = managed_account(ctx, user, row.account_id)
+    mode = req.comments
+    # Claimed in memory before the write (no await since the checks): a comment whose read of the post
+    # was in flight decides by this mode (comment_mode), not by the one it read.
+    modes = a.comment_modes
+    before = modes.get(post_id)
+    modes[post_id] = mode.value
+
+    def undo() -> None:
+        if modes.get(post_id) == mode.value:
+            if before is None:
+                del modes[post_id]
+            else:
+                modes[post_id] = before
+
+    [_, held] = await commit(ctx, ch.ManagesAccount(a.account_id, user.user_id),
+                             ch.SetPostComments(post_id, mode.value),
+                             audit=audit(ctx, user, "set_post_comments", a, post_id=req.post_id,
+                                         comments=mode.value), undo=undo)
+    fields = _mode_fields(ctx, a, CommentsMode(modes.get(post_id, mode.value)))
+    # To whom the post went (see announce_post_gone); the caller's other connections too.
+    audience = set(_managers(ctx, a)) if held else set(a.online).union(_managers(ctx, a))
+    publish_many(audience, ev.PostComments(account_id=a.account_id, post_id=str(post_id), **fields))
+    return fields
+
+
+def comment_mode(a: Account, row: PostRow) -> CommentsMode:
+    """The post's comment mode now: a change this process made since the post was read wins."""
+    return CommentsMode(a.comment_modes.get(row.post_id, row.comments_mode))
+
+
 # -- comments ----------------------------------------------------------------------------------
 @handler("comment")
 async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -> dict[str, Any]:
@@ -387,7 +431,8 @@ async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -
     # measure still says why (the account's followers are not told of a restriction).
     if a.closed_at is not None:
         raise ContractError("forbidden", f"public account {a.account_id} is closed", cause="account_closed")
-    if row.comments_mode == CommentsMode.CLOSED:
+    mode = comment_mode(a, row)
+    if mode == CommentsMode.CLOSED:
         raise ContractError("forbidden", "comments are closed on this post", cause="post")
     if a.comments_restricted:
         raise ContractError("forbidden", "the platform has restricted comments on this account", cause="platform")
@@ -409,7 +454,7 @@ async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -
     review = verdict.category if verdict is not None and verdict.action is Action.REVIEW else None
     # A reply to the caller's own held comment waits with it, shown to nobody else (it would point
     # them at a comment they cannot see): the managers approve it once its parent is shown.
-    held = row.comments_mode == CommentsMode.REVIEW or review is not None or (
+    held = mode == CommentsMode.REVIEW or review is not None or (
         parent is not None and parent.status == "held")
     # A comment the filter held is queued for the operators' review in the same write.
     [comment_id] = await commit(ctx, ch.InsertComment(row.post_id, user.user_id, text, reply_to, now,

@@ -1368,6 +1368,16 @@ class DeletePost(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class SetPostComments(Change):
+    """[ext] A post's comment mode (``open``, ``review``, ``closed``) set by its account's manager;
+    ``not_found`` when the post is gone. ``apply`` returns whether the post is held (as the store
+    has it now: who is told of the change follows from that, as for a deletion)."""
+
+    post_id: int
+    comments_mode: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReadPost(Change):
     """Count one read of a post per user; ``apply`` returns whether this one counted."""
 

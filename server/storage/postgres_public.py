@@ -208,6 +208,16 @@ async def _delete_post(db: Conn, d: c.DeletePost) -> bool:
     return bool(held)
 
 
+@applies(c.SetPostComments)
+async def _set_post_comments(db: Conn, m: c.SetPostComments) -> bool:
+    held = await db.fetchval(
+        "UPDATE posts SET comments_mode = $1 WHERE post_id = $2 AND deleted_at IS NULL AND removed_at IS NULL"
+        " RETURNING held", m.comments_mode, m.post_id)
+    if held is None:
+        raise ContractError("not_found", f"no post {m.post_id}")  # deleted or removed since it was read
+    return bool(held)
+
+
 @applies(c.ReadPost)
 async def _read_post(db: Conn, r: c.ReadPost) -> bool:
     # Not for a post gone since it was read: its reads are marked gone as it goes (migration 25), and

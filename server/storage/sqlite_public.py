@@ -191,6 +191,16 @@ async def _delete_post(db: aiosqlite.Connection, d: c.DeletePost) -> bool:
     return bool(rows[0][0])
 
 
+@applies(c.SetPostComments)
+async def _set_post_comments(db: aiosqlite.Connection, m: c.SetPostComments) -> bool:
+    rows = list(await db.execute_fetchall(
+        "UPDATE posts SET comments_mode = ? WHERE post_id = ? AND deleted_at IS NULL AND removed_at IS NULL"
+        " RETURNING held", (m.comments_mode, m.post_id)))
+    if not rows:
+        raise ContractError("not_found", f"no post {m.post_id}")  # deleted or removed since it was read
+    return bool(rows[0][0])
+
+
 @applies(c.ReadPost)
 async def _read_post(db: aiosqlite.Connection, r: c.ReadPost) -> bool:
     # Not for a post gone since it was read: its reads are marked gone as it goes (schema 27), and a

@@ -42,6 +42,7 @@ from protocol.events import (
     MessageReleased,
     Notice,
     PersonObj,
+    PostComments,
     PostDeleted,
     PostEvent,
     Reaction,
@@ -177,6 +178,10 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
     (PostEvent(account_id="987654321", post_id="12", title="本周新闻", ts=5),
      event("post", account_id="987654321", post_id="12", title="本周新闻", ts=5)),
     (PostDeleted(account_id="987654321", post_id="12"), event("post_deleted", account_id="987654321", post_id="12")),
+    (PostComments(account_id="987654321", post_id="12", comments="closed", comments_closed_by="post"),
+     event("post_comments", account_id="987654321", post_id="12", comments="closed", comments_closed_by="post")),
+    (PostComments(account_id="987654321", post_id="12", comments="review"),
+     event("post_comments", account_id="987654321", post_id="12", comments="review")),
     (CommentEvent(account_id="987654321", post_id="12", comment_id="3",
                   user=PersonObj(user_id=BOB.user_id, display_name="Bob"), text="好文", ts=6),
      event("comment", account_id="987654321", post_id="12", comment_id="3",
@@ -205,7 +210,7 @@ def test_every_event_is_covered():
         "message", "message_released", "message_deleted", "member_joined", "member_left", "member_removed",
         "role_changed", "member_muted", "group_updated", "join_request", "notice", "group_dissolved", "group_closed",
         "group_suspended", "invited", "join_result", "message_edited", "reaction", "read_marker", "self_changed",
-        "post", "post_deleted", "comment", "comment_deleted", "held_text_settled", "user_renamed",
+        "post", "post_deleted", "post_comments", "comment", "comment_deleted", "held_text_settled", "user_renamed",
         "editor_changed", "ban_changed", "join_request_decided", "invite_link_changed",
     }
     for name, cls in EVENT_TYPES.items():
