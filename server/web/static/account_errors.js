@@ -67,6 +67,6 @@ export function refusal(e, op, args = {}, info = null) {
     if (c === "bad_request") return t("ae_bad_id");
   }
   if (c === "forbidden" && info && info.status === "closed") return t("ae_closed");
-  if (c === "not_found" && (op === "read_post" || op === "comments" || op === "delete_post")) return t("ae_post_gone");
+  if (c === "not_found" && (op === "read_post" || op === "comments" || op === "delete_post" || op === "set_post_comments")) return t("ae_post_gone");
   return errorText(e);
 }

@@ -9,7 +9,7 @@ import { t, errorText, fmtDate, fmtTime, acatName } from "./i18n.js";
 import { A, S, api, managerRole, loadCategories, fillCategories, textRoom, serverNow } from "./state.js";
 import { reportDialog } from "./manage.js";
 import { refusal } from "./account_errors.js";
-import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts, refreshComments, refreshOpenPost, postGone, commentGone, contentNotice, older, setPostHooks } from "./posts.js";
+import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts, refreshComments, refreshOpenPost, postGone, commentGone, contentNotice, older, setPostHooks, postCommentsChanged } from "./posts.js";
 import { heldFor, heldBox, loadHeld, onHeldChange } from "./held.js";
 
 let hooks = { openProfile: () => {} };
@@ -498,6 +498,12 @@ export function onPostDeleted(ev) {
   for (const [cid, pid] of comments ? [...comments] : []) if (pid === ev.post_id) { comments.delete(cid); changed = true; }
   if (comments && !comments.size) A.newComments.delete(ev.account_id);
   if (changed) drawAccounts();
+}
+
+// `post_comments` [ext]: a post's comment mode changed: the open account's list and post follow.
+export function onPostComments(ev) {
+  const v = A.view;
+  if (v && v.aid === ev.account_id) postCommentsChanged(v, ev, renderPane);
 }
 
 // `comment_deleted` [ext]: a comment this user saw is gone for them (deleted or hidden by the

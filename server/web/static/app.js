@@ -14,7 +14,7 @@ import { browserStore } from "./browser_store.js";
 import { appealKey, checkOutcomes, markOutcomesSeen, markPlatformNoticeSeen, markSanctionsSeen, openMyReports, platformNoticesDue } from "./outcomes.js";
 import { forgetUser, keepUnsent, restoreUnsent, dropStaleUnsent, rememberUser, typedFor, keepTyped as keepDraft, doneKey, sharedDone, markDone, undone, saveOutbox, restoreOutbox, keepMark, keptMarks, markSent } from "./kept.js";
 import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange, forgetHeld } from "./held.js";
-import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onCommentEvent, onCommentDeleted, onEditorChanged, accountsShown, accountNotice, setAccountHooks, said } from "./accounts.js";
+import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onPostComments, onCommentEvent, onCommentDeleted, onEditorChanged, accountsShown, accountNotice, setAccountHooks, said } from "./accounts.js";
 
 const PAGE = 50;
 let statusKey = "offline";
@@ -2103,6 +2103,9 @@ function onEvent(ev) {
       break;
     case "post_deleted":   // [ext] a post went: out of the open account's list, closed if open
       onPostDeleted(ev);
+      break;
+    case "post_comments":   // [ext] a post's comment mode changed: its comment box opens or closes
+      onPostComments(ev);
       break;
     case "comment":
       onCommentEvent(ev);

@@ -191,7 +191,7 @@ const zh = {
   comment_placeholder: "写评论…", comment_send: "评论", comment_sent: "评论已发表", comment_held: "评论已提交，审核通过后公开",
   comment_awaiting_mine: "等待审核，仅你可见", comment_awaiting: "待审核", comment_hidden: "已隐藏", hide: "隐藏", reply_to_name: "回复 {name}", reply_to_unseen: "回复一条未显示的评论",
   confirm_comment_delete: "确定删除这条评论？删除后所有人都看不到。", moderated_approve: "评论已公开", moderated_hide: "评论已隐藏", moderated_delete: "评论已删除",
-  post_title: "标题", post_body: "正文", post_comments: "评论", cmode_open: "允许评论", cmode_review: "评论需审核后公开", cmode_closed: "关闭评论",
+  post_title: "标题", post_body: "正文", post_comments: "评论", cmode_open: "允许评论", cmode_review: "评论需审核后公开", cmode_closed: "关闭评论", post_comments_set: "评论设置已改为：{mode}",
   add_images: "添加图片", images_only: "文章只能附图片", uploading: "正在上传图片…", post_published: "文章已发布",
   post_held_toast: "文章已提交平台审核，通过后才会推送给关注者", comments_forced_closed: "按公众号当前的信用等级，这篇文章不能开放评论，评论已关闭。",
   // the platform's measures that follow a group's owner, credit given back, a person's blacklisting
@@ -483,7 +483,7 @@ const en = {
   comment_placeholder: "Write a comment…", comment_send: "Comment", comment_sent: "Comment posted", comment_held: "Comment sent; it appears once approved",
   comment_awaiting_mine: "awaiting review, only you see it", comment_awaiting: "awaiting review", comment_hidden: "hidden", hide: "Hide", reply_to_name: "replying to {name}", reply_to_unseen: "replying to a comment not shown",
   confirm_comment_delete: "Delete this comment? Nobody will see it again.", moderated_approve: "Comment approved", moderated_hide: "Comment hidden", moderated_delete: "Comment deleted",
-  post_title: "Title", post_body: "Text", post_comments: "Comments", cmode_open: "open", cmode_review: "shown after approval", cmode_closed: "off",
+  post_title: "Title", post_body: "Text", post_comments: "Comments", cmode_open: "open", cmode_review: "shown after approval", cmode_closed: "off", post_comments_set: "Comments are now: {mode}",
   add_images: "Add pictures", images_only: "Posts carry pictures only", uploading: "Uploading pictures…", post_published: "Post published",
   post_held_toast: "The post awaits the platform's review; followers get it once approved", comments_forced_closed: "At the account's credit level this post may not carry comments; they are off.",
   // the platform's measures that follow a group's owner, credit given back, a person's blacklisting

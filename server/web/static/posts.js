@@ -121,6 +121,38 @@ function refreshMode(v, render) {
   });
 }
 
+// [ext] `post_comments`: a post's comment mode changed (its managers' `set_post_comments`): the
+// list's entry and the open post take the mode in force at once (the comment box opens or closes).
+export function postCommentsChanged(v, ev, render) {
+  const mode = { comments: ev.comments, comments_closed_by: ev.comments_closed_by };
+  v.posts = v.posts.map((p) => (p.post_id === ev.post_id ? { ...p, ...mode } : p));
+  if (v.post && v.post.post.post_id === ev.post_id) v.post.post = { ...v.post.post, ...mode };
+  if (A.view === v) render();
+}
+
+// The post's own comment mode, as its managers choose it (`set_post_comments`). Shown as the mode in
+// force: a post closed by a platform restriction or the credit level reads `closed` here too.
+function commentModeControl(v, render) {
+  const p = v.post.post;
+  const select = el("select", { id: "post-comments-mode", "aria-label": t("post_comments") },
+    ["open", "review", "closed"].map((m) => el("option", { value: m, text: t("cmode_" + m) })));
+  select.value = p.comments || "open";
+  select.onchange = async () => {
+    const vp = v.post;
+    const want = select.value;
+    let r;
+    try { r = await api("set_post_comments", { post_id: p.post_id, comments: want }); } catch (e) {
+      select.value = vp.post.comments || "open";
+      toast(refusal(e, "set_post_comments", {}, v.info), "error");
+      if (e.code === "not_found") postGone(v, p.post_id, render, true);
+      return;
+    }
+    postCommentsChanged(v, { post_id: p.post_id, comments: r.comments, comments_closed_by: r.comments_closed_by }, render);
+    toast(t("post_comments_set", { mode: t("cmode_" + want) }));
+  };
+  return el("label", { class: "row small" }, el("span", { class: "muted", text: t("post_comments") }), select);
+}
+
 // Why a post takes no new comments, null while it takes them: the server's [ext]
 // `comments_closed_by`: `platform` (restricted), `credit` (the account's level allows none) or
 // `post` (its own mode), which a `closed` without it means.
@@ -245,6 +277,7 @@ export function postView(v, render) {
       el("div", { class: "row wrap post-actions" },
         role ? null : el("button", { type: "button", class: "ghost small", id: "btn-report-post", text: t("report_post"),
           onclick: () => reportDialog({ target_type: "post", post_id: p.post_id }) }),
+        role ? commentModeControl(v, render) : null,
         role ? el("button", { type: "button", class: "danger small", id: "btn-delete-post", text: t("delete_post"), onclick: () => deletePost(v, render) }) : null),
       commentsSection(v, render)));
 }
