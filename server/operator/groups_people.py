@@ -15,6 +15,8 @@ from governance.audit import Checkpoint
 from governance.posting import report_overdue
 from governance.sanctions import cut_short, standing
 from protocol import events as ev
+from protocol.enums import Role
+from protocol.errors import ContractError
 from server import record
 from server.claims import Together
 from server.fanout import publish
@@ -59,6 +61,7 @@ from server.operator.common import (
 from server.operator.message_penalty import MessageCost, comment_cost, message_cost, post_cost
 from server.state import NO_AGREEMENT
 from server.storage.changes import (
+    ActsAs,
     AddCredit,
     Audit,
     Change,
@@ -222,8 +225,19 @@ async def close_group(app: Context, args: dict[str, Any]) -> Result:
     g.ends_in_flight -= 1  # (close_group_now counts its own, with no await before: the copy stays in memory)
     owner = app.state.users[g.owner_id]
     pen, undo = penalty(app, owner, app.cfg.credit.penalty_sanction)
-    await close_group_now(app, g, reason, audit(app, "close_group", reason, g.group_id), changes(pen),
-                          report_id, undo, points_of(pen))
+    # The owner memory shows may be the heir of a transfer whose write is in flight: the store confirms
+    # it in the closing's transaction, so that the points are never taken from someone the store does
+    # not hold as the owner (a refused transfer leaves the group with the owner before). A dissolved
+    # group's owner is settled (its memberships are gone: nothing to confirm by).
+    sure = [] if g.dissolved_at is not None else [ActsAs(g.group_id, owner.user_id, Role.OWNER)]
+    try:
+        await close_group_now(app, g, reason, audit(app, "close_group", reason, g.group_id), [*sure, *changes(pen)],
+                              report_id, undo, points_of(pen))
+    except ContractError as err:
+        if err.code != "forbidden" or not sure:
+            raise
+        raise OperatorError(f"group {g.group_id} changed owners while it was being closed (a transfer that was "
+                            "then not stored): nothing was closed; run close-group again") from None
     tell_penalty(app, owner, pen, f"your group {g.group_id} was closed by the platform: {reason}", reason=reason)
     return Result([f"closed group {g.group_id}" + (" (dissolved by its owner before)" if g.dissolved_at else "")])
 
@@ -312,20 +326,23 @@ async def credit(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError("--delta must be a non-zero whole number")
     if abs(delta) > MAX_CREDIT_DELTA:
         raise OperatorError(f"--delta must be between -{MAX_CREDIT_DELTA} and {MAX_CREDIT_DELTA}")
-    # Claimed in memory before the write (and taken back if it fails), stored as a delta: a
-    # penalty or another credit command claimed while this write is in flight is not lost.
+    # Stored as a delta: a penalty or another credit command claimed while this write is in flight is
+    # not lost. A cut is claimed in memory before the write (and given back if it fails): it binds at
+    # once. A raise loosens the caps that follow the level, so it reaches memory only once stored: a
+    # create decided on a raised level whose write the store then refused would outlive it.
     told = user.credit_told
-    user.credit_score += delta
-    score = user.credit_score
+    if delta < 0:
+        user.credit_score += delta
+    score = user.credit_score + max(delta, 0)
 
-    def undo() -> None:
-        if delta < 0:  # (points taken and not after all: told again if a notice counted them meanwhile)
+    def undo() -> None:  # (points taken and not after all: told again if a notice counted them meanwhile)
+        if delta < 0:
             give_back_credit(app, user, -delta, told)
-        else:
-            user.credit_score -= delta
 
     await apply(app, AddCredit(user.user_id, delta),
                 audit=audit(app, "credit", reason, target_id=user.user_id, delta=delta, score=score), undo=undo)
+    if delta > 0:
+        user.credit_score += delta  # (no await since the write)
     # The score as it is now, not as claimed: a claim given back meanwhile (another measure's, which found
     # its points taken) is not in it any more (give_back_credit corrects only notices sent before it).
     now = user.credit_score

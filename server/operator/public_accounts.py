@@ -369,14 +369,20 @@ async def _license(app: Context, a: Account, args: dict[str, Any], reason: str) 
     if (label in a.labels) != revoke:
         raise OperatorError(f"account {a.account_id} {'has no' if revoke else 'already has the'} {what}")
     old = a.labels
-    a.labels = tuple(x for x in old if x != label) if revoke else (*old, label)
+    labels = tuple(x for x in old if x != label) if revoke else (*old, label)
+    # A revocation binds at once, claimed before its write (a news post is refused from now on); a
+    # grant lets the account do more (publish news, P8), so it reaches memory only once stored: a
+    # post decided on a licence whose write the store then refused would stay published.
+    if revoke:
+        a.labels = labels
 
     def undo() -> None:
         a.labels = old
 
-    await apply(app, SetAccountFields(a.account_id, {"labels": json.dumps(list(a.labels))}),
-                audit=_record(app, "license_account", reason, a, label=label, revoke=revoke, labels=list(a.labels)),
+    await apply(app, SetAccountFields(a.account_id, {"labels": json.dumps(list(labels))}),
+                audit=_record(app, "license_account", reason, a, label=label, revoke=revoke, labels=list(labels)),
                 undo=undo)
+    a.labels = labels  # (no await since the write; one licence change at a time: the caller's lock)
     verb = "revoked" if revoke else "granted"
     shown = shown_labels(a.subject_type, a.labels)
     _tell(app, a, ev.Notice(kind="account_licensed", text=f"the platform {verb} the {what}: {reason}",
@@ -452,18 +458,21 @@ async def account_credit(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError("--delta must be a non-zero whole number")
     if abs(delta) > MAX_CREDIT_DELTA:
         raise OperatorError(f"--delta must be between -{MAX_CREDIT_DELTA} and {MAX_CREDIT_DELTA}")
+    # As `credit` for a user's: a cut binds at once, claimed before its write; a raise (a faster
+    # publishing pace, comments allowed) reaches memory only once stored.
     told = a.credit_told
-    a.credit_score += delta
+    if delta < 0:
+        a.credit_score += delta
+    score = a.credit_score + max(delta, 0)
 
-    def undo() -> None:
-        if delta < 0:  # (points taken and not after all: told again if a notice counted them meanwhile)
+    def undo() -> None:  # (points taken and not after all: told again if a notice counted them meanwhile)
+        if delta < 0:
             give_back_account_credit(app, a, -delta, told)
-        else:
-            a.credit_score -= delta
 
-    score = a.credit_score
     await apply(app, AddAccountCredit(a.account_id, delta),
                 audit=_record(app, "account_credit", reason, a, delta=delta, score=score), undo=undo)
+    if delta > 0:
+        a.credit_score += delta  # (no await since the write)
     now = a.credit_score  # (as it is now: a claim given back meanwhile is not in it any more)
     level = tell_account_credit(app, a, now, delta, reason, reason=reason)
     return Result([f"account {a.account_id}: credit score {now}, level {level}"])

@@ -233,17 +233,24 @@ async def test_two_credit_commands_at_once_both_count(make_server):
     start = (await user.request("me"))["credit_score"]
 
     async def both_claimed() -> bool:
-        return (await user.request("me"))["credit_score"] == start + 30
+        return (await user.request("me"))["credit_score"] == start - 30
 
+    # (cuts: a cut is claimed in memory before its write; a raise reaches memory once stored)
     async with writes_held(srv, "users"):
-        a = asyncio.ensure_future(srv.admin("credit", user.username, "--delta", "10", "--reason", "a"))
-        b = asyncio.ensure_future(srv.admin("credit", user.username, "--delta", "20", "--reason", "b"))
+        a = asyncio.ensure_future(srv.admin("credit", user.username, "--delta", "-10", "--reason", "a"))
+        b = asyncio.ensure_future(srv.admin("credit", user.username, "--delta", "-20", "--reason", "b"))
         await until(both_claimed, timeout=4)  # both commands reached the server and queued their writes
         assert not a.done() and not b.done()  # (their writes wait for the hold)
     assert (await a)[0] == 0 and (await b)[0] == 0
-    assert (await user.request("me"))["credit_score"] == start + 30
+    assert (await user.request("me"))["credit_score"] == start - 30
     [(stored,)] = srv.db_rows("SELECT credit_score FROM users WHERE user_id = ?", user.user_id)
-    assert stored == start + 30
+    assert stored == start - 30
+    # two raises at once count both too
+    raised = await asyncio.gather(*(srv.admin("credit", user.username, "--delta", str(d), "--reason", "r")
+                                    for d in (10, 20)))
+    assert [rc for rc, _, _ in raised] == [0, 0]
+    assert (await user.request("me"))["credit_score"] == start
+    assert srv.db_rows("SELECT credit_score FROM users WHERE user_id = ?", user.user_id) == [(start,)]
 
 
 async def test_a_penalty_undone_after_a_later_one_was_claimed_leaves_memory_and_store_agreeing(
@@ -441,12 +448,13 @@ async def test_an_account_penalty_undone_after_a_later_credit_change_leaves_memo
         first = asyncio.ensure_future(srv.admin("remove-post", post, "--reason", "one"))
         second = asyncio.ensure_future(srv.admin("remove-post", post, "--reason", "two"))
         await until(scored(start - 2 * penalty), timeout=4)  # both read the post and claimed their penalty
-        credit = asyncio.ensure_future(srv.admin("account-credit", aid, "--delta", "5", "--reason", "r"))
-        await until(scored(start - 2 * penalty + 5), timeout=4)  # the credit is claimed; its write waits too
+        # (a cut: claimed in memory before its write, as a raise is not)
+        credit = asyncio.ensure_future(srv.admin("account-credit", aid, "--delta", "-5", "--reason", "r"))
+        await until(scored(start - 2 * penalty - 5), timeout=4)  # the credit is claimed; its write waits too
         assert not first.done() and not second.done() and not credit.done()
     assert sorted([(await first)[0] == 0, (await second)[0] == 0]) == [False, True]
     assert (await credit)[0] == 0
-    expected = start - penalty + 5
+    expected = start - penalty - 5
     assert await score() == expected
     [(stored,)] = srv.db_rows("SELECT credit_score FROM accounts WHERE account_id = ?", aid)
     assert stored == expected
