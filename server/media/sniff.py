@@ -163,8 +163,46 @@ _JPEG_MAX_SEGMENTS = 1000
 _JPEG_MAX_FILL = 64  # fill bytes before one marker (the standard allows any number; real files have a few)
 
 
+EXIF_HEADER = b"Exif\x00\x00"  # how a JPEG's APP1 segment that holds EXIF starts
+_ORIENTATION = 0x0112  # the EXIF (TIFF IFD0) tag that says how to turn the stored pixels to show them
+
+
+def exif_orientation(app1: bytes) -> tuple[bytes, int] | None:
+    """The byte order (``II`` or ``MM``) and the Orientation (1-8) of an APP1 segment's payload that
+    holds EXIF, read from its first IFD; None when it has none (or it cannot be read)."""
+    if not app1.startswith(EXIF_HEADER):
+        return None
+    tiff = app1[len(EXIF_HEADER):]
+    order = tiff[:2]
+    if order not in (b"II", b"MM") or len(tiff) < 8:
+        return None
+    e = "<" if order == b"II" else ">"
+    magic, at = struct.unpack(e + "HI", tiff[2:8])
+    if magic != 42 or at + 2 > len(tiff):
+        return None
+    (count,) = struct.unpack(e + "H", tiff[at:at + 2])
+    for i in range(min(count, (len(tiff) - at - 2) // 12)):
+        entry = tiff[at + 2 + 12 * i:at + 14 + 12 * i]
+        tag, kind, n = struct.unpack(e + "HHI", entry[:8])
+        if tag == _ORIENTATION and kind == 3 and n == 1:  # one SHORT
+            (value,) = struct.unpack(e + "H", entry[8:10])
+            return (order, value) if 1 <= value <= 8 else None
+    return None
+
+
+def exif_with_orientation(order: bytes, orientation: int) -> bytes:
+    """An APP1 payload whose EXIF says the Orientation alone (in ``order``'s byte order): what a
+    stripped photo keeps, so that a phone's portrait shot is still shown upright."""
+    e = "<" if order == b"II" else ">"
+    return (EXIF_HEADER + order + struct.pack(e + "HI", 42, 8) + struct.pack(e + "H", 1)
+            + struct.pack(e + "HHIH", _ORIENTATION, 3, 1, orientation) + b"\x00\x00" + struct.pack(e + "I", 0))
+
+
 def _jpeg(f: BinaryIO) -> tuple[int, int] | None:
+    """The size the picture is shown at: an EXIF Orientation of 5 to 8 (turned a quarter) swaps
+    the frame's width and height."""
     f.seek(2)
+    turned = False
     for _ in range(_JPEG_MAX_SEGMENTS):
         b = f.read(1)
         if b != b"\xff":
@@ -194,7 +232,13 @@ def _jpeg(f: BinaryIO) -> tuple[int, int] | None:
             if len(b) < 5:
                 return None
             h, w = struct.unpack(">HH", b[1:5])
-            return w, h
+            return (h, w) if turned else (w, h)
+        if marker == 0xE1:
+            payload = f.read(length - 2)
+            found = exif_orientation(payload)
+            if found is not None:
+                turned = found[1] >= 5
+            continue
         f.seek(length - 2, 1)
     return None
 

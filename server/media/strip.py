@@ -7,6 +7,9 @@ reached) where its uploader was. So the file stored for an image upload is the
 uploaded one without the blocks that carry such metadata:
 
 - JPEG: every APP1 segment (EXIF, XMP, extended XMP), APP13 (IPTC, Photoshop),
+  but for the EXIF Orientation, kept alone in a 36-byte APP1 of its own (how to
+  turn the stored pixels to show them: a phone's portrait shot is stored
+  sideways with this tag, and would be shown on its side without it),
   APP2 segments of a multi-picture file (``MPF``, which point at the extra
   pictures) and anything after the end-of-image marker (the extra pictures of a
   multi-picture file and a motion photo's video, which carry their own metadata).
@@ -36,7 +39,7 @@ early inside image data (a JPEG without its end-of-image marker, a PNG without
 The output is a function of the input's bytes alone, so two uploads of the same
 photo are stored as the same file (one content address, counted once); it is
 never longer than the input, and an image's width and height are unchanged
-(the blocks they are read from are kept).
+(the blocks they are read from are kept, the Orientation with them).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ import re
 import struct
 from pathlib import Path
 from typing import BinaryIO
+
+from server.media.sniff import EXIF_HEADER, exif_orientation, exif_with_orientation
 
 __all__ = ["STRIPPED_TYPES", "Malformed", "strip_bytes", "strip_file", "strips"]
 
@@ -118,6 +123,7 @@ def _jpeg(f: BinaryIO, size: int) -> _Plan:
         raise Malformed("no start-of-image marker")
     plan.keep(0, 2)
     pos = 2
+    oriented = False
     for _ in range(_JPEG_MAX_SEGMENTS):
         start = pos
         head = _read(f, pos, _JPEG_MAX_FILL + 4)
@@ -148,7 +154,16 @@ def _jpeg(f: BinaryIO, size: int) -> _Plan:
         if length < 2 or pos + length > size:
             raise Malformed(f"segment 0x{marker:02x} at byte {start} has a bad length")
         end = pos + length
-        if marker in _JPEG_DROP or (marker == 0xE2 and length >= 6 and _read(f, pos + 2, 4) == b"MPF\x00"):
+        if marker == 0xE1 and not oriented and _read(f, pos + 2, len(EXIF_HEADER)) == EXIF_HEADER:
+            # The EXIF goes, but for how the picture is turned to be shown (a phone's portrait shot
+            # is stored as landscape pixels and this tag): the first one's Orientation is kept alone.
+            found = exif_orientation(_read(f, pos + 2, length - 2))
+            app1 = exif_with_orientation(*found) if found is not None and found[1] != 1 else b""
+            if app1 and len(app1) <= length - 2:  # (never longer than what it replaces)
+                plan.put(b"\xff\xe1" + struct.pack(">H", 2 + len(app1)) + app1)
+                oriented = True
+            plan.drop()
+        elif marker in _JPEG_DROP or (marker == 0xE2 and length >= 6 and _read(f, pos + 2, 4) == b"MPF\x00"):
             plan.drop()
         else:
             plan.keep(start, end)

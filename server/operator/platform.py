@@ -272,7 +272,7 @@ async def _released(app: Context, gid: str, seq: int, item: dict[str, Any]) -> e
     rows = await app.store.history(gid, seq - 1, None, seq + 1, 1)
     if rows and rows[0].seq == seq:
         return None if rows[0].deleted else event_of(message_obj(app, gid, rows[0]), ev.MessageReleased)
-    return ev.MessageReleased(group_id=gid, seq=seq, ts=item["ts"], text=item["text"],
+    return ev.MessageReleased(group_id=gid, seq=seq, ts=item["ts"], text=item.get("text_now") or item["text"],
                               sender=user_view(app, item["sender_id"], item["sender_role"]))
 
 

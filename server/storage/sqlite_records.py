@@ -46,21 +46,33 @@ APPEALS_SELECT = ("SELECT a.appeal_id, a.sanction_id, a.user_id, a.text, a.creat
                   " AND a.decided_at < $3) ORDER BY a.appeal_id")
 QUEUE_COLS = ("item_id", "kind", "group_id", "seq", "account_id", "post_id", "comment_id", "sender_id", "action",
               "category", "term", "created_at", "status", "decision", "note", "decided_at", "expect_text")
+# The text a message showed when its review item was made (the item's created_at: the message's own
+# time when it was sent so, the edit's when an edit was flagged): the text written last at or before
+# then, the current one or an earlier version (message_versions: each at the time it was written).
+# A message edited since shows the operator what was flagged, not what it says now.
+_FLAGGED_TEXT = (
+    "(CASE WHEN COALESCE(m.edited_at, m.ts) <= q.created_at THEN m.text ELSE COALESCE("
+    "(SELECT v.text FROM message_versions v WHERE v.group_id = q.group_id AND v.seq = q.seq"
+    " AND v.ts <= q.created_at ORDER BY v.ts DESC, v.version DESC LIMIT 1), m.text) END)"
+)
 # A review item with what it names (kind message: the message; post: the post; comment: the comment
 # and its post; group_name, announcement, display_name, account_name, account_intro: the item's own
-# text): the item's columns, then text (the message's, post body, comment or the item's), the post's
-# title (posts and comments), ts and the message's sender_role. Items whose content is purged are left out.
+# text): the item's columns, then text (the message's as it was flagged, post body, comment or the
+# item's), the post's title (posts and comments), ts, the message's sender_role, and text_now (a
+# message's text now, when it was edited since it was flagged). Items whose content is purged are left out.
 QUEUE_SELECT = (
-    "SELECT {cols}, {text} AS text, p.title, COALESCE(m.ts, c.ts, p.ts, q.created_at), m.sender_role"
+    "SELECT {cols}, (CASE q.kind WHEN 'message' THEN {flagged} ELSE {text} END) AS text, p.title,"
+    " COALESCE(m.ts, c.ts, p.ts, q.created_at), m.sender_role,"
+    " (CASE WHEN q.kind = 'message' AND m.edited_at > q.created_at THEN m.text END)"
     " FROM review_queue q"
     " LEFT JOIN messages m ON q.kind = 'message' AND m.group_id = q.group_id AND m.seq = q.seq"
     " LEFT JOIN posts p ON p.post_id = q.post_id"
     " LEFT JOIN comments c ON q.kind = 'comment' AND c.comment_id = q.comment_id"
     " WHERE {text} IS NOT NULL"
-).format(cols=", ".join("q." + col for col in QUEUE_COLS),
+).format(cols=", ".join("q." + col for col in QUEUE_COLS), flagged=_FLAGGED_TEXT,
          text="(CASE q.kind WHEN 'message' THEN m.text WHEN 'post' THEN p.body WHEN 'comment' THEN c.text"
               " ELSE q.item_text END)")
-QUEUE_ITEM_COLS = (*QUEUE_COLS, "text", "title", "ts", "sender_role")
+QUEUE_ITEM_COLS = (*QUEUE_COLS, "text", "title", "ts", "sender_role", "text_now")
 HOLD_COLS = ("id", "target_type", "target_id", "reason", "created_at", "released_at", "release_reason")
 MSG_COLS = ("group_id", "seq", "ts", "sender_id", "sender_role", "text", "client_msg_id", "held",
             "deleted_at", "deleted_by", "reply_to", "mentions", "mention_all", "attachments", "edited_at")
@@ -148,6 +160,8 @@ def queue_item(row: Any) -> dict[str, Any]:
     sender_role (what deciding needs), with only the keys its kind names."""
     item = dict(zip(QUEUE_ITEM_COLS, row, strict=True))
     del item["ts"], item["sender_role"], item["expect_text"]
+    if item["text_now"] is None:  # (a message edited since it was flagged: what it says now, beside it)
+        del item["text_now"]
     kind = item["kind"]
     if kind in ("message", "post", "comment"):
         unused: tuple[str, ...] = (("account_id", "post_id", "comment_id", "title") if kind == "message"

@@ -283,3 +283,31 @@ def test_random_bytes_are_refused_or_stripped_never_anything_else(mime: str, dat
     except Malformed:
         return
     assert len(out) <= len(data)
+
+
+def exif_with(order: bytes, orientation: int) -> bytes:
+    """An EXIF APP1 payload as a camera writes one: Orientation, then a GPS pointer and its data."""
+    e = "<" if order == b"II" else ">"
+    ifd = struct.pack(e + "H", 2) + struct.pack(e + "HHIH", 0x0112, 3, 1, orientation) + b"\x00\x00"
+    ifd += struct.pack(e + "HHII", 0x8825, 4, 1, 38) + struct.pack(e + "I", 0)
+    return b"Exif\x00\x00" + order + struct.pack(e + "HI", 42, 8) + ifd + GPS
+
+
+@pytest.mark.parametrize("order", [b"II", b"MM"])
+@pytest.mark.parametrize("orientation,shown", [(1, (640, 480)), (3, (640, 480)), (6, (480, 640)), (8, (480, 640))])
+def test_a_photos_orientation_is_kept_alone_and_its_size_is_as_shown(order: bytes, orientation: int,
+                                                                       shown: tuple[int, int]) -> None:
+    """A phone's portrait shot is landscape pixels and EXIF Orientation 6: the EXIF goes (the GPS with
+    it) but for the Orientation, so that it is still shown upright; its size is the one it shows at."""
+    data = jpeg(seg(0xE0, JFIF), seg(0xE1, exif_with(order, orientation)), sof(640, 480), SOS, SCAN)
+    out = strip_bytes("image/jpeg", data)
+    assert GPS not in out and len(out) < len(data)
+    app1 = [p for p in out.split(b"\xff\xe1")[1:]]
+    if orientation == 1:
+        assert app1 == []   # (nothing to keep: shown as stored)
+    else:
+        kept = sniff.exif_orientation(app1[0][2:2 + struct.unpack(">H", app1[0][:2])[0] - 2])
+        assert kept == (order, orientation)
+    for f in (data, out):
+        assert sniff.image_size("image/jpeg", io.BytesIO(f)) == shown
+    assert strip_bytes("image/jpeg", out) == out   # (stripped once: nothing more to take)
