@@ -82,7 +82,7 @@ def attachments_for(ctx: Context, user: User, media_ids: list[str]) -> list[ev.A
             raise ContractError("bad_request", f"{shown_id(media_id)} is not a finished upload of yours")
         if e.sha256 in ctx.state.taken_down:  # (server/operator/files.py)
             raise ContractError("content_blocked", f"{media_id} is a file the platform took down")
-        listed = ctx.media.lists.check(e.sha256)
+        _, listed = _listed(ctx, *e.digests)
         if listed is not None and listed.action is Action.BLOCK:  # put on a list since it was uploaded
             raise ContractError("content_blocked", f"{media_id} is on a list of prohibited files ({listed.category})")
         # Its name, shown with every message or post carrying it, screened again as at upload_begin (a
@@ -108,9 +108,12 @@ def mark_attached(ctx: Context, attachments: list[ev.AttachmentObj], now: int) -
             e.last_used, e.attached = now, True
 
 
-def signed_url(ctx: Context, media_id: str) -> str:
-    """A fresh ``/media/{media_id}?e=..&s=..`` path, valid for ``media.url_ttl_seconds``."""
-    return ctx.media.url(media_id, ctx.now_ms(), ctx.cfg.media.url_ttl_seconds)
+def signed_url(ctx: Context, media_id: str, carrier: str) -> str:
+    """A fresh ``/media/{media_id}?e=..&c=..&s=..`` path, valid for ``media.url_ttl_seconds``, for the
+    file as ``carrier`` shows it (``g<group id>``: the group's messages; ``p<post id>``: the post): it
+    stops serving once nothing there shows the file, though the same file is still shown elsewhere
+    (a photo sent to the wrong group too, and recalled there)."""
+    return ctx.media.url(media_id, ctx.now_ms(), ctx.cfg.media.url_ttl_seconds, carrier)
 
 
 # -- uploads ----------------------------------------------------------------------------------
@@ -309,7 +312,9 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
     root = ctx.cfg.media.path
     media_id = secrets.token_urlsafe(16)
     width, height = dims if dims is not None else (None, None)
-    entry = MediaEntry(media_id, digest, user.user_id, up.mime, kind, size, up.name, width, height, now)
+    sent = received if received != digest else None  # (kept: a list may name the photo as it circulates)
+    entry = MediaEntry(media_id, digest, user.user_id, up.mime, kind, size, up.name, width, height, now,
+                       received=sent)
     index.claim_placing(digest)  # the cleanup keeps a file with this digest while it is being placed
     try:
         await asyncio.to_thread(place, up.path, media_file(root, digest))
@@ -335,7 +340,7 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
         audit = ch.Audit(now, "system", None, "media_listed", None, user.user_id, listed.category, detail)
     limit = ctx.cfg.media.max_bytes_per_user  # (as it is now: a reload since upload_begin applies)
     await commit(ctx, ch.InsertMedia(media_id, digest, user.user_id, up.mime, kind, size, up.name,
-                                     width, height, now, ch.MediaQuota(limit) if limit else None),
+                                     width, height, now, ch.MediaQuota(limit) if limit else None, sent),
                  audit=audit, undo=undo)
     screening.record_flagged(ctx, user, up.name_flag, "file_name")
     # Describes the stored file: an image's metadata removed, its size and SHA-256 may be the
@@ -441,4 +446,4 @@ async def media_url(ctx: Context, sess: Session, req: rq.MediaUrl, enc: Encoding
     m = still_reader(ctx, sess, req.group_id)
     if req.seq <= m.joined_seq:
         raise ContractError("not_found", f"no message {req.seq} you can see in group {g.group_id}")
-    return {"url": signed_url(ctx, req.media_id)}
+    return {"url": signed_url(ctx, req.media_id, "g" + req.group_id)}

@@ -127,11 +127,12 @@ def claim(ctx: Context, g: Group, extras: Extras, now: int) -> None:
         media.mark_attached(ctx, extras.attachments, now)
 
 
-def with_urls(ctx: Context, attachments: list[ev.AttachmentObj] | None) -> list[ev.AttachmentObj] | None:
-    """The attachments as members see them: each with a fresh signed ``url``."""
+def with_urls(ctx: Context, group_id: str, attachments: list[ev.AttachmentObj] | None) -> list[ev.AttachmentObj] | None:
+    """The attachments as the group's members see them: each with a fresh signed ``url`` for the group."""
     if not attachments:
         return None
-    return [msgspec.structs.replace(a, url=media.signed_url(ctx, a.media_id)) for a in attachments]
+    carrier = "g" + group_id
+    return [msgspec.structs.replace(a, url=media.signed_url(ctx, a.media_id, carrier)) for a in attachments]
 
 
 def message_event(ctx: Context, g: Group, seq: int, ts: int, sender: ev.UserObj, text: str,
@@ -139,7 +140,7 @@ def message_event(ctx: Context, g: Group, seq: int, ts: int, sender: ev.UserObj,
     """The ``message`` event of a new message with v2 fields."""
     return ev.MessageEvent(group_id=g.group_id, seq=seq, ts=ts, sender=sender, text=text,
                            reply_to=extras.reply_to, mentions=extras.mentions, mention_all=extras.mention_all,
-                           attachments=with_urls(ctx, extras.attachments))
+                           attachments=with_urls(ctx, g.group_id, extras.attachments))
 
 
 def message_obj(ctx: Context, gid: str, r: HistoryRow, mine: list[str] | None = None) -> ev.MessageObj:
@@ -159,7 +160,7 @@ def message_obj(ctx: Context, gid: str, r: HistoryRow, mine: list[str] | None = 
     return ev.MessageObj(
         group_id=gid, seq=r.seq, ts=r.ts, sender=sender, text=r.text, reply_to=r.reply_to,
         mentions=json.loads(r.mentions) if r.mentions else None, mention_all=bool(r.mention_all),
-        attachments=with_urls(ctx, _ATTACHMENTS.decode(r.attachments)) if r.attachments else None,
+        attachments=with_urls(ctx, gid, _ATTACHMENTS.decode(r.attachments)) if r.attachments else None,
         edited_at=r.edited_at, reactions=_counts(r.reactions), my_reactions=mine,
     )
 

@@ -187,10 +187,11 @@ def announce_comment_shown(ctx: Context, a: Account, post: PostRow | None, c: Co
     publish_many(audience, comment_event(ctx, a, c, now, moderated=True))  # (behind a post's broadcast)
 
 
-def _with_urls(ctx: Context, attachments: str) -> list[dict[str, Any]]:
+def _with_urls(ctx: Context, post_id: int, attachments: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = msgspec.json.decode(attachments)
+    carrier = f"p{post_id}"  # (served while this post shows them)
     for item in items:
-        item["url"] = signed_url(ctx, item["media_id"])
+        item["url"] = signed_url(ctx, item["media_id"], carrier)
         item.setdefault("name", None)  # stored before every field was kept: the contract lists it
     return items
 
@@ -238,7 +239,7 @@ def post_obj(ctx: Context, row: PostRow, a: Account) -> dict[str, Any]:
         "ts": row.ts, "reads": row.reads, "comment_count": row.comment_count,
         **_mode_fields(ctx, a, CommentsMode(row.comments_mode)),
     }
-    attachments = _with_urls(ctx, row.attachments)
+    attachments = _with_urls(ctx, row.post_id, row.attachments)
     if attachments:
         out["attachments"] = attachments
     if row.held:

@@ -30,11 +30,19 @@ class MediaEntry:
     height: int | None
     created_at: int
     last_used: int = 0
+    # The SHA-256 of the bytes as they were sent when the stored file differs (an image's metadata
+    # removed), else None: a list of known files names a photo as it circulates, metadata and all.
+    received: str | None = None
     attached: bool = False  # a message or post carries it (or one on its way to the database does)
     removing: bool = False  # chosen by a cleanup whose delete is in flight: not attachable
 
     def __post_init__(self) -> None:
         self.last_used = max(self.last_used, self.created_at)
+
+    @property
+    def digests(self) -> tuple[str, ...]:
+        """The digests a list of known files may name it by: as sent, and as stored."""
+        return (self.sha256,) if self.received is None else (self.received, self.sha256)
 
 
 class MediaIndex:

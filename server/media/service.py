@@ -14,6 +14,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Hashable, Iterable
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from server.config import Config
 
 HOUR = 3600.0
+# What a signed URL was handed out with: a group's messages (g and its id) or a post (p and its id).
+CARRIER = re.compile(r"g[0-9]{1,20}|p[0-9]{1,20}")
 # Unfinished uploads one user may have at once; one more is refused (rate_limited).
 MAX_OPEN_UPLOADS = 4
 # An unfinished upload nobody wrote to for this long is dropped (its temp file removed).
@@ -112,24 +115,32 @@ class MediaService:
         return [u for u in self.uploads.values() if not u.finishing and now_ms - u.touched_ms > UPLOAD_IDLE_MS]
 
     # -- signed URLs -----------------------------------------------------------------------
-    def _signature(self, media_id: str, expires: int) -> str:
-        mac = hmac.new(self._url_key(), f"{media_id}\n{expires}".encode(), hashlib.sha256).digest()
+    def _signature(self, media_id: str, expires: int, carrier: str | None = None) -> str:
+        signed = f"{media_id}\n{expires}" if carrier is None else f"{media_id}\n{expires}\n{carrier}"
+        mac = hmac.new(self._url_key(), signed.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
-    def url(self, media_id: str, now_ms: int, ttl_seconds: int) -> str:
+    def url(self, media_id: str, now_ms: int, ttl_seconds: int, carrier: str | None = None) -> str:
+        """A signed path to ``media_id``; ``carrier`` (``g<group id>``, ``p<post id>``): what the URL
+        was handed out with, signed too, so that it serves the file only while that group's messages,
+        or that post, still show it (:meth:`~server.storage.media.MediaReads.media_live`)."""
         expires = -(-(now_ms + ttl_seconds * 1000) // 1000)  # rounded up: valid at least ttl_seconds
-        return f"/media/{media_id}?e={expires}&s={self._signature(media_id, expires)}"
+        scope = f"&c={carrier}" if carrier is not None else ""
+        return f"/media/{media_id}?e={expires}{scope}&s={self._signature(media_id, expires, carrier)}"
 
-    def url_valid(self, media_id: str, expires: str | None, signature: str | None, now_ms: int) -> bool:
-        """Is this the signature we made for ``media_id`` and ``expires``, and is it not past?"""
+    def url_valid(self, media_id: str, expires: str | None, signature: str | None, now_ms: int,
+                  carrier: str | None = None) -> bool:
+        """Is this the signature we made for ``media_id``, ``expires`` and ``carrier``, and is it not past?"""
         if not expires or not signature or not expires.isascii() or not expires.isdigit() or len(expires) > 12:
             return False
         if not signature.isascii():  # never one of ours; compare_digest raises TypeError on such a str
             return False
+        if carrier is not None and not CARRIER.fullmatch(carrier):
+            return False
         e = int(expires)
         if e * 1000 <= now_ms:
             return False
-        return hmac.compare_digest(self._signature(media_id, e), signature)
+        return hmac.compare_digest(self._signature(media_id, e, carrier), signature)
 
 
 def chunk_bytes(max_frame_bytes: int) -> int:

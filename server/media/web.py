@@ -75,15 +75,18 @@ async def serve(ctx: Context, request: Request, conn: ServerConnection | None = 
     query = parse_qs(parts.query)
     expires = query["e"][0] if query.get("e") else None
     signature = query["s"][0] if query.get("s") else None
+    carrier = query["c"][0] if query.get("c") else None
     now = ctx.now_ms()
-    if not _MEDIA_ID.fullmatch(media_id) or not ctx.media.url_valid(media_id, expires, signature, now):
+    if not _MEDIA_ID.fullmatch(media_id) or not ctx.media.url_valid(media_id, expires, signature, now, carrier):
         return _text(http.HTTPStatus.FORBIDDEN, "missing, invalid or expired signature\n")
     # A cluster's gateway keeps no media index: it reads the entry (the file is on shared storage).
     e = ctx.state.media.get(media_id) or await ctx.store.media_entry(media_id)
-    if e is None or not await ctx.store.media_live(media_id):
+    if e is None or not await ctx.store.media_live(media_id, carrier):
         return _text(http.HTTPStatus.NOT_FOUND, "no such media (or its message was deleted)\n")
-    listed = ctx.media.lists.check(e.sha256)
-    if listed is not None and listed.action is Action.BLOCK:  # put on a list after it was shared
+    # put on a list after it was shared: as it is stored, or as it circulates (with its metadata)
+    listed = next((hit for d in e.digests if (hit := ctx.media.lists.check(d)) is not None
+                   and hit.action is Action.BLOCK), None)
+    if listed is not None:
         return _text(http.HTTPStatus.NOT_FOUND, "no such media\n")
     path = media_file(ctx.cfg.media.path, e.sha256)
     service, size = ctx.media, e.size

@@ -1524,6 +1524,7 @@ class InsertMedia(Change):
     height: int | None
     created_at: int
     quota: MediaQuota | None = None
+    received_sha256: str | None = None  # the bytes as sent, when the file stored is not them
 
 
 @dataclass(frozen=True, slots=True)

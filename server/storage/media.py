@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from server.state import State
     from server.storage.loading import Fetch
 
-MEDIA_COLS = ("media_id", "sha256", "uploader", "mime", "kind", "size", "name", "width", "height", "created_at")
+MEDIA_COLS = ("media_id", "sha256", "uploader", "mime", "kind", "size", "name", "width", "height", "created_at",
+              "received_sha256")
 LOAD_MEDIA = f"SELECT {', '.join(MEDIA_COLS)} FROM media"
 ONE_MEDIA = LOAD_MEDIA + " WHERE media_id = ?"
 LOAD_CARRIED = "SELECT media_id FROM message_media UNION SELECT media_id FROM post_media"
@@ -100,17 +101,32 @@ STORE_CREATED = "SELECT min(applied_at) FROM schema_migrations"
 # nobody, so a file is served only while everyone may see what carries it (a closed group's
 # history and a closed account's posts are read by nobody). A held post's managers get URLs
 # with it; those work once the post is released.
-LIVE = (
+_LIVE_IN_MESSAGES = (
     "SELECT 1 FROM message_media mm JOIN messages m ON m.group_id = mm.group_id AND m.seq = mm.seq"
     " JOIN groups g ON g.group_id = mm.group_id"
     " WHERE mm.media_id = ? AND m.deleted_at IS NULL AND m.held = 0"
     " AND g.dissolved_at IS NULL AND g.closed_at IS NULL"
-    " UNION ALL SELECT 1 FROM post_media pm JOIN posts p ON p.post_id = pm.post_id"
+)
+_LIVE_IN_POSTS = (
+    "SELECT 1 FROM post_media pm JOIN posts p ON p.post_id = pm.post_id"
     " JOIN accounts a ON a.account_id = p.account_id"
     " WHERE pm.media_id = ? AND p.deleted_at IS NULL AND p.removed_at IS NULL AND p.held = 0"
     " AND a.closed_at IS NULL"
-    " LIMIT 1"
 )
+LIVE = f"{_LIVE_IN_MESSAGES} UNION ALL {_LIVE_IN_POSTS} LIMIT 1"  # (a URL that names no carrier: older ones)
+# The same, for a URL handed out with one group's messages, or with one post: served only while that
+# group (another group's copy of the file does not count) or that post shows it.
+LIVE_IN_GROUP = f"{_LIVE_IN_MESSAGES} AND mm.group_id = ? LIMIT 1"
+LIVE_IN_POST = f"{_LIVE_IN_POSTS} AND pm.post_id = ? LIMIT 1"
+
+
+def live_query(media_id: str, carrier: str | None) -> tuple[str, tuple[str | int, ...]]:
+    """The query (``?`` placeholders) and its parameters for :meth:`MediaReads.media_live`."""
+    if carrier is None:
+        return LIVE, (media_id, media_id)
+    if carrier.startswith("g"):
+        return LIVE_IN_GROUP, (media_id, carrier[1:])
+    return LIVE_IN_POST, (media_id, int(carrier[1:]))
 # Does this delivered, undeleted message carry this media?
 IN_MESSAGE = (
     "SELECT 1 FROM message_media mm JOIN messages m ON m.group_id = mm.group_id AND m.seq = mm.seq"
@@ -119,9 +135,10 @@ IN_MESSAGE = (
 
 
 class MediaReads(Protocol):
-    async def media_live(self, media_id: str) -> bool:
+    async def media_live(self, media_id: str, carrier: str | None = None) -> bool:
         """Is the media carried by a delivered message nobody deleted, or by a post still up and
-        not held or rejected by the platform's review?"""
+        not held or rejected by the platform's review? With ``carrier`` (``g<group id>``,
+        ``p<post id>``, what its URL was handed out with): by a message of that group, by that post."""
         ...
 
     async def media_quota_use(self, uploader: str, sha256: str | None = None) -> tuple[int, bool]:
@@ -171,7 +188,7 @@ def numbered(sql: str) -> str:
 
 
 def media_row(r: Any) -> MediaEntry:
-    return MediaEntry(r[0], r[1], r[2], r[3], r[4], int(r[5]), r[6], r[7], r[8], int(r[9]))
+    return MediaEntry(r[0], r[1], r[2], r[3], r[4], int(r[5]), r[6], r[7], r[8], int(r[9]), received=r[10])
 
 
 async def load_media(fetch: Fetch, state: State) -> None:

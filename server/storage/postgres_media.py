@@ -18,7 +18,7 @@ from server.storage.postgres_changes import Conn, applies
 from server.storage.postgres_reads import PostgresReads
 
 _INSERT = m.numbered(m.INSERT_MEDIA)
-_LIVE = m.numbered(m.LIVE)
+_NUMBERED = {q: m.numbered(q) for q in (m.LIVE, m.LIVE_IN_GROUP, m.LIVE_IN_POST)}
 _IN_MESSAGE = m.numbered(m.IN_MESSAGE)
 _UNCARRIED = m.numbered(m.UNCARRIED)
 _ONE = m.numbered(m.ONE_MEDIA)
@@ -44,7 +44,7 @@ async def _insert_media(db: Conn, r: c.InsertMedia) -> None:
         r.quota.refuse(int(stored), 0 if counted else r.size)  # content they keep already adds nothing
     try:
         await db.execute(_INSERT, r.media_id, r.sha256, r.uploader, r.mime, r.kind, r.size, r.name,
-                         r.width, r.height, r.created_at)
+                         r.width, r.height, r.created_at, r.received_sha256)
     except asyncpg.UniqueViolationError:
         raise ContractError("conflict", f"media {r.media_id} exists already") from None
 
@@ -74,10 +74,11 @@ async def _bind_store_id(db: Conn, b: c.BindStoreId) -> str:
 
 
 class PostgresMediaReads(PostgresReads):
-    async def media_live(self, media_id: str) -> bool:
+    async def media_live(self, media_id: str, carrier: str | None = None) -> bool:
         if await self._fetchone(_TAKEN_DOWN, media_id) is not None:  # (a gateway has no list in memory)
             return False
-        return await self._fetchone(_LIVE, media_id, media_id) is not None
+        query, params = m.live_query(media_id, carrier)
+        return await self._fetchone(_NUMBERED[query], *params) is not None
 
     async def media_quota_use(self, uploader: str, sha256: str | None = None) -> tuple[int, bool]:
         row = await self._fetchone(_QUOTA_USE, sha256, uploader)

@@ -1170,4 +1170,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER INDEX netlog_limited_next RENAME TO netlog_limited;
         """,
     ),
+    (
+        53,
+        """
+        -- As SQLite's 55: the SHA-256 of an upload's bytes as sent, when the file stored differs.
+        ALTER TABLE media ADD COLUMN received_sha256 TEXT;
+        """,
+    ),
 ]

@@ -1276,4 +1276,13 @@ MIGRATIONS: list[tuple[int, str]] = [
                            'verify_identity_failed', 'change_password_failed', 'code_failed', 'password_reset');
         """,
     ),
+    (
+        55,
+        """
+        -- The SHA-256 of an upload's bytes as sent, when the file stored differs (an image stored
+        -- without its metadata): a list of known files names a photo as it circulates, so one listed
+        -- after it was shared is found by it too, and is served and attached no more.
+        ALTER TABLE media ADD COLUMN received_sha256 TEXT;
+        """,
+    ),
 ]

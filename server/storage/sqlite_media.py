@@ -22,7 +22,7 @@ async def _insert_media(db: aiosqlite.Connection, r: c.InsertMedia) -> None:
         r.quota.refuse(int(stored), 0 if counted else r.size)  # content they keep already adds nothing
     try:
         await db.execute(m.INSERT_MEDIA, (r.media_id, r.sha256, r.uploader, r.mime, r.kind, r.size, r.name,
-                                          r.width, r.height, r.created_at))
+                                          r.width, r.height, r.created_at, r.received_sha256))
     except sqlite3.IntegrityError:
         raise ContractError("conflict", f"media {r.media_id} exists already") from None
 
@@ -53,10 +53,10 @@ async def _bind_store_id(db: aiosqlite.Connection, b: c.BindStoreId) -> str:
 
 
 class SqliteMediaReads(SqliteReader):
-    async def media_live(self, media_id: str) -> bool:
+    async def media_live(self, media_id: str, carrier: str | None = None) -> bool:
         if await self._fetchone(m.TAKEN_DOWN, (media_id,)) is not None:  # (a gateway has no list in memory)
             return False
-        return await self._fetchone(m.LIVE, (media_id, media_id)) is not None
+        return await self._fetchone(*m.live_query(media_id, carrier)) is not None
 
     async def media_quota_use(self, uploader: str, sha256: str | None = None) -> tuple[int, bool]:
         row = await self._fetchone(m.QUOTA_USE, (sha256, uploader))

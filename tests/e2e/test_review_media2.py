@@ -10,8 +10,8 @@ import json
 import signal
 import struct
 
-from tests.e2e.harness import close_all
-from tests.e2e.test_media import FAST_MEDIA, code, get, group_of, upload
+from tests.e2e.harness import close_all, open_group
+from tests.e2e.test_media import FAST_MEDIA, code, get, group_of, jpeg, sha, upload
 from tests.e2e.test_rich_messages import crowd, rich_server
 
 BLOCK_LIST = FAST_MEDIA + """
@@ -30,6 +30,59 @@ async def _reloaded(srv, needle: str = "config reloaded") -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError("the server did not reload its config")
+
+
+async def test_a_photo_listed_as_it_circulates_after_it_was_shared_is_no_longer_served_or_attached(
+        make_server, tmp_path):
+    """docs/protocol.md (upload_end): known-file lists are "looked up by both the SHA-256 of the bytes
+    received and that of the file stored, so a list may name a picture as it circulates", and "A file
+    put on a block list after it was uploaded is no longer attached (send and publish: content_blocked)
+    nor served (its URLs answer 404)"; docs/config.md: "Lists are matched against the SHA-256 of the
+    whole file as uploaded". A phone photo (EXIF, stripped when stored) shared before its digest as it
+    circulates is put on a block list keeps being served and can be attached again: the server keeps
+    only the stored file's digest, so the later checks (GET /media, attaching) never see the listed one.
+    A fresh upload of the same bytes is refused, which shows the list itself works."""
+    d = tmp_path / "srv"
+    d.mkdir()
+    (d / "blocked.txt").write_text("", encoding="utf-8")
+    srv = make_server(BLOCK_LIST)
+    owner, gid, [member] = await group_of(srv)
+    photo = jpeg(64, 48)  # with an EXIF-like APP1 block, as phones write: stored without it
+    up = await upload(owner, photo, "image/jpeg", name="photo.jpg")
+    assert up["ok"] and up["sha256"] != sha(photo), up  # (stored stripped, under another digest)
+    await owner.request("send", group_id=gid, text="看", attachments=[up["media_id"]])
+    url = (await member.next_event("message"))["attachments"][0]["url"]
+    assert get(srv, url).status_code == 200
+
+    # The platform learns of this picture (as it circulates, bytes as uploaded) and lists it.
+    (d / "blocked.txt").write_text(sha(photo) + "\n", encoding="utf-8")
+    await _reloaded(srv)
+    assert code(await upload(owner, photo, "image/jpeg")) == "content_blocked"  # a new upload: refused
+    served = get(srv, url).status_code
+    again = await owner.call("send", group_id=gid, text="再看", attachments=[up["media_id"]])
+    assert (served, code(again)) == (404, "content_blocked"), again
+    await close_all(owner, member)
+
+
+async def test_a_photo_recalled_from_the_wrong_group_is_not_served_there_any_more(make_server):
+    """PROTOCOL.md (Media): "GET with a valid signature returns the bytes ...; media of a deleted
+    message, 404". The everyday case of a recall: a photo sent to the wrong group, sent again (the
+    same upload) to the right one, and recalled from the wrong one. The URL every member of the wrong
+    group was handed with the recalled message keeps serving the photo (200) for its whole TTL, to
+    people who are not in the right group: a URL is signed for the media id alone, and served while
+    any live message anywhere carries that id."""
+    srv = make_server(FAST_MEDIA)
+    owner, wrong, [stranger] = await group_of(srv)  # the stranger is in the wrong group only
+    right = await open_group(owner, name="家人")
+    mid = (await upload(owner, jpeg(32, 32), "image/jpeg"))["media_id"]
+    sent = await owner.request("send", group_id=wrong, text="", attachments=[mid])
+    url = (await stranger.next_event("message"))["attachments"][0]["url"]
+    await owner.request("send", group_id=right, text="", attachments=[mid])
+    await owner.request("delete_message", group_id=wrong, seq=sent["seq"])  # recalled
+    assert (await stranger.next_event("message_deleted"))["seq"] == sent["seq"]
+    assert code(await stranger.call("media_url", group_id=wrong, seq=sent["seq"], media_id=mid)) == "not_found"
+    assert get(srv, url).status_code == 404
+    await close_all(owner, stranger)
 
 
 async def test_the_review_item_of_a_flagged_edit_shows_the_text_that_was_flagged(make_server, tmp_path):
