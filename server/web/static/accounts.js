@@ -9,7 +9,7 @@ import { t, errorText, fmtDate, fmtTime, acatName } from "./i18n.js";
 import { A, S, api, managerRole, loadCategories, fillCategories, textRoom, serverNow } from "./state.js";
 import { reportDialog } from "./manage.js";
 import { refusal } from "./account_errors.js";
-import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts, refreshComments, refreshOpenPost, postGone, commentGone, contentNotice, older, setPostHooks, postCommentsChanged } from "./posts.js";
+import { loadPosts, postsSection, postView, publishDialog, addLiveComment, refreshPosts, refreshComments, refreshOpenPost, postGone, commentGone, contentNotice, older, setPostHooks, postCommentsChanged, accountEntry, accountInHistory, closePostView } from "./posts.js";
 import { heldFor, heldBox, loadHeld, onHeldChange } from "./held.js";
 
 let hooks = { openProfile: () => {} };
@@ -178,13 +178,38 @@ export async function openAccount(aid) {
   A.newComments.delete(aid);
   const v = { aid, info: null, posts: [], noMore: false, post: null };
   A.view = v;
+  accountInHistory(aid);
   document.body.classList.add("show-account");
   drawAccounts();
   renderPane();
   await reloadView(v);
 }
 
+// The page closed by other means than Back (‹ without an entry, the groups tab, the account closed, a
+// logout): its entries go, so that Back from the list leaves the page at once, as with a chat.
 export function closeAccount() {
+  try {
+    const e = accountEntry();
+    if (e) history.go(e.qunguanPost ? -2 : -1);
+  } catch { /* as in accountInHistory */ }
+  closeAccountView();
+}
+// ‹ on the account's page: Back, whose popstate closes it, when the page is an entry; else closed here.
+function accountBack() {
+  const e = accountEntry();
+  if (e && !e.qunguanPost && A.view && e.qunguanAccount === A.view.aid) history.back();
+  else closeAccount();
+}
+// Back or Forward moved onto an entry (app.js hands on every popstate): the open post closes when the
+// entry is its account's, the page when the entry is not this account's (the list's, another's).
+export function accountFromHistory() {
+  const v = A.view;
+  if (!v) return;
+  const e = accountEntry();
+  if (!e || e.qunguanAccount !== v.aid) closeAccountView();
+  else if (!e.qunguanPost && v.post) closePostView(v, renderPane);
+}
+function closeAccountView() {
   const left = A.view ? A.view.aid : null;
   A.view = null;
   document.body.classList.remove("show-account");
@@ -257,7 +282,7 @@ function drawPane(pane) {
 function accountHead(v) {
   const info = v.info;
   return el("header", { id: "account-head", class: "pane-head" },
-    el("button", { type: "button", class: "icon back", id: "btn-account-back", "aria-label": t("back"), text: "‹", onclick: closeAccount }),
+    el("button", { type: "button", class: "icon back", id: "btn-account-back", "aria-label": t("back"), text: "‹", onclick: accountBack }),
     el("div", { class: "avatar acct", text: [...(info.name || "?")][0] }),
     el("div", { class: "grow clip" }, el("h2", { class: "clip", id: "account-name", text: info.name }),
       el("div", { class: "muted small" }, el("span", { text: t("account_id") + " " }), el("span", { class: "mono", id: "account-id", text: info.account_id }))),

@@ -14,7 +14,8 @@ import { browserStore } from "./browser_store.js";
 import { appealKey, checkOutcomes, markOutcomesSeen, markPlatformNoticeSeen, markSanctionsSeen, openMyReports, platformNoticesDue } from "./outcomes.js";
 import { forgetUser, keepUnsent, restoreUnsent, dropStaleUnsent, rememberUser, typedFor, keepTyped as keepDraft, doneKey, sharedDone, markDone, undone, saveOutbox, restoreOutbox, keepMark, keptMarks, markSent } from "./kept.js";
 import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange, forgetHeld } from "./held.js";
-import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onPostComments, onCommentEvent, onCommentDeleted, onEditorChanged, accountsShown, accountNotice, setAccountHooks, said } from "./accounts.js";
+import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onPostComments, onCommentEvent, onCommentDeleted, onEditorChanged, accountsShown, accountNotice, setAccountHooks, said, accountFromHistory } from "./accounts.js";
+import { accountEntry } from "./posts.js";
 
 const PAGE = 50;
 let statusKey = "offline";
@@ -41,8 +42,8 @@ function boot() {
   window.addEventListener("hashchange", takeInviteFromUrl);
   // (a reload opens no chat: the entry a chat left is the list's again; replaced, not gone back
   // from: the entry before it was the document's before the reload, which Back would load again)
-  try { if (chatEntry()) history.replaceState(null, ""); } catch { /* as below */ }
-  window.addEventListener("popstate", chatFromHistory);
+  try { if (chatEntry() || accountEntry()) history.replaceState(null, ""); } catch { /* as below */ }
+  window.addEventListener("popstate", () => { chatFromHistory(); accountFromHistory(); });
   if (S.token) { conn.keep = true; setStatus("connecting"); renderMain(); conn.connect().catch(() => {}); }
   else renderLogin("login");
   document.addEventListener("visibilitychange", () => { const g = cur(); if (g && !document.hidden && nearBottom()) markRead(g); });

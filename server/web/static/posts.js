@@ -47,6 +47,41 @@ export async function refreshPosts(v, render) {
   if (A.view === v && !v.post) render();
 }
 
+// ------------------------------------------------------------------ the browser's history
+// An open account's page, and a post open on it, are entries in the browser's history, as an open
+// chat is (app.js: chatInHistory): Back (a phone's button, the browser's) goes from a post to its
+// account and from the account to the list, as ‹ does, rather than off the page (the web review).
+// An entry is { qunguanAccount: aid } or { qunguanAccount: aid, qunguanPost: pid }.
+export function accountEntry() {
+  const s = history.state;
+  return s && typeof s.qunguanAccount === "string" ? s : null;
+}
+export function accountInHistory(aid, pid = null) {
+  try {
+    const e = accountEntry();
+    const want = pid ? { qunguanAccount: aid, qunguanPost: pid } : { qunguanAccount: aid };
+    if (e && e.qunguanAccount === aid && (e.qunguanPost || null) === pid) return;
+    if (pid && e && e.qunguanAccount === aid && !e.qunguanPost) history.pushState(want, "");   // a post over its page
+    else if (e) history.replaceState(want, "");
+    else history.pushState(want, "");
+  } catch { /* a browser that refuses history changes: ‹ still closes the page */ }
+}
+// The open post closed by other means (deleted, removed, gone): its entry goes, so that the next Back
+// leaves the account's page, not a post that is no longer open.
+function postLeftHistory() {
+  try { if (accountEntry() && accountEntry().qunguanPost) history.back(); } catch { /* as above */ }
+}
+// The post's ‹, and Back onto its account's entry: the account's page again, at the post it showed.
+export function closePostView(v, render) {
+  const vp = v.post;
+  if (!vp) return;
+  const pid = vp.post.post_id;
+  v.post = null; render();
+  const item = document.querySelector(`.post-item[data-pid="${CSS.escape(pid)}"]`);
+  if (item) item.focus();   // (the post the keyboard came from)
+  refreshPosts(v, render);   // reads and comment counts may have moved
+}
+
 // A post is gone (a `post_deleted` event, a platform notice, `not_found` when asking for it): out of
 // the list, and closed if it is open, saying so unless `quiet` (a notice about it is shown already)
 // or this page is deleting it itself.
@@ -57,6 +92,7 @@ export function postGone(v, pid, render, quiet = false) {
   if (v.post && v.post.post.post_id === pid) {
     if (!quiet && !v.post.deleting) toast(t("ae_post_gone"));
     v.post = null;
+    postLeftHistory();
   }
   if (A.view === v) render();
 }
@@ -75,7 +111,7 @@ export function contentNotice(v, ev, render) {
   } else if (ev.kind === "account_closed") {
     // closed for good: its posts are shown no more, the open one included (and its comment form)
     v.info = { ...v.info, status: "closed" };
-    v.post = null;
+    if (v.post) { v.post = null; postLeftHistory(); }
     v.posts = [];
     if (A.view === v) render();
   } else if (["account_restricted", "account_unrestricted", "account_credit", "sanction_lifted"].includes(ev.kind)) {
@@ -211,6 +247,7 @@ export async function openPost(v, pid, render) {
   }
   const vp = { post, comments: [], noMore: true, replyTo: null };
   v.post = vp;
+  accountInHistory(v.aid, pid);
   // Whatever the mode: a post closed to new comments (by its author, the platform or the credit
   // level) keeps its old ones, which the server lists.
   await loadComments(v, vp, true, render);
@@ -254,10 +291,9 @@ export function postView(v, render) {
     el("header", { class: "pane-head" },
       el("button", { type: "button", class: "icon", id: "btn-post-back", "aria-label": t("back"), text: "‹",
         onclick: () => {
-          v.post = null; render();
-          const item = document.querySelector(`.post-item[data-pid="${CSS.escape(p.post_id)}"]`);
-          if (item) item.focus();   // (the post the keyboard came from)
-          refreshPosts(v, render);   // reads and comment counts may have moved
+          const e = accountEntry();
+          if (e && e.qunguanPost) history.back();   // (its popstate closes the post: accounts.js)
+          else closePostView(v, render);
         } }),
       el("div", { class: "grow clip" }, el("strong", { class: "clip", text: v.info.name }))),
     el("div", { class: "account-scroll", id: "post-scroll" },
@@ -294,7 +330,7 @@ async function deletePost(v, render) {
     return;
   }
   v.posts = v.posts.filter((x) => x.post_id !== p.post_id);
-  if (v.post && v.post.post === p) v.post = null;
+  if (v.post && v.post.post === p) { v.post = null; postLeftHistory(); }
   toast(t("post_deleted"));
   if (A.view === v) {
     render();
