@@ -148,6 +148,17 @@ def _delpost(a: list[str]) -> Command:
     return _req("delpost", a, "delete_post", {"post_id": _digits("delpost", a[0], "a post id")})
 
 
+@_command("/postcomments POST_ID open|review|closed",
+          "change a published post's comments: open, held for approval, or closed (owner, editors)", SECTION)
+def _postcomments(a: list[str]) -> Command:
+    _arity("postcomments", a, 2, 2)
+    mode = a[1].lower()
+    if mode not in COMMENT_MODES:
+        raise _usage("postcomments", f"comments must be one of {', '.join(COMMENT_MODES)}, not {a[1]!r}")
+    return _req("postcomments", a, "set_post_comments",
+                {"post_id": _digits("postcomments", a[0], "a post id"), "comments": mode})
+
+
 @_command("/comment POST_ID TEXT", "comment on a post", SECTION)
 def _comment(a: list[str]) -> Command:
     _arity("comment", a, 2)

@@ -10,6 +10,7 @@ from client_demo.render import (
     Names,
     clean,
     comment_marks,
+    comments_said,
     format_attachment,
     format_comment,
     hhmm,
@@ -188,6 +189,8 @@ def public_reply(op: str, params: dict[str, Any], r: dict[str, Any], names: Name
         return format_post(r, names, base)
     if op == "delete_post":
         return [f"* deleted post {clean(params.get('post_id'))}"]
+    if op == "set_post_comments":
+        return [f"* post {clean(params.get('post_id'))}: comments {comments_said(r)}"]
     if op == "comment":
         cid, pid = clean(r.get("comment_id")), clean(params.get("post_id"))
         line = f"* comment {cid} on post {pid}"

@@ -19,6 +19,18 @@ from client_demo.notices import appeal_hint, notice_line
 from client_demo.text import clean as clean  # also for the modules that import them from here
 from client_demo.text import hhmm as hhmm
 
+# Why a post takes no new comments ([ext] comments_closed_by), in words.
+CLOSED_BY = {"post": "by the account", "platform": "by the platform", "credit": "at the account's credit level"}
+
+
+def comments_said(x: dict[str, Any]) -> str:
+    """A post's comment mode in force, as ``set_post_comments`` answers it and ``post_comments`` tells it."""
+    mode = str(x.get("comments"))
+    if mode == "closed":
+        why = CLOSED_BY.get(str(x.get("comments_closed_by")))
+        return "closed" + (f" ({why})" if why else "")
+    return {"open": "open", "review": "shown after approval"}.get(mode, clean(mode))
+
 Highlight = Callable[[str], str]
 
 
@@ -492,6 +504,9 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
         return format_group_suspended(ev)
     if kind == "post_deleted":
         return f"* post {clean(ev.get('post_id'))} of {names.account(ev.get('account_id'))} was deleted"
+    if kind == "post_comments":
+        return (f"* post {clean(ev.get('post_id'))} of {names.account(ev.get('account_id'))}: comments "
+                f"{comments_said(ev)}")
     if kind == "comment_deleted":
         return (f"* comment {clean(ev.get('comment_id'))} on post {clean(ev.get('post_id'))} of "
                 f"{names.account(ev.get('account_id'))} was taken away")

@@ -302,6 +302,10 @@ OWNER_APPEAL = "(sanction 6; the group's owner may contest it with /appeal 6 REA
      (f"* group {GID} is suspended until {LATER} (it cannot be renamed, dissolved or handed on meanwhile): 整顿 "
       f"{OWNER_APPEAL}")),
     ({"ev": "post_deleted", "account_id": "123456789", "post_id": "1"}, "* post 1 of 123456789 was deleted"),
+    ({"ev": "post_comments", "account_id": "123456789", "post_id": "1", "comments": "closed",
+      "comments_closed_by": "post"}, "* post 1 of 123456789: comments closed (by the account)"),
+    ({"ev": "post_comments", "account_id": "123456789", "post_id": "1", "comments": "review"},
+     "* post 1 of 123456789: comments shown after approval"),
     ({"ev": "comment_deleted", "account_id": "123456789", "post_id": "1", "comment_id": "5"},
      "* comment 5 on post 1 of 123456789 was taken away"),
     ({"ev": "comment", "account_id": "123456789", "post_id": "1", "comment_id": "5", "ts": 0,
