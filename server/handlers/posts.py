@@ -353,17 +353,23 @@ async def read_post(ctx: Context, sess: Session, req: rq.ReadPost, enc: Encoding
     return post_obj(ctx, row._replace(reads=row.reads + 1) if counted else row, a)
 
 
+async def _managed_post(ctx: Context, user: User, raw_id: str) -> tuple[int, PostRow, Account]:
+    """(the post's id, the post, its account) for a post ``user`` manages: ``not_found`` for one gone
+    (or held, to someone who does not manage it), ``forbidden`` for one they do not manage."""
+    post_id = _id(raw_id, "post")
+    row = await ctx.store.post(post_id)
+    if row is None or row.gone:
+        raise ContractError("not_found", f"no post {raw_id}")
+    # Checked after the await: the role (and the account) is read from memory now, not before the read.
+    still_active(user)
+    _unseen_if_held(ctx, user, row, raw_id)
+    return post_id, row, managed_account(ctx, user, row.account_id)
+
+
 @handler("delete_post")
 async def delete_post(ctx: Context, sess: Session, req: rq.DeletePost, enc: Encoding) -> None:
     user = sess.me
-    post_id = _id(req.post_id, "post")
-    row = await ctx.store.post(post_id)
-    if row is None or row.gone:
-        raise ContractError("not_found", f"no post {req.post_id}")
-    # Checked after the await: the role (and the account) is read from memory now, not before the read.
-    still_active(user)
-    _unseen_if_held(ctx, user, row, req.post_id)
-    a = managed_account(ctx, user, row.account_id)
+    post_id, _, a = await _managed_post(ctx, user, req.post_id)
     [_, held] = await commit(ctx, ch.ManagesAccount(a.account_id, user.user_id),
                              ch.DeletePost(post_id, ctx.now_ms(), user.user_id),
                              audit=audit(ctx, user, "delete_post", a, post_id=req.post_id))
@@ -377,14 +383,7 @@ async def set_post_comments(ctx: Context, sess: Session, req: rq.SetPostComments
     account manages its comments; a post drawing abuse is closed to new comments, or held for
     approval). The comments it has stay as they are: held ones wait for approval still."""
     user = sess.me
-    post_id = _id(req.post_id, "post")
-    row = await ctx.store.post(post_id)
-    if row is None or row.gone:
-        raise ContractError("not_found", f"no post {req.post_id}")
-    # Checked after the await: the role (and the account) is read from memory now, not before the read.
-    still_active(user)
-    _unseen_if_held(ctx, user, row, req.post_id)
-    a = managed_account(ctx, user, row.account_id)
+    post_id, _, a = await _managed_post(ctx, user, req.post_id)
     mode = req.comments
     # Claimed in memory before the write (no await since the checks): a comment whose read of the post
     # was in flight decides by this mode (comment_mode), not by the one it read.
