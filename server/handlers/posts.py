@@ -28,6 +28,7 @@ from governance.ids import serial_id
 from protocol import events as ev
 from protocol.enums import CommentAction, CommentsMode, ReportTarget
 from protocol.errors import ContractError, shown_id
+from server.claims import turn
 from server.fanout import publish_many
 from server.handlers import handler
 from server.handlers.accounts import message_bucket
@@ -383,30 +384,43 @@ async def set_post_comments(ctx: Context, sess: Session, req: rq.SetPostComments
     account manages its comments; a post drawing abuse is closed to new comments, or held for
     approval). The comments it has stay as they are: held ones wait for approval still."""
     user = sess.me
-    post_id, _, a = await _managed_post(ctx, user, req.post_id)
     mode = req.comments
-    # Claimed in memory before the write (no await since the checks): a comment whose read of the post
-    # was in flight decides by this mode (comment_mode), not by the one it read.
-    modes = a.comment_modes
-    before = modes.get(post_id)
-    modes[post_id] = mode.value
+    # One change of a post's mode at a time, from reading it to its write's outcome: an undo puts back
+    # the mode before it, which a second change claimed meanwhile would otherwise have its own undone by.
+    async with turn(("post_comments", _id(req.post_id, "post"))):
+        post_id, row, a = await _managed_post(ctx, user, req.post_id)
+        modes = a.comment_modes
+        before = modes.get(post_id)
+        # A stricter mode binds at once, claimed in memory before the write (no await since the checks):
+        # a comment whose read of the post was in flight decides by it (comment_mode). A looser one
+        # reaches memory once stored: a comment let through by an opening the store then refused
+        # would stay on a post that is closed.
+        tightens = _STRICTNESS[mode] >= _STRICTNESS[comment_mode(a, row)]
+        if tightens:
+            modes[post_id] = mode.value
 
-    def undo() -> None:
-        if modes.get(post_id) == mode.value:
+        def undo() -> None:
+            if not tightens:
+                return
             if before is None:
                 del modes[post_id]
             else:
                 modes[post_id] = before
 
-    [_, held] = await commit(ctx, ch.ManagesAccount(a.account_id, user.user_id),
-                             ch.SetPostComments(post_id, mode.value),
-                             audit=audit(ctx, user, "set_post_comments", a, post_id=req.post_id,
-                                         comments=mode.value), undo=undo)
-    fields = _mode_fields(ctx, a, CommentsMode(modes.get(post_id, mode.value)))
+        [_, held] = await commit(ctx, ch.ManagesAccount(a.account_id, user.user_id),
+                                 ch.SetPostComments(post_id, mode.value),
+                                 audit=audit(ctx, user, "set_post_comments", a, post_id=req.post_id,
+                                             comments=mode.value), undo=undo)
+        modes[post_id] = mode.value  # (no await since the write)
+    fields = _mode_fields(ctx, a, mode)
     # To whom the post went (see announce_post_gone); the caller's other connections too.
     audience = set(_managers(ctx, a)) if held else set(a.online).union(_managers(ctx, a))
     publish_many(audience, ev.PostComments(account_id=a.account_id, post_id=str(post_id), **fields))
     return fields
+
+
+# How much a comment mode holds back: a change to one at least as strict is claimed before its write.
+_STRICTNESS = {CommentsMode.OPEN: 0, CommentsMode.REVIEW: 1, CommentsMode.CLOSED: 2}
 
 
 def comment_mode(a: Account, row: PostRow) -> CommentsMode:

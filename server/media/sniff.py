@@ -200,9 +200,10 @@ def exif_with_orientation(order: bytes, orientation: int) -> bytes:
 
 def _jpeg(f: BinaryIO) -> tuple[int, int] | None:
     """The size the picture is shown at: an EXIF Orientation of 5 to 8 (turned a quarter) swaps
-    the frame's width and height."""
+    the frame's width and height. The Orientation is the first EXIF block's that says one other than
+    1: the one server/media/strip.py keeps (alone) in the file stored."""
     f.seek(2)
-    turned = False
+    turned = None
     for _ in range(_JPEG_MAX_SEGMENTS):
         b = f.read(1)
         if b != b"\xff":
@@ -236,7 +237,7 @@ def _jpeg(f: BinaryIO) -> tuple[int, int] | None:
         if marker == 0xE1:
             payload = f.read(length - 2)
             found = exif_orientation(payload)
-            if found is not None:
+            if found is not None and turned is None and found[1] != 1:
                 turned = found[1] >= 5
             continue
         f.seek(length - 2, 1)

@@ -174,6 +174,11 @@ export function accountsShown() {
 }
 
 export async function openAccount(aid) {
+  // Another account's page (or a post) has entries: gone back over first, so that the new page's
+  // entry takes their place instead of going on top of them (Back would land on a dead entry).
+  const e = accountEntry();
+  if (e && e.qunguanAccount !== aid) await historyGo(e.qunguanPost ? -2 : -1);
+  else if (e && e.qunguanPost) await historyGo(-1);
   A.newPosts.delete(aid);
   A.newComments.delete(aid);
   const v = { aid, info: null, posts: [], noMore: false, post: null };
@@ -183,6 +188,17 @@ export async function openAccount(aid) {
   drawAccounts();
   renderPane();
   await reloadView(v);
+}
+
+// history.go(n), resolved once the browser has moved (its popstate: the page it leaves is closed by
+// accountFromHistory), or after a second if it does not (a browser that refuses).
+function historyGo(n) {
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); window.removeEventListener("popstate", done); resolve(); };
+    const timer = setTimeout(done, 1000);
+    window.addEventListener("popstate", done);
+    try { history.go(n); } catch { done(); }
+  });
 }
 
 // The page closed by other means than Back (‹ without an entry, the groups tab, the account closed, a
