@@ -80,7 +80,7 @@ def attachments_for(ctx: Context, user: User, media_ids: list[str]) -> list[ev.A
         e = index.get(media_id)
         if e is None or e.uploader != user.user_id or e.removing:
             raise ContractError("bad_request", f"{shown_id(media_id)} is not a finished upload of yours")
-        if e.sha256 in ctx.state.taken_down:  # (server/operator/files.py)
+        if any(d in ctx.state.taken_down for d in e.digests):  # (server/operator/files.py; either digest)
             raise ContractError("content_blocked", f"{media_id} is a file the platform took down")
         _, listed = _listed(ctx, *e.digests)
         if listed is not None and listed.action is Action.BLOCK:  # put on a list since it was uploaded

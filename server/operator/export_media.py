@@ -2,7 +2,9 @@
 
 When the exported messages or posts carry attachments, the export gets
 
-  media.jsonl   one line per media row: media_id, sha256, mime, kind, size, name,
+  media.jsonl   one line per media row: media_id, sha256, received_sha256 (the
+                bytes as sent, when the file stored differs: a picture without its
+                metadata; else null), mime, kind, size, name,
                 width, height, uploader, created_at (+ ``_iso``), ``file`` (its path
                 in the export), ``messages``: the [group_id, seq] of the exported
                 messages carrying it, and ``posts``: the [account_id, post_id] of the
@@ -59,9 +61,9 @@ def media_rows(index: MediaIndex, carriers: Carried) -> list[dict[str, Any]]:
         if e is None:  # removed already: the message row still names it
             rows.append({"media_id": media_id, "missing": True, **where})
             continue
-        rows.append({"media_id": media_id, "sha256": e.sha256, "mime": e.mime, "kind": e.kind, "size": e.size,
-                     "name": e.name, "width": e.width, "height": e.height, "uploader": e.uploader,
-                     "created_at": e.created_at, "file": f"{FOLDER}/{e.sha256}", **where})
+        rows.append({"media_id": media_id, "sha256": e.sha256, "received_sha256": e.received, "mime": e.mime,
+                     "kind": e.kind, "size": e.size, "name": e.name, "width": e.width, "height": e.height,
+                     "uploader": e.uploader, "created_at": e.created_at, "file": f"{FOLDER}/{e.sha256}", **where})
     return rows
 
 

@@ -86,9 +86,10 @@ async def take_down_file(app: Context, args: dict[str, Any]) -> Result:
         await apply(app, *changes, audit=audit(app, "take_down_file", reason, sha256=digest), undo=undo)
     lines = [f"took down file {digest}: refused when uploaded or attached, served nowhere"]
     if not stored:
-        lines.append("no stored file has this digest: uploads of it are refused, but a picture is stored without "
-                     "its metadata, under another digest: take down the one a removal printed, or the stored "
-                     "file's (media.jsonl of an export)")
+        lines.append("no stored file has this digest, as stored or as sent: uploads of it are refused; a picture "
+                     "uploaded before this version kept no digest of the bytes sent, so its stored copy (without "
+                     "its metadata, under another digest) is found only by the stored file's: take down the one "
+                     "a removal printed, or the one media.jsonl of an export holds")
     return Result(lines)
 
 

@@ -76,11 +76,15 @@ _MESSAGE_CARRIES = "SELECT media_id FROM message_media WHERE group_id = ? AND se
 _POST_CARRIES = "SELECT media_id FROM post_media WHERE post_id = ?"
 MESSAGE_FILES = f"SELECT DISTINCT sha256 FROM media WHERE media_id IN ({_MESSAGE_CARRIES}) ORDER BY sha256"
 POST_FILES = f"SELECT DISTINCT sha256 FROM media WHERE media_id IN ({_POST_CARRIES}) ORDER BY sha256"
-STORED_FILE = "SELECT 1 FROM media WHERE sha256 = ? LIMIT 1"
+# (stored as it is, or as the bytes sent before its metadata was removed: received_sha256, not indexed,
+# read only when no file has the digest itself: an operator's take-down-file)
+STORED_FILE = ("SELECT 1 FROM media WHERE sha256 = ? UNION ALL SELECT 1 FROM media WHERE received_sha256 = ?"
+               " LIMIT 1")
 TAKE_DOWN_FILE = ("INSERT INTO taken_down_files (sha256, taken_at, actor, cause) VALUES (?, ?, ?, ?)"
                   " ON CONFLICT (sha256) DO NOTHING")
 RELEASE_FILE = "DELETE FROM taken_down_files WHERE sha256 = ? RETURNING sha256"
-TAKEN_DOWN = "SELECT 1 FROM taken_down_files t JOIN media md ON md.sha256 = t.sha256 WHERE md.media_id = ?"
+TAKEN_DOWN = ("SELECT 1 FROM media md JOIN taken_down_files t ON t.sha256 = md.sha256"
+              " OR t.sha256 = md.received_sha256 WHERE md.media_id = ?")
 LOAD_TAKEN_DOWN = "SELECT sha256 FROM taken_down_files"
 
 # Which of a batch of content digests some media row names (the orphan sweep of server/media/cleanup.py).
@@ -160,7 +164,8 @@ class MediaReads(Protocol):
         ...
 
     async def file_stored(self, sha256: str) -> bool:
-        """Does some media row hold a file of this digest?"""
+        """Does some media row hold a file of this digest (stored so, or sent so and stored without
+        its metadata)?"""
         ...
 
     async def uncarried_media(self, created_before: int, after: str, limit: int) -> list[str]:

@@ -97,7 +97,7 @@ class PostgresMediaReads(PostgresReads):
         return [r[0] for r in await self._fetchall(_MESSAGE_FILES, group_id, seq)]
 
     async def file_stored(self, sha256: str) -> bool:
-        return await self._fetchone(_STORED_FILE, sha256) is not None
+        return await self._fetchone(_STORED_FILE, sha256, sha256) is not None
 
     async def uncarried_media(self, created_before: int, after: str, limit: int) -> list[str]:
         return [r[0] for r in await self._fetchall(_UNCARRIED, created_before, after, limit)]

@@ -75,7 +75,7 @@ class SqliteMediaReads(SqliteReader):
         return [r[0] for r in await self._fetchall(m.MESSAGE_FILES, (group_id, seq))]
 
     async def file_stored(self, sha256: str) -> bool:
-        return await self._fetchone(m.STORED_FILE, (sha256,)) is not None
+        return await self._fetchone(m.STORED_FILE, (sha256, sha256)) is not None
 
     async def uncarried_media(self, created_before: int, after: str, limit: int) -> list[str]:
         return [r[0] for r in await self._fetchall(m.UNCARRIED, (created_before, after, limit))]
