@@ -446,4 +446,4 @@ async def media_url(ctx: Context, sess: Session, req: rq.MediaUrl, enc: Encoding
     m = still_reader(ctx, sess, req.group_id)
     if req.seq <= m.joined_seq:
         raise ContractError("not_found", f"no message {req.seq} you can see in group {g.group_id}")
-    return {"url": signed_url(ctx, req.media_id, "g" + req.group_id)}
+    return {"url": signed_url(ctx, req.media_id, "g" + g.group_id)}
