@@ -72,6 +72,7 @@ PERMISSIONS: dict[str, frozenset[OperatorRole]] = {
     "suspend-admin": _ENFORCE,
     "revoke-create": _ENFORCE,
     "credit": _ENFORCE,
+    "unlock-login": _ENFORCE,  # (support: a person locked out by someone else's guesses, a shared address)
     "blacklist": _ENFORCE,
     "lift": _ENFORCE,
     LIFT_BLACKLIST: _OFFICER,

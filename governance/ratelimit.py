@@ -265,6 +265,9 @@ class AddressWindow(WindowCounter):
         if not self._spared(key):
             super().take_back(self.key(key), at)
 
+    def forget(self, key: Hashable) -> None:
+        super().forget(self.key(key))
+
     def record(self, key: Hashable, at: float, now: float) -> None:
         if not self._spared(key):
             super().record(self.key(key), at, now)

@@ -76,6 +76,14 @@ async def restore(app: App) -> None:
             if user_id:
                 app.failed_logins_per_account.forget(user_id)
             continue
+        if kind == "login_unlocked":  # (an operator's unlock-login: server/operator/lockouts.py)
+            if user_id:
+                app.failed_logins_per_account.forget(user_id)
+                app.failed_logins_per_user.forget(user_id)
+            if ip:
+                app.failed_logins_per_ip.forget(ip)
+                app.failed_codes_per_ip.forget(ip)
+            continue
         if kind == "code_failed":
             if ip:
                 app.failed_codes_per_ip.hit(ip, at)

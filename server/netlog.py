@@ -68,6 +68,7 @@ KINDS = (
     "logout",         # detail.everywhere: true when every login of the account ended ([ext])
     "password_changed",  # [ext] change_password: every other login of the account ended
     "password_reset",    # [ext] reset_password (a code to the account's phone): every login of it ended
+    "login_unlocked",    # [ext] qunguan admin unlock-login: user_id and/or ip, detail.by (the operator)
     "change_password_failed", "change_password_refused",  # failed: wrong current password; refused: rate-limited
 )
 

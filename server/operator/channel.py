@@ -51,7 +51,7 @@ log = logging.getLogger("qunguan.operator")
 COMMAND_MODULES = ("server.operator.groups_people", "server.operator.platform", "server.operator.records",
                    "server.operator.filing", "server.operator.backup", "server.operator.sanctions",
                    "server.operator.public_accounts", "server.operator.remove_text",
-                   "server.operator.report_content", "server.operator.files")
+                   "server.operator.report_content", "server.operator.files", "server.operator.lockouts")
 
 
 class OperatorError(Exception):

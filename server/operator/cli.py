@@ -164,6 +164,10 @@ def _build() -> argparse.ArgumentParser:
         (("--outcome",), {"required": True, "choices": ["upheld", "rejected"]}),
         (("--note",), {"required": True}))
     cmd("credit", "change a user's credit score", user, (("--delta",), {"required": True, "type": int}), reason)
+    cmd("unlock-login", "forget the wrong passwords that lock an account (or an address) out, as a reset does",
+        (("username",), {"metavar": "USERNAME", "nargs": "?", "help": "the account: a username or a user id"}),
+        (("--address",), {"metavar": "IP", "help": "an address whose network's wrong passwords and codes to forget"}),
+        reason)
     aid = (("account_id",), {"metavar": "AID"})
     cmd("warn-account", "notice of kind account_warning to a public account's owner and editors", aid, reason,
         (("--deadline",), {"type": _iso_ms, "help": "rectification deadline (ISO time)"}), report)

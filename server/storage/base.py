@@ -238,7 +238,7 @@ class ReporterRecord:
 # The network-log kinds that count against a rate limit (server/limits.py rebuilds the limits'
 # windows from them at start); the partial index netlog_limited covers exactly these.
 LIMITED_KINDS = ("code_request", "login_failed", "auth_failed", "delete_account_failed", "verify_identity_failed",
-                 "change_password_failed", "code_failed", "password_reset")
+                 "change_password_failed", "code_failed", "password_reset", "login_unlocked")
 LIMITED_IN = ", ".join(f"'{k}'" for k in LIMITED_KINDS)  # the same text as the index's predicate
 
 

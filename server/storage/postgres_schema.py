@@ -1177,4 +1177,17 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE media ADD COLUMN received_sha256 TEXT;
         """,
     ),
+    (
+        54,
+        """
+        -- As SQLite's 56: an operator's unlock-login ends a lockout as a reset does. Built before the
+        -- old index goes, as 52.
+        CREATE INDEX netlog_limited_next ON netlog(ts)
+            WHERE kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed',
+                           'verify_identity_failed', 'change_password_failed', 'code_failed', 'password_reset',
+                           'login_unlocked');
+        DROP INDEX netlog_limited;
+        ALTER INDEX netlog_limited_next RENAME TO netlog_limited;
+        """,
+    ),
 ]

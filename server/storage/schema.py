@@ -1285,4 +1285,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE media ADD COLUMN received_sha256 TEXT;
         """,
     ),
+    (
+        56,
+        """
+        -- An operator's unlock-login (login_unlocked) ends a lockout as a reset does: its rows join the
+        -- ones the limits are rebuilt from, so that a restart does not lock the person out again.
+        DROP INDEX netlog_limited;
+        CREATE INDEX netlog_limited ON netlog(ts)
+            WHERE kind IN ('code_request', 'login_failed', 'auth_failed', 'delete_account_failed',
+                           'verify_identity_failed', 'change_password_failed', 'code_failed', 'password_reset',
+                           'login_unlocked');
+        """,
+    ),
 ]

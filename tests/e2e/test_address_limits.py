@@ -305,3 +305,39 @@ async def test_a_password_reset_ends_the_lockout_of_the_accounts_wrong_passwords
         await _once(srv, f"2001:db8:{i + 10}::1", "login", username=victim.username, password=f"again-{i:04d}")
     assert (await _once(srv, "192.0.2.72", "login", username=victim.username, password="a-new-password-1"))["code"] == \
         "rate_limited"
+
+
+async def test_an_operator_ends_the_lockout_of_an_account_or_an_address(tmp_path, started, backend):
+    """The owner of an account others guess at, without their phone (a reset needs a code to it), or
+    the people behind one school's address: ``unlock-login`` forgets the wrong passwords counted so
+    far, as a reset does, after a restart too (its network-log row); those after count again. It is
+    recorded under the operator's name with the reason; a bad address or no target is refused."""
+    srv = started(_server(tmp_path, backend, failed_logins_per_account=3, failed_logins_per_ip_per_hour=2))
+    victim = await srv.user()
+    for i in range(4):
+        await _once(srv, f"2001:db8:{i}::1", "login", username=victim.username, password=f"wrong-{i:04d}")
+    assert (await _once(srv, "192.0.2.50", "login", username=victim.username, password="password123"))["code"] == \
+        "rate_limited"
+    school = "198.51.100.7"
+    for i in range(3):
+        await _once(srv, school, "login", username=f"nobody{i}", password="wrong-password")
+    assert (await _once(srv, school, "login", username=victim.username, password="password123"))["code"] == \
+        "rate_limited"
+    rc, out, err = await srv.admin("unlock-login", victim.username, "--address", "::ffff:zz", "--reason", "x")
+    assert rc == 2 and "--address must be an IPv4 or IPv6 address" in out + err, (rc, out, err)
+    rc, out, err = await srv.admin("unlock-login", "--reason", "x")
+    assert rc == 2 and "name the account" in out + err, (rc, out, err)
+    rc, out, err = await srv.admin("unlock-login", victim.username, "--address", school, "--reason", "本人来电核实")
+    assert rc == 0 and "forgotten" in out, (rc, out, err)
+    assert (await _once(srv, school, "login", username=victim.username, password="password123"))["ok"]
+    [(actor, target, reason, detail)] = srv.db_rows(
+        "SELECT actor_id, target_id, reason, detail FROM audit WHERE action = 'unlock_login'")
+    assert (actor, target, reason) == ("operator", victim.user_id, "本人来电核实") and school in detail
+    await victim.close()
+    await srv.stopped()
+    srv.start()  # (the limits are rebuilt from the network log: the unlock's row ends the guesses before it)
+    assert (await _once(srv, "192.0.2.71", "login", username=victim.username, password="password123"))["ok"]
+    for i in range(3):  # guesses after the unlock count as before
+        await _once(srv, f"2001:db8:{i + 10}::1", "login", username=victim.username, password=f"again-{i:04d}")
+    assert (await _once(srv, "192.0.2.72", "login", username=victim.username, password="password123"))["code"] == \
+        "rate_limited"
