@@ -161,11 +161,18 @@ async def _filed(ctx: Context, user: User, kind: str, t: Target, reason: str, de
     normal.hit(reporter, now_mono)
     slowed.hit(reporter, now_mono)
     # InsertReport checks again in its transaction and answers with the open report of the same
-    # target then (filed on another node meanwhile; the rate limit's hit above stays counted).
-    [(report_id, duplicate)] = await ctx.store.apply(
-        ch.InsertReport(reporter, kind, t.group_id, t.seq, t.user_id, reason, detail, ctx.now_ms(), t.account_id,
-                        t.post_id, t.comment_id)
-    )
+    # target then (filed on another node meanwhile; the rate limit's hit above stays counted). A
+    # report the store refuses (what it names was purged meanwhile, a failing write) files nothing:
+    # its hit is taken back, as a refused message's is.
+    try:
+        [(report_id, duplicate)] = await ctx.store.apply(
+            ch.InsertReport(reporter, kind, t.group_id, t.seq, t.user_id, reason, detail, ctx.now_ms(),
+                            t.account_id, t.post_id, t.comment_id)
+        )
+    except BaseException:
+        normal.take_back(reporter, now_mono)
+        slowed.take_back(reporter, now_mono)
+        raise
     if duplicate:
         return {"report_id": str(report_id), "duplicate": True}
     return {"report_id": str(report_id)}

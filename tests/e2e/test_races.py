@@ -1062,3 +1062,18 @@ async def test_an_approval_by_a_new_owner_before_a_refused_transfer_is_refused_t
     assert (await approval).get("code") == "forbidden"
     assert srv.db_rows("SELECT COUNT(*) FROM members WHERE group_id = ? AND user_id = ?", gid, asker.user_id) == [(0,)]
     assert asker.user_id not in {m["user_id"] for m in (await watcher.request("members", group_id=gid))["members"]}
+
+
+async def test_a_report_the_store_refuses_does_not_count_against_the_hours_reports(make_server):
+    """A report is counted against ``rate_limits.reports_per_hour`` before its write; one the store
+    refused (what it names purged meanwhile, a failing write) filed nothing, and still used up the
+    reporter's hour: with a limit of one, their next report was refused ``rate_limited``."""
+    srv = make_server("reports_per_hour = 1\n")  # (the harness's config ends inside [rate_limits])
+    reporter, spammer, other = await srv.user(), await srv.user(), await srv.user()
+    _refusing_trigger(srv, "no_report", "reports", "INSERT", "NEW.reason = 'refused'")
+    refused = await reporter.call("report", target_type="user", user_id=spammer.user_id, reason="refused")
+    assert refused["code"] == "internal", refused
+    filed = await reporter.call("report", target_type="user", user_id=other.user_id, reason="spam")
+    assert filed.get("ok") and "report_id" in filed, filed
+    again = await reporter.call("report", target_type="user", user_id=spammer.user_id, reason="spam")
+    assert again["code"] == "rate_limited", again  # (the limit still holds for what was filed)
