@@ -2004,7 +2004,7 @@ function onEvent(ev) {
         g.role = ev.role;
         // (a member no longer sees join requests, nor hears of their decisions: the badge goes)
         if (ev.role !== "member") countRequests(g).then(renderGroups); else g.requests = 0;
-        renderGroups(); updateComposer();
+        renderGroups(); updateComposer(); pinsChanged(g);
       }
       if (g.info && ev.role === "owner" && g.members) g.info.owner = g.members.get(ev.user_id) || g.info.owner;
       { const name = uname(g, ev.user_id); sysLine(g, () => t("sys_role", { name: name(), role: t("role_" + ev.role) })); }
@@ -2288,8 +2288,10 @@ function removedText(ev, group, text) {
 async function powersChanged() {
   await refreshMe();
   drawCreateRight();
+  updateComposer();   // speaking through mute-all (and past slow mode) is a manager's power: it went or came back
   for (const g of S.groups.values()) {
     refreshManage(g);
+    pinsChanged(g);   // (unpin too)
     if (g.role !== "member") countRequests(g).then(renderGroups);   // the badge: none asked while suspended
   }
 }
@@ -2381,7 +2383,9 @@ function dropGroup(gid) {
     const group = gname(gid);   // (now: the group is forgotten below; the words when the notice is read)
     notice(() => t("n_unsent", { group, texts: unsent.map((x) => t("log_quoted", { text: x })).join(" ") }), null, "error");
   }
-  closeDialogsOf(gid);   // (its panel, a message's actions, its search, log or bans: for a group that is gone)
+  // (its panel, a message's actions, its search, log or bans: for a group that is gone; not a report
+  // being written: one removed from a group may still report what was said there, the removal too)
+  closeDialogsOf(gid, true);
   const gone = S.groups.get(gid);
   if (gone) keepTyped(gone, "");
   S.groups.delete(gid);

@@ -260,8 +260,10 @@ function hideToasts() {
 // or a panel would go on offering to manage, leave or report a group that is gone.
 let nextGroup = null;
 export function dialogFor(gid) { nextGroup = gid; }
-export function closeDialogsOf(gid) {
-  for (const d of document.querySelectorAll("dialog[open]")) if (d.dataset.gid === gid) d.close();
+export function closeDialogsOf(gid, keepReports = false) {
+  for (const d of document.querySelectorAll("dialog[open]")) {
+    if (d.dataset.gid === gid && !(keepReports && d.id === "report-dialog")) d.close();
+  }
 }
 
 // Where keyboard focus is, in a form that outlives the node: an element of a keyed item (a message's

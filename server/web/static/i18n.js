@@ -102,7 +102,9 @@ const zh = {
   logged_out_elsewhere: "你已在另一个页面或设备上退出登录，请重新登录", e_forbidden: "没有权限执行此操作", e_forbidden_because: "没有权限：{reason}", e_not_found: "找不到对象（群、用户或消息）", e_no_such_group: "没有这个群：群号不存在，或群已解散",
   e_not_member: "你不是该群成员", e_conflict: "冲突：{reason}", e_bad_code: "验证码错误或已过期",
   e_verification_required: "需要先完成实名认证", e_member_cap_reached: "群成员已满", e_create_cap_reached: "你创建的群数量已达上限",
-  e_join_cap_reached: "加入的群数量已达上限", e_admin_cap_reached: "管理员数量已达上限", e_credit_too_low: "信用等级不足",
+  e_join_cap_reached: "加入的群数量已达上限",
+  e_target_verification_required: "对方尚未完成实名认证，不能成为群主", e_target_create_cap: "对方拥有的群数量已达上限，不能再接手这个群",
+  e_target_join_cap: "对方加入的群数量已达上限，不能再加入", e_admin_cap_reached: "管理员数量已达上限", e_credit_too_low: "信用等级不足",
   e_muted: "你已被禁言", e_group_suspended: "本群已被平台暂停发言", e_group_closed: "该群已被平台关闭",
   e_blacklisted: "账号已被平台封禁", e_content_blocked: "内容包含违规信息，未发送", e_content_blocked_unsaved: "内容包含违规信息，未保存", e_rate_limited: "操作太频繁，请 {s} 秒后再试", e_request_rejected: "群管理员拒绝了你的入群申请，{until} 后可以再次申请（也可以请管理员邀请你）",
   media_after_review: "审核通过后可查看", e_too_large: "内容过长或文件过大", e_field_too_long: "{what}最多 {max} 个字", e_text_too_long: "文字最多 {max} 个字", e_file_too_large: "文件不能超过 {size}", e_storage_quota_reached: "你上传的文件已达存储上限，暂时不能再上传", e_internal: "服务器错误，请重试", e_banned: "你已被禁止加入这个群", e_banned_until: "你已被禁止加入这个群，至 {until}",
@@ -387,7 +389,10 @@ const en = {
   logged_out_elsewhere: "You logged out on another page or device; please log in again", e_forbidden: "You are not allowed to do that", e_forbidden_because: "Not allowed: {reason}", e_not_found: "Not found (group, user or message)", e_no_such_group: "No such group: the ID does not exist, or the group was dissolved",
   e_not_member: "You are not a member of this group", e_conflict: "Conflict: {reason}", e_bad_code: "Wrong or expired code",
   e_verification_required: "Verify your identity first", e_member_cap_reached: "The group is full", e_create_cap_reached: "You own as many groups as allowed",
-  e_join_cap_reached: "You are in as many groups as allowed", e_admin_cap_reached: "The group has as many admins as allowed", e_credit_too_low: "Credit level too low",
+  e_join_cap_reached: "You are in as many groups as allowed",
+  e_target_verification_required: "The group cannot pass to that user: they have not verified their identity",
+  e_target_create_cap: "The group cannot pass to that user: they own as many groups as they may",
+  e_target_join_cap: "They cannot join: that user is in as many groups as they may be in", e_admin_cap_reached: "The group has as many admins as allowed", e_credit_too_low: "Credit level too low",
   e_muted: "You are muted", e_group_suspended: "Posting in this group is suspended", e_group_closed: "The platform closed this group",
   e_blacklisted: "The platform closed this account", e_content_blocked: "The text contains prohibited content; not sent", e_content_blocked_unsaved: "The text contains prohibited content; not saved", e_rate_limited: "Too fast; try again in {s} s", e_request_rejected: "The group's managers declined your request; you may ask again after {until} (or be invited)",
   media_after_review: "viewable once released", e_too_large: "Too long or too large", e_field_too_long: "{what}: at most {max} characters", e_text_too_long: "At most {max} characters", e_file_too_large: "Files may be at most {size}", e_storage_quota_reached: "Your uploads have reached your storage limit; no more can be uploaded for now", e_internal: "Server error; please retry", e_banned: "You are banned from this group", e_banned_until: "You are banned from this group until {until}",
@@ -622,6 +627,10 @@ export function errorText(err) {
   const until = err && err.reply ? err.reply.until : undefined;
   const op = err && err.op;
   const cause = err && err.reply ? err.reply.cause : undefined;
+  // Refused for the other person an act names (the heir of a transfer, the user approved or invited),
+  // not for the caller: the code's own words ("verify your identity first") would blame the caller.
+  const forOther = OTHER_PERSON[op];
+  if (forOther && forOther[code]) return t(forOther[code]);
   // The group a join names is not there (never was, or dissolved): said as such, not "an object".
   if (code === "not_found" && op === "join_group") return t("e_no_such_group");
   // A name, a note, a reason refused for its words is not "sent" anywhere: it was not saved.
@@ -667,6 +676,12 @@ export function errorText(err) {
   if (TABLES[lang][key]) return t(key, { reason });
   return t("e_generic", { reason: reason || code });
 }
+// The refusals of acts on another person that are about that person: op -> code -> text.
+const OTHER_PERSON = {
+  transfer_owner: { verification_required: "e_target_verification_required", create_cap_reached: "e_target_create_cap" },
+  approve_join: { join_cap_reached: "e_target_join_cap" },
+  invite: { join_cap_reached: "e_target_join_cap" },
+};
 // The ops whose refused text was on its way to others (the rest are saved settings, names, notes).
 const SENT_OPS = ["send", "edit_message", "comment", "publish", "react"];
 // The texts a refusal may name by its [ext] `field`, and the words for them.

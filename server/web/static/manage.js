@@ -500,7 +500,7 @@ export function reportDialog(target) {
     } }, el("label", { class: "field" }, el("span", { class: "label", text: t("report_reason") }), sel),
       el("label", { class: "field" }, el("span", { class: "label", text: t("report_detail") }), detail),
       el("button", { type: "submit", class: "primary", id: "report-submit", text: t("report") }));
-  });
+  }, { id: "report-dialog" });
 }
 
 // Contest a sanction (the `appeal` op): from a warning's notice (its sanction id filled in) or from

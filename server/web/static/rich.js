@@ -381,17 +381,21 @@ export function openPins(g) {
   const pins = [...(g.pinned || [])].reverse();
   Promise.all(pins.filter((s) => !quotedOf(g, s)).map((s) => fetchQuoted(g, s))).then(() => {
     dialogFor(g.group_id);
-    modal(t("pinned"), (done) => el("ul", { class: "hits", id: "pin-list" }, pins.map((seq) => {
-      const q = quotedOf(g, seq);
-      return el("li", { class: "hit pin-item", "data-seq": seq },
-        el("button", { type: "button", class: "hit-main grow", onclick: () => { done(); hooks.jumpTo(g, seq); } },
-          el("div", { class: "meta" }, el("span", { class: "who", text: q && q.sender ? q.sender.display_name : "" }),
-            q && q.ts ? el("time", { text: fmtTime(q.ts) }) : null),
-          el("div", { class: "clip", text: q ? quotePreview(q) : "" })),
-        actingRole(g) !== "member" ? el("button", { type: "button", class: "small act-unpin", text: t("unpin"),
-          onclick: () => { done(); setPinned(g, seq, false); } }) : null);
-    })), { id: "pins-dialog" });
+    modal(t("pinned"), (done) => el("ul", { class: "hits", id: "pin-list" }, pins.map((seq) => pinItem(g, seq, done))),
+      { id: "pins-dialog" });
   });
+}
+
+// One pinned message in the list: it opens the message; a manager (as the user acts now) may unpin it.
+function pinItem(g, seq, done) {
+  const q = quotedOf(g, seq);
+  return el("li", { class: "hit pin-item", "data-seq": seq },
+    el("button", { type: "button", class: "hit-main grow", onclick: () => { done(); hooks.jumpTo(g, seq); } },
+      el("div", { class: "meta" }, el("span", { class: "who", text: q && q.sender ? q.sender.display_name : "" }),
+        q && q.ts ? el("time", { text: fmtTime(q.ts) }) : null),
+      el("div", { class: "clip", text: q ? quotePreview(q) : "" })),
+    actingRole(g) !== "member" ? el("button", { type: "button", class: "small act-unpin", text: t("unpin"),
+      onclick: () => { done(); setPinned(g, seq, false); } }) : null);
 }
 
 // ---------------------------------------------------------------- search
@@ -451,12 +455,21 @@ export function hitsChanged(g, seq) {
 
 // g's pinned messages changed (group_updated): an open list of them keeps only those still pinned,
 // and closes when none is left.
+// The pinned list, open, follows the group: a pin made or taken away meanwhile, and the user's role
+// (unpin is a manager's: a demotion, or the platform suspending their powers, takes the buttons away).
 export function pinsChanged(g) {
-  const list = document.querySelector(`dialog[data-gid="${CSS.escape(g.group_id)}"] #pin-list`);
-  if (!list) return;
-  const pins = g.pinned || [];
-  for (const li of [...list.querySelectorAll("li.pin-item")]) if (!pins.includes(Number(li.dataset.seq))) li.remove();
-  if (!list.querySelector("li.pin-item")) list.closest("dialog").close();
+  const open = () => document.querySelector(`dialog[data-gid="${CSS.escape(g.group_id)}"] #pin-list`);
+  if (!open()) return;
+  const pins = [...(g.pinned || [])].reverse();
+  if (!pins.length) { open().closest("dialog").close(); return; }
+  Promise.all(pins.filter((s) => !quotedOf(g, s)).map((s) => fetchQuoted(g, s))).then(() => {
+    const list = open();
+    if (!list) return;
+    const dialog = list.closest("dialog");
+    const now = [...(g.pinned || [])].reverse();   // (as it is once the texts came)
+    if (!now.length) { dialog.close(); return; }
+    list.replaceChildren(...now.map((seq) => pinItem(g, seq, () => dialog.close())));
+  });
 }
 
 function hitNode(g, m) {
