@@ -106,7 +106,7 @@ const zh = {
   e_target_verification_required: "对方尚未完成实名认证，不能成为群主", e_target_create_cap: "对方拥有的群数量已达上限，不能再接手这个群",
   e_target_join_cap: "对方加入的群数量已达上限，不能再加入", e_admin_cap_reached: "管理员数量已达上限", e_credit_too_low: "信用等级不足",
   e_muted: "你已被禁言", e_group_suspended: "本群已被平台暂停发言", e_group_closed: "该群已被平台关闭",
-  e_blacklisted: "账号已被平台封禁", e_content_blocked: "内容包含违规信息，未发送", e_content_blocked_unsaved: "内容包含违规信息，未保存", e_rate_limited: "操作太频繁，请 {s} 秒后再试", e_request_rejected: "群管理员拒绝了你的入群申请，{until} 后可以再次申请（也可以请管理员邀请你）",
+  e_blacklisted: "账号已被平台封禁", e_content_blocked: "内容包含违规信息，未发送", e_content_blocked_unsaved: "内容包含违规信息，未保存", e_rate_limited: "操作太频繁，请 {s} 秒后再试", e_rate_limited_until: "操作太频繁，请在 {until} 之后再试", e_request_rejected: "群管理员拒绝了你的入群申请，{until} 后可以再次申请（也可以请管理员邀请你）",
   media_after_review: "审核通过后可查看", e_too_large: "内容过长或文件过大", e_field_too_long: "{what}最多 {max} 个字", e_text_too_long: "文字最多 {max} 个字", e_file_too_large: "文件不能超过 {size}", e_storage_quota_reached: "你上传的文件已达存储上限，暂时不能再上传", e_internal: "服务器错误，请重试", e_banned: "你已被禁止加入这个群", e_banned_until: "你已被禁止加入这个群，至 {until}",
   e_generic: "操作失败：{reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "消息", message_menu: "消息操作", message_menu_of: "{name} {time} 的消息的操作", messages_of: "{name} 的消息", message_label: "{name} {time}", mentions_you_said: "（提到了你）", message_said: "{name}：{text}", messages_said: "{n} 条新消息，最新一条：{last}",
@@ -394,7 +394,7 @@ const en = {
   e_target_create_cap: "The group cannot pass to that user: they own as many groups as they may",
   e_target_join_cap: "They cannot join: that user is in as many groups as they may be in", e_admin_cap_reached: "The group has as many admins as allowed", e_credit_too_low: "Credit level too low",
   e_muted: "You are muted", e_group_suspended: "Posting in this group is suspended", e_group_closed: "The platform closed this group",
-  e_blacklisted: "The platform closed this account", e_content_blocked: "The text contains prohibited content; not sent", e_content_blocked_unsaved: "The text contains prohibited content; not saved", e_rate_limited: "Too fast; try again in {s} s", e_request_rejected: "The group's managers declined your request; you may ask again after {until} (or be invited)",
+  e_blacklisted: "The platform closed this account", e_content_blocked: "The text contains prohibited content; not sent", e_content_blocked_unsaved: "The text contains prohibited content; not saved", e_rate_limited: "Too fast; try again in {s} s", e_rate_limited_until: "Too many for now; try again after {until}", e_request_rejected: "The group's managers declined your request; you may ask again after {until} (or be invited)",
   media_after_review: "viewable once released", e_too_large: "Too long or too large", e_field_too_long: "{what}: at most {max} characters", e_text_too_long: "At most {max} characters", e_file_too_large: "Files may be at most {size}", e_storage_quota_reached: "Your uploads have reached your storage limit; no more can be uploaded for now", e_internal: "Server error; please retry", e_banned: "You are banned from this group", e_banned_until: "You are banned from this group until {until}",
   e_generic: "Failed: {reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
   message: "Message", message_menu: "Message actions", message_menu_of: "Actions for the message of {name} at {time}", messages_of: "Messages of {name}", message_label: "{name} at {time}", mentions_you_said: " (mentions you)", message_said: "{name}: {text}", messages_said: "{n} new messages, the last: {last}",
@@ -660,6 +660,8 @@ export function errorText(err) {
   }
   if (code === "rate_limited") {
     const ms = err.reply && err.reply.retry_after_ms;
+    // (a wait of minutes or an hour, an hour's reports: when, not "3500 s")
+    if (ms > 90_000) return t("e_rate_limited_until", { until: fmtTime(Date.now() + ms) });
     return t(key, { s: ms ? Math.ceil(ms / 1000) : 1 });
   }
   const banned = err && err.reply ? err.reply.banned_until : undefined;

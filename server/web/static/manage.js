@@ -495,8 +495,12 @@ export function reportDialog(target) {
       e.preventDefault();
       const args = { ...target, reason: sel.value };
       if (detail.value.trim()) args.detail = detail.value.trim();
+      const submit = e.target.querySelector("#report-submit");
+      if (submit.disabled) return;   // (a second press while the first is on its way: one report, one answer)
+      submit.disabled = true;
       try { const r = await api("report", args); done(); toast(r.duplicate ? t("report_dup") : t("report_sent")); }
       catch (err) { toast(errorText(err), "error"); }
+      finally { submit.disabled = false; }
     } }, el("label", { class: "field" }, el("span", { class: "label", text: t("report_reason") }), sel),
       el("label", { class: "field" }, el("span", { class: "label", text: t("report_detail") }), detail),
       el("button", { type: "submit", class: "primary", id: "report-submit", text: t("report") }));
