@@ -2018,6 +2018,9 @@ function onEvent(ev) {
         sysLine(g, () => ev.until ? t("sys_muted", { name: name(), until: fmtTime(ev.until) }) : t("sys_unmuted", { name: name() })); }
       if (g.group_id === S.current) updateComposer();
       refreshManage(g);
+      // The mute's end: the managers' panel drops its tag and Unmute then, not at its next redraw.
+      { const left = ev.until ? ev.until - serverNow() : 0;
+        if (left > 0 && left < 2 ** 31) setTimeout(() => { if (S.groups.get(g.group_id) === g) refreshManage(g); }, left + 500); }
       break;
     case "group_updated":
       if (!g) break;
