@@ -237,7 +237,7 @@ def _register(a: list[str]) -> Command:
     return _req("register", a, "register", params)
 
 
-@_command("/login USERNAME PASSWORD", "log in; prints the token and saves it for /auth", "Account")
+@_command("/login USERNAME PASSWORD", "log in; saves the token for /auth (printing where, never the token)", "Account")
 def _login(a: list[str]) -> Command:
     _arity("login", a, 2, 2)
     return _req("login", a, "login", {"username": a[0], "password": a[1], "device": DEVICE})

@@ -140,11 +140,13 @@ def _appeal_result(ev: dict[str, Any]) -> str | None:
 
 
 def _account(ev: dict[str, Any]) -> str | None:
-    """The measures on a public account the user runs (their sanction ids are for the record:
-    ``appeal`` takes a user's or a group's)."""
+    """The measures on a public account the user runs: its owner may ``appeal`` a warning, the
+    restriction of its comments and a suspension, by the sanction id the notice carries (an editor
+    may not: the hint says whose it is)."""
     kind, reason = ev.get("kind"), ev.get("reason")
     why = _said(reason)
-    sid = f" (sanction {clean(ev['sanction_id'])})" if ev.get("sanction_id") else ""
+    s = clean(ev["sanction_id"]) if ev.get("sanction_id") else ""
+    sid = f" (sanction {s}; the account's owner may contest it with /appeal {s} REASON)" if s else ""
     if kind == "account_warning":  # text: the operator's reason
         by = f"; rectify by {hhmm(ev['deadline'])}" if _int(ev.get("deadline")) else ""
         return f"{clean(ev.get('text', ''))}{by}{sid}"
@@ -156,7 +158,7 @@ def _account(ev: dict[str, Any]) -> str | None:
         return f"comments on this account's posts work again{why}"
     if kind == "account_suspended":
         until = f" until {hhmm(ev['deadline'])}" if _int(ev.get("deadline")) else ""
-        return f"the platform suspended this account{until}: no posts, no new name or introduction{why}"
+        return f"the platform suspended this account{until}: no posts, no new name or introduction{why}{sid}"
     if kind == "account_closed":
         return f"the platform closed this account for good{why}"
     if kind == "account_licensed" and ev.get("label") in _LABELS and ev.get("measure") in ("grant", "revoke"):

@@ -60,7 +60,7 @@ def format_account_info(r: dict[str, Any]) -> list[str]:
     if r.get("created_at"):
         lines.append(f"  opened {hhmm(r['created_at'])}")
     if r.get("intro"):
-        lines.append("  " + clean(r["intro"]))
+        lines.append("  intro: " + clean(r["intro"]))  # (named: the owner's text, not a line of the platform's)
     return lines
 
 
@@ -76,8 +76,9 @@ def _post_facts(p: dict[str, Any]) -> str:
 
 
 def format_post_row(p: dict[str, Any]) -> str:
-    """``  post 17  12:40  Title  (3 reads, 2 comments, comments open)`` for /posts."""
-    return f"  post {clean(p.get('post_id'))}  {hhmm(p.get('ts'))}  {clean(p.get('title'))}  ({_post_facts(p)})"
+    """``  post 17  12:40  (3 reads, 2 comments, comments open)  Title`` for /posts: the facts the server
+    counts before the title the account wrote, which could otherwise pose as them."""
+    return f"  post {clean(p.get('post_id'))}  {hhmm(p.get('ts'))}  ({_post_facts(p)})  {clean(p.get('title'))}"
 
 
 def format_post(p: dict[str, Any], names: Names, base: str = "") -> list[str]:

@@ -1015,7 +1015,8 @@ class ChatTUI:
         cmd, self.pending = self.pending, None
         assert cmd is not None
         word = line.strip().lower()
-        if word in ("yes", "y"):
+        # (cancelling one's account cannot be undone: the whole word, as terminal.md and the question say)
+        if word == "yes" or (word == "y" and cmd.op != "delete_account"):
             await self.execute(cmd, confirmed=True)
             return True
         shown = "" if cmd.op == "delete_account" else " " + " ".join(cmd.args)  # (not the password)

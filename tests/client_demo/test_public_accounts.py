@@ -60,7 +60,7 @@ def test_account_info_never_names_the_person_and_shows_the_organization():
     assert format_account_info(INFO) == [
         f"* public account {AID}: 茶馆日报",
         "  category culture, run by a verified person, credit level 3, 1 subscriber",
-        "  关于我们"]
+        "  intro: 关于我们"]
     org = {**INFO, "subject_type": "organization", "org_name": "北京某文化公司", "labels": ["news"],
            "status": "restricted", "subscriber_count": 0, "intro": ""}
     assert format_account_info(org) == [
@@ -88,7 +88,7 @@ def test_public_replies():
         "* post 18 is held for review")
     assert public_reply("posts", {"account_id": AID, "limit": 1}, {"posts": [POST]}, n) == [
         f"* posts of 茶馆日报 ({AID}): 1",
-        f"  post 17  {NOW}  开张  (1 read, 2 comments, comments open)",
+        f"  post 17  {NOW}  (1 read, 2 comments, comments open)  开张",
         f"* older: /posts {AID} 1 before 17"]
     assert public_reply("comment", {"post_id": "17"}, {"comment_id": "6", "held": True}, n) == [
         "* comment 6 on post 17 is held: others see it once it is approved"]

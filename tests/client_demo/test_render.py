@@ -278,11 +278,12 @@ OWNER_APPEAL = "(sanction 6; the group's owner may contest it with /appeal 6 REA
       "were its longest-serving admin")),
     ({"ev": "notice", "kind": "account_warning", "account_id": "123456789", "text": "整改", "deadline": LATER_MS,
       "sanction_id": "9"},
-     f"* notice [account_warning] account 123456789: 整改; rectify by {LATER} (sanction 9)"),
+     (f"* notice [account_warning] account 123456789: 整改; rectify by {LATER} "
+      "(sanction 9; the account's owner may contest it with /appeal 9 REASON)")),
     ({"ev": "notice", "kind": "account_restricted", "account_id": "123456789", "text": "t", "sanction_id": "9",
       "reason": "引战"},
      ("* notice [account_restricted] account 123456789: the platform turned off comments on this account's posts "
-      "(sanction 9): 引战")),
+      "(sanction 9; the account's owner may contest it with /appeal 9 REASON): 引战")),
     ({"ev": "notice", "kind": "account_suspended", "account_id": "123456789", "text": "t", "reason": "x",
       "deadline": LATER_MS},
      (f"* notice [account_suspended] account 123456789: the platform suspended this account until {LATER}: no "

@@ -54,7 +54,7 @@ def test_open_follow_publish_comment_and_moderate(server, tui):
     acct = re.escape(f"{name} ({aid})")
     a.command(f"/account {aid}", rf"^\* public account {aid}: {re.escape(name)}$")
     a.expect(r"^  category culture, run by a verified person, credit level \d, 0 subscribers$")
-    a.expect(r"^  关于我们$")
+    a.expect(r"^  intro: 关于我们$")
 
     # a follower sees each new post as it is published
     b.command(f"/follow {aid}", rf"^\* following {acct}: its new posts show here")
@@ -82,7 +82,7 @@ def test_open_follow_publish_comment_and_moderate(server, tui):
     expect_all(a, rf"^  comment {cid}  \(hidden\)  {T}  Bob Li \({bob[0]}\): 好文章$", rf"^  comment {rid}  ")
 
     a.command(f"/posts {aid}", rf"^\* posts of {acct}: 1$")
-    a.expect(rf"^  post {pid}  {T}  开张  \(1 read, 1 comment, comments open\)$")
+    a.expect(rf"^  post {pid}  {T}  \(1 read, 1 comment, comments open\)  开张$")
     a.command("/accounts", r"^\* accounts you run: 1$")
     a.expect(rf"^  {aid}  \[owner\]  {re.escape(name)}$")
     b.command("/accounts", r"^\* accounts you run: 0$")
