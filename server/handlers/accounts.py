@@ -658,13 +658,24 @@ async def set_profile(ctx: Context, sess: Session, req: rq.SetProfile, enc: Enco
     user = sess.me
     name = idn.validate_display_name(req.display_name, sess.me.display_name)
     was = user.display_name
-    if name != was:  # counted as asked, before the await: two connections cannot both slip past the limit
-        check_agreement(ctx, user)  # (first: a new name is shown to others, published as a message is: G5)
-        take_window(ctx.renames_per_user, user.user_id, "too many new display names; retry later")
-    # The name it has, restated: refused if now listed, but not charged (nothing new is written).
-    screened = screening.screen(ctx, user if name != was else None, name, "display_name", "display_name", was)
-    if name == was:  # (nothing changes: no write, no network-log row; a loop of it wrote one each time)
+    if name == was:
+        # The name it has, restated: refused if now listed, but not charged (nothing new is written),
+        # and no network-log row (a loop of it wrote one each time).
+        screening.screen(ctx, None, name, "display_name", "display_name", was)
         return None
+    check_agreement(ctx, user)  # (first: a new name is shown to others, published as a message is: G5)
+    # Counted as asked, before the await: two connections cannot both slip past the limit. A name then
+    # refused (the word lists' block, a failed write) changed nothing: its hit is given back.
+    counted_at = take_window(ctx.renames_per_user, user.user_id, "too many new display names; retry later")
+    try:
+        return await _new_display_name(ctx, sess, user, name, was)
+    except BaseException:
+        ctx.renames_per_user.take_back(user.user_id, counted_at)
+        raise
+
+
+async def _new_display_name(ctx: Context, sess: Session, user: User, name: str, was: str) -> dict[str, Any] | None:
+    screened = screening.screen(ctx, user, name, "display_name", "display_name", was)
     # flagged: applied and queued; held for review: queued, the old name stays shown (G10)
     queued = screened.queued(ctx, "display_name", None, user.user_id, expect=screened.shown(was))
     # A new name closes one still held for review: the newest change wins.

@@ -133,15 +133,17 @@ def count_managing(ctx: Context, user: User) -> None:
     take_window(ctx.managing_per_user, user.user_id, "too many management acts this minute; try again shortly")
 
 
-def take_window(counter: WindowCounter, key: str, reason: str) -> None:
+def take_window(counter: WindowCounter, key: str, reason: str) -> float:
     """One more in ``counter``'s window for ``key``, or ``rate_limited`` with ``reason`` and the wait.
     Looked at and counted with no await between: two connections cannot both slip past the limit.
-    (The limits run on the monotonic clock: a wall clock stepped back stalls none.)"""
+    (The limits run on the monotonic clock: a wall clock stepped back stalls none.) Returns the
+    hit's time, for ``counter.take_back`` when what it counted is then refused."""
     now_s = time.monotonic()
     wait = counter.peek(key, now_s)
     if wait > 0:
         raise ContractError("rate_limited", reason, retry_after_ms=int(wait * 1000) + 1)
     counter.hit(key, now_s)
+    return now_s
 
 
 def still_active(user: User) -> None:

@@ -55,6 +55,9 @@ async def unlock_login(app: Context, args: dict[str, Any]) -> Result:
     if user is not None:
         app.failed_logins_per_account.forget(user.user_id)
         app.failed_logins_per_user.forget(user.user_id)
+        # (and the logins naming it this hour, logins_per_account_per_hour: a guesser who went on after
+        # an earlier unlock used them up, and the owner's right password was refused for the hour)
+        app.logins_per_account.forget(user.user_id)
         lines.append(f"{user.username}: the wrong passwords given for the account are forgotten; it logs in "
                      "with its password now")
     if address is not None:
