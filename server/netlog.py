@@ -87,9 +87,11 @@ ANSWERED = frozenset(("register", "profile", "code_request", "account_deleted", 
 
 
 def record(app: Context, kind: str, user_id: str | None = None, ip: str | None = None, *,
-           ts: int | None = None, stored: asyncio.Future[None] | None = None, **detail: Any) -> None:
+           ts: int | None = None, stored: asyncio.Future[None] | None = None, strict: bool = False,
+           **detail: Any) -> None:
     """Queue one network-log row (at ``ts``, default now); never awaits, never raises into the caller.
-    ``stored``, if given, is resolved once the row is written or has failed (never with an error).
+    ``stored``, if given, is resolved once the row is written or has failed (never with an error, but
+    with ``strict``: then a failed write is its exception, for a caller whose effect stands on the row).
     Queued while a request is handled, the request's answer waits for it (server/answer_writes.py)."""
     if kind in ANSWERED and answer_writes.in_request():
         if stored is None:
@@ -97,6 +99,8 @@ def record(app: Context, kind: str, user_id: str | None = None, ip: str | None =
         answer_writes.answer_waits_for(stored)
 
     def done(exc: BaseException | None) -> None:
+        if strict and exc is not None and stored is not None and not stored.done():
+            stored.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
         if stored is not None and not stored.done():
             stored.set_result(None)
         if exc is None:

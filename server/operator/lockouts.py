@@ -49,8 +49,12 @@ async def unlock_login(app: Context, args: dict[str, Any]) -> Result:
     # a restart could lock out someone an operator was told had been let in.
     stored = asyncio.get_running_loop().create_future()
     netlog.record(app, "login_unlocked", user.user_id if user is not None else None, address, stored=stored,
-                  by=operator_name())
-    await stored
+                  strict=True, by=operator_name())
+    try:
+        await stored
+    except Exception as err:  # (not stored: a restart would count the guesses again; nothing is unlocked)
+        raise OperatorError(f"the network log did not take the unlock ({err!r}): nothing was unlocked; "
+                            "run it again once the store takes writes") from None
     lines = []
     if user is not None:
         app.failed_logins_per_account.forget(user.user_id)

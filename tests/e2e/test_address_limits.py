@@ -341,3 +341,20 @@ async def test_an_operator_ends_the_lockout_of_an_account_or_an_address(tmp_path
         await _once(srv, f"2001:db8:{i + 10}::1", "login", username=victim.username, password=f"again-{i:04d}")
     assert (await _once(srv, "192.0.2.72", "login", username=victim.username, password="password123"))["code"] == \
         "rate_limited"
+
+
+async def test_an_unlock_the_network_log_does_not_take_unlocks_nothing(tmp_path, started, backend):
+    """unlock-login stands on its network-log row (a restart rebuilds the limits from it): a row the
+    store refuses unlocks nothing and says so, rather than an unlock a restart would undo."""
+    from tests.e2e.test_races import _refusing_trigger
+
+    srv = started(_server(tmp_path, backend, failed_logins_per_account=3))
+    victim = await srv.user()
+    for i in range(4):
+        await _once(srv, f"2001:db8:{i}::1", "login", username=victim.username, password=f"wrong-{i:04d}")
+    _refusing_trigger(srv, "no_unlock", "netlog", "INSERT", "NEW.kind = 'login_unlocked'")
+    rc, out, err = await srv.admin("unlock-login", victim.username, "--reason", "本人来电")
+    assert rc != 0 and "nothing was unlocked" in out + err, (rc, out, err)
+    assert (await _once(srv, "192.0.2.50", "login", username=victim.username, password="password123"))["code"] == \
+        "rate_limited"
+    assert srv.db_rows("SELECT COUNT(*) FROM audit WHERE action = 'unlock_login'") == [(0,)]
