@@ -100,6 +100,9 @@ async def restore(app: App) -> None:
     appeals = app.appeals_per_user  # (a day of them: the appeals themselves are kept for good)
     for user_id, created_at in await app.store.appeals_since(now_ms - int(appeals.window * 1000)):
         appeals.hit(user_id, mono - max(0, now_ms - created_at) / 1000)
+    everyone = app.mention_all_per_group  # (an hour of @all per group, whoever sent them)
+    for group_id, ts in await app.store.mention_all_since(now_ms - int(everyone.window * 1000)):
+        everyone.hit(group_id, mono - max(0, now_ms - ts) / 1000)
 
 
 async def keep_code(ctx: Context, phone_key: str) -> None:

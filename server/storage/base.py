@@ -274,6 +274,12 @@ class AccountReads(Protocol):
         at a start (server/limits.py), by their own index (SQLite 47, PostgreSQL 44)."""
         ...
 
+    async def mention_all_since(self, since: int) -> list[tuple[str, int]]:
+        """(group_id, ts) of the messages sent after ``since`` that mentioned everyone, oldest first:
+        ``mention_all_per_group_per_hour`` read back at a start, by their own index (SQLite 57,
+        PostgreSQL 55: the few such messages, not the hour's whole traffic)."""
+        ...
+
 
 class GroupReads(Protocol):
     async def history(

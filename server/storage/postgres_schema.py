@@ -1190,4 +1190,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER INDEX netlog_limited_next RENAME TO netlog_limited;
         """,
     ),
+    (
+        55,
+        """
+        -- As SQLite's 57: the messages that mentioned everyone, by time (read back at a start).
+        CREATE INDEX messages_mention_all ON messages(ts) WHERE mention_all = 1;
+        """,
+    ),
 ]

@@ -1297,4 +1297,12 @@ MIGRATIONS: list[tuple[int, str]] = [
                            'login_unlocked');
         """,
     ),
+    (
+        57,
+        """
+        -- The messages that mentioned everyone, by time: the hour of them read back at a start, so
+        -- that a restart does not give each group a fresh hour of mention_all_per_group_per_hour.
+        CREATE INDEX messages_mention_all ON messages(ts) WHERE mention_all = 1;
+        """,
+    ),
 ]

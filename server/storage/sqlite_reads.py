@@ -121,6 +121,11 @@ class SqliteReads(SqliteReader):
                                     (since,))
         return [(r[0], int(r[1])) for r in rows]
 
+    async def mention_all_since(self, since: int) -> list[tuple[str, int]]:
+        rows = await self._fetchall("SELECT group_id, ts FROM messages WHERE mention_all = 1 AND ts > ? ORDER BY ts",
+                                    (since,))
+        return [(r[0], int(r[1])) for r in rows]
+
     # -- messages ------------------------------------------------------------------------
     async def history(
         self, group_id: str, floor_seq: int, after: int | None, before: int | None, limit: int
