@@ -16,9 +16,11 @@ the limits on code requests and failed logins (a fresh hour of password guesses)
   full address; the counters key it by its network as they count it, with the
   ``ipv6_prefix_length`` of this start;
 - ``appeals_per_day`` is rebuilt from the appeals stored in the last day.
+- ``mention_all_per_group_per_hour`` is rebuilt from the messages of the last hour that mentioned
+  everyone (their own partial index).
 
 A code's count of wrong guesses is not kept: after a takeover it may be guessed five more
-times, within its five minutes. The other windows (reports, @all, sends) start empty, as
+times, within its five minutes. The other windows (reports, sends, renames) start empty, as
 before; docs/scale-out.md says so.
 """
 

@@ -10,18 +10,18 @@ count again.
 
 The network log's ``login_unlocked`` row (user id, or address) is what the limits are rebuilt
 from at a start (server/limits.py), so a restart does not lock them out again; the enforcement
-record names the operator and the reason.
+record names the operator and the reason. Both are written in one transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
+import json
 from typing import TYPE_CHECKING, Any
 
-from server import netlog
 from server.operator.channel import OperatorError, Result, command
 from server.operator.common import apply, audit, operator_name, reason_of, user_of
+from server.storage.changes import LogNetwork
 
 if TYPE_CHECKING:
     from server.context import Context
@@ -44,17 +44,18 @@ async def unlock_login(app: Context, args: dict[str, Any]) -> Result:
     user = user_of(app, args) if args.get("username") else None
     if user is None and address is None:
         raise OperatorError("name the account (USERNAME) or the address (--address), or both")
-    # The row first, then memory: forgotten in memory, guesses that a restart would count again
-    # (from rows stored before one that never was) lock nobody out meanwhile; the other way round,
-    # a restart could lock out someone an operator was told had been let in.
-    stored = asyncio.get_running_loop().create_future()
-    netlog.record(app, "login_unlocked", user.user_id if user is not None else None, address, stored=stored,
-                  strict=True, by=operator_name())
+    # The row the limits are rebuilt from and the record entry, in one transaction, then memory: a
+    # write refused unlocks nothing (in memory, or after a restart from a row stored alone), and an
+    # unlock in force is always recorded.
+    who = user.user_id if user is not None else None
+    row = LogNetwork(app.now_ms(), "login_unlocked", who, address,
+                     json.dumps({"by": operator_name()}, ensure_ascii=False, separators=(",", ":")))
     try:
-        await stored
-    except Exception as err:  # (not stored: a restart would count the guesses again; nothing is unlocked)
-        raise OperatorError(f"the network log did not take the unlock ({err!r}): nothing was unlocked; "
-                            "run it again once the store takes writes") from None
+        await apply(app, row, audit=audit(app, "unlock_login", reason, target_id=who,
+                                          **({"address": address} if address is not None else {})))
+    except Exception as err:
+        raise OperatorError(f"the unlock was not stored ({err!r}): nothing was unlocked; run it again once the "
+                            "store takes writes") from None
     lines = []
     if user is not None:
         app.failed_logins_per_account.forget(user.user_id)
@@ -68,6 +69,4 @@ async def unlock_login(app: Context, args: dict[str, Any]) -> Result:
         app.failed_logins_per_ip.forget(address)
         app.failed_codes_per_ip.forget(address)
         lines.append(f"{address}: the wrong passwords and codes from its network are forgotten")
-    await apply(app, audit=audit(app, "unlock_login", reason, target_id=user.user_id if user is not None else None,
-                                 **({"address": address} if address is not None else {})))
     return Result(lines)

@@ -598,6 +598,19 @@ class MarkRead(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class LogNetwork(Change):
+    """One network-log row written in the transaction of what it logs, for a row an act stands on:
+    an operator's ``unlock-login`` (the limits are rebuilt from its row at a start) and its record
+    entry are stored together or not at all. Other rows go through the store's batched ``log_network``."""
+
+    ts: int
+    kind: str
+    user_id: str | None
+    ip: str | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class QueueReview(Change):
     """A held or flagged message, queued for the operators' content review."""
 

@@ -613,6 +613,12 @@ async def _mark_read(db: Conn, r: c.MarkRead) -> None:
     )
 
 
+@applies(c.LogNetwork)
+async def _log_network(db: Conn, n: c.LogNetwork) -> None:
+    await db.execute("INSERT INTO netlog (ts, kind, user_id, ip, detail) VALUES ($1, $2, $3, $4, $5)",
+                     n.ts, n.kind, n.user_id, n.ip, n.detail)
+
+
 @applies(c.QueueReview)
 async def _queue_review(db: Conn, q: c.QueueReview) -> None:
     await db.execute(

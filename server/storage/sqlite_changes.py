@@ -559,6 +559,12 @@ async def _mark_read(db: aiosqlite.Connection, r: c.MarkRead) -> None:
     )
 
 
+@applies(c.LogNetwork)
+async def _log_network(db: aiosqlite.Connection, n: c.LogNetwork) -> None:
+    await db.execute("INSERT INTO netlog (ts, kind, user_id, ip, detail) VALUES (?, ?, ?, ?, ?)",
+                     (n.ts, n.kind, n.user_id, n.ip, n.detail))
+
+
 @applies(c.QueueReview)
 async def _queue_review(db: aiosqlite.Connection, q: c.QueueReview) -> None:
     await db.execute(

@@ -5,7 +5,7 @@
 import { el, clear, $, toast, modal, confirmBox, morph, morphKids, closeDialogsOf, keepingFocus, composing, onLongPress, announceArrival, typingFocusWelcome, announce, focusIfIdle } from "./dom.js";
 import { t, errorText, keptError, keptText, setLang, getLang, fmtTime, catName } from "./i18n.js";
 import { S, conn, api, setAgreementHook, authChanged, newGroup, roleTag, myMuteUntil, newId, remember, pastName, namesOf, resetAccounts, loadCategories, fillCategories, LIMITS, charCount, nameCount, learnLimits, actingRole, textRoom, postingBlocked, serverNow, learnServerTime, managerRole } from "./state.js";
-import { openManage, refreshManage, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
+import { openManage, refreshManage, redrawAtMuteEnds, managersEvent, messageActions, setHooks, appealDialog, learnSuspension, forgetSuspension, settingsChangeText, powersSuspendedUntil } from "./manage.js";
 import { attachmentsNode, deletedText, previewText, upload } from "./media.js";
 import { textNode, quoteNode, reactionsNode, applyReaction, learnMine, mentionsMe, drawPinBar, openSearch, setRichHooks, quoteChanged, editChanged, hitsChanged, pinsChanged, forgetAllQuoted, redrawQuotes, redrawMentions } from "./rich.js";
 import { draft, drawReply, drawTray, filePicker, attachMentionPicker, hasFiles, takeExtras, restoreDraft, addFile, MEMBERS_CAME } from "./composer.js";
@@ -2018,9 +2018,7 @@ function onEvent(ev) {
         sysLine(g, () => ev.until ? t("sys_muted", { name: name(), until: fmtTime(ev.until) }) : t("sys_unmuted", { name: name() })); }
       if (g.group_id === S.current) updateComposer();
       refreshManage(g);
-      // The mute's end: the managers' panel drops its tag and Unmute then, not at its next redraw.
-      { const left = ev.until ? ev.until - serverNow() : 0;
-        if (left > 0 && left < 2 ** 31) setTimeout(() => { if (S.groups.get(g.group_id) === g) refreshManage(g); }, left + 500); }
+      redrawAtMuteEnds(g);   // (its end: the managers' panel drops its tag and Unmute then)
       break;
     case "group_updated":
       if (!g) break;

@@ -661,7 +661,8 @@ export function errorText(err) {
   if (code === "rate_limited") {
     const ms = err.reply && err.reply.retry_after_ms;
     // (a wait of minutes or an hour, an hour's reports: when, not "3500 s")
-    if (ms > 90_000) return t("e_rate_limited_until", { until: fmtTime(Date.now() + ms) });
+    // (the minute said is the one after the wait ends: "after 17:15" for 17:15:40 was refused again at 17:15:10)
+    if (ms > 90_000) return t("e_rate_limited_until", { until: fmtTime(Math.ceil((Date.now() + ms) / 60_000) * 60_000) });
     return t(key, { s: ms ? Math.ceil(ms / 1000) : 1 });
   }
   const banned = err && err.reply ? err.reply.banned_until : undefined;

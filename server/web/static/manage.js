@@ -173,6 +173,21 @@ function learnMutes(g, members) {
     else if (S.mutesListed) g.mutes.delete(u.user_id);   // (an older server lists none: keep what events said)
   }
   if (meId && (g.mutes.get(meId) || 0) !== before && hooks.suspended) hooks.suspended(g);
+  redrawAtMuteEnds(g);
+}
+
+// The open panel drops a member's mute tag and Unmute when the mute ends, not at its next redraw:
+// one timer per group, at the earliest end of the mutes it knows (from `members` or the events).
+export function redrawAtMuteEnds(g) {
+  clearTimeout(g.muteTimer);
+  const now = serverNow();
+  const next = Math.min(Infinity, ...[...g.mutes.values()].filter((until) => until > now));
+  if (next === Infinity || next - now >= 2 ** 31) return;
+  g.muteTimer = setTimeout(() => {
+    if (S.groups.get(g.group_id) !== g) return;
+    refreshManage(g);
+    redrawAtMuteEnds(g);
+  }, next - now + 500);
 }
 
 const FILTER_FROM = 8;   // members past which the panel offers a filter
