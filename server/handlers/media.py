@@ -47,7 +47,7 @@ from server.media import sniff, strip
 from server.media.cleanup import ATTACH_GRACE_MS
 from server.media.index import MediaEntry
 from server.media.lists import Listed
-from server.media.service import MAX_OPEN_UPLOADS, MediaService, chunk_bytes
+from server.media.service import MAX_OPEN_UPLOADS, MediaService, chunk_bytes, group_carrier
 from server.media.uploads import Upload, inspect, is_sha256, media_file, place
 from server.storage import changes as ch
 
@@ -82,7 +82,7 @@ def attachments_for(ctx: Context, user: User, media_ids: list[str]) -> list[ev.A
             raise ContractError("bad_request", f"{shown_id(media_id)} is not a finished upload of yours")
         if any(d in ctx.state.taken_down for d in e.digests):  # (server/operator/files.py; either digest)
             raise ContractError("content_blocked", f"{media_id} is a file the platform took down")
-        _, listed = _listed(ctx, *e.digests)
+        _, listed = ctx.media.lists.most_severe(*e.digests)
         if listed is not None and listed.action is Action.BLOCK:  # put on a list since it was uploaded
             raise ContractError("content_blocked", f"{media_id} is on a list of prohibited files ({listed.category})")
         # Its name, shown with every message or post carrying it, screened again as at upload_begin (a
@@ -304,7 +304,7 @@ async def _finish(ctx: Context, user: User, up: Upload, want: str) -> dict[str, 
         _record_blocked(ctx, user, taken, TAKEN_DOWN, now)
         raise ContractError("content_blocked", "this file was taken down by the platform")
     # Both digests: a list names a file as it circulates (with its metadata), or as it is stored here.
-    matched, listed = _listed(ctx, received, digest)
+    matched, listed = ctx.media.lists.most_severe(received, digest)
     if listed is not None and listed.action is Action.BLOCK:
         _record_blocked(ctx, user, matched, listed, now)
         raise ContractError("content_blocked", f"this file is on a list of prohibited files ({listed.category})")
@@ -368,15 +368,6 @@ async def _stripped(up: Upload, digest: str) -> tuple[str, int]:
         log.error("the metadata of an upload could not be removed in %s: %s", up.path.parent, err)
         raise ContractError("internal", "the server cannot store uploads right now") from None
     return out if out is not None else (digest, up.size)
-
-
-def _listed(ctx: Context, *digests: str) -> tuple[str, Listed | None]:
-    """The most severe known-file list entry naming one of ``digests``, with the digest it names
-    (the first digest when none is listed)."""
-    found = [(d, hit) for d in digests if (hit := ctx.media.lists.check(d)) is not None]
-    if not found:
-        return digests[0], None
-    return max(found, key=lambda dl: dl[1].action.severity)
 
 
 def _record_blocked(ctx: Context, user: User, digest: str, listed: Listed, now: int) -> None:
@@ -446,4 +437,4 @@ async def media_url(ctx: Context, sess: Session, req: rq.MediaUrl, enc: Encoding
     m = still_reader(ctx, sess, req.group_id)
     if req.seq <= m.joined_seq:
         raise ContractError("not_found", f"no message {req.seq} you can see in group {g.group_id}")
-    return {"url": signed_url(ctx, req.media_id, "g" + g.group_id)}
+    return {"url": signed_url(ctx, req.media_id, group_carrier(g.group_id))}

@@ -29,6 +29,7 @@ from protocol.enums import Role
 from protocol.errors import ContractError, shown
 from server.handlers import media
 from server.handlers.common import user_view
+from server.media.service import group_carrier
 from server.state import Group, Member, User
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ def with_urls(ctx: Context, group_id: str, attachments: list[ev.AttachmentObj] |
     """The attachments as the group's members see them: each with a fresh signed ``url`` for the group."""
     if not attachments:
         return None
-    carrier = "g" + group_id
+    carrier = group_carrier(group_id)
     return [msgspec.structs.replace(a, url=media.signed_url(ctx, a.media_id, carrier)) for a in attachments]
 
 

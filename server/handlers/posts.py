@@ -36,6 +36,7 @@ from server.handlers.common import check_agreement, commit, still_active
 from server.handlers.media import attachments_for, mark_attached, signed_url
 from server.handlers.public_accounts import audit, find_account, level_of, managed_account, record_hit
 from server.handlers.screening import checked
+from server.media.service import post_carrier
 from server.state import Account, User
 from server.storage import changes as ch
 from server.storage.public import GONE_COMMENT, CommentRow, PostRow
@@ -190,7 +191,7 @@ def announce_comment_shown(ctx: Context, a: Account, post: PostRow | None, c: Co
 
 def _with_urls(ctx: Context, post_id: int, attachments: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = msgspec.json.decode(attachments)
-    carrier = f"p{post_id}"  # (served while this post shows them)
+    carrier = post_carrier(post_id)
     for item in items:
         item["url"] = signed_url(ctx, item["media_id"], carrier)
         item.setdefault("name", None)  # stored before every field was kept: the contract lists it

@@ -84,6 +84,14 @@ class MediaLists:
     def check(self, sha256: str) -> Listed | None:
         return self._entries.get(sha256.lower())
 
+    def most_severe(self, *digests: str) -> tuple[str, Listed | None]:
+        """The most severe entry naming one of ``digests`` (a file as it was sent and as it is stored),
+        with the digest it names (the first digest when none is listed)."""
+        found = [(d, hit) for d in digests if (hit := self.check(d)) is not None]
+        if not found:
+            return digests[0], None
+        return max(found, key=lambda dl: dl[1].action.severity)
+
 
 def build_media_lists(cfg: Config) -> MediaLists:
     """Read every ``[[content.media_lists]]`` file (OSError or ValueError, naming the file, when one is bad)."""

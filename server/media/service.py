@@ -28,6 +28,16 @@ if TYPE_CHECKING:
 HOUR = 3600.0
 # What a signed URL was handed out with: a group's messages (g and its id) or a post (p and its id).
 CARRIER = re.compile(r"g[0-9]{1,20}|p[0-9]{1,20}")
+
+
+def group_carrier(group_id: str) -> str:
+    """The carrier of a URL handed out with a group's messages (served while one of them shows the file)."""
+    return "g" + group_id
+
+
+def post_carrier(post_id: int) -> str:
+    """The carrier of a URL handed out with a post (served while that post shows the file)."""
+    return f"p{post_id}"
 # Unfinished uploads one user may have at once; one more is refused (rate_limited).
 MAX_OPEN_UPLOADS = 4
 # An unfinished upload nobody wrote to for this long is dropped (its temp file removed).

@@ -84,9 +84,8 @@ async def serve(ctx: Context, request: Request, conn: ServerConnection | None = 
     if e is None or not await ctx.store.media_live(media_id, carrier):
         return _text(http.HTTPStatus.NOT_FOUND, "no such media (or its message was deleted)\n")
     # put on a list after it was shared: as it is stored, or as it circulates (with its metadata)
-    listed = next((hit for d in e.digests if (hit := ctx.media.lists.check(d)) is not None
-                   and hit.action is Action.BLOCK), None)
-    if listed is not None:
+    _, listed = ctx.media.lists.most_severe(*e.digests)
+    if listed is not None and listed.action is Action.BLOCK:
         return _text(http.HTTPStatus.NOT_FOUND, "no such media\n")
     path = media_file(ctx.cfg.media.path, e.sha256)
     service, size = ctx.media, e.size

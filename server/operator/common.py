@@ -7,7 +7,7 @@ import logging
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, TypeVar
 
 from governance.identity import username_key
 from governance.moderation import mask_name, redact
@@ -319,6 +319,37 @@ def penalty(app: Context, user: User | None, points: int) -> tuple[Change | None
             give_back_credit(app, user, points, told)
 
     return change, undo
+
+
+class Scored(Protocol):
+    """What holds a credit score: a user, a public account."""
+
+    credit_score: int
+    credit_told: int
+
+
+def credit_delta(holder: Scored, delta: int, give_back: Callable[[int, int], None]
+                 ) -> tuple[int, Callable[[], None], Callable[[], None]]:
+    """An operator's change of ``holder``'s score by ``delta`` (``credit``, ``account-credit``), stored as
+    a delta: a penalty or another change claimed while its write is in flight is not lost. A cut binds at
+    once, claimed in memory before the write; a raise loosens what follows the level (caps, the publishing
+    pace, comments), so it reaches memory only once stored: something decided on a raised level whose
+    write the store then refused would outlive it. Returns (the score the record entry names, the undo
+    for a refused write: ``give_back(points, told)`` for a cut, and what to call once it is stored)."""
+    told = holder.credit_told
+    if delta < 0:
+        holder.credit_score += delta
+    score = holder.credit_score + max(delta, 0)
+
+    def undo() -> None:  # (points taken and not after all: told again if a notice counted them meanwhile)
+        if delta < 0:
+            give_back(-delta, told)
+
+    def stored() -> None:  # (no await between the write and this)
+        if delta > 0:
+            holder.credit_score += delta
+
+    return score, undo, stored
 
 
 def tell_credit(app: Context, user: User, score: int, delta: int, why: str, **extra: Any) -> int:

@@ -37,6 +37,7 @@ from server.operator.common import (
     apply,
     audit,
     changes,
+    credit_delta,
     each_id,
     group_of,
     is_id,
@@ -326,23 +327,10 @@ async def credit(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError("--delta must be a non-zero whole number")
     if abs(delta) > MAX_CREDIT_DELTA:
         raise OperatorError(f"--delta must be between -{MAX_CREDIT_DELTA} and {MAX_CREDIT_DELTA}")
-    # Stored as a delta: a penalty or another credit command claimed while this write is in flight is
-    # not lost. A cut is claimed in memory before the write (and given back if it fails): it binds at
-    # once. A raise loosens the caps that follow the level, so it reaches memory only once stored: a
-    # create decided on a raised level whose write the store then refused would outlive it.
-    told = user.credit_told
-    if delta < 0:
-        user.credit_score += delta
-    score = user.credit_score + max(delta, 0)
-
-    def undo() -> None:  # (points taken and not after all: told again if a notice counted them meanwhile)
-        if delta < 0:
-            give_back_credit(app, user, -delta, told)
-
+    score, undo, stored = credit_delta(user, delta, lambda points, told: give_back_credit(app, user, points, told))
     await apply(app, AddCredit(user.user_id, delta),
                 audit=audit(app, "credit", reason, target_id=user.user_id, delta=delta, score=score), undo=undo)
-    if delta > 0:
-        user.credit_score += delta  # (no await since the write)
+    stored()
     # The score as it is now, not as claimed: a claim given back meanwhile (another measure's, which found
     # its points taken) is not in it any more (give_back_credit corrects only notices sent before it).
     now = user.credit_score

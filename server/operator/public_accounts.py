@@ -69,6 +69,7 @@ from server.operator.channel import OperatorError, Result, command
 from server.operator.common import (
     apply,
     audit,
+    credit_delta,
     id_of,
     operator_name,
     reason_of,
@@ -458,21 +459,10 @@ async def account_credit(app: Context, args: dict[str, Any]) -> Result:
         raise OperatorError("--delta must be a non-zero whole number")
     if abs(delta) > MAX_CREDIT_DELTA:
         raise OperatorError(f"--delta must be between -{MAX_CREDIT_DELTA} and {MAX_CREDIT_DELTA}")
-    # As `credit` for a user's: a cut binds at once, claimed before its write; a raise (a faster
-    # publishing pace, comments allowed) reaches memory only once stored.
-    told = a.credit_told
-    if delta < 0:
-        a.credit_score += delta
-    score = a.credit_score + max(delta, 0)
-
-    def undo() -> None:  # (points taken and not after all: told again if a notice counted them meanwhile)
-        if delta < 0:
-            give_back_account_credit(app, a, -delta, told)
-
+    score, undo, stored = credit_delta(a, delta, lambda points, told: give_back_account_credit(app, a, points, told))
     await apply(app, AddAccountCredit(a.account_id, delta),
                 audit=_record(app, "account_credit", reason, a, delta=delta, score=score), undo=undo)
-    if delta > 0:
-        a.credit_score += delta  # (no await since the write)
+    stored()
     now = a.credit_score  # (as it is now: a claim given back meanwhile is not in it any more)
     level = tell_account_credit(app, a, now, delta, reason, reason=reason)
     return Result([f"account {a.account_id}: credit score {now}, level {level}"])

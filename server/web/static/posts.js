@@ -69,7 +69,7 @@ export function accountInHistory(aid, pid = null) {
 // The open post closed by other means (deleted, removed, gone): its entry goes, so that the next Back
 // leaves the account's page, not a post that is no longer open.
 function postLeftHistory() {
-  try { if (accountEntry() && accountEntry().qunguanPost) history.back(); } catch { /* as above */ }
+  try { const e = accountEntry(); if (e && e.qunguanPost) history.back(); } catch { /* as above */ }
 }
 // The post's ‹, and Back onto its account's entry: the account's page again, at the post it showed.
 export function closePostView(v, render) {
@@ -166,12 +166,17 @@ export function postCommentsChanged(v, ev, render) {
   if (A.view === v) render();
 }
 
+// A post's comment modes, as publishing and set_post_comments take them, in the reader's words.
+function commentModeOptions() {
+  return ["open", "review", "closed"].map((m) => el("option", { value: m, text: t("cmode_" + m) }));
+}
+
 // The post's own comment mode, as its managers choose it (`set_post_comments`). Shown as the mode in
 // force: a post closed by a platform restriction or the credit level reads `closed` here too.
 function commentModeControl(v, render) {
   const p = v.post.post;
   const select = el("select", { id: "post-comments-mode", "aria-label": t("post_comments") },
-    ["open", "review", "closed"].map((m) => el("option", { value: m, text: t("cmode_" + m) })));
+    commentModeOptions());
   select.value = p.comments || "open";
   select.onchange = async () => {
     const vp = v.post;
@@ -500,7 +505,7 @@ export function publishDialog(v, render) {
     const msg = el("p", { class: "form-msg", id: "publish-msg", role: "alert" });
     const title = el("input", { id: "publish-title", required: true, maxlength: textRoom(128) });
     const body = el("textarea", { id: "publish-body", rows: 8, required: true, maxlength: textRoom(20000) });
-    const mode = el("select", { id: "publish-comments" }, ["open", "review", "closed"].map((m) => el("option", { value: m, text: t("cmode_" + m) })));
+    const mode = el("select", { id: "publish-comments" }, commentModeOptions());
     const tray = el("div", { class: "row wrap", id: "publish-tray" });
     const drawTray = () => {
       clear(tray);
