@@ -16,7 +16,11 @@ cancelled account, misleads them. :func:`check_name` refuses, as ``bad_request``
   (no script writes that many on one letter; Thai, Devanagari and Tibetan need at most 3 or 4).
 
 :func:`check_display_name_label` also keeps the label a cancelled account's name becomes
-(:data:`CANCELLED_NAME`) for cancelled accounts. Reasons never repeat the name.
+(:data:`CANCELLED_NAME`) for cancelled accounts, and :func:`is_stand_in` the platform's stand-ins
+for names it holds back. Both read a name past what would let a copy look new (case, width, spaces,
+punctuation, invisible characters, marks, traditional forms), letters of other scripts that pass for
+Latin letters or digits included (Cyrillic ``а с е о р х``, Greek ``ο ν``: :func:`fold_lookalikes`).
+Reasons never repeat the name.
 """
 
 from __future__ import annotations
@@ -73,6 +77,53 @@ def is_default_ignorable(ch: str) -> bool:
     )
 
 
+# Letters of other scripts that pass for a Latin letter or a digit, each as the one it passes for, in
+# its case: the entries of Unicode's confusables data (UTS #39, confusables.txt) whose source is one
+# Latin (beyond ASCII), Greek, Cyrillic, Armenian, Cherokee or Coptic letter that NFKC leaves as it is
+# and whose target is one ASCII letter or digit. Full-width and mathematical letters need no entry
+# (NFKC makes them ASCII), nor letters with accents (the comparisons drop marks or read them past).
+# The case matters: Cyrillic Н passes for H, not н for h, so a name is folded before it is
+# case-folded. Kept to what imitates Latin letters and digits: no CJK character, kana or Hangul is in
+# it, and an ASCII letter never becomes another one (but see _I_LIKE).
+_PASSES_FOR: Final = {
+    "2": "ꝚƧϨꙄ", "3": "ꞫȜƷꝪⳌЗӠ", "4": "Ꮞ", "5": "Ƽ", "6": "ⳒбᏮ", "8": "ȣȢ", "9": "ꝮⳊ",
+    "A": "ΑАᎪ", "a": "ɑαа", "B": "ꞴΒВᏴ", "b": "ƄЬᏏ", "C": "ⲤСᏟ", "c": "ᴄⲥсꮯ", "D": "Ꭰ", "d": "ԁᏧ",
+    "E": "ΕЕᎬ", "e": "ꬲеҽ", "F": "ꞘϜ", "f": "ꬵꞙẝք", "G": "ԌᏀᏳ", "g": "ɡᶃƍց", "H": "ΗⲎНᎻ", "h": "һհᏂ",
+    "i": "ıɪɩιіꙇꭵᎥ", "J": "ꞲͿЈᎫ", "j": "ϳј", "K": "ΚⲔКᏦ", "L": "ⳐᏞ", "M": "ΜϺⲘМᎷ", "N": "ΝⲚ", "n": "ոռ",
+    "O": "ΟⲞОՕ", "o": "ᴏᴑꬽοσⲟоօ", "P": "ΡⲢРᏢ", "p": "ρⲣр", "q": "ԛգզ", "R": "ƦᎡᏒ", "r": "ꭇꭈᴦⲅгꮁ",
+    "S": "ЅՏᏕᏚ", "s": "ꜱƽѕꮪ", "T": "ΤⲦТᎢ", "U": "Ս", "u": "ꞟᴜꭎꭒʋυս", "V": "ѴᏙ", "v": "ᴠνѵꮩ",
+    "W": "ԜᎳᏔ", "w": "ɯᴡѡԝաꮃ", "X": "ꞳΧⲬХ", "x": "х", "Y": "ΥⲨУҮᎩᎽ", "y": "ɣᶌʏỿꭚγуү", "Z": "ΖᏃ", "z": "ᴢꮓ",
+}
+
+# What passes for a capital I and a small l alike (Greek Ι, Cyrillic І and the palochka Ӏ ӏ, ...),
+# the Latin I among them: read once as I (as a Latin I compares: case-folded, i) and once as l, so
+# ``ΑppӀe`` and ``AppIe`` read as Apple and ``ӀBM`` as IBM.
+_I_LIKE: Final = "IƖǀΙⲒІӀӏ"
+
+_AS_I: Final = str.maketrans({**{ch: latin for latin, chars in _PASSES_FOR.items() for ch in chars},
+                              **dict.fromkeys(_I_LIKE, "I")})
+_AS_L: Final = str.maketrans(dict.fromkeys(_I_LIKE, "l"))
+
+
+def fold_lookalikes(text: str) -> tuple[str, ...]:
+    """``text`` (NFKC, not case-folded) with every letter of another script that passes for a Latin
+    letter or digit written as that one (``Аpple``, Cyrillic А, as ``Apple``; ``ССТV`` as ``CCTV``), in
+    the spirit of UTS #39's skeletons, and nothing else changed: one reading, or two when it holds
+    something that passes for I and l alike (the I reading first). The checks that keep a reserved
+    name or the platform's own names from users compare these readings; no stored key does."""
+    s = unicodedata.normalize("NFD", text)  # (an accent on a lookalike, Cyrillic ё, comes off it)
+    as_i = s.translate(_AS_I)
+    if not any(ch in _I_LIKE for ch in s):
+        return (text,) if as_i == s else (unicodedata.normalize("NFC", as_i),)
+    return tuple(unicodedata.normalize("NFC", r) for r in (as_i, s.translate(_AS_L).translate(_AS_I)))
+
+
+def lookalike_keys(name: str) -> tuple[str, ...]:
+    """The keys ``name`` is compared with the label and the stand-ins under (:func:`_label_key` of
+    each reading of :func:`fold_lookalikes`)."""
+    return tuple(_label_key(s) for s in fold_lookalikes(unicodedata.normalize("NFKC", name)))
+
+
 def _label_key(name: str) -> str:
     """``name`` as compared with the label: NFKC, case-folded, traditional forms of the label's
     characters made simplified, without spaces, punctuation, symbols, default-ignorable characters and marks
@@ -126,9 +177,10 @@ def check_name(name: str, field: str) -> str:
 
 def is_cancelled_label(name: str) -> bool:
     """Whether ``name`` reads as the label of a cancelled account (spaces, ``_ . -``, width, case,
-    invisible characters, marks and traditional forms aside): a display name, or a username, which
-    others see in its place while a display name is held for review or was removed."""
-    return _label_key(name) in _CANCELLED_LABELS
+    invisible characters, marks, traditional forms and letters of other scripts that pass for Latin
+    ones aside): a display name, or a username, which others see in its place while a display name
+    is held for review or was removed."""
+    return any(key in _CANCELLED_LABELS for key in lookalike_keys(name))
 
 
 def check_display_name_label(name: str, field: str = "display_name") -> str:
@@ -142,16 +194,18 @@ def check_display_name_label(name: str, field: str = "display_name") -> str:
     return name
 
 
-# The stand-ins of governance.shown_text.neutral, as _label_key reads them: 用户 <user id>, 群聊 <group id>.
-_STAND_INS: Final = {"display_name": re.compile(r"用户u[0-9a-f]{16}"), "group_name": re.compile(r"群聊[0-9]{9,12}")}
+# The stand-ins of governance.shown_text.neutral, as lookalike_keys reads them: 用户 <user id>, 群聊 <group
+# id>; an o in the id passes for a 0 and an l for a 1 (a Latin O or l, or a Cyrillic О read as O).
+_STAND_INS: Final = {"display_name": re.compile(r"用户u[0-9a-fol]{16}"), "group_name": re.compile(r"群聊[0-9ol]{9,12}")}
 
 
 def is_stand_in(name: str, kind: str) -> bool:
-    """Whether ``name`` reads (spaces, width, case and traditional forms aside) as the stand-in the
+    """Whether ``name`` reads (spaces, width, case, traditional forms and lookalike letters of other
+    scripts aside, :func:`lookalike_keys`; an o or l in the id for a 0 or 1) as the stand-in the
     platform shows for another user's or group's name held or removed (``用户 u…``, ``群聊 123…``):
     taken by someone, it would show the same as the one it stands for (as public accounts'
     ``公众号 <id>``, governance.public_accounts.is_stand_in_name)."""
-    return _STAND_INS[kind].fullmatch(_label_key(name)) is not None
+    return any(_STAND_INS[kind].fullmatch(key) for key in lookalike_keys(name))
 
 
 def check_group_name_stand_in(name: str, field: str = "name") -> str:

@@ -12,6 +12,9 @@ Signatures (callers rely on these; keyword arguments with defaults may be added)
   an account shows while its own name is held (not available to anyone).
 - ``reserved_hit(name: str, reserved: Iterable[str]) -> str | None``: the first reserved
   name that equals or is contained in ``name`` (both normalized), else ``None``.
+- ``lookalike_names(name: str) -> tuple[str, ...]``: the keys of ``name`` with letters of other
+  scripts that pass for Latin ones read as those (Cyrillic ``Аpple`` as ``apple``): what the two
+  checks above compare besides the plain key; the unique key is never folded.
 - ``account_level(score: int, levels: Sequence[AccountLevel] = DEFAULT_ACCOUNT_LEVELS) -> int``:
   1-based credit level, computed by the user credit machinery (``governance.tiers``).
 - ``publish_interval_seconds(level: int, levels=DEFAULT_ACCOUNT_LEVELS) -> int``: the least
@@ -40,7 +43,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from governance import content
-from governance.names import is_default_ignorable
+from governance.names import fold_lookalikes, is_default_ignorable
 from governance.shown_text import neutral
 from governance.tiers import CreditLevel, credit_level
 from protocol.errors import ContractError
@@ -66,6 +69,7 @@ __all__ = [
     "check_profile_edit",
     "check_publish",
     "level_for",
+    "lookalike_names",
     "may_open_comments",
     "normalize_name",
     "org_check_char",
@@ -150,25 +154,47 @@ def normalize_name(name: str) -> str:
                    if not (c.isspace() or unicodedata.category(c) == "Cf" or is_default_ignorable(c)))
 
 
+def lookalike_names(name: str) -> tuple[str, ...]:
+    """The keys (as :func:`normalize_name` makes them) of each reading of ``name`` with letters of
+    other scripts that pass for Latin letters or digits read as those (``governance.names.
+    fold_lookalikes``: ``Аpple`` with a Cyrillic А reads as ``apple``). For the reserved names and the
+    stand-in, never for the unique key: accounts' stored ``name_key`` stay as they were."""
+    return tuple(normalize_name(s) for s in fold_lookalikes(unicodedata.normalize("NFKC", name)))
+
+
 def is_stand_in_name(name: str) -> bool:
     """Whether ``name`` reads as the stand-in an account shows while its own name is held or
-    removed (``governance.shown_text.neutral``: ``公众号 <account id>``), ignoring case, width and
-    spaces. No account may choose it: it would show the same name as the account it stands for
-    (the stand-in's key keeps its space, so the unique key alone does not keep them apart)."""
-    key = normalize_name(name)
+    removed (``governance.shown_text.neutral``: ``公众号 <account id>``), ignoring case, width,
+    spaces and letters of other scripts that pass for Latin ones (an o or l among digits for a 0 or
+    1: Cyrillic ``О``, Latin ``O`` and ``l``; ``公众号 lol`` is no stand-in). No account may choose
+    it: it would show the same name as the account it stands for (the stand-in's key keeps its
+    space, so the unique key alone does not keep them apart)."""
     stem = normalize_name(neutral("account_name", account_id=""))
-    return key.startswith(stem) and key[len(stem):].isascii() and key[len(stem):].isdigit()
+    for key in lookalike_names(name):
+        rest = key[len(stem):]
+        if (key.startswith(stem) and all(c in _DIGITS_AND_LOOKALIKES for c in rest)
+                and any(c.isdigit() for c in rest)):
+            return True
+    return False
+
+
+_DIGITS_AND_LOOKALIKES = frozenset("0123456789ol")
 
 
 def reserved_hit(name: str, reserved: Iterable[str]) -> str | None:
     """The first reserved name equal to or contained in ``name``, both normalized; also as the word
     lists match (traditional characters as simplified, punctuation left out: ``新華社`` and
-    ``新-华社`` are ``新华社``), since a reserved name is kept from whoever would pose as its holder."""
-    key = normalize_name(name)
-    loose = content.normalize(key)
+    ``新-华社`` are ``新华社``), and with letters of other scripts that pass for Latin letters or
+    digits read as those, in either (``Аpple`` and ``ССТV`` with Cyrillic letters are ``Apple`` and
+    ``CCTV``: :func:`lookalike_names`), since a reserved name is kept from whoever would pose as its
+    holder."""
+    keys = {normalize_name(name), *lookalike_names(name)}
+    loose = {content.normalize(k) for k in keys}
     for entry in reserved:
-        r = normalize_name(entry)
-        if r and (r in key or ((rl := content.normalize(r)) and rl in loose)):
+        forms = {normalize_name(entry), *lookalike_names(entry)} - {""}
+        if any(r in k for r in forms for k in keys):
+            return entry
+        if any(rl in lk for rl in {content.normalize(r) for r in forms} - {""} for lk in loose):
             return entry
     return None
 
