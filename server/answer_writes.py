@@ -12,8 +12,8 @@ per request (:func:`open_scope`), each such write made within it joins it
 (:func:`answer_waits_for`), and the answer goes once every one has settled (:func:`settled`): stored,
 or failed, which the write's own callback logs. That costs the request one group commit at most,
 and only the requests that write such records (refusals of listed words, registrations), never a
-send's answer, which its own commit gives, nor a login's, which keeps its row before it signs the
-connection in (server/handlers/accounts.py: login).
+send's answer, which its own commit gives, nor a sign-in's (``login``, ``auth``), which keeps its row
+before it signs the connection in (server/handlers/accounts.py: login, auth).
 
 What the client is told once such a write is stored (a ``credit`` notice of the penalty) goes after
 the answer (:func:`after_answer`): the refusal first, then what it cost, as before. A write made

@@ -17,14 +17,15 @@ request, a failed login) still has its own row, with its address and port.
 :func:`record` queues the row for the store's next group-commit batch and returns
 at once, so no handler waits for its log line where it writes it. A row queued
 while a request is handled, of what the answer says was done (``ANSWERED``),
-holds the answer until it is stored (server/answer_writes.py), and a login keeps
-its ``login_ok`` row before it answers: a process killed right after answering a
-login, a registration or a code request cannot take the row with it (a durability review
-found logins answered ok with no ``login_ok`` row). That costs those requests one
-group commit, never a send. A write that fails is logged with the event it lost
-(never silently dropped); the request itself is not failed for it. A failed
-guess (a wrong password, a wrong identity number) is counted again from its row
-when another process starts serving (server/limits.py): :func:`session_kept`
+holds the answer until it is stored (server/answer_writes.py), and a sign-in
+keeps its row (``login_ok``, ``auth_ok``) before it answers: a process killed right
+after answering a login, a sign-in by token, a registration or a code request cannot
+take the row with it (a durability review found logins answered ok with no
+``login_ok`` row; a later one, sign-ins by token with no ``auth_ok`` row). That
+costs those requests one group commit, never a send. A write that fails is logged
+with the event it lost (never silently dropped); the request itself is not failed
+for it. A failed guess (a wrong password, a wrong identity number) is counted again
+from its row when another process starts serving (server/limits.py): :func:`session_kept`
 waits for that row where it is written, before the answer is even made.
 
 Personal data: a phone number is never written here. A code request carries
@@ -76,12 +77,14 @@ KINDS = (
 QUIET_FLUSH_SECONDS = 60.0
 
 # The rows of what an answer tells the client was done (an account, a code sent, a name changed,
-# logins ended): queued while a request is handled, the answer waits for them. A login keeps its row
-# itself, before it signs the connection in (accounts.login: waited for after the sign-in, events of
-# the account's groups came before the answer). A refusal's row does not hold its answer (one whose
+# logins ended): queued while a request is handled, the answer waits for them. A sign-in keeps its row
+# itself, before it signs the connection in (accounts.login and accounts.auth: waited for after the
+# sign-in, events of the account's groups came before the answer). A sign-in by token (``auth_ok``)
+# keeps its row as a login does: the ``login_ok`` row of the login that made the token names another
+# connection, maybe days before and from another network, and a connection's own rows are written at
+# its close, which a killed process never reaches. A refusal's row does not hold its answer (one whose
 # count matters, a wrong guess, waits where it is written: session_kept), so a store that stalls does
-# not stall the refusals too; nor does a sign-in by token (``auth_ok``), which continues a login
-# logged already: a process killed right after answering may lose the last of those.
+# not stall the refusals too.
 ANSWERED = frozenset(("register", "profile", "code_request", "account_deleted", "logout", "password_changed",
                       "password_reset"))
 

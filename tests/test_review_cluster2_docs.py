@@ -16,5 +16,5 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_retention_md_does_not_say_that_no_login_waits_for_its_log_line() -> None:
     text = " ".join((ROOT / "docs" / "retention.md").read_text(encoding="utf-8").split())
     assert "no connection or login waits for its log line" not in text
-    for kind in sorted(netlog.ANSWERED | {"login_ok"}):
+    for kind in sorted(netlog.ANSWERED | {"login_ok", "auth_ok"}):
         assert f"`{kind}`" in text, kind

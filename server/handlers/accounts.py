@@ -346,34 +346,41 @@ async def login(ctx: Context, sess: Session, req: rq.Login, enc: Encoding) -> di
 
 async def _login_still_good(ctx: Context, sess: Session, user: User, hashed: bytes, seen: int, *,
                             logged: bool) -> None:
-    """What may have ended a login while its token (``hashed``) or its row was being stored, refused: the
-    password changed or every login of the account ended (since revocation ``seen``: its token goes too,
-    whichever write landed first; never handed out, no cause kept for it), the platform closed the
-    account, it was cancelled, or its connections were taken meanwhile (its token revoked all the same).
-    ``logged``: its ``login_ok`` row is stored already, so a ``login_refused`` row says it did not sign
-    in after all (``why``: ``ended``, ``cancelled``, ``connections_per_user``; a blacklisting's is
-    written either way). No await but the revocation's write, after which nothing is read."""
-    why: str | None = None
-    err = ContractError("unauthenticated", AUTH_FAILED)
-    if ctx.state.revocations.since(seen, hashed, user.user_id) is not False:
-        why = "ended"
-    elif user.blacklisted or user.reopening:  # closed by the platform meanwhile
-        why, err = "blacklisted", ContractError("blacklisted", "this account is closed by the platform")
-    elif user.deleted:  # cancelled meanwhile
-        why = "cancelled"
-    else:
-        try:
-            check_connection_slot(ctx, sess, user)  # (again: taken meanwhile)
-        except ContractError as full:
-            why, err = "connections_per_user", full
-    if why is None:
+    """What may have ended a login while its token (``hashed``) or its row was being stored, refused
+    (:func:`_ended_meanwhile`). ``logged``: its ``login_ok`` row is stored already, so a ``login_refused``
+    row says it did not sign in after all (``why``: ``ended``, ``cancelled``, ``connections_per_user``; a
+    blacklisting's is written either way). Never handed out, its token is revoked (whatever refused it:
+    one left good was listed by my_logins, with its device, as a login of the account's that never signed
+    in; no cause kept for it). No await but the revocation's write, after which nothing is read."""
+    ended = _ended_meanwhile(ctx, sess, user, hashed, seen)
+    if ended is None:
         return
+    why, err = ended
     if logged or why == "blacklisted":
         netlog.session(ctx, sess, "login_refused", user.user_id, why=why)
-    # Never handed out, the token goes whatever refused it: one left good was listed by my_logins, with
-    # its device, as a login of the account's that never signed in.
     await commit(ctx, ch.RevokeToken(hashed, None))
     raise err
+
+
+def _ended_meanwhile(ctx: Context, sess: Session, user: User, hashed: bytes,
+                     seen: int) -> tuple[str, ContractError] | None:
+    """What ended a sign-in of ``user`` with the token ``hashed`` while it was stored (its token by
+    ``login``, its network-log row by ``login`` and ``auth``), as a refusal's ``why`` and its error; None
+    when nothing did. The password changed or every login of the account ended (since revocation
+    ``seen``, the token's own logout too; or more revocations since than are kept, so that it cannot
+    tell), the platform closed the account, it was cancelled, or its connections were taken meanwhile.
+    Reads memory only: the caller signs the connection in (or refuses it) with no await in between."""
+    if ctx.state.revocations.since(seen, hashed, user.user_id) is not False:
+        return "ended", ContractError("unauthenticated", AUTH_FAILED)
+    if user.blacklisted or user.reopening:  # closed by the platform meanwhile
+        return "blacklisted", ContractError("blacklisted", "this account is closed by the platform")
+    if user.deleted:  # cancelled meanwhile
+        return "cancelled", ContractError("unauthenticated", AUTH_FAILED)
+    try:
+        check_connection_slot(ctx, sess, user)  # (again: taken meanwhile)
+    except ContractError as full:
+        return "connections_per_user", full
+    return None
 
 
 async def _rehash(ctx: Context, sess: Session, user: User, stored: str | None, password: str) -> None:
@@ -405,12 +412,26 @@ async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict
             raise ContractError("unauthenticated", AUTH_FAILED)
     else:
         user = await _token_user(ctx, sess, hashed)
+    seen = ctx.state.revocations.count  # (the lookup found the token good as of now: no await since)
     if user.blacklisted or user.reopening:
         netlog.session(ctx, sess, "auth_refused", user.user_id, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
     check_connection_slot(ctx, sess, user)
+    # The sign-in's row, stored before the answer and before the connection is signed in, as login's
+    # (a connection's own rows are written at its close, which a killed process never reaches; the row
+    # of the login that made the token names another connection, maybe days before and from another
+    # network): its one write, in the store's next group commit. The checks run again after it.
+    await netlog.session_kept(ctx, sess, "auth_ok", user.user_id)
+    ended = _ended_meanwhile(ctx, sess, user, hashed, seen)
+    if ended is not None:
+        why, err = ended
+        netlog.session(ctx, sess, "auth_refused", user.user_id, why=why)
+        if why == "ended":  # (why, as a refused lookup says it: its cause is stored once its write is)
+            cause = await ctx.store.login_end_cause(hashed, ctx.now_ms())
+            if cause in LOGIN_ENDED:
+                err = ContractError("unauthenticated", AUTH_FAILED, cause=cause)
+        raise err
     ctx.attach(sess, user, hashed)
-    netlog.session(ctx, sess, "auth_ok")
     return {"user_id": user.user_id}
 
 

@@ -261,3 +261,61 @@ async def test_a_login_is_answered_only_once_its_network_log_row_is_stored(serve
     srv.start()
     rows = srv.db_rows("SELECT count(*) FROM netlog WHERE kind = 'login_ok' AND user_id = ?", c.user_id)
     assert rows == [(2,)], f"two logins answered ok, {rows[0][0]} in the network log"
+
+
+async def test_a_sign_in_by_token_is_answered_only_once_its_network_log_row_is_stored(server):
+    """G13 / Art. 13: each ``auth`` is in the network log, with the address and port it came from. It
+    was answered ok (and its connection signed in) before its ``auth_ok`` row was stored, as though the
+    row of the ``login`` that made the token stood for it; but that row names another connection, maybe
+    days before and from another network, and a connection's own ``connect`` row is written at its close,
+    which a killed process never reaches: a server killed right after answering left a connection signed
+    in that the log never heard of. The answer now waits for the row, as ``login``'s does: while its
+    insert is held, no answer; once stored, the answer, and a kill -9 then keeps the row. (PostgreSQL:
+    a lock on the network log holds the insert; SQLite: the WAL write lock, every write.)"""
+    from tests.e2e.store_hold import writes_held
+
+    srv = server
+    c = await srv.user("tokened")
+    await c.close()
+    await asyncio.sleep(0.5)  # (the login's and the connection's rows stored)
+    n = await srv.client()
+    async with writes_held(srv, "netlog"):
+        answer = asyncio.create_task(n.call("auth", token=c.token))
+        await asyncio.sleep(1.0)
+        assert not answer.done(), f"answered while its network-log row was not stored: {answer.result()}"
+    reply = await asyncio.wait_for(answer, 10)
+    assert reply.get("ok"), reply
+    srv.kill9()
+    srv.start()
+    rows = srv.db_rows("SELECT count(*) FROM netlog WHERE kind = 'auth_ok' AND user_id = ?", c.user_id)
+    assert rows == [(1,)], f"a sign-in by token answered ok, {rows[0][0]} in the network log"
+
+
+async def test_a_sign_in_by_token_ended_while_its_row_is_stored_is_refused_and_logged_so(server):
+    """``auth`` keeps its ``auth_ok`` row before it signs the connection in, then checks again what may
+    have ended the login meanwhile, as ``login`` does: a logout everywhere while the row was being stored
+    (its revocation marked at once, its write queued behind the row) has closed every connection of the
+    account, and the one this auth signs in after it would be left open on a revoked token. Refused
+    ``unauthenticated`` instead, the connection not signed in, and the network log's ``auth_refused`` row
+    (``why: ended``) says it did not sign in after all."""
+    from tests.e2e.store_hold import writes_held
+
+    srv = server
+    victim = await srv.user("ended")
+    await asyncio.sleep(0.5)  # (the login's rows stored)
+    late = await srv.client()
+    async with writes_held(srv, "netlog"):
+        signing_in = asyncio.create_task(late.call("auth", token=victim.token))
+        await asyncio.sleep(0.5)  # (its row waits on the hold)
+        logout = asyncio.create_task(victim.call("logout", everywhere=True))
+        await asyncio.sleep(0.5)
+    refused = await asyncio.wait_for(signing_in, 10)
+    assert (await asyncio.wait_for(logout, 10))["ok"]
+    assert refused.get("code") == "unauthenticated", refused
+    assert (await late.call("my_groups")).get("code") == "unauthenticated", "the refused auth signed its connection in"
+    await asyncio.sleep(0.5)
+    kinds = srv.db_rows("SELECT kind, detail FROM netlog WHERE user_id = ? AND kind LIKE 'auth%' ORDER BY id",
+                        victim.user_id)
+    assert [k for k, _ in kinds] == ["auth_ok", "auth_refused"], kinds
+    assert json.loads(kinds[1][1])["why"] == "ended", kinds
+    await late.close()

@@ -199,23 +199,30 @@ async def test_a_blocked_send_told_after_a_claim_given_back_tells_the_score_the_
     await close_all(owner, sender, witness)
 
 
-async def test_a_login_refused_for_the_connections_taken_meanwhile_is_not_listed_as_a_login(make_server, monkeypatch):
+async def test_a_login_refused_for_the_connections_taken_meanwhile_is_not_listed_as_a_login(
+        tmp_path, backend, started, monkeypatch):
     """A login whose connections were taken while its token was stored is refused (``rate_limited``,
     ``connections_per_user``; the network log says ``login_refused``), but its token "stays unused":
     still good, so ``my_logins`` ("the account's logins whose tokens are still good") lists a login, with
     the device it named, that never signed in, until the token expires; the user sees a sign-in that
     did not happen. (A login refused for a logout everywhere has its token revoked.)"""
-    from tests.e2e.store_hold import until_write_waits, writes_held
+    from tests.e2e.store_hold import CountedServer, until_write_waits, until_writes_queued, writes_held
 
     monkeypatch.setenv("QUNGUAN_RATE_LIMITS_CONNECTIONS_PER_USER", "2")
-    srv = make_server()
+    srv = started(CountedServer(tmp_path, backend=backend))
     alice = await srv.user()
     refused, late = await srv.client(), await srv.client()
-    async with writes_held(srv, "tokens"):
+    await asyncio.sleep(0.5)  # (the login's rows stored)
+    # The sign-in by token stores its network-log row before it takes the connection: held there first,
+    # it takes the last one as soon as the hold ends, while the login's token, queued behind the row,
+    # is being stored (the login checked the connections before, when one was free).
+    async with writes_held(srv, "netlog"):
+        signing_in = asyncio.ensure_future(late.call("auth", token=alice.token))
+        await until_write_waits(srv, "netlog")
         login = asyncio.ensure_future(refused.call("login", username=alice.username, password="password123",
                                                    device="幽灵设备"))
-        await until_write_waits(srv, "tokens")
-        assert (await late.call("auth", token=alice.token)).get("ok")  # (writes nothing: not held)
+        await until_writes_queued(srv)  # (its password checked, its token's write queued behind the row)
+    assert (await signing_in).get("ok")
     answer = await login
     assert answer.get("code") == "rate_limited", answer
     logins = (await alice.request("my_logins"))["logins"]
