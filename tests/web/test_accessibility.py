@@ -133,7 +133,8 @@ def test_the_group_list_says_counts_in_words_and_marks_the_open_group(
     for i in range(3):
         bg.run(bob.request("send", group_id=gid, text=f"未读 {i}"))
     item = page.locator(f"#group-list [data-gid='{gid}']")
-    expect(item).to_have_attribute("aria-label", "tea room，群主，3 条未读，未读 2")  # (no avatar letter, no bare 3)
+    # (no avatar letter, no bare 3; the last message's sender named, as the list shows it)
+    expect(item).to_have_attribute("aria-label", f"tea room，群主，3 条未读，{bob.username.title()}：未读 2")
     assert item.locator(".avatar").get_attribute("aria-hidden") == "true"
     page.click(f"#group-list [data-gid='{other}']")
     expect(page.locator(f"#group-list [data-gid='{other}']")).to_have_attribute("aria-current", "true")

@@ -74,8 +74,8 @@ def test_image_and_file_upload_show_in_the_other_browser(browser: Any, server: S
     assert got.value.suggested_filename == "会议纪要.pdf"
     status = alice.evaluate("async () => (await fetch(document.querySelector('#messages a.media-file').href)).status")
     assert status == 200
-    # The group list previews it as a file.
-    expect(alice.locator(f'.group-item[data-gid="{gid}"] .preview')).to_have_text("[文件]")
+    # The group list previews it as a file, from Bob.
+    expect(alice.locator(f'.group-item[data-gid="{gid}"] .preview')).to_have_text("Bob：[文件]")
 
     # A long name cut to 200 characters by the page, an emoji across the cut: cut by characters (by
     # UTF-16 units, half an emoji went, and the server refused the frame as invalid text).

@@ -60,14 +60,14 @@ def test_reading_on_one_page_clears_the_count_on_the_other(browser: Any, any_ser
     # While he is reading on the phone, new messages do not pile up on the laptop either.
     send(alice, "第四条")
     message(phone, "第四条")
-    expect(laptop.locator(f"{item} .preview")).to_have_text("第四条")
+    expect(laptop.locator(f"{item} .preview")).to_have_text("Alice：第四条")
     expect(laptop.locator(f"{item} .badge.unread")).to_have_count(0)
 
     # The server remembers: a fresh login shows nothing unread.
     fresh = new_page(browser, server)
     login(fresh, bob)
     fresh.wait_for_selector(item)
-    expect(fresh.locator(f"{item} .preview")).to_have_text("第四条")
+    expect(fresh.locator(f"{item} .preview")).to_have_text("Alice：第四条")
     assert fresh.locator(f"{item} .badge.unread").count() == 0
     for p in (alice, phone, laptop, third, fresh):
         assert p.errors == []
@@ -91,7 +91,7 @@ def test_a_deleted_unread_message_leaves_the_count_and_its_mention(
     page = new_page(browser, server)
     login(page, bob.username)
     item = _item(page, gid)
-    expect(item.locator(".preview")).to_have_text("读过的")
+    expect(item.locator(".preview")).to_have_text(f"{carol.username.title()}：读过的")
     assert item.locator(".badge.unread").count() == 0
 
     first = bg.run(carol.send(gid, "第一条"))["seq"]

@@ -952,7 +952,7 @@ function groupItem(g) {
   const typed = gid !== S.current ? typedFor(g) : "";
   const preview = el("div", { class: "preview clip muted" }, g.mentioned ? el("span", { class: "mention-flag", text: t("mentioned_flag") }) : null,
     ...(typed.trim() ? [el("span", { class: "draft-flag", text: t("draft_flag") }), typed]
-      : [g.msgs.has(g.lastSeq) ? previewText(g.msgs.get(g.lastSeq)) : g.preview]));
+      : [g.msgs.has(g.lastSeq) ? listLine(g.msgs.get(g.lastSeq)) : g.preview]));
   // Its name for a screen reader, in words: the avatar's letter left out, the counts said as what they count.
   const said = [g.name, g.role === "member" ? "" : t("role_" + g.role), g.unread > 0 ? t("unread_said", { n: g.unread }) : "",
     g.requests > 0 ? t("requests_said", { n: g.requests }) : "", preview.textContent].filter(Boolean).join(t("said_sep"));
@@ -971,6 +971,15 @@ function groupItem(g) {
     req, badge);
 }
 function lastTs(g) { const m = g.msgs.get(g.lastSeq); return m ? m.ts : 0; }
+// The group list's line for its last message m: another member's says who sent it ("name：text"), as
+// chat apps do (without it, in a group, another's message read like one's own); one's own, and a
+// deleted one (whose text names who: "X 撤回了一条消息"), as they are. The name is the sender's as
+// held (renamed() changes it there, and draws the list again).
+function listLine(m) {
+  const text = previewText(m);
+  if (m.deleted || !m.sender || isMine(m)) return text;
+  return t("message_said", { name: m.sender.display_name || t("unknown_user"), text });
+}
 
 // ------------------------------------------------------------------ chat pane
 // byKeys: opened from the keyboard, whose user goes on in the chat (the composer, or the chat's
@@ -1205,7 +1214,7 @@ function messageNode(g, m) {
 // A message changed in place (edited, reacted to, deleted, pinned): redrawn where it is, no scrolling.
 function replaceMessage(g, m) {
   g.msgs.set(m.seq, m);
-  if (m.seq === g.lastSeq) { g.preview = previewText(m); renderGroups(); }
+  if (m.seq === g.lastSeq) { g.preview = listLine(m); renderGroups(); }
   if (g.group_id !== S.current) return;
   const old = document.querySelector(`#messages .msg[data-seq="${m.seq}"]`);
   // (a keyboard user's place: the same control of the message drawn anew)
@@ -1339,7 +1348,7 @@ function addMessage(g, m, uncounted = false) {
   const known = g.msgs.has(m.seq);
   const fresh = !known && m.seq > g.lastSeq;   // newer than all the page holds (not history read back)
   g.msgs.set(m.seq, m);
-  if (m.seq >= g.lastSeq) { g.lastSeq = m.seq; g.preview = previewText(m); }
+  if (m.seq >= g.lastSeq) { g.lastSeq = m.seq; g.preview = listLine(m); }
   // firstSeq is where the contiguous window the page holds starts ("load earlier" pages from it):
   // history pages move it (catchUp, loadOlder), a single message only starts it. A held message
   // released by an operator keeps its old, lower seq: taking that for the window's start would
@@ -2336,6 +2345,7 @@ function renamed(ev) {
       drawPinBar(g);
     }
     if (member) refreshManage(g);   // an open member list reads the members again
+    if (redraw.length) renderGroups();   // (the list's last line names its sender)
   }
 }
 
