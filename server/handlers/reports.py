@@ -201,6 +201,11 @@ async def my_reports(ctx: Context, sess: Session, req: rq.MyReports, enc: Encodi
                 continue  # (stored for the operators: who runs the account, who wrote the post)
             if r[key] is not None:
                 item[key] = str(r[key]) if key in ("post_id", "comment_id") else r[key]
+        # [ext] the public account by the name it shows now (its number alone told the reporter
+        # nothing): a name anyone may read with account_info, never who runs it.
+        a = ctx.state.accounts.get(r["account_id"]) if r["account_id"] is not None else None
+        if a is not None:
+            item["account_name"] = a.name
         if r["status"] != "open":
             item.update(outcome=r["outcome"], note=r["note"], resolved_at=r["resolved_at"])
         out.append(item)

@@ -837,6 +837,7 @@ async def test_reports_on_public_accounts_get_the_feedback_and_limits_of_g12(mak
     [mine] = (await reporter.request("my_reports"))["reports"]
     assert (mine["report_id"], mine["target_type"], mine["comment_id"], mine["status"], mine["outcome"],
             mine["note"]) == (rid, "comment", cmt, "resolved", "upheld", "已删除")
+    assert (mine["account_id"], mine["account_name"]) == (aid, "Reported often")   # [ext] named, not only numbered
     # Five reports on accounts and posts, all rejected: the reporter is then slowed (2 an hour), and
     # before that, nine an hour was the limit for these kinds as for any.
     others = []

@@ -30,3 +30,27 @@ def test_the_group_lists_last_line_names_another_members_sender(
     bg.run(bob.request("send", group_id=gid, text="收到"))   # his own (from his phone): no name
     expect(item.locator(".preview")).to_have_text("收到")
     assert page.errors == []
+
+
+def test_my_reports_name_a_reported_public_account_by_its_name(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """我的举报与申诉 said "公众号 730012845": a number the reporter never saw (the account's page shows
+    its name), of an account they need not follow (so the page knows no name for it)."""
+    owner, reporter = bg.run(server.user(verify_id=True)), bg.run(server.user())
+    aid = bg.run(owner.request("create_account", name="茶馆周报", category="culture", intro="",
+                               subject_type="individual"))["account_id"]
+    pid = bg.run(owner.request("publish", account_id=aid, title="标题党", body="正文"))["post_id"]
+    bg.run(reporter.request("report", target_type="account", reason="spam", account_id=aid))
+    bg.run(reporter.request("report", target_type="post", reason="fraud", post_id=pid))
+    bg.run(owner.request("update_account", account_id=aid, name="茶馆月报"))   # named as it is now
+    page = new_page(browser, server)
+    login(page, reporter.username)
+    page.click("#btn-profile")
+    page.click("#btn-my-reports")
+    items = page.locator("#my-report-list li[data-report-id]")
+    expect(items).to_have_count(2)
+    expect(items.nth(0)).to_contain_text("公众号「茶馆月报」的文章")
+    expect(items.nth(1)).to_contain_text("公众号「茶馆月报」")
+    text = page.inner_text("#my-report-list")
+    assert aid not in text and owner.phone not in text and "张三" not in text, text   # nobody's identity
+    assert page.errors == []

@@ -10,7 +10,7 @@
 // old outcome again), and it holds no content and not the user id itself.
 import { el, toast, modal, clear } from "./dom.js";
 import { t, errorText, fmtTime } from "./i18n.js";
-import { S, api } from "./state.js";
+import { S, A, api } from "./state.js";
 import { browserStore } from "./browser_store.js";
 import { sha256hex } from "./sha256.js";
 import { reportReasonLabel, appealDialog } from "./manage.js";
@@ -160,6 +160,14 @@ export async function markOutcomesSeen() {
   } catch { /* told again at the next login: better than never */ }
 }
 
+// A reported public account by its name: as the server gives it now ([ext] account_name), else as
+// this page knows it (followed, run, or open), else its number (a server without the field).
+function accountName(r) {
+  const known = A.subs.get(r.account_id) || A.mine.get(r.account_id)
+    || (A.view && A.view.aid === r.account_id && A.view.info ? A.view.info : null);
+  return r.account_name || (known && known.name) || r.account_id || "";
+}
+
 function reportTarget(r) {
   const g = r.group_id ? S.groups.get(r.group_id) : null;
   const group = g ? g.name : r.group_id;
@@ -167,9 +175,9 @@ function reportTarget(r) {
     case "message": return t("rt_message", { group, seq: r.seq });
     case "user": return t("rt_user", { user: S.names.get(r.user_id) || r.user_id });
     case "group": return t("rt_group", { group });
-    case "account": return t("rt_account", { id: r.account_id });
-    case "post": return t("rt_post", { id: r.account_id });
-    case "comment": return t("rt_comment", { id: r.account_id });
+    case "account": return t("rt_account", { account: accountName(r) });
+    case "post": return t("rt_post", { account: accountName(r) });
+    case "comment": return t("rt_comment", { account: accountName(r) });
     default: return r.target_type;
   }
 }
