@@ -10,7 +10,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.e2e.harness import ServerProcess
-from tests.web.browser import Background, login, new_page, tea_room
+from tests.web.browser import Background, find_account, login, new_page, open_post, tea_room
 
 
 def test_the_group_lists_last_line_names_another_members_sender(
@@ -53,4 +53,29 @@ def test_my_reports_name_a_reported_public_account_by_its_name(
     expect(items.nth(1)).to_contain_text("公众号「茶馆月报」")
     text = page.inner_text("#my-report-list")
     assert aid not in text and owner.phone not in text and "张三" not in text, text   # nobody's identity
+    assert page.errors == []
+
+
+def test_a_commenters_rename_reaches_the_open_posts_comments(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """A reader with a post open kept a commenter's old name under the comment and in the reply being
+    written, though the page was told of the rename (they share a group) and its chat followed it."""
+    bob, carol, _gid = tea_room(bg, server)   # Bob writes the comment, Carol reads it
+    pub = bg.run(server.user(verify_id=True))
+    aid = bg.run(pub.request("create_account", name="茶馆周报", category="culture", intro="",
+                             subject_type="individual"))["account_id"]
+    pid = bg.run(pub.request("publish", account_id=aid, title="明前龙井", body="正文"))["post_id"]
+    bg.run(bob.request("comment", post_id=pid, text="好文"))
+    page = new_page(browser, server)
+    login(page, carol.username)
+    find_account(page, aid)
+    open_post(page, "明前龙井")
+    comment = page.locator("#comment-list .comment", has_text="好文")
+    expect(comment.locator(".who")).to_have_text(bob.username.title())
+    comment.locator(".act-reply-comment").click()
+    page.fill("#comment-text", "同意")
+    bg.run(bob.request("set_profile", display_name="老王"))
+    expect(comment.locator(".who")).to_have_text("老王")
+    expect(page.locator("#comment-reply-bar")).to_contain_text("老王")
+    expect(page.locator("#comment-text")).to_have_value("同意")   # (what was typed stays)
     assert page.errors == []

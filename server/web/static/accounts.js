@@ -587,6 +587,20 @@ export function onCommentEvent(ev) {
   toast(t(ev.held ? "new_comment_held" : "new_comment", { name: accountName(ev.account_id), who: ev.user.display_name, text: ev.text }));
 }
 
+// `user_renamed` (app.js hands it on): the open post's comments by that user, and the reply being
+// written to one of them, show the new name at once, as the chat's senders do. Only a rename this
+// page is told of: the server sends it to the user's own connections and to the members of the groups
+// they are in, not to every reader of a post they commented on (those read it at the next load).
+export function commenterRenamed(uid, name) {
+  const vp = A.view && A.view.post;
+  if (!vp) return;
+  let changed = false;
+  for (const c of [...vp.comments, vp.replyTo]) {
+    if (c && c.user && c.user.user_id === uid && c.user.display_name !== name) { c.user = { ...c.user, display_name: name }; changed = true; }
+  }
+  if (changed) renderPane();
+}
+
 // `editor_changed` [ext]: set_editor named this user: made an editor of the account (我运营的 lists it
 // at once) or no longer one (it leaves the list with its counts); an open post of the account lists
 // its comments again as the user may see them now. Returns the line for the notices. On the owner's

@@ -14,7 +14,7 @@ import { browserStore } from "./browser_store.js";
 import { appealKey, checkOutcomes, markOutcomesSeen, markPlatformNoticeSeen, markSanctionsSeen, openMyReports, platformNoticesDue } from "./outcomes.js";
 import { forgetUser, keepUnsent, restoreUnsent, dropStaleUnsent, rememberUser, typedFor, keepTyped as keepDraft, doneKey, sharedDone, markDone, undone, saveOutbox, restoreOutbox, keepMark, keptMarks, markSent } from "./kept.js";
 import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange, forgetHeld } from "./held.js";
-import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onPostComments, onCommentEvent, onCommentDeleted, onEditorChanged, accountsShown, accountNotice, setAccountHooks, said, accountFromHistory } from "./accounts.js";
+import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onPostComments, onCommentEvent, onCommentDeleted, onEditorChanged, commenterRenamed, accountsShown, accountNotice, setAccountHooks, said, accountFromHistory } from "./accounts.js";
 import { accountEntry } from "./posts.js";
 
 const PAGE = 50;
@@ -2347,6 +2347,7 @@ function renamed(ev) {
     if (member) refreshManage(g);   // an open member list reads the members again
     if (redraw.length) renderGroups();   // (the list's last line names its sender)
   }
+  commenterRenamed(uid, name);   // the open post's comments
 }
 
 // The score and level shown (我的账号) follow a credit notice.
