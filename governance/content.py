@@ -25,15 +25,23 @@ through :func:`normalize`, and matching is a plain substring search
    "strike-through" / Zalgo marks are ignored: ``pörn`` and ``p̶o̶r̶n̶`` match
    ``porn``), variation selectors, private-use, unassigned and lone surrogate
    code points, and the invisible Hangul fillers (U+115F, U+1160, U+3164,
-   U+FFA0), which Unicode counts as letters.
+   U+FFA0), which Unicode counts as letters. Last, **look-alike letters** of
+   other scripts become the ASCII letter or digit they look like (``_LOOKALIKES``:
+   the Cyrillic, Greek, Armenian and Cherokee letters that Unicode's UTS #39
+   confusables map to one ASCII letter or digit, after case folding), so
+   ``vрn`` with a Cyrillic ``р`` (U+0440), ``ϲаѕіnо`` or ``ꮯasino`` match
+   ``vpn`` and ``casino``. Terms of those scripts fold the same way
+   (``героин`` is matched as ``repoин``, in any case), so they still match
+   themselves; the filter reports a term as listed (:func:`shown_term`).
 2. NFC, only when the result is not already NFC (re-joins Hangul jamo split by
    separators; a quick check otherwise).
 3. **Traditional → simplified** with OpenCC ``t2s`` (phrase-aware:
    ``賭場`` → ``赌场``, ``乾燥`` → ``干燥``), only when non-ASCII text is left;
    it runs after the separators are gone, so ``乾 燥`` converts like ``乾燥``.
 
-Together 1-2 amount to NFKC with the combining marks removed (decomposing
-per character and re-composing after the marks are gone keeps it
+Together 1-2 amount to NFKC with the combining marks removed and the
+look-alikes folded (decomposing per character and re-composing after the marks
+are gone keeps it
 character-local, so a separator between two characters can never change how
 either is normalised). Pure-ASCII messages take a fast path (one
 ``bytes.translate`` doing the lower-casing and the deletions) with the same
@@ -49,7 +57,11 @@ messages/s on one core), of which normalisation is ~16 us (translate ~9,
 OpenCC ~5); pure-ASCII messages ~4 us; an empty filter returns at once
 (~0.07 us) without normalising. The character table grows with the distinct
 characters seen (at most ~147k entries, ~11 MB, if every assigned character
-is sent; unassigned and private-use code points are never stored).
+is sent; unassigned and private-use code points are never stored). The
+look-alike fold is part of that table, so it costs a message nothing: timed
+before and after it was added (~400 terms, 100-character Chinese, English,
+mixed and Russian messages, interleaved rounds), ``check`` and ``normalize``
+took the same time within noise (e.g. Chinese ~17 us, English ~2 us).
 
 Known limits
 ------------
@@ -70,9 +82,19 @@ Known limits
 - OpenCC converts by phrases: a term is converted on its own and the message in
   context, so in rare cases a traditional character is converted differently
   inside a longer phrase than in the term. Simplified terms are the safe choice.
+- **Look-alike letters are folded after case folding**, so a capital counts as
+  its small letter: ``Р`` is ``р`` is ``p``, but ``Н``, ``В``, ``К``, ``М``,
+  ``Т`` (Cyrillic) and ``Β``, ``Ε``, ``Η``, ``Κ``, ``Μ``, ``Τ``, ``Χ``, ``Ζ``
+  (Greek), whose small letters look like no ASCII letter, stay as they are, and
+  Greek ``Ν`` reads as ``ν``, that is ``v``: an all-capitals spelling such as
+  ``НТТР`` is not caught. Folding those capitals would fold their small letters
+  too (case is ignored) and turn everyday Russian or Greek into Latin strings.
+  Even so, a Russian or Greek word made only of look-alikes reads as Latin
+  (``сор`` as ``cop``): a Latin term of 4+ letters rarely is one.
 - Not handled: homophones and pinyin (``du bo`` for 赌博), split characters
-  (``弓长`` for 张), look-alike letters from other scripts (Cyrillic ``а`` for
-  Latin ``a``), digits written as words, text in images.
+  (``弓长`` for 张), look-alikes outside Cyrillic, Greek, Armenian and Cherokee
+  letters (Latin ``rn`` for ``m``, mathematical or symbol letters NFKD does not
+  fold), digits written as words, text in images.
 """
 
 from __future__ import annotations
@@ -95,6 +117,7 @@ __all__ = [
     "Verdict",
     "load_terms",
     "normalize",
+    "shown_term",
 ]
 
 # How many distinct (category, action, term) a Verdict lists at most.
@@ -153,19 +176,53 @@ _INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 _UNCACHED = frozenset(("Cn", "Co"))
 
 
-def _map_char(ch: str) -> str:
+# Letters of other scripts that look like one ASCII letter or digit, as UTS #39 confusables.txt
+# (Unicode 13) maps them: the Cyrillic, Greek, Armenian and Cherokee letters that are their own case
+# fold (Cherokee folds to its capitals) and whose prototype is one ASCII letter or digit, taken as
+# the lower-case letter. Applied after case folding, so a capital counts as its small letter: ``Р``
+# is ``р`` is ``p``, while ``Н`` (looks like ``H``) is ``н``, which looks like no ASCII letter and
+# stays. No Latin, CJK, kana or Hangul character is in the table.
+_LOOKALIKES: dict[int, str] = str.maketrans({
+    # Cyrillic
+    "б": "6", "а": "a", "с": "c", "ԁ": "d", "е": "e", "ҽ": "e", "һ": "h", "і": "i", "ꙇ": "i",
+    "ӏ": "i", "ј": "j", "о": "o", "р": "p", "ԛ": "q", "г": "r", "ѕ": "s", "ѵ": "v", "ѡ": "w",
+    "ԝ": "w", "х": "x", "у": "y", "ү": "y",
+    # Greek (``ϲ`` and ``ϒ`` are looked up before NFKD, which makes them ``σ`` and ``υ``)
+    "α": "a", "ϲ": "c", "ι": "i", "ϳ": "j", "ο": "o", "σ": "o", "ρ": "p", "ᴦ": "r", "υ": "u",
+    "ν": "v", "γ": "y", "ϒ": "y",
+    # Armenian
+    "ք": "f", "ց": "g", "հ": "h", "ո": "n", "ռ": "n", "օ": "o", "գ": "q", "զ": "q", "ս": "u",
+    "ա": "w",
+    # Cherokee (small letters fold to these capitals)
+    "Ꮞ": "4", "Ꮾ": "6", "Ꭺ": "a", "Ꮟ": "b", "Ᏼ": "b", "Ꮯ": "c", "Ꮷ": "d", "Ꭰ": "d", "Ꭼ": "e",
+    "Ꮐ": "g", "Ᏻ": "g", "Ꮒ": "h", "Ꮋ": "h", "Ꭵ": "i", "Ꭻ": "j", "Ꮶ": "k", "Ꮮ": "l", "Ꮇ": "m",
+    "Ꮲ": "p", "Ꭱ": "r", "Ꮢ": "r", "Ꮥ": "s", "Ꮪ": "s", "Ꭲ": "t", "Ꮩ": "v", "Ꮃ": "w", "Ꮤ": "w",
+    "Ꭹ": "y", "Ꮍ": "y", "Ꮓ": "z",
+})
+
+
+def _map_char(ch: str, fold: bool = True) -> str:
     """NFKD, casefold, NFKD again, keep only letters and digits (no marks); a decimal digit of any
     script as the ASCII digit of its value (NFKD folds only compatibility forms such as ``８``, not
     ``٨`` or ``८``); a CJK radical as the ideograph it looks like (``⻩`` as ``黄``: NFKD folds the
-    Kangxi radicals, not those of the supplement, which would be dropped as symbols)."""
+    Kangxi radicals, not those of the supplement, which would be dropped as symbols); with ``fold``,
+    a letter of ``_LOOKALIKES`` as the ASCII letter or digit it looks like (``р`` as ``p``)."""
     ch = EQUIVALENT_IDEOGRAPH.get(ch, ch)
+    if fold and len(cf := ch.casefold()) == 1 and ord(cf) in _LOOKALIKES:
+        return _LOOKALIKES[ord(cf)]
     s = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", ch).casefold())
-    return "".join(str(unicodedata.decimal(c)) if unicodedata.category(c) == "Nd" else c
-                   for c in s if c.isalnum() and c not in _INVISIBLE_LETTERS)
+    out = "".join(str(unicodedata.decimal(c)) if unicodedata.category(c) == "Nd" else c
+                  for c in s if c.isalnum() and c not in _INVISIBLE_LETTERS)
+    return out.translate(_LOOKALIKES) if fold else out
 
 
 class _CharTable(dict[int, str | int | None]):
-    """``str.translate`` table: code point -> replacement, filled on first sight."""
+    """``str.translate`` table: code point -> replacement, filled on first sight; ``fold``: whether
+    look-alike letters are folded (the table of :func:`normalize`) or not (that of the terms shown)."""
+
+    def __init__(self, fold: bool) -> None:
+        super().__init__()
+        self.fold = fold
 
     def __missing__(self, cp: int) -> str | int | None:
         ch = chr(cp)
@@ -175,16 +232,18 @@ class _CharTable(dict[int, str | int | None]):
         if cat == "Cs":  # lone surrogate (e.g. from a JSON "\ud800" escape)
             value: str | int | None = None
         else:
-            out = _map_char(ch)
+            out = _map_char(ch, self.fold)
             value = cp if out == ch else (out or None)
         self[cp] = value
         return value
 
 
-_TABLE = _CharTable()
+_TABLE = _CharTable(fold=True)
 for _cp in range(128):  # warm the ASCII range
     _TABLE[_cp]
 del _cp
+# Only for the terms a filter reports (built once per filter, not per message): it stays small.
+_SHOWN_TABLE = _CharTable(fold=False)
 
 # ASCII fast path: one bytes.translate lower-cases and deletes non-alphanumerics.
 _ASCII_LOWER = bytes.maketrans(
@@ -221,7 +280,18 @@ def normalize(text: str) -> str:
     """The form terms and messages are matched in (see the module docstring)."""
     if text.isascii():
         return text.encode("ascii").translate(_ASCII_LOWER, _ASCII_DROP).decode("ascii")
-    s = text.translate(_TABLE)
+    return _composed(text.translate(_TABLE))
+
+
+def shown_term(text: str) -> str:
+    """``text`` normalised as :func:`normalize` does but with look-alike letters left as they are:
+    how a filter reports a term (``героин`` listed is reported as ``героин``, not as the
+    ``гepoин`` it is matched as)."""
+    return normalize(text) if text.isascii() else _composed(text.translate(_SHOWN_TABLE))
+
+
+def _composed(s: str) -> str:
+    """Steps 2 and 3 of the normalisation, after the per-character table."""
     if s.isascii():
         return s
     if not unicodedata.is_normalized("NFC", s):
@@ -266,7 +336,8 @@ def _bytewise(s: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The most severe match: ``action`` (an :class:`Action`), its ``category``,
-    and the normalised ``term``. ``matches`` lists distinct
+    and the ``term`` as listed, normalised (:func:`shown_term`: look-alike letters
+    as listed). ``matches`` lists distinct
     ``(category, action, term)`` found, most severe first, at most MAX_MATCHES."""
 
     action: Action
@@ -279,11 +350,12 @@ class ContentFilter:
     """Word lists compiled into one Aho-Corasick automaton.
 
     ``lists``: ``(category, action, terms)`` in config order. Terms are
-    normalised; those that normalise to nothing are skipped; a term in several
+    normalised (reported as :func:`shown_term` of the first listed of those
+    that normalise alike); those that normalise to nothing are skipped; a term in several
     lists keeps every ``(category, action)``. Raises ``ValueError`` for an
     unknown action or an empty category, ``TypeError`` for terms given as one
     string. ``short_terms``: the normalised terms of one character (they match
-    inside anything; worth a warning at load). Immutable once built; ``check`` is
+    inside anything; worth a warning at load; as reported). Immutable once built; ``check`` is
     safe to call from any thread.
     """
 
@@ -291,6 +363,7 @@ class ContentFilter:
 
     def __init__(self, lists: Sequence[tuple[str, str, Iterable[str]]] = ()) -> None:
         entries: dict[str, list[tuple[str, Action]]] = {}
+        shown: dict[str, str] = {}  # matched form -> the form reported (the first term listed)
         categories: list[str] = []
         for category, action, terms in lists:
             if not isinstance(category, str) or not category.strip():
@@ -311,12 +384,13 @@ class ContentFilter:
                 term = normalize(raw)
                 if not term:
                     continue
+                shown.setdefault(term, shown_term(raw))
                 pairs = entries.setdefault(term, [])
                 if (category, act) not in pairs:
                     pairs.append((category, act))
         self._count = len(entries)
         self._categories = tuple(categories)
-        self.short_terms = tuple(sorted(t for t in entries if len(t) < 2))
+        self.short_terms = tuple(sorted(shown[t] for t in entries if len(t) < 2))
         if not entries:
             self._automaton = None
             return
@@ -324,7 +398,7 @@ class ContentFilter:
         for term, pairs in entries.items():
             # Most severe first; config order among equals (sort is stable).
             pairs.sort(key=lambda p: -p[1].severity)
-            automaton.add_word(_bytewise(term), (term, tuple(pairs)))
+            automaton.add_word(_bytewise(term), (shown[term], tuple(pairs)))
         automaton.make_automaton()
         self._automaton = automaton
 

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from governance import shown_text
-from governance.content import normalize
+from governance.content import normalize, shown_term
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.claims import message_turn
@@ -423,10 +423,12 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
     the record: every group message (hidden), and every shown post and live comment of public accounts
     (P5 with G5: the emergency tool reaches them too), each as ``remove-post`` and ``remove-comment``
     take one down (:func:`~server.operator.public_accounts.take_post_down`, ``take_comment_down``)."""
-    term = normalize(str(args.get("term") or ""))
-    if len(term) < 2:
+    raw = str(args.get("term") or "")
+    key = normalize(raw)  # what is matched; ``term``, what is recorded and told: look-alike letters as given
+    term = shown_term(raw)
+    if len(key) < 2:
         raise OperatorError("the term must have at least 2 letters or digits")
-    found_posts, found_comments = await _find_public(app, term)
+    found_posts, found_comments = await _find_public(app, key)
     hits: list[tuple[str, int, int]] = []  # (group id, seq, held as the scan read it)
     senders: set[str] = set()
     last = ("", -1)
@@ -435,7 +437,7 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
         if not rows:
             break
         for gid, seq, text, held, sender in rows:
-            if term in normalize(text):
+            if key in normalize(text):
                 hits.append((gid, seq, held))
                 senders.add(sender)
         last = (rows[-1][0], rows[-1][1])

@@ -69,6 +69,31 @@ async def test_blocked_content_in_every_disguise(make_server, tmp_path):
     assert [e["text"] for e in events] == ["博物馆见"]
 
 
+async def test_a_listed_latin_term_in_lookalike_letters_is_refused_like_its_plain_spelling(make_server, tmp_path):
+    """A group message spelling a listed ``block`` term with Cyrillic, Greek or Armenian letters that
+    look like its Latin ones (``vрn翻墙``, U+0440) was delivered: the filter folded width, case,
+    traditional forms and separators, not look-alikes. Refused like ``vpn翻墙``, recorded with the
+    term as listed; Russian text with no listed term is delivered."""
+    d = tmp_path / "srv"
+    d.mkdir(exist_ok=True)
+    (d / "gambling.txt").write_text("赌博\nvpn翻墙\ncasino\n", encoding="utf-8")
+    (d / "fraud.txt").write_text("刷单返利\n", encoding="utf-8")
+    (d / "porn.txt").write_text("色情\n", encoding="utf-8")
+    srv = make_server(WORDS)
+    owner, member, gid = await group(srv)
+    texts = ["vpn翻墙", "用 vрn 翻墙", "VРN翻牆", "ѵрո翻墙", "ϲаѕіnо 888"]
+    for i, text in enumerate(texts):
+        r = await member.call("send", group_id=gid, text=text, client_msg_id=f"c-look-{i}")
+        assert r.get("code") == "content_blocked", (text, r)
+    plain = "Привет всем! Встреча завтра в три часа."
+    assert (await member.call("send", group_id=gid, text=plain, client_msg_id="c-ru"))["ok"]
+    rows = srv.db_rows("SELECT reason, detail FROM audit WHERE action = 'content_blocked'")
+    assert sorted(json.loads(r[1])["term"] for r in rows) == ["casino"] + ["vpn翻墙"] * 4
+    assert {r[0] for r in rows} == {"pyramid_gambling"}
+    await asyncio.sleep(0.2)
+    assert [m["text"] for m in (await owner.request("history", group_id=gid))["messages"]] == [plain]
+
+
 async def test_review_holds_then_operator_releases_or_rejects(make_server, tmp_path):
     srv = word_server(make_server, tmp_path)
     owner, member, gid = await group(srv)

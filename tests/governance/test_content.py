@@ -1,3 +1,5 @@
+import unicodedata
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -9,6 +11,7 @@ from governance.content import (
     Verdict,
     load_terms,
     normalize,
+    shown_term,
 )
 
 LISTS = [
@@ -340,7 +343,7 @@ def test_inserted_separators_never_hide_a_term(chars, data):
     disguised = runs[0] + "".join(c + r for c, r in zip(chars, runs[1:], strict=True))
     assert normalize(disguised) == norm
     v = f.check("msg: " + disguised + " !")
-    assert v is not None and v.term == norm
+    assert v is not None and v.term == shown_term(term)
 
 
 @given(st.text(max_size=50))
@@ -363,7 +366,10 @@ ORACLE_CHARS = "ab01øæðþß一丁七万丈三上下赌博賭場ÿĀ丂äöА�
 def test_matches_agree_with_substring_search(terms, text):
     f = ContentFilter([("c", "flag", terms)])
     norm = normalize(text)
-    expected = {normalize(t) for t in terms if normalize(t) and normalize(t) in norm}
+    shown: dict[str, str] = {}  # each normalised term reported as the first listed of its spellings
+    for t in terms:
+        shown.setdefault(normalize(t), shown_term(t))
+    expected = {shown[k] for k in shown if k and k in norm}
     v = f.check(text)
     got = {t for _c, _a, t in v.matches} if v else set()
     if len(expected) <= MAX_MATCHES:
@@ -380,3 +386,84 @@ def test_a_cjk_radical_reads_as_the_ideograph_it_looks_like(text):
     found = ContentFilter([("pornography", "block", ["黄色网站"]), ("scalping", "block", ["买车门票"])]).check(text)
     assert found is not None and found.action.value == "block", text
     assert normalize("⻩色") == "黄色" and normalize("⽹") == "网"
+
+
+# --- look-alike letters of other scripts ---------------------------------------------------
+
+LATIN_TERMS = ["vpn翻墙", "casino", "bet365", "porn", "http", "sex", "escort", "poker", "xxx"]
+
+
+@pytest.mark.parametrize(
+    "text, term",
+    [
+        ("vрn翻墙", "vpn翻墙"),  # Cyrillic er (U+0440)
+        ("v р n 翻 墙", "vpn翻墙"),  # and separators
+        ("ѵрո翻墙", "vpn翻墙"),  # Cyrillic izhitsa, er; Armenian vo
+        ("ВЫ ЗНАЕТЕ VРN翻牆?", "vpn翻墙"),  # a capital Cyrillic Er; traditional 牆
+        ("ϲаѕіnо", "casino"),  # Greek lunate sigma; Cyrillic a, dze, byelorussian i, o
+        ("CАSINО", "casino"),  # Cyrillic capitals A and O
+        ("ꮯasino", "casino"),  # Cherokee small tli (folds to its capital)
+        ("bеt365", "bet365"),  # Cyrillic ie
+        ("ροrn", "porn"),  # Greek rho, omicron
+        ("ΡΟRN", "porn"),  # Greek capitals Rho, Omicron
+        ("һttр://", "http"),  # Cyrillic shha, er
+        ("ѕех", "sex"),  # Cyrillic dze, ie, ha
+        ("pörn", "porn"),  # (an accent, as before)
+        ("рӧrn", "porn"),  # Cyrillic er, o with diaeresis (decomposed, then folded)
+    ],
+)
+def test_a_latin_term_in_lookalike_letters_is_caught(text, term):
+    """A listed Latin term written with Cyrillic, Greek, Armenian or Cherokee letters that look like
+    its letters (``vрn`` with U+0440) passed the filter: only width, case, traditional forms,
+    separators and marks were folded."""
+    v = ContentFilter([("c", "block", LATIN_TERMS)]).check(text)
+    assert v is not None and v.term == term, (text, v)
+    assert v.matches == (("c", Action.BLOCK, term),)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Привет всем! Встреча переносится на завтра, в три часа дня.",
+        "Пожалуйста, проверьте сроки проекта и пришлите файл до обеда.",
+        "казино покер эскорт секс",  # the Russian words, not the listed Latin ones
+        "Сегодня хорошая погода, пойдём в парк? Спасибо, до встречи!",
+        "Καλημέρα σε όλους, τα λέμε αύριο στη συνάντηση.",
+        "Բարև ձեզ, վաղը կհանդիպենք։",
+        "НЕТ ВРЕМЕНИ",
+    ],
+)
+def test_russian_greek_armenian_text_without_a_listed_term_passes(text):
+    assert ContentFilter([("c", "block", LATIN_TERMS)]).check(text) is None, normalize(text)
+
+
+def test_a_listed_term_in_lookalikes_is_found_in_russian_text_and_reported_as_listed():
+    f = ContentFilter([("latin", "block", LATIN_TERMS), ("drugs", "review", ["героин", "Кокаин"])])
+    v = f.check("Скачай vрn翻墙 бесплатно, привет всем")  # Cyrillic er
+    assert v is not None and v.matches == (("latin", Action.BLOCK, "vpn翻墙"),)
+    # a Cyrillic term folds alike in the term and in the text: it matches itself in any case, and
+    # is reported as listed (``героин``), not as the ``repoин`` it is matched as
+    assert normalize("героин") == normalize("ГЕРОИН") == "repoин"
+    for text in ("героин", "ГЕРОИН", "Героин!", "гeрoин", "кокаин"):
+        v = f.check(text)
+        assert v is not None and v.category == "drugs", text
+        assert v.term in ("героин", "кокаин"), v
+    assert f.check("Привет всем") is None
+
+
+def test_chinese_terms_and_text_are_unaffected_by_the_lookalike_fold():
+    """The table holds only Cyrillic, Greek, Armenian and Cherokee letters, each folded to one
+    ASCII letter or digit; CJK, kana and Hangul are normalised as before."""
+    from governance.content import _LOOKALIKES
+
+    for cp, to in _LOOKALIKES.items():
+        assert unicodedata.name(chr(cp)).split()[0] in ("CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE")
+        assert len(to) == 1 and to.isascii() and to.isalnum() and to == to.lower()
+        assert chr(cp).casefold() == chr(cp)  # keys are as after case folding
+    for text, expected in [("赌 博", "赌博"), ("賭場", "赌场"), ("ひらがな カタカナ", "ひらかなカタカナ"),
+                           ("한국어 텍스트", "한국어텍스트"), ("⻩色", "黄色")]:
+        assert normalize(text) == shown_term(text) == expected
+    f = ContentFilter([("c", "block", ["vpn翻墙", "翻墙", "赌博"])])
+    v = f.check("用vрn翻牆，不要賭博")
+    assert v is not None and {t for _c, _a, t in v.matches} == {"vpn翻墙", "翻墙", "赌博"}
+    assert f.check("今天天气不错，我们去公园吧！") is None

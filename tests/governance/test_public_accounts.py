@@ -158,6 +158,7 @@ def test_normalize_name_keeps_different_names_apart():
         ("人民日報", "人民日报"),  # traditional characters, as the word lists read them
         ("人民-日报·官方", "人民日报"),  # punctuation between its characters
         ("人民\ufe00日报", "人民日报"),
+        ("Роlісе Station", "police"),  # Cyrillic Р, о, і, с, е: look-alikes, as the word lists read them
     ],
 )
 def test_reserved_hit(name, hit):
