@@ -26,6 +26,7 @@ from protocol.enums import JoinPolicy, Role
 __all__ = [
     "EVENT_TYPES",
     "Event",
+    "AccountUpdated",
     "AttachmentObj",
     "BanChanged",
     "BanObj",
@@ -577,6 +578,17 @@ class CommentEvent(EventBase, tag="comment", kw_only=True, frozen=True):
     moderated: bool = False
 
 
+class AccountUpdated(EventBase, tag="account_updated", kw_only=True, frozen=True):
+    """[ext] A public account shows a new name or intro (its owner's ``update_account``, the platform's
+    ``grant-name``, a held one released, a flagged or illegal one removed): only the fields that changed
+    are present, as they are shown now (never a text still held for review). To the account's
+    subscribers online and its owner's and editors' connections, each once."""
+
+    account_id: str
+    name: str | None = None
+    intro: str | None = None
+
+
 class EditorChanged(EventBase, tag="editor_changed", kw_only=True, frozen=True):
     """[ext] ``set_editor`` made ``user_id`` an editor of the public account (``on``) or took it back:
     to that user's connections and the owner's. ``name``: the account's name as shown now."""
@@ -628,6 +640,7 @@ Event: TypeAlias = (
     | CommentEvent
     | CommentDeleted
     | EditorChanged
+    | AccountUpdated
 )
 
 _EVENT_CLASSES: Final[tuple[type[EventBase], ...]] = get_args(Event)

@@ -34,7 +34,14 @@ from server.handlers import handler
 from server.handlers.accounts import message_bucket
 from server.handlers.common import check_agreement, commit, still_active
 from server.handlers.media import attachments_for, mark_attached, signed_url
-from server.handlers.public_accounts import audit, find_account, level_of, managed_account, record_hit
+from server.handlers.public_accounts import (
+    audit,
+    find_account,
+    level_of,
+    managed_account,
+    manager_sessions,
+    record_hit,
+)
 from server.handlers.screening import checked
 from server.media.service import post_carrier
 from server.state import Account, User
@@ -107,16 +114,11 @@ def _record(ctx: Context, user: User, a: Account, action: str, verdict: Verdict,
     record_hit(ctx, user, a.account_id, action, verdict, **detail)
 
 
-def _managers(ctx: Context, a: Account) -> list[Session]:
-    users = ctx.state.users
-    return [s for uid in (a.owner_id, *a.editors) if uid in users for s in users[uid].sessions]
-
-
 def announce_post(ctx: Context, a: Account, post_id: int, title: str, ts: int) -> None:
     """``post``: a post is published (``publish``, or the platform's release of a held one). To the
     account's subscribers online and to its owner's and editors' connections, each once: the
     managers' open list shows a new post, or a held one as released, without asking again."""
-    audience = set(a.online).union(_managers(ctx, a))
+    audience = set(a.online).union(manager_sessions(ctx, a))
     publish_many(audience, ev.PostEvent(account_id=a.account_id, post_id=str(post_id), title=title, ts=ts))
 
 
@@ -126,7 +128,7 @@ def announce_post_gone(ctx: Context, a: Account, post_id: int, held: bool) -> No
     online, who got its ``post`` event (through the same queue, so never before it), and to its owner's
     and editors' connections, each once; for a post still held only to these: nobody else was ever
     told it exists."""
-    audience = set(_managers(ctx, a)) if held else set(a.online).union(_managers(ctx, a))
+    audience = set(manager_sessions(ctx, a)) if held else set(a.online).union(manager_sessions(ctx, a))
     publish_many(audience, ev.PostDeleted(account_id=a.account_id, post_id=str(post_id)))
 
 
@@ -144,7 +146,7 @@ def announce_comment_gone(ctx: Context, a: Account, post: PostRow | None, commen
     ids alone: nothing about who wrote it or why it went."""
     if post is None or post.gone:
         return
-    managers = set(_managers(ctx, a))
+    managers = set(manager_sessions(ctx, a))
     audience = set(managers)
     author = ctx.state.users.get(author_id)
     if author is not None and was in ("visible", "held"):
@@ -182,7 +184,7 @@ def announce_comment_shown(ctx: Context, a: Account, post: PostRow | None, c: Co
     gone (``post`` None or gone)."""
     if post is None or post.gone or was == now or now not in ("visible", "hidden"):
         return
-    audience = set(_managers(ctx, a))
+    audience = set(manager_sessions(ctx, a))
     author = ctx.state.users.get(c.user_id)
     if now == "visible" and author is not None:
         audience.update(author.sessions)
@@ -415,7 +417,7 @@ async def set_post_comments(ctx: Context, sess: Session, req: rq.SetPostComments
         modes[post_id] = mode.value  # (no await since the write)
     fields = _mode_fields(ctx, a, mode)
     # To whom the post went (see announce_post_gone); the caller's other connections too.
-    audience = set(_managers(ctx, a)) if held else set(a.online).union(_managers(ctx, a))
+    audience = set(manager_sessions(ctx, a)) if held else set(a.online).union(manager_sessions(ctx, a))
     publish_many(audience, ev.PostComments(account_id=a.account_id, post_id=str(post_id), **fields))
     return fields
 
@@ -482,7 +484,7 @@ async def comment(ctx: Context, sess: Session, req: rq.Comment, enc: Encoding) -
     shown = CommentRow(comment_id, row.post_id, user.user_id, text, reply_to, now, status, review)
     # (publish_many: behind the post's broadcast if it is still under way, which a manager in one of
     # its later slices would otherwise get after this comment on it)
-    publish_many(_managers(ctx, a), comment_event(ctx, a, shown, status))
+    publish_many(manager_sessions(ctx, a), comment_event(ctx, a, shown, status))
     return {"comment_id": str(comment_id), "held": held}
 
 

@@ -85,6 +85,23 @@ def level_of(ctx: Context, a: Account) -> int:
     return policy.account_level(a.credit_score, ctx.cfg.public_accounts.levels)
 
 
+def manager_sessions(ctx: Context, a: Account) -> list[Session]:
+    """The connections of the account's owner and editors."""
+    users = ctx.state.users
+    return [s for uid in (a.owner_id, *a.editors) if uid in users for s in users[uid].sessions]
+
+
+def announce_account(ctx: Context, a: Account, *, name: str | None = None, intro: str | None = None) -> None:
+    """[ext] ``account_updated``: account ``a`` shows a new ``name`` or ``intro`` (the ones given), once
+    stored. To its subscribers online (their lists and an open page or post of the account name it) and
+    its owner's and editors' connections, each once: the audience of ``post_deleted``. Never a text
+    held for review: only what the account shows."""
+    if name is None and intro is None:
+        return
+    audience = set(a.online).union(manager_sessions(ctx, a))
+    publish_many(audience, ev.AccountUpdated(account_id=a.account_id, name=name, intro=intro))
+
+
 def audit(ctx: Context, user: User, action: str, a: Account, /, **detail: Any) -> ch.Audit:
     """An enforcement-record entry for an account holder's act (target: the account)."""
     return ch.Audit(ctx.now_ms(), "user", user.user_id, action, None, a.account_id, detail=detail or None)
@@ -477,15 +494,16 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
     writes = [*(superseding(ctx, kind, a.account_id) for kind in supersede),
               *([ch.SetAccountFields(a.account_id, fields)] if fields else []), *queued.values()]
     # Shown anew, not restated (read before the claim sets the fields in memory).
-    renamed = fields.get("name", a.name) != a.name or fields.get("intro", a.intro) != a.intro
+    shown_now = {f: fields[f] for f in ("name", "intro") if f in fields and fields[f] != getattr(a, f)}
     claim = AccountClaim(ctx.state.account_names, a, fields) if fields else None
     results = await commit(ctx, *writes, claim=claim, audit=audit(
         ctx, user, "update_account", a, **{k: v for k, v in fields.items() if k != "name_key"}, **held))
     for kind, closed in zip(supersede, results, strict=False):
         tell_superseded(ctx, closed, kind, account_id=a.account_id)
     hits.record(a.account_id)
-    if renamed:  # [ext] shown now: the owner's other devices read their accounts again
+    if shown_now:  # [ext] shown now: the owner's other devices read their accounts again
         publish_elsewhere(sess, user.sessions, ev.SelfChanged(what="accounts", account_id=a.account_id))
+        announce_account(ctx, a, **shown_now)  # [ext] and its readers see the new name or intro
     reply = _held_reply(sess, {}, screened, queued, results[len(writes) - len(queued):])
     return reply or None
 

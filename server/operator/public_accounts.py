@@ -62,6 +62,7 @@ from server.handlers.public_accounts import (
     MAX_NAME_CHARS,
     MAX_ORG_NAME_CHARS,
     AccountClaim,
+    announce_account,
     frozen_meanwhile,
     screened_text,
 )
@@ -439,11 +440,14 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
     if not any(reserved_hit(str(v), reserved) for k, v in fields.items() if k in ("name", "org_name")):
         raise OperatorError("none of the names given is on the reserved list: the owner sets other names "
                             "with update_account")
+    renamed = fields.get("name", a.name) != a.name  # (read before the claim sets it in memory)
     claim = AccountClaim(names, a, fields)
     shown = {k: v for k, v in fields.items() if k != "name_key"}
     await apply(app, SetAccountFields(a.account_id, fields),
                 audit=_record(app, "grant_name", reason, a, **shown), claim=claim,
                 conflict="that name was taken meanwhile")
+    if renamed:  # [ext] its readers see the name it shows now
+        announce_account(app, a, name=shown["name"])
     what = " and ".join(f"{'name' if k == 'name' else 'organisation name'} {v!r}" for k, v in shown.items())
     _tell(app, a, ev.Notice(kind="account_name_granted", account_id=a.account_id, by=operator_name(),
                             text=f"the platform granted this account the {what}: {reason}", reason=reason))

@@ -96,7 +96,7 @@ async def remove_text(app: Context, args: dict[str, Any]) -> Result:
                 audit=audit(app, "remove_text", reason, gid, author_id or owner_id, kind=kind, text=shown,
                             **({"account_id": aid} if aid else {})),
                 conflict=f"the {noun} changed while it was being removed; look again")
-    announce_shown(app, kind, gid, author_id or "", neutral, shown)
+    announce_shown(app, kind, gid, author_id or "", neutral, shown, aid)
     told = author or (app.state.users.get(owner_id) if owner_id is not None else None)
     if told is not None:
         where = f" of group {gid}" if gid is not None else f" of public account {aid}" if aid is not None else ""

@@ -42,7 +42,7 @@ from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers import screening
 from server.handlers.common import announce_rename, can_post
-from server.handlers.public_accounts import AccountClaim
+from server.handlers.public_accounts import AccountClaim, announce_account
 from server.operator.channel import OperatorError, Result
 from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
 from server.state import Account, Group
@@ -70,17 +70,22 @@ def claim_shown(app: Context, kind: str, target: Group | User | Account, target_
     return FieldClaim(target, {FIELDS[kind]: value}), SetShownText(kind, target_id, value, guard)
 
 
-def announce_shown(app: Context, kind: str, gid: str | None, user_id: str, value: str, was: str) -> None:
+def announce_shown(app: Context, kind: str, gid: str | None, user_id: str, value: str, was: str,
+                   aid: str | None = None) -> None:
     """Who learns that a shown text was set by the platform (stored): a display name is logged as
     ``set_profile`` logs it (G6) and told to those who see the user; a group's name or announcement to
-    its members; an account's name and intro are read with account_info."""
+    its members; an account's (``aid``) name or intro to its subscribers online, owner and editors
+    (``account_updated``)."""
     if kind == "display_name":
         # Who was shown under which name, and since when (G6), as set_profile logs it.
         netlog.record(app, "profile", user_id, None, display_name=value, was=was, by=operator_name())
         user = app.state.users.get(user_id)
         if user is not None:
             announce_rename(app, user)
-    elif kind not in shown_text.ACCOUNT_KINDS and gid is not None and (g := app.state.groups.get(gid)) is not None:
+    elif kind in shown_text.ACCOUNT_KINDS:
+        if aid is not None and (a := app.state.accounts.get(aid)) is not None:
+            announce_account(app, a, **{FIELDS[kind]: value})
+    elif gid is not None and (g := app.state.groups.get(gid)) is not None:
         publish(g.online, ev.GroupUpdated(group_id=gid, name=value) if kind == "group_name"
                 else ev.GroupUpdated(group_id=gid, announcement=value))
 
@@ -202,7 +207,7 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
         raise OperatorError(f"review item {item_id}: its author's role in the group changed while the decision "
                             "was stored; nothing was decided, decide it again") from None
     if changed is not None:
-        announce_shown(app, kind, gid, author_id, changed, was)
+        announce_shown(app, kind, gid, author_id, changed, was, aid)
     if action == "review" and author is not None:  # the author's my_held_texts no longer lists it
         publish(author.sessions, ev.HeldTextSettled(
             held_id=str(item_id), kind=kind, group_id=gid, account_id=aid,

@@ -13,6 +13,7 @@ from protocol.codec import EncodedOnce, Encoding, decode, encode
 from protocol.enums import JoinPolicy, Role
 from protocol.events import (
     EVENT_TYPES,
+    AccountUpdated,
     AttachmentObj,
     BanChanged,
     BanObj,
@@ -201,6 +202,11 @@ CASES: list[tuple[msgspec.Struct, dict[str, Any]]] = [
      event("editor_changed", account_id="987654321", user_id=BOB.user_id, on=True, name="茶馆")),
     (EditorChanged(account_id="987654321", user_id=BOB.user_id, on=False, name="茶馆"),
      event("editor_changed", account_id="987654321", user_id=BOB.user_id, on=False, name="茶馆")),
+    (AccountUpdated(account_id="987654321", name="茶馆"),
+     event("account_updated", account_id="987654321", name="茶馆")),
+    (AccountUpdated(account_id="987654321", intro=""), event("account_updated", account_id="987654321", intro="")),
+    (AccountUpdated(account_id="987654321", name="茶馆", intro="喝茶"),
+     event("account_updated", account_id="987654321", name="茶馆", intro="喝茶")),
 ]
 
 
@@ -211,7 +217,7 @@ def test_every_event_is_covered():
         "role_changed", "member_muted", "group_updated", "join_request", "notice", "group_dissolved", "group_closed",
         "group_suspended", "invited", "join_result", "message_edited", "reaction", "read_marker", "self_changed",
         "post", "post_deleted", "post_comments", "comment", "comment_deleted", "held_text_settled", "user_renamed",
-        "editor_changed", "ban_changed", "join_request_decided", "invite_link_changed",
+        "editor_changed", "account_updated", "ban_changed", "join_request_decided", "invite_link_changed",
     }
     for name, cls in EVENT_TYPES.items():
         assert cls.ev == name == cls.__struct_config__.tag and cls.__struct_config__.tag_field == "ev"
