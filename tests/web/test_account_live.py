@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import (
+    Background,
     Cable,
     admin_ok,
     close_dialogs,
@@ -168,3 +169,42 @@ def test_a_page_out_of_sight_counts_and_the_counts_are_asked_again(browser: Any,
     expect(badge).to_be_hidden()
     expect(alice.locator("#comment-list .comment-text")).to_have_text(["第二"])
     assert alice.errors == [] and bob.errors == [] and carol.errors == []
+
+
+def test_an_open_account_page_and_post_show_a_new_name_at_once(
+        browser: Any, review_server: ServerProcess, bg: Background) -> None:
+    """[ext] ``account_updated``: a follower with the account's page (or one of its posts) open sees the
+    new name and introduction at once, in the page, the post's heading and 我关注的, whether the owner
+    changed them or the platform released a name held for review (never while it is held). Before, the
+    page kept the old name until it was opened again: only the owner's own devices were told."""
+    server = review_server
+    owner = bg.run(server.user(verify_id=True))
+    aid = bg.run(owner.request("create_account", name="茶话", category="culture", intro="喝茶",
+                               subject_type="individual"))["account_id"]
+    bg.run(owner.request("publish", account_id=aid, title="开张", body="欢迎"))
+    fan = new_page(browser, server)
+    register(fan, server, display="Fan")
+    find_account(fan, aid)
+    fan.click("#btn-follow")
+    fan.wait_for_selector("#btn-unfollow")
+    listed = fan.locator(f"#subscriptions .account-item[data-aid='{aid}'] .gname")
+    expect(listed).to_have_text("茶话")
+
+    bg.run(owner.request("update_account", account_id=aid, name="茶话日报"))
+    expect(fan.locator("#account-name")).to_have_text("茶话日报")
+    expect(listed).to_have_text("茶话日报")
+    bg.run(owner.request("update_account", account_id=aid, intro="每日一茶"))
+    expect(fan.locator("#account-intro")).to_have_text("每日一茶")
+
+    # A post open: a name held for review is not shown; released by the platform, it is, at once.
+    open_post(fan, "开张")
+    expect(fan.locator("#post-account-name")).to_have_text("茶话日报")
+    assert bg.run(owner.request("update_account", account_id=aid, name="周末集会"))["held"] is True
+    fan.wait_for_timeout(500)
+    expect(fan.locator("#post-account-name")).to_have_text("茶话日报")
+    [item] = [i for i in map(json.loads, admin_ok(server, "review-queue", "--open").splitlines())
+              if i.get("kind") == "account_name"]
+    admin_ok(server, "decide", str(item["item_id"]), "--decision", "release", "--note", "核实无误")
+    expect(fan.locator("#post-account-name")).to_have_text("周末集会")
+    expect(listed).to_have_text("周末集会")
+    assert fan.errors == []

@@ -618,6 +618,27 @@ export function onEditorChanged(ev) {
   return t(ev.on ? "n_editor_on" : "n_editor_off", { name: ev.name });
 }
 
+// `account_updated` [ext]: an account this user follows or runs shows a new name or intro (its
+// owner's change, or the platform's: a name granted, a held one released, one removed): its items in
+// the lists, its open page and its open post say so at once. Only the fields the event carries
+// changed; the owner's settings dialog keeps what is typed in it (its save compares with the page).
+export function onAccountUpdated(ev) {
+  const named = typeof ev.name === "string";
+  if (named) {
+    for (const list of [A.mine, A.subs]) {
+      const x = list.get(ev.account_id);
+      if (x) x.name = ev.name;
+    }
+  }
+  const v = A.view;
+  if (v && v.aid === ev.account_id && v.info) {
+    if (named) v.info.name = ev.name;
+    if (typeof ev.intro === "string") v.info.intro = ev.intro;
+    renderPane();
+  }
+  if (named) drawAccounts();
+}
+
 // `account_credit`: the operator changed the account's score, or gave back what an overturned
 // sanction took. Built from the notice's fields (`credit_score`, `credit_level`, `delta`, and
 // `sanction_id` or `reason`), never from its English text; a server that sends no fields: its text.

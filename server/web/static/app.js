@@ -14,7 +14,7 @@ import { browserStore } from "./browser_store.js";
 import { appealKey, checkOutcomes, markOutcomesSeen, markPlatformNoticeSeen, markSanctionsSeen, openMyReports, platformNoticesDue } from "./outcomes.js";
 import { forgetUser, keepUnsent, restoreUnsent, dropStaleUnsent, rememberUser, typedFor, keepTyped as keepDraft, doneKey, sharedDone, markDone, undone, saveOutbox, restoreOutbox, keepMark, keptMarks, markSent } from "./kept.js";
 import { loadHeld, onHeldSettled, heldBox, heldAccountsBox, onHeldChange, forgetHeld } from "./held.js";
-import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onPostComments, onCommentEvent, onCommentDeleted, onEditorChanged, commenterRenamed, accountsShown, accountNotice, setAccountHooks, said, accountFromHistory } from "./accounts.js";
+import { accountsSide, drawAccounts, renderPane, syncAccounts, onPostEvent, onPostDeleted, onPostComments, onCommentEvent, onCommentDeleted, onEditorChanged, commenterRenamed, onAccountUpdated, accountsShown, accountNotice, setAccountHooks, said, accountFromHistory } from "./accounts.js";
 import { accountEntry } from "./posts.js";
 
 const PAGE = 50;
@@ -2126,6 +2126,9 @@ function onEvent(ev) {
       break;
     case "self_changed":   // [ext] what my other device did (followed, verified, accepted, opened)
       changedElsewhere(ev).catch(() => {});
+      break;
+    case "account_updated":   // [ext] an account I follow or run shows a new name or intro
+      onAccountUpdated(ev);
       break;
     case "editor_changed": {   // [ext] made an editor of a public account, or no longer one
       const line = onEditorChanged(ev);

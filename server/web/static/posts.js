@@ -300,7 +300,7 @@ export function postView(v, render) {
           if (e && e.qunguanPost) history.back();   // (its popstate closes the post: accounts.js)
           else closePostView(v, render);
         } }),
-      el("div", { class: "grow clip" }, el("strong", { class: "clip", text: v.info.name }))),
+      el("div", { class: "grow clip" }, el("strong", { class: "clip", id: "post-account-name", text: v.info.name }))),
     el("div", { class: "account-scroll", id: "post-scroll" },
       el("h2", { class: "post-title", id: "post-title", tabindex: -1, text: p.title }),
       el("div", { class: "row wrap muted small" }, el("time", { text: fmtTime(p.ts) }),
