@@ -417,6 +417,21 @@ def format_group_suspended(ev: dict[str, Any]) -> str:
     return line
 
 
+def format_account_updated(ev: dict[str, Any], names: Names) -> str:
+    """``account_updated``: a public account one follows or runs shows a new name or intro. Said under
+    the name known so far, then the new name is learnt (as ``user_renamed``)."""
+    aid = ev.get("account_id")
+    said = []
+    if isinstance(ev.get("name"), str):
+        said.append(f"is now called {clean(ev['name'])}")
+    if isinstance(ev.get("intro"), str):
+        said.append(f"has a new introduction: {clean(ev['intro'])}" if ev["intro"] else "has no introduction now")
+    line = f"* public account {names.account(aid)} " + (" and ".join(said) or "changed")
+    if aid and isinstance(ev.get("name"), str):
+        names.learn_account({"account_id": aid, "name": ev["name"]})
+    return line
+
+
 def _changed_elsewhere(ev: dict[str, Any]) -> str:
     """What a ``self_changed`` says one's other device did."""
     what, aid = ev.get("what"), clean(ev.get("account_id"))
@@ -510,6 +525,8 @@ def format_event(ev: dict[str, Any], names: Names, *, hl: Highlight = PLAIN, bas
     if kind == "comment_deleted":
         return (f"* comment {clean(ev.get('comment_id'))} on post {clean(ev.get('post_id'))} of "
                 f"{names.account(ev.get('account_id'))} was taken away")
+    if kind == "account_updated":
+        return format_account_updated(ev, names)
     if kind == "editor_changed":
         role = "now an editor of" if ev.get("on") else "no longer an editor of"
         return (f"* {names(ev.get('user_id'))} is {role} {clean(ev.get('name', ''))} "

@@ -26,6 +26,7 @@ from client_demo.render import (
     hhmm,
     human_size,
 )
+from client_demo.text import INDENT
 from client_demo.tui import http_base
 from client_demo.upload import sniff_mime, upload_file
 
@@ -333,6 +334,18 @@ def test_a_notice_cannot_drive_the_terminal_through_its_fields():
     ev = {"ev": "notice", "kind": "sanction", "text": "t", "measure": "revoke_create", "reason": "\x1b[2J",
           "sanction_id": "\x07"}
     assert "\x1b" not in format_event(ev, names()) and "\x07" not in format_event(ev, names())
+
+
+def test_a_public_account_renamed_is_said_under_its_old_name_and_then_learnt():
+    n = names()
+    n.learn_account({"account_id": "123456789", "name": "茶馆"})
+    line = format_event({"ev": "account_updated", "account_id": "123456789", "name": "茶馆日报"}, n)
+    assert line == "* public account 茶馆 (123456789) is now called 茶馆日报"
+    assert n.account("123456789") == "茶馆日报 (123456789)"
+    line = format_event({"ev": "account_updated", "account_id": "123456789", "intro": "每日\n一茶"}, n)
+    assert line == f"* public account 茶馆日报 (123456789) has a new introduction: 每日\n{INDENT}一茶"
+    line = format_event({"ev": "account_updated", "account_id": "123456789", "name": "x", "intro": ""}, n)
+    assert line == "* public account 茶馆日报 (123456789) is now called x and has no introduction now"
 
 
 def test_a_rename_is_said_under_the_old_name_and_then_learnt():
