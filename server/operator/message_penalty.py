@@ -11,7 +11,8 @@ penalty does, and gives back what the store did not take.
 
 A public account's comment is paid for once by its author the same way (:func:`comment_cost`, the
 change ``CommentPenalty``): a complaint about it upheld, ``remove-comment``, ``decide`` ``reject`` of
-its review item.
+its review item; and a post (:func:`post_cost`, the change ``PostPenalty``): complaints about it
+upheld, ``decide`` ``reject`` of its review item (a held post's managers see it, and may report it).
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ def comment_cost(app: Context, author: User | None, comment_id: int, record: Aud
 
 
 def post_cost(app: Context, author: User | None, post_id: int, record: Audit) -> MessageCost:
-    """:func:`message_cost` for an upheld report about public-account post ``post_id``, whose ``author``
-    pays once however many reports about it are upheld."""
+    """:func:`message_cost` for public-account post ``post_id``, whose ``author`` pays once however
+    many reports about it are upheld, and whether it was rejected in review before or after."""
     claimed, undo, told = _claim(app, author)
     change = PostPenalty(author.user_id if author is not None else None, claimed, post_id, record)
     return MessageCost(author, claimed, f"post {post_id}", change, undo, told)

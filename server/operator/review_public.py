@@ -15,7 +15,10 @@ settles it here (:func:`server.operator.platform.decide` hands these kinds on):
   once they are open again, or rejects it;
 - reject: it is never shown (a post is kept as removed, a comment as
   ``rejected``), and its author gets ``notice {kind: "content_removed"}`` and
-  loses ``credit.penalty_report_upheld`` points (a ``credit`` notice), as for a rejected message.
+  loses ``credit.penalty_report_upheld`` points (a ``credit`` notice), as for a rejected message;
+  once per post or comment: when an upheld complaint about it took them already (a held post's
+  managers may report it), the rejection takes nothing again and says so
+  (``server/operator/message_penalty.py``).
 
 The decision, the content's new state and the penalty are one transaction,
 with the enforcement-record entry (``review_release``/``review_reject``, target:
@@ -39,8 +42,8 @@ from server.handlers.posts import (
     comments_open_now,
 )
 from server.operator.channel import OperatorError, Result
-from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
-from server.operator.message_penalty import comment_cost
+from server.operator.common import apply, audit, operator_name, tell_penalty
+from server.operator.message_penalty import comment_cost, post_cost
 from server.storage.changes import Change, DecideHeldComment, DecideHeldPost, DecideReview
 
 if TYPE_CHECKING:
@@ -90,17 +93,19 @@ async def decide_public(app: Context, item: dict[str, Any], decision: str, note:
     already = f"review item {item_id} is already decided"
     lines: list[str] = []
     pen: Change | None
-    if not release and kind == "comment":
-        # A comment is paid for once: a complaint upheld about it may have taken the points.
-        cost = comment_cost(app, author, int(comment_id), record)
+    if not release:
+        # A comment or a post is paid for once: a complaint upheld about it (a post's managers see it
+        # held, and may report it) may have taken the points.
+        cost = (comment_cost(app, author, int(comment_id), record) if kind == "comment"
+                else post_cost(app, author, int(post_id), record))
         outcome, taken = (await apply(app, DecideReview(item_id, decision, note, now), settle, cost.change,
                                       undo=cost.undo, conflict=already))[1:]
         pen = cost.settle(app, taken)  # (no await since the write)
         lines = cost.said(taken)
     else:
-        pen, undo = penalty(app, None if release else author, app.cfg.credit.penalty_report_upheld)
-        outcome = (await apply(app, DecideReview(item_id, decision, note, now), settle, *changes(pen),
-                               audit=record, undo=undo, conflict=already))[1]
+        pen = None  # (a release costs nothing)
+        outcome = (await apply(app, DecideReview(item_id, decision, note, now), settle, audit=record,
+                               conflict=already))[1]
     a = app.state.accounts.get(aid)
     if release and kind == "post" and outcome is True and a is not None and a.closed_at is None:
         announce_post(app, a, post_id, item["title"], item["ts"])  # (its managers listed it held)

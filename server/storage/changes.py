@@ -939,14 +939,20 @@ class CommentPenalty(Change):
     record: Audit
 
 
+# The record entries of the measures that cost a public-account post's author credit (``PostPenalty``).
+POST_MEASURES = ("review_reject", "resolve_report")
+
+
 @dataclass(frozen=True, slots=True)
 class PostPenalty(Change):
-    """:class:`MessagePenalty` for one public-account post, whose author pays for an upheld report about
-    it once: take ``points`` from ``user_id`` unless an earlier upheld ``resolve_report`` naming the post
-    itself (its ``post_id``, with no ``comment_id``: a comment's report names its post too) took them,
-    and append ``record`` with ``credit_taken``. (Removing a post costs the account's credit, not the
-    author's: ``remove-post``.) On PostgreSQL under a transaction-level lock on the post. Returns the
-    points taken."""
+    """:class:`MessagePenalty` for one public-account post, whose author pays for it once: take
+    ``points`` from ``user_id`` unless an earlier entry of :data:`POST_MEASURES` naming the post itself
+    (its ``post_id``, with no ``comment_id``: a comment's entries name its post too) took them, and
+    append ``record`` with ``credit_taken``. So a held post rejected in review (``decide`` ``reject``)
+    and reported (``resolve`` upheld), in either order, or reported several times, costs its author
+    once. Entries written before they said so count as taken, except a ``resolve_report`` not upheld.
+    (Removing a post costs the account's credit, not the author's: ``remove-post``.) On PostgreSQL
+    under a transaction-level lock on the post. Returns the points taken."""
 
     user_id: str | None
     points: int

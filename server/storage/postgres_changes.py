@@ -794,12 +794,14 @@ _COMMENT_PAID = (
 )
 
 
-# An earlier upheld report about the post itself that took its author's credit (``PostPenalty``).
+# An earlier measure on the post itself (its rejection in review, an upheld report about it) that took
+# its author's credit (``PostPenalty``).
 _POST_PAID = (
-    "SELECT 1 FROM audit WHERE action = 'resolve_report'"
-    " AND (detail::jsonb ->> 'post_id') = $1 AND (detail::jsonb ->> 'comment_id') IS NULL"
+    "SELECT 1 FROM audit WHERE action = ANY($1::text[])"
+    " AND (detail::jsonb ->> 'post_id') = $2 AND (detail::jsonb ->> 'comment_id') IS NULL"
     " AND COALESCE((detail::jsonb ->> 'credit_taken')::bigint,"
-    " CASE WHEN (detail::jsonb ->> 'outcome') IS DISTINCT FROM 'upheld' THEN 0 ELSE 1 END) > 0"
+    " CASE WHEN action = 'resolve_report' AND (detail::jsonb ->> 'outcome') IS DISTINCT FROM 'upheld'"
+    " THEN 0 ELSE 1 END) > 0"
     " LIMIT 1"
 )
 
@@ -837,7 +839,7 @@ async def _comment_penalty(db: Conn, p: c.CommentPenalty) -> int:
 @applies(c.PostPenalty)
 async def _post_penalty(db: Conn, p: c.PostPenalty) -> int:
     return await _take_once(db, p.user_id, p.points, p.record, (LOCK_POST_PENALTY, str(p.post_id)),
-                            _POST_PAID, str(p.post_id))
+                            _POST_PAID, list(c.POST_MEASURES), str(p.post_id))
 
 
 @applies(c.DecideReview)

@@ -741,13 +741,14 @@ _COMMENT_PAID = (
 )
 
 
-# An earlier upheld report about the post itself that took its author's credit (``PostPenalty``).
+# An earlier measure on the post itself (its rejection in review, an upheld report about it) that took
+# its author's credit (``PostPenalty``).
 _POST_PAID = (
-    "SELECT 1 FROM audit WHERE action = 'resolve_report'"
+    "SELECT 1 FROM audit WHERE action IN (" + ", ".join("?" * len(c.POST_MEASURES)) + ")"
     " AND CAST(json_extract(detail, '$.post_id') AS TEXT) = ? AND json_extract(detail, '$.comment_id') IS NULL"
     " AND COALESCE(json_extract(detail, '$.credit_taken'),"
-    " CASE WHEN json_extract(detail, '$.outcome') IS NOT 'upheld' THEN 0 ELSE 1 END) > 0"
-    " LIMIT 1"
+    " CASE WHEN action = 'resolve_report' AND json_extract(detail, '$.outcome') IS NOT 'upheld' THEN 0 ELSE 1 END)"
+    " > 0 LIMIT 1"
 )
 
 
@@ -781,7 +782,7 @@ async def _comment_penalty(db: aiosqlite.Connection, p: c.CommentPenalty) -> int
 
 @applies(c.PostPenalty)
 async def _post_penalty(db: aiosqlite.Connection, p: c.PostPenalty) -> int:
-    return await _take_once(db, p.user_id, p.points, p.record, _POST_PAID, (str(p.post_id),))
+    return await _take_once(db, p.user_id, p.points, p.record, _POST_PAID, (*c.POST_MEASURES, str(p.post_id)))
 
 
 @applies(c.DecideReview)

@@ -368,6 +368,56 @@ async def test_one_comment_costs_its_author_once_whatever_measures_it_meets(make
                      ("review_reject", held, 0)]
 
 
+async def test_one_held_post_costs_its_author_once_whether_rejected_or_reported_first(make_server, tmp_path):
+    """A post the word lists held for review that one of its account's managers also reported (they see
+    it held) cost its author ``penalty_report_upheld`` twice: once as ``decide`` ``reject`` took it,
+    once as ``resolve`` upheld the report, whichever came first, two charges for one post nobody saw.
+    One post is paid for once, as a message or a comment is: the second decision says it took nothing,
+    no credit notice goes out for it, and its record entry says ``credit_taken`` 0."""
+    srv = word_server(make_server, tmp_path)
+    owner, editor = await srv.user(verify_id=True), await srv.user(verify_id=True)
+    aid = (await owner.request("create_account", name="审核号", category="culture", intro="简介",
+                               subject_type="individual"))["account_id"]
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    score = (await editor.request("me"))["credit_score"]
+
+    async def held_and_reported(title: str) -> tuple[str, str, str]:
+        """(post, its review item, the owner's report about it) for a post of the editor's held for review."""
+        published = await editor.request("publish", account_id=aid, title=title, body="正文")
+        assert published["held"] is True, published
+        [item] = await open_items(srv)
+        assert (item["kind"], str(item["post_id"])) == ("post", published["post_id"]), item
+        rid = (await owner.request("report", target_type="post", post_id=published["post_id"],
+                                   reason="诈骗"))["report_id"]
+        return published["post_id"], str(item["item_id"]), str(rid)
+
+    # rejected in review, then the report made while it was held upheld: the rejection took the points
+    first, item, rid = await held_and_reported("刷单返利 一")
+    out = await admin_ok(srv, "decide", item, "--decision", "reject", "--note", "诈骗文章")
+    assert "no credit taken" not in out, out
+    score = await told(editor, -REPORT_UPHELD, "诈骗文章", score)
+    out = await admin_ok(srv, "resolve", rid, "--outcome", "upheld", "--note", "属实")
+    assert f"no credit taken from {editor.username}: it was already taken for post {first}" in out, out
+    assert (await notice(owner, "report_result"))["outcome"] == "upheld"  # (the reporter is told as ever)
+    await untold(editor, score)
+
+    # the report upheld first, then the post rejected in review: the report took them
+    second, item, rid = await held_and_reported("刷单返利 二")
+    out = await admin_ok(srv, "resolve", rid, "--outcome", "upheld", "--note", "属实")
+    assert "no credit taken" not in out, out
+    score = await told_report(editor, score)
+    out = await admin_ok(srv, "decide", item, "--decision", "reject", "--note", "诈骗文章")
+    assert f"no credit taken from {editor.username}: it was already taken for post {second}" in out, out
+    assert (await notice(editor, "content_removed"))["post_id"] == second  # (told it went, as ever)
+    await untold(editor, score)
+
+    # the record says what each decision took
+    taken = [(a, str(json.loads(d)["post_id"]), json.loads(d)["credit_taken"]) for a, d in srv.db_rows(
+        "SELECT action, detail FROM audit WHERE action IN ('resolve_report', 'review_reject') ORDER BY id")]
+    assert taken == [("review_reject", first, REPORT_UPHELD), ("resolve_report", first, 0),
+                     ("resolve_report", second, REPORT_UPHELD), ("review_reject", second, 0)]
+
+
 async def told_report(client: Any, before: int) -> int:
     """The credit notice of an upheld report about ``client``: it names the report, not the note."""
     ev = await notice(client, "credit")
