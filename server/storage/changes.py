@@ -1207,9 +1207,9 @@ class InsertAccount(Change):
     the person is barred (``barred_subjects``, or a blacklisted account verified
     with the same ID number), ``create_cap_reached`` when the subject already has
     ``max_per_subject`` live accounts (an account closed while a platform suspension of it stands
-    counts until the suspension ends) or, for an organisation account, the person
-    has already opened that many organisation accounts, ``conflict`` when
-    ``name_key`` is taken, :class:`AccountIdTaken` when the id is.
+    counts until the suspension ends; a category's freeze is none: ``server.storage.public.counted``)
+    or, for an organisation account, the person has already opened that many organisation accounts,
+    ``conflict`` when ``name_key`` is taken, :class:`AccountIdTaken` when the id is.
 
     A new account starts no better than its subject's worst account, open or
     closed (read in the insert's transaction, after the locks; a measure on one

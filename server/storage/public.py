@@ -125,9 +125,18 @@ def cap_refusal(cap: int, which: str) -> ContractError:
 
 def counted(now_ph: str = "?") -> str:
     """The accounts ``max_per_subject`` counts: open ones, and closed ones the platform still suspends
-    (P13). Without the latter, an owner could close a suspended account, which frees its slot, and
-    open a fresh one with new credit at once: the suspension would end the moment they wanted."""
-    return f"(closed_at IS NULL OR suspended_until > {now_ph})"
+    for themselves (P13): a ``suspend_account`` sanction on the account, neither lifted nor ended.
+    Without those, an owner could close a suspended account, which frees its slot, and open a fresh
+    one with new credit at once: the suspension would end the moment they wanted.
+
+    Not the suspension a category's freeze gave it (``cause`` ``freeze``; the stored
+    ``suspended_until`` is the later of both ends, so it cannot tell them apart): the freeze is no
+    measure on the account, a new one of its category is refused until the freeze ends, and one in
+    another category carries no freeze (``InsertAccount.STANDING_SUSPENSIONS``). Counted, an account
+    its owner closed during a freeze held its subject's place until the freeze ended, for nothing."""
+    return ("(closed_at IS NULL OR EXISTS (SELECT 1 FROM sanctions s WHERE s.target_type = 'account'"
+            " AND s.target_id = accounts.account_id AND s.kind = 'suspend_account' AND s.lifted_at IS NULL"
+            f" AND s.cause IS NULL AND s.expires_at > {now_ph}))")
 
 
 def post_row(r: Sequence[Any]) -> PostRow:

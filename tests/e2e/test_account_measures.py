@@ -194,6 +194,40 @@ async def test_closing_a_suspended_account_frees_no_slot_before_the_suspension_e
     assert fresh and await new_account(owner, "晚报")
 
 
+async def test_an_account_closed_during_its_categorys_freeze_frees_its_place_at_once(srv):
+    """P7 with P5's freeze: ``freeze-category --accounts`` suspends every account of the category as a
+    measure on none of them (no credit taken, not carried into a new account: its category opens none
+    until the freeze ends). An owner at ``max_per_subject`` who closed their frozen account still could
+    not open one in another category until the freeze ended: the closed account held the place as if
+    the platform had suspended it for its own conduct. It frees its place at once now; one the platform
+    also suspended for itself holds the place until that suspension ends (here, is lifted)."""
+    owner = await srv.user(verify_id=True)
+    frozen = await new_account(owner, "文化早报")  # culture
+    await new_account(owner, "科技午报", category="technology")  # at the cap of 2
+    await admin_ok(srv, "freeze-category", "culture", "--accounts", "--seconds", "3600", "--reason", "突发事件")
+    assert (await notice(owner, "account_suspended"))["account_id"] == frozen
+    await owner.request("close_account", account_id=frozen)
+    # (the freeze still stands: its category opens nothing, another category opens in the freed place)
+    refused = await owner.call("create_account", name="文化晚报", category="culture", intro="x",
+                               subject_type="individual")
+    assert code(refused) == "forbidden", refused
+    third = await new_account(owner, "生活晚报", category="lifestyle")
+    assert third
+
+    # suspended for itself as well as frozen: the place stays held while its own suspension stands
+    await owner.request("close_account", account_id=third)
+    fourth = await new_account(owner, "商业周报", category="business")
+    await admin_ok(srv, "freeze-category", "business", "--accounts", "--seconds", "3600", "--reason", "突发事件")
+    await admin_ok(srv, "suspend-account", fourth, "--seconds", "600", "--reason", "违规转载")
+    await owner.request("close_account", account_id=fourth)
+    refused = await owner.call("create_account", name="教育周报", category="education", intro="x",
+                               subject_type="individual")
+    assert code(refused) == "create_cap_reached" and "suspend" in refused["reason"], refused
+    [own] = [s for s in await sanctions(srv, fourth) if s["reason"] == "违规转载"]
+    await admin_ok(srv, "lift", str(own["id"]), "--reason", "申诉成立")  # (the freeze's still stands)
+    assert await new_account(owner, "教育周报", category="education")
+
+
 async def test_closing_an_account_and_opening_another_sheds_neither_credit_nor_restriction(srv):
     """P6, P12: an owner whose account the platform marked down (credit) and whose comments it
     restricted closed it and opened another, which started at the initial credit, comments open.
