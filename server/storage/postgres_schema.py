@@ -1197,4 +1197,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX messages_mention_all ON messages(ts) WHERE mention_all = 1;
         """,
     ),
+    (
+        56,
+        """
+        -- As SQLite's 58: a post's earlier measures, found by its id (PostPenalty's look-up).
+        CREATE INDEX audit_post ON audit(((detail::jsonb) ->> 'post_id'));
+        """,
+    ),
 ]

@@ -1305,4 +1305,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX messages_mention_all ON messages(ts) WHERE mention_all = 1;
         """,
     ),
+    (
+        58,
+        """
+        -- A post's earlier measures, found by its id (storage: PostPenalty's look-up, which a review's
+        -- rejection of a held post runs too, with the same expression), as audit_comment for comments:
+        -- the record is not read from the start for each post penalised.
+        CREATE INDEX audit_post ON audit(CAST(json_extract(detail, '$.post_id') AS TEXT));
+        """,
+    ),
 ]

@@ -1,5 +1,6 @@
-"""A comment penalty looks for an earlier measure on the same comment in the enforcement record,
-which is never purged: the look-up goes by an index on the comment id, not through every entry."""
+"""A comment or post penalty looks for an earlier measure on the same comment or post in the
+enforcement record, which is never purged: the look-up goes by an index on the comment's or post's
+id, not through every entry (a review's rejection of a held post runs the post's look-up too)."""
 
 from __future__ import annotations
 
@@ -10,28 +11,38 @@ from pathlib import Path
 import pytest
 
 from server.storage import changes as ch
-from server.storage.sqlite import SqliteStore
 from tests import pgtools
 
+# (the look-up's name in the changes modules, its measures, the index it must use, the detail key)
+LOOKUPS = [
+    ("_COMMENT_PAID", ch.COMMENT_MEASURES, "audit_comment", "comment_id"),
+    ("_POST_PAID", ch.POST_MEASURES, "audit_post", "post_id"),
+]
 
-async def test_sqlite_finds_a_comments_earlier_measures_by_its_index(tmp_path: Path) -> None:
-    from server.storage.sqlite_changes import _COMMENT_PAID
+
+@pytest.mark.parametrize(("lookup", "measures", "index", "key"), LOOKUPS)
+async def test_sqlite_finds_earlier_measures_by_their_index(tmp_path: Path, lookup: str, measures: tuple[str, ...],
+                                                           index: str, key: str) -> None:
+    from server.storage import sqlite_changes
+    from server.storage.sqlite import SqliteStore
 
     store = SqliteStore(tmp_path / "q.db")
     await store.open()
     await store.close()
     db = sqlite3.connect(tmp_path / "q.db")
-    args = (*ch.COMMENT_MEASURES, "17")
-    plan = " | ".join(str(r[-1]) for r in db.execute("EXPLAIN QUERY PLAN " + _COMMENT_PAID, args))
-    assert "USING INDEX audit_comment" in plan, plan
+    args = (*measures, "17")
+    plan = " | ".join(str(r[-1]) for r in db.execute("EXPLAIN QUERY PLAN " + getattr(sqlite_changes, lookup), args))
+    assert f"USING INDEX {index}" in plan, plan
 
 
 @pytest.mark.skipif(pgtools.unavailable() is not None, reason=str(pgtools.unavailable()))
-async def test_postgresql_finds_a_comments_earlier_measures_by_its_index() -> None:
+@pytest.mark.parametrize(("lookup", "measures", "index", "key"), LOOKUPS)
+async def test_postgresql_finds_earlier_measures_by_their_index(lookup: str, measures: tuple[str, ...],
+                                                               index: str, key: str) -> None:
     import asyncpg
 
+    from server.storage import postgres_changes
     from server.storage.postgres import PostgresStore
-    from server.storage.postgres_changes import _COMMENT_PAID
 
     name, url = await asyncio.to_thread(pgtools.create_db)
     try:
@@ -40,15 +51,16 @@ async def test_postgresql_finds_a_comments_earlier_measures_by_its_index() -> No
         await store.close()
         db = await asyncpg.connect(url)
         try:
-            # A record of some size, few of its entries about comments (as on a real service).
+            # A record of some size, few of its entries about comments or posts (as on a real service).
             await db.execute(
                 "INSERT INTO audit (id, ts, actor_type, action, detail, prev_hash, hash)"
-                " SELECT n, n, 'operator', CASE WHEN n % 100 = 0 THEN 'remove_comment' ELSE 'warn_group' END,"
-                " CASE WHEN n % 100 = 0 THEN '{\"comment_id\": ' || n || '}' ELSE '{\"seq\": 1}' END, 'p', 'h'"
+                f" SELECT n, n, 'operator', CASE WHEN n % 100 = 0 THEN '{measures[0]}' ELSE 'warn_group' END,"
+                f" CASE WHEN n % 100 = 0 THEN '{{\"{key}\": ' || n || '}}' ELSE '{{\"seq\": 1}}' END, 'p', 'h'"
                 " FROM generate_series(1, 50000) n")
             await db.execute("ANALYZE audit")
-            plan = "\n".join(r[0] for r in await db.fetch("EXPLAIN " + _COMMENT_PAID, list(ch.COMMENT_MEASURES), "500"))
-            assert "audit_comment" in plan, plan
+            sql = getattr(postgres_changes, lookup)
+            plan = "\n".join(r[0] for r in await db.fetch("EXPLAIN " + sql, list(measures), "500"))
+            assert index in plan, plan
         finally:
             await db.close()
     finally:
