@@ -422,6 +422,8 @@ function createDialog() {
 }
 
 // ------------------------------------------------------------------ the owner's settings
+// The open settings dialog's: its fields the owner left as they were follow a new name or intro.
+let followShown = null;
 function manageDialog(v) {
   const info = v.info;
   // What the account shows now (the view's account_info, read again after each change and notice).
@@ -467,13 +469,25 @@ function manageDialog(v) {
       drawEditors();
     };
     drawEditors();
+    // What the fields were filled with (a copy: account_updated changes the page's info in place). A
+    // field the owner left as it was is not sent, though the page learnt another name meanwhile (the
+    // platform's remove-text or grant-name, a rename from another device): sent, it put back the name
+    // the platform had removed, or gave up the one it granted.
+    let filled = { name: info.name, intro: info.intro || "" };
+    followShown = (aid) => {   // (onAccountUpdated) an untouched field shows what the account shows now
+      if (aid !== v.aid) return;
+      const now = shown();
+      if (name.value.trim() === filled.name) name.value = filled.name = now.name;
+      if (intro.value.trim() === filled.intro) intro.value = filled.intro = now.intro || "";
+    };
     return [
       el("form", { class: "stack", id: "account-edit-form", onsubmit: async (e) => {
         e.preventDefault();
         const args = { account_id: v.aid };
         const now = shown();
-        if (name.value.trim() !== now.name) args.name = name.value.trim();
-        if (intro.value.trim() !== (now.intro || "")) args.intro = intro.value.trim();
+        const typed = { name: name.value.trim(), intro: intro.value.trim() };
+        if (typed.name !== filled.name && typed.name !== now.name) args.name = typed.name;
+        if (typed.intro !== filled.intro && typed.intro !== (now.intro || "")) args.intro = typed.intro;
         if (Object.keys(args).length === 1) return;
         let r;
         try { r = await api("update_account", args); } catch (err) { say(refusal(err, "update_account", args, shown()), false); return; }
@@ -485,6 +499,7 @@ function manageDialog(v) {
         const after = shown();
         name.value = after.name;
         intro.value = after.intro || "";
+        filled = { name: name.value, intro: intro.value };
       } }, el("h3", { text: t("account_profile") }),
       suspended ? el("p", { class: "form-msg error", id: "account-edit-suspended", text: t("ae_suspended_edit") }) : null,
       field(t("account_name"), name), heldName, field(t("intro"), intro), heldIntro,
@@ -503,7 +518,7 @@ function manageDialog(v) {
         await syncAccounts();
       } }), el("small", { class: "muted block", text: t("account_close_hint") })),
     ];
-  }, { id: "account-manage-dialog" }).then(() => { if (stopHeld) stopHeld(); });
+  }, { id: "account-manage-dialog" }).then(() => { if (stopHeld) stopHeld(); followShown = null; });
 }
 
 setPostHooks({ seen: () => drawAccounts() });
@@ -621,7 +636,8 @@ export function onEditorChanged(ev) {
 // `account_updated` [ext]: an account this user follows or runs shows a new name or intro (its
 // owner's change, or the platform's: a name granted, a held one released, one removed): its items in
 // the lists, its open page and its open post say so at once. Only the fields the event carries
-// changed; the owner's settings dialog keeps what is typed in it (its save compares with the page).
+// changed; the owner's settings dialog, open, keeps what is typed in it and shows the new name or
+// intro in a field left as it was (its save sends only what the owner changed: manageDialog).
 export function onAccountUpdated(ev) {
   const named = typeof ev.name === "string";
   if (named) {
@@ -635,6 +651,7 @@ export function onAccountUpdated(ev) {
     if (named) v.info.name = ev.name;
     if (typeof ev.intro === "string") v.info.intro = ev.intro;
     renderPane();
+    if (followShown) followShown(ev.account_id);
   }
   if (named) drawAccounts();
 }
