@@ -59,7 +59,12 @@ makes the server write, into a new (or empty) folder DIR:
                     (``media``: each copied file's SHA-256 and size)
 
 The store's records are read from one snapshot (``Store.export_snapshot``): a purge or a send
-committing meanwhile shows in none of the files, so they agree with each other.
+committing meanwhile shows in none of the files, so they agree with each other. The messages (a
+group's by seq, a user's by (ts, group_id, seq): keyset pages) and the logs (membership, network
+log, record: one statement each, read by a cursor) are read :data:`MESSAGES_PER_READ` rows at a
+time within that snapshot, each page written before the next is read: an export holds a page of
+them, never all (tests/server/test_export_bounded.py). Being of one snapshot, the pages need no
+bound taken at the start to agree with each other.
 
 One JSON object per line, UTF-8, keys sorted; times are epoch milliseconds
 with an ISO 8601 twin in platform time (UTC+8). The range is ``since <= ts <
@@ -77,9 +82,9 @@ import contextlib
 import datetime as dt
 import ipaddress
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from protocol.errors import shown
 from server import gcpolicy, record
@@ -127,8 +132,8 @@ LINES_PER_CHUNK = 5_000
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """A file of the export written already, a page at a time (a group's messages: :func:`_stream_messages`):
-    its manifest entry."""
+    """A file of the export written already, a page at a time (the messages: :func:`_stream_messages`; the
+    logs: :func:`_stream_log`, :func:`_stream_netlog`): its manifest entry."""
 
     entry: dict[str, Any]
 
@@ -247,23 +252,29 @@ async def _write_pages(out: OutDir, name: str, pages: AsyncIterator[list[dict[st
     return Written({"name": name, "sha256": sha256, "lines": lines, "bytes": f.size})
 
 
-async def _stream_messages(app: Context, reads: ExportReads, out: OutDir, gid: str, lo: int, hi: int
-                          ) -> tuple[Written, set[str], list[dict[str, Any]]]:
-    """messages.jsonl of a group's export, read and written :data:`MESSAGES_PER_READ` messages at a
-    time; with their senders (whose network logs the export holds) and the messages that carry
-    attachments (their keys and attachments alone). Held whole, a group's messages were every row of
-    the export at once: a group of 300,000 raised the process's memory by some 250 MB for good (a leak
-    review: a ratchet at the largest export)."""
+# The key of the last message of a page, the next page is read after: a group's (its seq) or a
+# user's ((ts, group_id, seq)), read a page at a time by ``MessagePage``.
+MessagePage = Callable[[dict[str, Any] | None], Awaitable[list[dict[str, Any]]]]
+
+
+async def _stream_messages(app: Context, reads: ExportReads, out: OutDir, next_page: MessagePage
+                           ) -> tuple[Written, set[str], list[dict[str, Any]]]:
+    """messages.jsonl of a group's or a user's export, read and written :data:`MESSAGES_PER_READ`
+    messages at a time (``next_page``: those after the last message of the page before, None at
+    first); with their senders (whose network logs a group's export holds) and the messages that
+    carry attachments (their keys and attachments alone). Held whole, a group's messages were every
+    row of the export at once: a group of 300,000 raised the process's memory by some 250 MB for good
+    (a leak review: a ratchet at the largest export); a user's were as many as they ever sent."""
     senders: set[str] = set()
     carrying: list[dict[str, Any]] = []
 
     async def pages() -> AsyncIterator[list[dict[str, Any]]]:
-        after = 0
+        last = None
         while True:
-            page = await reads.group_export_messages(gid, lo, hi, after, MESSAGES_PER_READ)
+            page = await next_page(last)
             if not page:
                 return
-            after = page[-1]["seq"]
+            last = page[-1]
             await _add_versions(reads, page)
             on_page = await distinct_values(page, "sender_id")
             senders.update(on_page)
@@ -289,6 +300,36 @@ async def _stream_netlog(reads: ExportReads, out: OutDir, people: list[str], lo:
     return await _write_pages(out, "netlog.jsonl", pages())
 
 
+def _log_lines(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """membership.jsonl's lines of the membership-log rows ``rows``: their times written out."""
+    return _with_times(rows, "ts")
+
+
+def _audit(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """audit.jsonl's lines of the record's entries ``rows``: their detail decoded, their times written out."""
+    return _with_times(_decode_detail(rows), "ts")
+
+
+# How each log an export reads by pages (ExportReads.export_log) is shaped into its file's lines.
+_LOG_LINES: dict[Literal["membership", "netlog", "audit"], Callable[[list[dict[str, Any]]], list[dict[str, Any]]]] = {
+    "membership": _log_lines, "netlog": _netlog, "audit": _audit}
+
+
+async def _stream_log(reads: ExportReads, out: OutDir, target: Literal["group", "user"], target_id: str,
+                      log: Literal["membership", "netlog", "audit"], lo: int, hi: int) -> Written:
+    """``{log}.jsonl`` of a group's export (its membership log, its record) or a user's (theirs, their
+    network log, their record), read by one cursor of the snapshot and written
+    :data:`MESSAGES_PER_READ` rows at a time: a large group's years of joins and of the record, a
+    person's years of logins, were held whole before (and twice: as rows, then as lines)."""
+    shape = _LOG_LINES[log]
+
+    async def pages() -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in reads.export_log(target, target_id, log, lo, hi, MESSAGES_PER_READ):
+            yield await asyncio.to_thread(shape, rows)
+
+    return await _write_pages(out, f"{log}.jsonl", pages())
+
+
 def _members(app: Context, group: Group | None, present: list[str]) -> list[dict[str, Any]]:
     """members.jsonl: everyone who was a member of the group at some moment of the range (as the
     netlog's people: ``present_in_range``), each with their username and display name and whether, and
@@ -311,17 +352,6 @@ def _measures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """measures.jsonl: the platform's sanctions on the target in force during the range or taken in it
     (``MEASURES_IN_RANGE``), lifted ones included, with when and by whom."""
     return _with_times(rows, "starts_at", "expires_at", "lifted_at", "credit_given_back_at")
-
-
-def _common_files(names: Names, records: dict[str, Any]) -> dict[str, Any]:
-    """messages.jsonl, membership.jsonl, netlog.jsonl, audit.jsonl and measures.jsonl from a store export read."""
-    return {
-        "messages.jsonl": _messages(names, records["messages"]),
-        "membership.jsonl": _with_times(records["membership"], "ts"),
-        "netlog.jsonl": _netlog(records["netlog"]),
-        "audit.jsonl": _with_times(_decode_detail(records["audit"]), "ts"),
-        "measures.jsonl": _measures(records["measures"]),
-    }
 
 
 async def export(app: Context, args: dict[str, Any]) -> list[str]:
@@ -491,32 +521,45 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
         names = _usernames(app, (p["author_id"] for p in records["posts"]), (c["user_id"] for c in records["comments"]),
                            (e["user_id"] for e in records["editors"]), [account["owner_id"] if account else None])
         return await asyncio.to_thread(account_files, names, records), ([], posts)
+    # The messages and the logs are each read and written a page at a time, in their places in the
+    # manifest (messages, membership, netlog, audit, measures, ...): all from the snapshot's moment.
     if target["type"] == "group":
         gid = target["group_id"]
         group = await known_group(app, gid)
-        written, senders, carrying = await _stream_messages(app, reads, out, gid, lo, hi)
-        records = await reads.export_group(gid, lo, hi, set(group.members) if group is not None else set(), senders)
-        files = await asyncio.to_thread(_common_files, {}, records)
-        files["messages.jsonl"] = written  # (in its place, first)
-        files["netlog.jsonl"] = await _stream_netlog(reads, out, records["people"], lo, hi)  # (and its own)
-        files["members.jsonl"] = _members(app, group, records["present"])
-        files["group.json"] = _with_times([records["group"]], "created_at", "dissolved_at", "closed_at")[0]
+        written, senders, carrying = await _stream_messages(
+            app, reads, out, lambda last: reads.group_export_messages(
+                gid, lo, hi, 0 if last is None else last["seq"], MESSAGES_PER_READ))
+        records = await reads.export_group(gid, lo, hi, set(group.members) if group is not None else set(), senders,
+                                           paged=True)
+        files = {"messages.jsonl": written,
+                 "membership.jsonl": await _stream_log(reads, out, "group", gid, "membership", lo, hi),
+                 "netlog.jsonl": await _stream_netlog(reads, out, records["people"], lo, hi),
+                 "audit.jsonl": await _stream_log(reads, out, "group", gid, "audit", lo, hi),
+                 "measures.jsonl": await asyncio.to_thread(_measures, records["measures"]),
+                 "members.jsonl": _members(app, group, records["present"]),
+                 "group.json": _with_times([records["group"]], "created_at", "dissolved_at", "closed_at")[0]}
         return files, (carrying, [])
     uid = target["user_id"]
-    records = await reads.export_user(uid, lo, hi)
-    await _add_versions(reads, records["messages"])
+    records = await reads.export_user(uid, lo, hi, paged=True)
+    written, _, carrying = await _stream_messages(
+        app, reads, out, lambda last: reads.user_export_messages(
+            uid, lo, hi, None if last is None else (last["ts"], last["group_id"], last["seq"]), MESSAGES_PER_READ))
+    files = {"messages.jsonl": written}
+    for log in ("membership", "netlog", "audit"):
+        files[f"{log}.jsonl"] = await _stream_log(reads, out, "user", uid, log, lo, hi)
     # (the reactions they left anywhere: on others' messages too)
     reactions = await reads.reactions_by(uid, lo, hi)
-    names = _usernames(app, (m["sender_id"] for m in records["messages"]), (p["author_id"] for p in records["posts"]))
-    files = await asyncio.to_thread(_user_files, names, records, reactions)
+    names = _usernames(app, (p["author_id"] for p in records["posts"]))
+    files |= await asyncio.to_thread(_user_files, names, records, reactions)
     files["identity.json"] = identity_record(app, uid, records["account"])
-    return files, (records["messages"], records["posts"])  # (their posts carry attachments too)
+    return files, (carrying, records["posts"])  # (their posts carry attachments too)
 
 
 def _user_files(names: Names, records: dict[str, Any], reactions: list[dict[str, Any]]) -> dict[str, Any]:
-    """A user export's files, identity.json but a place kept for it (the files' order is the manifest's)."""
-    return {**_common_files(names, records), "reactions.jsonl": _with_times(reactions, "ts"), "identity.json": None,
-            **public_content_files(names, records)}
+    """A user export's files after its messages and logs (written already), identity.json but a place
+    kept for it (the files' order is the manifest's)."""
+    return {"measures.jsonl": _measures(records["measures"]), "reactions.jsonl": _with_times(reactions, "ts"),
+            "identity.json": None, **public_content_files(names, records)}
 
 
 def account_files(names: Names, records: dict[str, Any]) -> dict[str, Any]:

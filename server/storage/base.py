@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from server.storage.account_measures import AccountMeasureReads
 from server.storage.changes import Audit, Change
@@ -423,13 +423,14 @@ class RecordReads(Protocol):
 
     # export for supervision (G13); ranges are since <= ts < until
     async def export_group(self, group_id: str, since: int, until: int, members: set[str],
-                           senders: set[str] | None = None) -> dict[str, Any]:
+                           senders: set[str] | None = None, paged: bool = False) -> dict[str, Any]:
         """{"messages", "membership", "netlog", "audit", "measures": row dicts, "group": the group's row or
         None, "present": the ids of those who were members at some moment of the range, sorted,
         "people": whose network log the export holds (those, the senders and the membership actors), sorted}.
         ``senders``: the messages' senders, when the caller reads the messages and the network log by
-        pages (:meth:`group_export_messages`, :meth:`group_export_netlog`); ``messages`` and ``netlog``
-        are then empty."""
+        pages (:meth:`group_export_messages`, :meth:`ExportReads.group_export_netlog`); ``messages`` and
+        ``netlog`` are then empty. ``paged`` (with ``senders``): ``membership`` and ``audit`` are empty
+        too, the caller reading them by pages (:meth:`ExportReads.export_log`)."""
         ...
 
     async def group_export_messages(self, group_id: str, since: int, until: int, after_seq: int,
@@ -438,9 +439,18 @@ class RecordReads(Protocol):
         ``export_group`` reads, a page at a time)."""
         ...
 
-    async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
+    async def user_export_messages(self, user_id: str, since: int, until: int, after: tuple[int, str, int] | None,
+                                   limit: int) -> list[dict[str, Any]]:
+        """The next ``limit`` messages of a user's export (those ``export_user`` reads: sent by them in
+        the range, by (ts, group_id, seq)) after the message ``after`` ((ts, group_id, seq); None: from
+        the first), a page at a time (keyset: the next page is read on from the last one's time)."""
+        ...
+
+    async def export_user(self, user_id: str, since: int, until: int, paged: bool = False) -> dict[str, Any]:
         """{"messages", "membership", "netlog", "audit", "posts" (they wrote), "comments" (theirs, with the
-        post's account_id): row dicts, "account": the account's row (identity fields still sealed) or None}."""
+        post's account_id): row dicts, "account": the account's row (identity fields still sealed) or None}.
+        ``paged``: "messages", "membership", "netlog" and "audit" are empty, the caller reading them by
+        pages (:meth:`user_export_messages`, :meth:`ExportReads.export_log`)."""
         ...
 
     async def message_versions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
@@ -564,7 +574,7 @@ class ExportReads(Protocol):
     """The reads of a supervision export (server/operator/export.py), all from one snapshot."""
 
     async def export_group(self, group_id: str, since: int, until: int, members: set[str],
-                           senders: set[str] | None = None) -> dict[str, Any]: ...
+                           senders: set[str] | None = None, paged: bool = False) -> dict[str, Any]: ...
     def group_export_netlog(self, people: list[str], since: int, until: int,
                             per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
         """The network-log rows of ``people`` (``export_group``'s ``people``) with ``since <= ts < until``,
@@ -575,7 +585,19 @@ class ExportReads(Protocol):
     async def group_export_messages(self, group_id: str, since: int, until: int, after_seq: int,
                                     limit: int) -> list[dict[str, Any]]: ...
 
-    async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]: ...
+    async def user_export_messages(self, user_id: str, since: int, until: int, after: tuple[int, str, int] | None,
+                                   limit: int) -> list[dict[str, Any]]: ...
+    def export_log(self, target: Literal["group", "user"], target_id: str,
+                   log: Literal["membership", "netlog", "audit"], since: int, until: int,
+                   per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """The rows of one of a target's logs in an export (``since <= ts < until``): the ``membership``
+        or ``audit`` of a group (``export_group``'s), the ``membership``, ``netlog`` or ``audit`` of a
+        user (``export_user``'s), by id, ``per_page`` at a time: one statement read by a cursor of the
+        snapshot (a large group's record, a person's years of logins: never held at once). (A group's
+        network log: :meth:`group_export_netlog`.)"""
+        ...
+
+    async def export_user(self, user_id: str, since: int, until: int, paged: bool = False) -> dict[str, Any]: ...
     async def export_address(self, addresses: list[str], since: int, until: int) -> list[dict[str, Any]]:
         """The network-log rows written from any of ``addresses`` (the spellings of one address) with
         ``since <= ts < until``, by id (``sqlite_records.NETLOG_COLS``)."""

@@ -763,8 +763,14 @@ class _ExportSnapshot(PostgresAccountMeasureReads):
     async def _fetchone(self, sql: str, *params: Any) -> Any:
         return await self._conn.fetchrow(sql, *params)
 
+    async def _log_pages(self, sql: str, params: tuple[Any, ...], per_page: int) -> AsyncIterator[list[Any]]:
+        """One statement's rows, read by a cursor ``per_page`` at a time, in the snapshot's
+        repeatable-read transaction: every page is of the snapshot's moment."""
+        cursor = await self._conn.cursor(sql, *params)
+        while rows := await cursor.fetch(per_page):
+            yield rows
+
     async def group_export_netlog(self, people: list[str], since: int, until: int,
                                   per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
-        cursor = await self._conn.cursor(GROUP_NETLOG, people, since, until)  # (in the snapshot's transaction)
-        while rows := await cursor.fetch(per_page):
+        async for rows in self._log_pages(GROUP_NETLOG, (people, since, until), per_page):
             yield await rows_as_dicts(NETLOG_COLS, rows)

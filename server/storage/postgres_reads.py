@@ -9,6 +9,7 @@ transaction like every other change.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -49,6 +50,7 @@ from server.storage.sqlite_records import (
     GROUP_COLS,
     GROUP_EXPORT_MESSAGES,
     GROUP_EXPORT_PAGE,
+    GROUP_LOG_PER_PAGE,
     GROUP_MEMBERSHIP_LOG,
     HELD_MEMBERS,
     HELD_USERS,
@@ -57,6 +59,7 @@ from server.storage.sqlite_records import (
     KEPT,
     KEPT_AUTHORS,
     MEASURES_IN_RANGE,
+    MEMBERSHIP_ACTORS,
     MEMBERSHIP_COLS,
     MESSAGES_BATCH,
     MSG_COLS,
@@ -75,13 +78,18 @@ from server.storage.sqlite_records import (
     SEALED_COLS,
     UNLINK_ACCOUNTS,
     USER_COMMENT_COLS,
+    USER_EXPORT_FIRST_PAGE,
+    USER_EXPORT_MESSAGES,
+    USER_EXPORT_PAGE,
     VERSION_COLS,
+    Presence,
     erased_key,
+    export_log_params,
     messages_params,
     messages_walked,
     netlog_params,
     netlog_walked,
-    present_in_range,
+    phone_key,
     queue_item,
 )
 
@@ -90,6 +98,23 @@ def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
     return ", ".join(prefix + col for col in cols)
 
 
+# The logs an export reads by one statement each (sqlite_records.SQLITE_EXPORT_LOGS), in PostgreSQL's dialect.
+EXPORT_LOGS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
+    ("group", "membership"): (MEMBERSHIP_COLS, (f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
+                                               " WHERE group_id = $1 AND ts >= $2 AND ts < $3 ORDER BY id")),
+    ("group", "audit"): (AUDIT_COLS, (f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE group_id = $1"  # (changes.Audit)
+                                     " AND ts >= $2 AND ts < $3 ORDER BY id")),
+    ("user", "membership"): (MEMBERSHIP_COLS, (f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
+                                              " WHERE (user_id = $1 OR actor_id = $1) AND ts >= $2 AND ts < $3"
+                                              " ORDER BY id")),
+    ("user", "netlog"): (NETLOG_COLS, (f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE (user_id = $1 OR"
+                                      " (kind = 'code_request' AND CASE WHEN kind = 'code_request'"
+                                      " THEN detail::jsonb ->> 'phone_hmac' END = $4::text))"
+                                      " AND ts >= $2 AND ts < $3 ORDER BY id")),
+    ("user", "audit"): (AUDIT_COLS, (f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = $1 OR actor_id = $1"
+                                    " OR (detail::jsonb ->> 'author_id') = $1 OR (detail::jsonb ->> 'appellant') = $1)"
+                                    " AND ts >= $2 AND ts < $3 ORDER BY id")),
+}
 # The network log of a group's export: the rows of the people it names, by id.
 GROUP_NETLOG = (f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id = ANY($1::text[])"
                 " AND ts >= $2 AND ts < $3 ORDER BY id")
@@ -378,22 +403,33 @@ class PostgresReads:
             f"SELECT {_cols(HOLD_COLS)} FROM legal_holds WHERE id = $1", hold_id))
 
     # -- export for supervision (G13) -------------------------------------------------------------
+    async def _log_pages(self, sql: str, params: tuple[Any, ...], per_page: int) -> AsyncIterator[list[Any]]:
+        """The rows of ``sql``, ``per_page`` at a time: here, on the pool, all of them as one page (a
+        cursor needs a transaction of its own); an export snapshot reads them by a cursor of its
+        repeatable-read transaction (server/storage/postgres.py)."""
+        yield await self._fetchall(sql, *params)
+
     async def export_group(self, group_id: str, since: int, until: int, members: set[str],
-                           senders: set[str] | None = None) -> dict[str, Any]:
+                           senders: set[str] | None = None, paged: bool = False) -> dict[str, Any]:
         messages = [] if senders is not None else await rows_as_dicts(MSG_COLS, await self._fetchall(
             GROUP_EXPORT_MESSAGES, group_id, since, until))
-        membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
-            f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
-            " WHERE group_id = $1 AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))
-        log = await self._fetchall(GROUP_MEMBERSHIP_LOG, group_id)
-        present = present_in_range(log, members, since, until)
+        membership_cols, membership_sql = EXPORT_LOGS["group", "membership"]
+        membership = [] if paged else await rows_as_dicts(membership_cols, await self._fetchall(
+            membership_sql, group_id, since, until))
+        presence = Presence(since, until)
+        async for rows in self._log_pages(GROUP_MEMBERSHIP_LOG, (group_id,), GROUP_LOG_PER_PAGE):
+            presence.feed(rows)
+        present = presence.result(members)
         people = present | (senders if senders is not None else await distinct_values(messages, "sender_id"))
-        people |= {r["actor_id"] for r in membership if r["actor_id"]}
+        if paged:
+            people |= {r[0] for r in await self._fetchall(MEMBERSHIP_ACTORS, group_id, since, until)}
+        else:
+            people |= {r["actor_id"] for r in membership if r["actor_id"]}
         netlog = [] if senders is not None else await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             GROUP_NETLOG, sorted(people), since, until))
-        audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
-            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE group_id = $1"  # (see changes.Audit.group_id)
-            " AND ts >= $2 AND ts < $3 ORDER BY id", group_id, since, until))
+        audit_cols, audit_sql = EXPORT_LOGS["group", "audit"]
+        audit = [] if paged else await rows_as_dicts(audit_cols, await self._fetchall(
+            audit_sql, group_id, since, until))
         group = _dict(GROUP_COLS, await self._fetchone(
             f"SELECT {_cols(GROUP_COLS)} FROM groups WHERE group_id = $1", group_id))
         measures = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
@@ -406,29 +442,39 @@ class PostgresReads:
         return await rows_as_dicts(MSG_COLS, await self._fetchall(
             GROUP_EXPORT_PAGE, group_id, since, until, after_seq, limit))
 
+    async def user_export_messages(self, user_id: str, since: int, until: int, after: tuple[int, str, int] | None,
+                                   limit: int) -> list[dict[str, Any]]:
+        if after is None:
+            return await rows_as_dicts(MSG_COLS, await self._fetchall(
+                USER_EXPORT_FIRST_PAGE, user_id, since, until, limit))
+        return await rows_as_dicts(MSG_COLS, await self._fetchall(
+            USER_EXPORT_PAGE, user_id, max(since, after[0]), until, *after, limit))
+
+    async def export_log(self, target: str, target_id: str, log: str, since: int, until: int,
+                         per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        cols, sql = EXPORT_LOGS[target, log]
+        phone = phone_key(await self._fetchone("SELECT phone_hmac FROM users WHERE user_id = $1", target_id)
+                          ) if log == "netlog" else None
+        async for rows in self._log_pages(sql, export_log_params(log, target_id, since, until, phone), per_page):
+            yield await rows_as_dicts(cols, rows)
+
     async def export_address(self, addresses: list[str], since: int, until: int) -> list[dict[str, Any]]:
         return await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE ts >= $1 AND ts < $2 AND ip = ANY($3::text[])"
             " ORDER BY id", since, until, addresses))
 
-    async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
+    async def export_user(self, user_id: str, since: int, until: int, paged: bool = False) -> dict[str, Any]:
         account = _dict(ACCOUNT_COLS, await self._fetchone(
             f"SELECT {_cols(ACCOUNT_COLS)} FROM users WHERE user_id = $1", user_id))
         phone_hmac = bytes(account["phone_hmac"]).hex() if account is not None else None
-        messages = await rows_as_dicts(MSG_COLS, await self._fetchall(
-            f"SELECT {_cols(MSG_COLS)} FROM messages WHERE sender_id = $1 AND ts >= $2 AND ts < $3"
-            " ORDER BY ts, group_id, seq", user_id, since, until))
-        membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
-            f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
-            " WHERE (user_id = $1 OR actor_id = $1) AND ts >= $2 AND ts < $3 ORDER BY id", user_id, since, until))
-        netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
-            f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE (user_id = $1 OR (kind = 'code_request'"
-            " AND CASE WHEN kind = 'code_request' THEN detail::jsonb ->> 'phone_hmac' END = $2::text))"
-            " AND ts >= $3 AND ts < $4 ORDER BY id", user_id, phone_hmac, since, until))
-        audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
-            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = $1 OR actor_id = $1"
-            " OR (detail::jsonb ->> 'author_id') = $1 OR (detail::jsonb ->> 'appellant') = $1)"
-            " AND ts >= $2 AND ts < $3 ORDER BY id", user_id, since, until))
+        logs: dict[str, list[dict[str, Any]]] = {"messages": [], "membership": [], "netlog": [], "audit": []}
+        if not paged:
+            logs["messages"] = await rows_as_dicts(MSG_COLS, await self._fetchall(
+                USER_EXPORT_MESSAGES, user_id, since, until))
+            for log in ("membership", "netlog", "audit"):
+                cols, sql = EXPORT_LOGS["user", log]
+                logs[log] = await rows_as_dicts(cols, await self._fetchall(
+                    sql, *export_log_params(log, user_id, since, until, phone_hmac)))
         posts = await rows_as_dicts(POST_COLS, await self._fetchall(
             f"SELECT {_cols(POST_COLS)} FROM posts WHERE author_id = $1 AND ts >= $2 AND ts < $3 ORDER BY post_id",
             user_id, since, until))
@@ -437,8 +483,7 @@ class PostgresReads:
             " WHERE c.user_id = $1 AND c.ts >= $2 AND c.ts < $3 ORDER BY c.comment_id", user_id, since, until))
         measures = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
             MEASURES_IN_RANGE, "user", user_id, since, until))
-        return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
-                "account": account, "posts": posts, "comments": comments, "measures": measures}
+        return {**logs, "account": account, "posts": posts, "comments": comments, "measures": measures}
 
     async def membership_actions(self, group_id: str, user_id: str) -> list[tuple[str, int]]:
         rows = await self._fetchall("SELECT action, ts FROM membership_log WHERE group_id = $1 AND user_id = $2"

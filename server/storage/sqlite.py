@@ -1025,12 +1025,18 @@ class _ExportSnapshot(SqliteRecordReads, SqliteAccountMeasureReads):
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.r = conn
 
+    async def _log_pages(self, sql: str, params: tuple[Any, ...], per_page: int) -> AsyncIterator[list[Any]]:
+        """One statement's rows, read by a cursor ``per_page`` at a time: the connection and its read
+        transaction are the export's own, so every page is of the snapshot's moment."""
+        assert self.r is not None
+        async with self.r.execute(sql, params) as cursor:
+            while rows := await cursor.fetchmany(per_page):
+                yield list(rows)
+
     async def group_export_netlog(self, people: list[str], since: int, until: int,
                                   per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
-        assert self.r is not None
-        async with self.r.execute(SQLITE_GROUP_NETLOG, (json.dumps(people), since, until)) as cursor:
-            while rows := await cursor.fetchmany(per_page):
-                yield await rows_as_dicts(NETLOG_COLS, list(rows))
+        async for rows in self._log_pages(SQLITE_GROUP_NETLOG, (json.dumps(people), since, until), per_page):
+            yield await rows_as_dicts(NETLOG_COLS, rows)
 
 
 class _CommitFailed(Exception):

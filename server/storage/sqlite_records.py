@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import aiosqlite
@@ -102,6 +102,34 @@ ROLE_CHANGES = frozenset({"admin", "member", "owner", "owner_handed_on"})
 GROUP_MEMBERSHIP_LOG = "SELECT user_id, action, ts FROM membership_log WHERE group_id = $1 ORDER BY ts, id"
 
 
+class Presence:
+    """:func:`present_in_range` read a part of the log at a time (``feed``, oldest first): an export
+    snapshot reads a large group's whole membership log by a cursor, never held at once. What it
+    keeps is one entry per person named, as the answer is."""
+
+    def __init__(self, since: int, until: int) -> None:
+        self.since, self.until = since, until
+        self.state: dict[str, bool] = {}  # (as of the last row read before the range's end)
+        self.present: set[str] = set()
+        self.first_after: dict[str, str] = {}
+
+    def feed(self, log: Iterable[Any]) -> None:
+        state, present, first_after = self.state, self.present, self.first_after
+        for uid, action, ts in log:
+            if ts < self.until:
+                if ts >= self.since:
+                    present.add(uid)
+                state[uid] = action not in MEMBERSHIP_ENDS
+            elif uid not in state:
+                first_after.setdefault(uid, action)
+
+    def result(self, members: set[str]) -> set[str]:
+        state, first_after = self.state, self.first_after
+        present = self.present | {uid for uid, member in state.items() if member}
+        present |= {uid for uid, action in first_after.items() if action in MEMBERSHIP_ENDS | ROLE_CHANGES}
+        return present | {uid for uid in members if uid not in state and uid not in first_after}
+
+
 def present_in_range(log: Iterable[Any], members: set[str], since: int, until: int) -> set[str]:
     """Who was a member of a group at some moment of ``[since, until)``, from its membership log
     (``(user_id, action, ts)``, oldest first) and its ``members`` now: a member when the range began,
@@ -110,19 +138,9 @@ def present_in_range(log: Iterable[Any], members: set[str], since: int, until: i
     same). Not one
     who joined only after the range: an export is no place for the network logs of someone who had
     nothing to do with the group then."""
-    state: dict[str, bool] = {}  # (as of the last row read before the range's end)
-    present: set[str] = set()
-    first_after: dict[str, str] = {}
-    for uid, action, ts in log:
-        if ts < until:
-            if ts >= since:
-                present.add(uid)
-            state[uid] = action not in MEMBERSHIP_ENDS
-        elif uid not in state:
-            first_after.setdefault(uid, action)
-    present |= {uid for uid, member in state.items() if member}
-    present |= {uid for uid, action in first_after.items() if action in MEMBERSHIP_ENDS | ROLE_CHANGES}
-    return present | {uid for uid in members if uid not in state and uid not in first_after}
+    presence = Presence(since, until)
+    presence.feed(log)
+    return presence.result(members)
 
 
 # A group's messages in an export's range ($1 the group, [$2, $3) the range): those sent in it, and
@@ -146,9 +164,67 @@ assert GROUP_EXPORT_PAGE.endswith("LIMIT $5")
 _SQLITE_GROUP_EXPORT_MESSAGES = GROUP_EXPORT_MESSAGES.replace("$", "?")
 _SQLITE_GROUP_EXPORT_PAGE = GROUP_EXPORT_PAGE.replace("$", "?")
 _SQLITE_GROUP_MEMBERSHIP_LOG = GROUP_MEMBERSHIP_LOG.replace("$", "?")
+# Rows of a group's whole membership log read at a time (``Presence``), in an export snapshot.
+GROUP_LOG_PER_PAGE = 20_000
 # The network log of a group's export: the rows of the people it names (a JSON list), by id.
 SQLITE_GROUP_NETLOG = (f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE user_id IN (SELECT value FROM json_each(?))"
                        " AND ts >= ? AND ts < ? ORDER BY id")
+
+
+# A user's messages in an export's range ($1 the user, [$2, $3) the range), by (ts, group_id, seq); a
+# page of them: the first $4, or the next $7 after the message (ts $4, group $5, seq $6), $2 then that
+# message's time (keyset: the time index is read on from the last page's time, never from the range's
+# start again).
+USER_EXPORT_MESSAGES = (f"SELECT {_cols(MSG_COLS)} FROM messages WHERE sender_id = $1 AND ts >= $2 AND ts < $3"
+                        " ORDER BY ts, group_id, seq")
+USER_EXPORT_FIRST_PAGE = USER_EXPORT_MESSAGES + " LIMIT $4"
+USER_EXPORT_PAGE = USER_EXPORT_MESSAGES.replace(
+    " ORDER BY", " AND (ts > $4 OR group_id > $5 OR group_id = $5 AND seq > $6) ORDER BY") + " LIMIT $7"
+assert USER_EXPORT_PAGE.endswith("ORDER BY ts, group_id, seq LIMIT $7")
+# The logs an export reads by one statement each, a page at a time (``ExportReads.export_log``) or whole
+# (``export_group``, ``export_user``): (target, log) -> (the rows' keys, the statement: $1 the group or
+# the user, [$2, $3) the range, $4 a user's phone's keyed hash (their code requests)), by id. A user's:
+# those of or by them, their phone's code requests, the record's entries naming them, made by them, or
+# about what they wrote or appealed (``detail.author_id``, ``detail.appellant``); each arm of each OR
+# has an index (tests/server/test_export_indexes.py). SQLite's dialect; PostgreSQL's in postgres_reads.py.
+SQLITE_EXPORT_LOGS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
+    ("group", "membership"): (MEMBERSHIP_COLS, (f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
+                                               " WHERE group_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY id")),
+    ("group", "audit"): (AUDIT_COLS, (f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE group_id = ?1"  # (changes.Audit)
+                                     " AND ts >= ?2 AND ts < ?3 ORDER BY id")),
+    ("user", "membership"): (MEMBERSHIP_COLS, (f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
+                                              " WHERE (user_id = ?1 OR actor_id = ?1) AND ts >= ?2 AND ts < ?3"
+                                              " ORDER BY id")),
+    ("user", "netlog"): (NETLOG_COLS, (f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE (user_id = ?1 OR"
+                                      " (kind = 'code_request' AND json_extract(detail, '$.phone_hmac') = ?4))"
+                                      " AND ts >= ?2 AND ts < ?3 ORDER BY id")),
+    ("user", "audit"): (AUDIT_COLS, (f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = ?1 OR actor_id = ?1"
+                                    " OR json_extract(detail, '$.author_id') = ?1"
+                                    " OR json_extract(detail, '$.appellant') = ?1) AND ts >= ?2 AND ts < ?3"
+                                    " ORDER BY id")),
+}
+# Who acted on a group's memberships in the range (a kick's, a ban's admin): their network logs are in
+# its export (``export_group``'s ``people``), when its membership.jsonl is read a page at a time.
+MEMBERSHIP_ACTORS = ("SELECT DISTINCT actor_id FROM membership_log WHERE group_id = $1 AND ts >= $2 AND ts < $3"
+                     " AND actor_id IS NOT NULL")
+
+
+_SQLITE_USER_EXPORT_MESSAGES = USER_EXPORT_MESSAGES.replace("$", "?")
+_SQLITE_USER_EXPORT_FIRST_PAGE = USER_EXPORT_FIRST_PAGE.replace("$", "?")
+_SQLITE_USER_EXPORT_PAGE = USER_EXPORT_PAGE.replace("$", "?")
+_SQLITE_MEMBERSHIP_ACTORS = MEMBERSHIP_ACTORS.replace("$", "?")
+
+
+def export_log_params(log: str, target_id: str, since: int, until: int, phone_hmac: str | None
+                      ) -> tuple[Any, ...]:
+    """The parameters of an ``*_EXPORT_LOGS`` statement ($4 only in a user's network log's)."""
+    return (target_id, since, until, phone_hmac) if log == "netlog" else (target_id, since, until)
+
+
+def phone_key(row: Any) -> str | None:
+    """A user's phone's keyed hash as their code requests' detail holds it (hex), from their row's
+    ``phone_hmac`` (None: no such user, or no phone kept)."""
+    return bytes(row[0]).hex() if row is not None and row[0] is not None else None
 
 
 def _dicts(cols: tuple[str, ...], rows: Iterable[Any]) -> list[dict[str, Any]]:
@@ -254,8 +330,15 @@ class SqliteRecordReads(SqliteReader):
         return dict(zip(HOLD_COLS, row, strict=True)) if row is not None else None
 
     # -- export for supervision (G13) -------------------------------------------------------------
+    async def _log_pages(self, sql: str, params: tuple[Any, ...], per_page: int) -> AsyncIterator[list[Any]]:
+        """The rows of ``sql``, ``per_page`` at a time. Here, on the shared reader, all of them as one
+        page: a statement held open on it would hold every handler's read at its snapshot (and the
+        WAL's checkpoints). An export snapshot, on a connection of its own, reads them by a cursor
+        (server/storage/sqlite.py)."""
+        yield await self._fetchall(sql, params)
+
     async def export_group(self, group_id: str, since: int, until: int, members: set[str],
-                           senders: set[str] | None = None) -> dict[str, Any]:
+                           senders: set[str] | None = None, paged: bool = False) -> dict[str, Any]:
         """A group's records with ``since <= ts < until``.
 
         ``messages`` (by seq: ``GROUP_EXPORT_MESSAGES``, those sent in the range and those edited,
@@ -265,23 +348,28 @@ class SqliteRecordReads(SqliteReader):
         membership in it; ``group``: its row; ``present``: the user ids of those members, sorted.
         Keys of each row: the ``*_COLS`` of this module. ``senders``: the messages' senders, for a
         caller who read the messages a page at a time (:meth:`group_export_messages`); ``messages``
-        is then empty.
+        is then empty. ``paged`` (with ``senders``): ``membership`` and ``audit`` are empty too, the
+        caller reading them a page at a time (``export_log``).
         """
         rng = (since, until)
         messages = [] if senders is not None else await rows_as_dicts(MSG_COLS, await self._fetchall(
             _SQLITE_GROUP_EXPORT_MESSAGES, (group_id, *rng)))
-        membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
-            f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
-            " WHERE group_id = ? AND ts >= ? AND ts < ? ORDER BY id", (group_id, *rng)))
-        log = await self._fetchall(_SQLITE_GROUP_MEMBERSHIP_LOG, (group_id,))
-        present = present_in_range(log, members, since, until)
+        membership_cols, membership_sql = SQLITE_EXPORT_LOGS["group", "membership"]
+        membership = [] if paged else await rows_as_dicts(membership_cols, await self._fetchall(
+            membership_sql, (group_id, *rng)))
+        presence = Presence(since, until)
+        async for rows in self._log_pages(_SQLITE_GROUP_MEMBERSHIP_LOG, (group_id,), GROUP_LOG_PER_PAGE):
+            presence.feed(rows)
+        present = presence.result(members)
         people = present | (senders if senders is not None else await distinct_values(messages, "sender_id"))
-        people |= {r["actor_id"] for r in membership if r["actor_id"]}
+        if paged:
+            people |= {r[0] for r in await self._fetchall(_SQLITE_MEMBERSHIP_ACTORS, (group_id, *rng))}
+        else:
+            people |= {r["actor_id"] for r in membership if r["actor_id"]}
         netlog = [] if senders is not None else await rows_as_dicts(NETLOG_COLS, await self._fetchall(
             SQLITE_GROUP_NETLOG, (json.dumps(sorted(people)), *rng)))
-        audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
-            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE group_id = ?"  # (see changes.Audit.group_id)
-            " AND ts >= ? AND ts < ? ORDER BY id", (group_id, *rng)))
+        audit_cols, audit_sql = SQLITE_EXPORT_LOGS["group", "audit"]
+        audit = [] if paged else await rows_as_dicts(audit_cols, await self._fetchall(audit_sql, (group_id, *rng)))
         row = await self._fetchone(f"SELECT {_cols(GROUP_COLS)} FROM groups WHERE group_id = ?", (group_id,))
         group = dict(zip(GROUP_COLS, row, strict=True)) if row is not None else None
         measures = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
@@ -294,6 +382,22 @@ class SqliteRecordReads(SqliteReader):
         return await rows_as_dicts(MSG_COLS, await self._fetchall(
             _SQLITE_GROUP_EXPORT_PAGE, (group_id, since, until, after_seq, limit)))
 
+    async def user_export_messages(self, user_id: str, since: int, until: int, after: tuple[int, str, int] | None,
+                                   limit: int) -> list[dict[str, Any]]:
+        if after is None:
+            return await rows_as_dicts(MSG_COLS, await self._fetchall(
+                _SQLITE_USER_EXPORT_FIRST_PAGE, (user_id, since, until, limit)))
+        return await rows_as_dicts(MSG_COLS, await self._fetchall(
+            _SQLITE_USER_EXPORT_PAGE, (user_id, max(since, after[0]), until, *after, limit)))
+
+    async def export_log(self, target: str, target_id: str, log: str, since: int, until: int,
+                         per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        cols, sql = SQLITE_EXPORT_LOGS[target, log]
+        phone = phone_key(await self._fetchone("SELECT phone_hmac FROM users WHERE user_id = ?", (target_id,))
+                          ) if log == "netlog" else None
+        async for rows in self._log_pages(sql, export_log_params(log, target_id, since, until, phone), per_page):
+            yield await rows_as_dicts(cols, rows)
+
     async def export_address(self, addresses: list[str], since: int, until: int) -> list[dict[str, Any]]:
         """The network-log rows written from any of ``addresses`` (the spellings of one address) with
         ``since <= ts < until``, by id. Read through the time index: no index by address (one would hold
@@ -302,7 +406,7 @@ class SqliteRecordReads(SqliteReader):
             f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE ts >= ? AND ts < ?"
             " AND ip IN (SELECT value FROM json_each(?)) ORDER BY id", (since, until, json.dumps(addresses))))
 
-    async def export_user(self, user_id: str, since: int, until: int) -> dict[str, Any]:
+    async def export_user(self, user_id: str, since: int, until: int, paged: bool = False) -> dict[str, Any]:
         """A user's records with ``since <= ts < until``.
 
         ``messages`` they sent (by ts, group, seq), ``membership`` changes of or
@@ -313,27 +417,22 @@ class SqliteRecordReads(SqliteReader):
         the row with its still-sealed identity fields (None when unknown);
         ``posts`` they wrote on public accounts (``POST_COLS``) and their
         ``comments`` (``USER_COMMENT_COLS``: with the post's account), whatever
-        became of them (deleted, removed, held, hidden).
+        became of them (deleted, removed, held, hidden). ``paged``: ``messages``, ``membership``,
+        ``netlog`` and ``audit`` are empty, the caller reading them a page at a time
+        (:meth:`user_export_messages`, ``export_log``).
         """
         rng = (since, until)
         row = await self._fetchone(f"SELECT {_cols(ACCOUNT_COLS)} FROM users WHERE user_id = ?", (user_id,))
         account = dict(zip(ACCOUNT_COLS, row, strict=True)) if row is not None else None
         phone_hmac = bytes(account["phone_hmac"]).hex() if account is not None else None
-        messages = await rows_as_dicts(MSG_COLS, await self._fetchall(
-            f"SELECT {_cols(MSG_COLS)} FROM messages WHERE sender_id = ? AND ts >= ? AND ts < ?"
-            " ORDER BY ts, group_id, seq", (user_id, *rng)))
-        membership = await rows_as_dicts(MEMBERSHIP_COLS, await self._fetchall(
-            f"SELECT {_cols(MEMBERSHIP_COLS)} FROM membership_log"
-            " WHERE (user_id = ? OR actor_id = ?) AND ts >= ? AND ts < ? ORDER BY id", (user_id, user_id, *rng)))
-        netlog = await rows_as_dicts(NETLOG_COLS, await self._fetchall(
-            f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE (user_id = ? OR (kind = 'code_request'"
-            " AND json_extract(detail, '$.phone_hmac') = ?)) AND ts >= ? AND ts < ? ORDER BY id",
-            (user_id, phone_hmac, *rng)))
-        audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
-            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE (target_id = ? OR actor_id = ?"
-            " OR json_extract(detail, '$.author_id') = ? OR json_extract(detail, '$.appellant') = ?)"
-            " AND ts >= ? AND ts < ? ORDER BY id",
-            (user_id, user_id, user_id, user_id, *rng)))
+        logs: dict[str, list[dict[str, Any]]] = {"messages": [], "membership": [], "netlog": [], "audit": []}
+        if not paged:
+            logs["messages"] = await rows_as_dicts(MSG_COLS, await self._fetchall(
+                _SQLITE_USER_EXPORT_MESSAGES, (user_id, *rng)))
+            for log in ("membership", "netlog", "audit"):
+                cols, sql = SQLITE_EXPORT_LOGS["user", log]
+                logs[log] = await rows_as_dicts(cols, await self._fetchall(
+                    sql, export_log_params(log, user_id, since, until, phone_hmac)))
         posts = await rows_as_dicts(POST_COLS, await self._fetchall(
             f"SELECT {_cols(POST_COLS)} FROM posts WHERE author_id = ? AND ts >= ? AND ts < ? ORDER BY post_id",
             (user_id, *rng)))
@@ -342,8 +441,7 @@ class SqliteRecordReads(SqliteReader):
             " WHERE c.user_id = ? AND c.ts >= ? AND c.ts < ? ORDER BY c.comment_id", (user_id, *rng)))
         measures = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
             SQLITE_MEASURES_IN_RANGE, ("user", user_id, *rng)))
-        return {"messages": messages, "membership": membership, "netlog": netlog, "audit": audit,
-                "account": account, "posts": posts, "comments": comments, "measures": measures}
+        return {**logs, "account": account, "posts": posts, "comments": comments, "measures": measures}
 
     async def membership_actions(self, group_id: str, user_id: str) -> list[tuple[str, int]]:
         rows = await self._fetchall("SELECT action, ts FROM membership_log WHERE group_id = ? AND user_id = ?"
