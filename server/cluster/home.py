@@ -564,7 +564,12 @@ class Home:
 
     async def on_media(self, msg: Msg) -> None:
         """A piece of a stored file for a gateway whose own media folder lacks it (Node.media_bytes):
-        ``[sha256, offset, length]`` in, the bytes out (none for a file not here, or a bad request)."""
+        ``[sha256, offset, length]`` in, the bytes out (none for a file not here, or a bad request).
+        Awaited in the subscription's own callback, never in a task of its own (as on_admin's are):
+        NATS hands it one request at a time, so the home reads one piece and holds one open file
+        whatever the number of downloads on however many gateways; that is its bound, in place of
+        the read semaphore a node's own downloads take (each gateway's take its own node's limits,
+        server/media/web.py). tests/server/test_cluster_media_relay.py."""
         sha256, offset, length = "", 0, 0
         try:
             sha256, offset, length = next(wire.unpack_stream(msg.data))

@@ -27,7 +27,7 @@ from protocol.events import MessageEvent, Notice
 from server.cluster import settings, wire
 from server.cluster.ahead import LoadAhead
 from server.cluster.gateway import STARTING, Gateway, answer_here, previous_lost, resync_notice
-from server.cluster.home import Home, Tail
+from server.cluster.home import MEDIA_PIECE_MAX, Home, Tail
 from server.cluster.remote import HomeUnreachable
 from server.config import url_without_password
 from server.logs import Repeats
@@ -433,10 +433,12 @@ class ClusterNode:
     async def media_bytes(self, sha256: str, size: int) -> bytes | None:
         """A stored file the home has and this gateway's ``[media] path`` does not (each node's folder is
         its own unless shared storage is mounted there), read from the home in pieces of half a NATS
-        message; None when the home has it not either. :class:`HomeUnreachable` when no home answered.
-        Not kept here: the home's folder is the one its cleanup sweeps."""
+        message, never over the MEDIA_PIECE_MAX the home answers (it sends nothing for a larger one,
+        which read as the file missing on a broker whose limit is over 16 MiB); None when the home has
+        it not either. :class:`HomeUnreachable` when no home answered. Not kept here: the home's folder
+        is the one its cleanup sweeps."""
         assert self.nc is not None
-        piece = max(1, self.nc.max_payload // 2)
+        piece = max(1, min(self.nc.max_payload // 2, MEDIA_PIECE_MAX))
         body = bytearray()
         while len(body) < size:
             try:
