@@ -259,7 +259,11 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     admission = Admission(joined)
     user.add_group(g.group_id)
     requested = g.join_requests.pop(uid, None)
-    invited_by = g.invited.pop(uid, None)
+    # The invitation stays until the join is stored (``stored``, below): one refused left it standing
+    # in the store, and taken out of memory here it was gone for good whenever the undo could not put
+    # it back (a ban claimed meanwhile, which the store then refused too), or when it was stored while
+    # this join was in flight (invite's ``stored`` saw them a member). Nobody else uses it meanwhile:
+    # another join of theirs waits for this one (settled_member), an invite of them too.
     if rider is not None:
         rider.claim()
 
@@ -268,13 +272,15 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
         # group's with this claim: membership_decided, after this.)
         if before is not None:
             g.departed.setdefault(uid, before)
-        if not banned_now(ctx, g, uid):  # (a ban meanwhile removed them from the store)
-            if requested is not None:
-                g.join_requests.setdefault(uid, requested)
-            if invited_by is not None:
-                g.invited.setdefault(uid, invited_by)
+        if not banned_now(ctx, g, uid) and requested is not None:  # (a ban meanwhile removed it from the store)
+            g.join_requests.setdefault(uid, requested)
         if rider is not None:
             rider.undo()
+
+    def stored(done: bool) -> None:
+        if done:  # AddMember dropped their invitation (any stored before it: an invite of a joining user waits)
+            g.invited.pop(uid, None)
+        membership_decided(g, user, writes, done, joined)
 
     # check_room's, decided again by the store
     again = ch.UserCaps(joined=caps_of(ctx, user).max_groups_joined, own=counted)
@@ -282,7 +288,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
                        muted_until, room)
     write = start_write(ctx, *([acting] if acting is not None else []), add,
                         *([] if rider is None else [rider.change]), audit=audit, undo=undo, claim=admission,
-                        then=lambda stored: membership_decided(g, user, writes, stored, joined))
+                        then=stored)
     with joining(g, uid, joined, write):  # (left with no await before the connections join the group's, below)
         await asyncio.shield(write)
     if requested is not None and action != "approve" and g.alive:  # (an approval tells it as a decision)

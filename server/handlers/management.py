@@ -252,9 +252,11 @@ async def invite(ctx: Context, sess: Session, req: rq.Invite, enc: Encoding) -> 
     def stored(done: bool) -> None:
         # The invitation lets its invitee in once stored, not before: a join on it meanwhile, stored
         # after an invitation the store refused, let a stranger into the group. (Invitations of one
-        # user to one group take turns: none other is in flight.) Not when a ban or a join took the
-        # earlier one out meanwhile: that stands.
-        if done and g.invited.get(uid) == earlier and uid not in g.members and not banned_now(ctx, g, uid):
+        # user to one group take turns: none other is in flight.) Not when a ban (or an account's
+        # closing) took the earlier one out meanwhile: that stands. A join of theirs claimed meanwhile
+        # is still in flight (its write came after this one): stored, it drops this invitation as the
+        # store did (groups.admit); refused, the invitation stands, as in the store.
+        if done and g.invited.get(uid) == earlier and g.settled_member(uid) is None and not banned_now(ctx, g, uid):
             g.invited[uid] = actor.user_id  # the latest inviter's (as stored): theirs decides whether it stands
 
     await commit(ctx, acts_as(g, actor), ch.PutInvitation(g.group_id, uid, actor.user_id, now),

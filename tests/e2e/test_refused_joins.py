@@ -1,0 +1,99 @@
+"""A join the store refuses changes nothing: the invitation it would have used up still stands. Both backends."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.e2e.harness import close_all, open_group
+from tests.e2e.store_hold import writes_held
+from tests.e2e.test_races import mend_rows, refuse_rows
+
+
+async def test_an_invitation_stored_while_a_refused_join_was_in_flight_still_stands(make_server):
+    """The owner invites X to an invite-only group, and before that invitation is stored X joins by an
+    invite link (X had both); the store keeps the invitation and refuses the join (a failing write).
+    The database holds the invitation (the join that would have dropped it was never stored), but
+    memory skipped it (invite's ``stored`` saw X a member by the join's claim, not yet refused): once
+    the write failure is gone, X's join by the group's id was refused as invitation-only until a
+    restart."""
+    srv = make_server()
+    owner, x = await srv.user(), await srv.user()
+    gid = await open_group(owner, join_policy="invite")
+    code = (await owner.request("create_invite_link", group_id=gid))["code"]
+    uid = x.user_id
+    refuse_rows(srv, "no_x", "members", f"NEW.user_id = '{uid}'", f"user_id <> '{uid}'")
+    async with writes_held(srv, "invitations"):
+        invited = asyncio.create_task(owner.call("invite", group_id=gid, user_id=uid))
+        await asyncio.sleep(0.5)
+        joined = asyncio.create_task(x.call("join_group", invite_code=code))
+        await asyncio.sleep(0.5)
+    inv, join = await invited, await joined
+    assert inv.get("ok"), inv
+    assert join.get("ok") is False, join  # refused by the store
+    rows = srv.db_rows(f"SELECT inviter_id FROM invitations WHERE group_id = '{gid}' AND user_id = '{uid}'")
+    assert rows == [(owner.user_id,)], rows  # stored; the join that would have dropped it was not
+    mend_rows(srv, "no_x", "members")
+    again = await x.call("join_group", group_id=gid)
+    assert again.get("status") == "joined", f"invited in the database, but join_group answered {again}"
+    assert srv.db_rows(f"SELECT count(*) FROM invitations WHERE group_id = '{gid}' AND user_id = '{uid}'") == [(0,)]
+    await close_all(owner, x)
+
+
+async def test_an_invitation_survives_a_join_on_it_the_store_refused(make_server):
+    """X holds an invitation to an invite-only group; their join on it is refused by the store (and a
+    join on it that passes is not answered before the store): X joins on it once the failure is gone."""
+    srv = make_server()
+    owner, x = await srv.user(), await srv.user()
+    gid = await open_group(owner, join_policy="invite")
+    uid = x.user_id
+    await owner.request("invite", group_id=gid, user_id=uid)
+    refuse_rows(srv, "no_x", "members", f"NEW.user_id = '{uid}'", f"user_id <> '{uid}'")
+    refused = await x.call("join_group", group_id=gid)
+    assert refused.get("ok") is False, refused
+    mend_rows(srv, "no_x", "members")
+    assert (await x.call("join_group", group_id=gid)).get("status") == "joined"
+    await close_all(owner, x)
+
+
+async def test_an_invitation_survives_a_join_refused_at_the_join_cap(make_server):
+    """X, invited to an invite-only group, has since reached their joined-groups cap: the join is
+    refused (``join_cap_reached``) and the invitation stands; after leaving another group, X joins on it."""
+    srv = make_server("[limits]\nmax_groups_joined = 1\n")
+    owner, other, x = await srv.user(), await srv.user(), await srv.user()
+    gid = await open_group(owner, join_policy="invite")
+    elsewhere = await open_group(other, name="elsewhere")
+    await owner.request("invite", group_id=gid, user_id=x.user_id)
+    assert (await x.call("join_group", group_id=elsewhere)).get("status") == "joined"
+    assert (await x.call("join_group", group_id=gid)).get("code") == "join_cap_reached"
+    await x.request("leave_group", group_id=elsewhere)
+    assert (await x.call("join_group", group_id=gid)).get("status") == "joined"
+    await close_all(owner, other, x)
+
+
+async def test_an_invitation_survives_a_join_on_it_and_a_ban_both_refused(make_server):
+    """X's join on their invitation is in flight when a manager bans X; the store refuses both. Nothing
+    of it was stored, so the invitation stands in the database; but the join had taken it out of
+    memory, its undo did not put it back (X banned, by the ban's claim then) and the ban's undo had
+    none to put back: X was refused as invitation-only until a restart."""
+    srv = make_server()
+    owner, x = await srv.user(), await srv.user()
+    other = await srv.client()  # the owner's second connection (a connection answers in order)
+    await other.login(owner.username, "password123")
+    gid = await open_group(owner, join_policy="invite")
+    uid = x.user_id
+    await owner.request("invite", group_id=gid, user_id=uid)
+    refuse_rows(srv, "no_x", "members", f"NEW.user_id = '{uid}'", f"user_id <> '{uid}'")
+    refuse_rows(srv, "no_ban_of_x", "bans", f"NEW.user_id = '{uid}'", f"user_id <> '{uid}'")
+    async with writes_held(srv, "members"):
+        joined = asyncio.create_task(x.call("join_group", group_id=gid))
+        await asyncio.sleep(0.5)
+        banned = asyncio.create_task(other.call("ban", group_id=gid, user_id=uid, reason="刷屏"))
+        await asyncio.sleep(0.5)
+    join, ban = await joined, await banned
+    assert join.get("ok") is False and ban.get("ok") is False, (join, ban)
+    rows = srv.db_rows(f"SELECT inviter_id FROM invitations WHERE group_id = '{gid}' AND user_id = '{uid}'")
+    assert rows == [(owner.user_id,)], rows
+    mend_rows(srv, "no_x", "members")
+    again = await x.call("join_group", group_id=gid)
+    assert again.get("status") == "joined", f"invited in the database, but join_group answered {again}"
+    await close_all(owner, other, x)
