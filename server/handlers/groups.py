@@ -213,12 +213,14 @@ class Rider:
     undo: Callable[[], None]
 
 
-def count_join(ctx: Context, user: User) -> None:
+def count_join(ctx: Context, user: User) -> float:
     """``rate_limits.joins_per_minute``: one more join (or request to join) by ``user``, or
     ``rate_limited``. Every join is announced to the group and every request to its managers, so
     alternating ``join_group`` and ``leave_group`` would flood a group's members. Called right
-    before the claim, with no await in between: two connections cannot both slip past the limit."""
-    take_window(ctx.joins_per_user, user.user_id, "too many groups joined or asked to join; try again later")
+    before the claim, with no await in between: two connections cannot both slip past the limit.
+    Returns the hit's time: a join or request the store then refuses gives it back (it joined or
+    asked nothing, as a refused display name costs no rename)."""
+    return take_window(ctx.joins_per_user, user.user_id, "too many groups joined or asked to join; try again later")
 
 
 async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | None,
@@ -248,8 +250,7 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
         owner_level=room.owner_level,
         owner_id_verified=room.owner_id_verified,
     )
-    if counted:
-        count_join(ctx, user)
+    counted_at = count_join(ctx, user) if counted else None
     now = ctx.now_ms()
     before = g.departed.pop(uid, None)  # a mute or slow mode that bound them when they left still does
     muted_until, last_sent = moderation.carried_over(before.muted_until, before.last_sent_ms, now) if before else (0, 0)
@@ -276,6 +277,8 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
             g.join_requests.setdefault(uid, requested)
         if rider is not None:
             rider.undo()
+        if counted_at is not None:  # a join refused joined nothing: it counts against no limit
+            ctx.joins_per_user.take_back(uid, counted_at)
 
     def stored(done: bool) -> None:
         if done:  # AddMember dropped their invitation (any stored before it: an invite of a joining user waits)
@@ -492,14 +495,19 @@ async def request_to_join(ctx: Context, g: Group, user: User) -> bool:
     if wait:
         raise ContractError("rate_limited", "the group's managers declined your request to join; you may ask "
                             "again later (or be invited)", retry_after_ms=wait, cause="request_rejected")
-    count_join(ctx, user)
+    counted_at = count_join(ctx, user)
     now = ctx.now_ms()
     g.join_requests[uid] = now
     claim = _RequestWrite(g, uid, now)
+
+    def refused() -> None:  # a request never stored asked nothing: it counts against no limit
+        ctx.joins_per_user.take_back(uid, counted_at)
+
     try:
-        written = commit(ctx, ch.PutJoinRequest(g.group_id, uid, now), claim=claim)
+        written = commit(ctx, ch.PutJoinRequest(g.group_id, uid, now), claim=claim, undo=refused)
     except BaseException:  # (a store that refused the write at once: nobody may wait for it)
         claim.settle(False)
+        refused()
         raise
     await written
     if g.join_requests.get(uid) == now and g.alive:  # (not decided, its account closed or the group ended meanwhile)

@@ -1,4 +1,5 @@
-"""A join the store refuses changes nothing: the invitation it would have used up still stands. Both backends."""
+"""A join the store refuses changes nothing: the invitation it would have used up still stands, and it
+costs nothing of ``rate_limits.joins_per_minute`` (which counts joins and new requests). Both backends."""
 
 from __future__ import annotations
 
@@ -68,6 +69,29 @@ async def test_an_invitation_survives_a_join_refused_at_the_join_cap(make_server
     await x.request("leave_group", group_id=elsewhere)
     assert (await x.call("join_group", group_id=gid)).get("status") == "joined"
     await close_all(owner, other, x)
+
+
+async def test_a_join_or_request_the_store_refuses_costs_no_join(make_server):
+    """``rate_limits.joins_per_minute`` counts the calls that join a group or store a new request: a
+    join or a request the store refused did neither (nothing announced, nothing stored), as a refused
+    display name costs no rename. It was counted, so after one failed write a user at
+    ``joins_per_minute = 1`` could join nothing for a minute."""
+    srv = make_server(joins_per_minute=1)
+    owner, x = await srv.user(), await srv.user()
+    open_one = await open_group(owner, name="open room")
+    asks = await open_group(owner, name="asks", join_policy="approval")
+    uid = x.user_id
+    refuse_rows(srv, "no_x", "members", f"NEW.user_id = '{uid}'", f"user_id <> '{uid}'")
+    refuse_rows(srv, "no_x_ask", "join_requests", f"NEW.user_id = '{uid}'", f"user_id <> '{uid}'")
+    for gid in (open_one, asks):
+        refused = await x.call("join_group", group_id=gid)
+        assert refused.get("ok") is False and refused.get("code") != "rate_limited", refused
+    mend_rows(srv, "no_x", "members")
+    mend_rows(srv, "no_x_ask", "join_requests")
+    assert (await x.call("join_group", group_id=open_one)).get("status") == "joined"
+    # (the one join counted now: the next is limited, as before)
+    assert (await x.call("join_group", group_id=asks)).get("code") == "rate_limited"
+    await close_all(owner, x)
 
 
 async def test_an_invitation_survives_a_join_on_it_and_a_ban_both_refused(make_server):
