@@ -333,9 +333,11 @@ class IdentityVault:
         self._keys = {key_id: _sealer(key)}
         self._lookup_key = _legacy_lookup_key(key)
         self._unsaved: tuple[Path, bytes] | None = None  # a new key's file and content, not written yet
-        # identity.dev_mode on PostgreSQL with no key configured: the key is shared through the database,
-        # so that nodes of a cluster each in a folder of its own all start (see bind)
+        # identity.dev_mode on PostgreSQL with no key configured (the key in the default file): the key is
+        # shared through the database, so that nodes of a cluster each in a folder of its own all start,
+        # and all follow a rotation (see bind, _follow_shared_key and rotate)
         self._share = False
+        self._file: Path | None = None  # that default file
 
     @classmethod
     def from_config(
@@ -349,10 +351,17 @@ class IdentityVault:
         raw, old, new = _read_keys(key_file, key_env, dev_mode, old_key_files, default_key_file, create=True)
         assert raw is not None
         vault = cls(read_key(raw), old_keys=[read_key(k) for k in old])
-        if new and default_key_file is not None:
-            vault._unsaved = (default_key_file, raw)
+        if key_file is None and not key_env and default_key_file is not None:  # (the default file's key)
+            vault._file = default_key_file
             vault._share = share_dev_key and dev_mode
+            if new:
+                vault._unsaved = (default_key_file, raw)
         return vault
+
+    @property
+    def shares_dev_key(self) -> bool:
+        """Whether this vault keeps its key in step with a development service's copy in the database."""
+        return self._share
 
     def save_new_key(self) -> None:
         """Write a key made on this first start to its file (mode 0600), once: before the database
@@ -415,6 +424,8 @@ class IdentityVault:
                     if shared is not None and shared != self._unsaved[1]:
                         self._adopt(shared)
                 await asyncio.to_thread(self.save_new_key)
+        elif self._share:
+            await self._follow_shared_key(store)
         for _ in range(3):
             before = await store.vault_keys()
             try:
@@ -427,6 +438,42 @@ class IdentityVault:
                     raise  # nobody else registered meanwhile: a real failure
                 log.info("another node registered the identity key at the same time; binding to its registration")
         raise ValueError("identity keys: could not register the key (other nodes kept registering at the same time)")
+
+    async def _follow_shared_key(self, store: Store) -> None:
+        """A development service's node whose own key file holds a key that ``rotate-key`` (on any node)
+        has since replaced takes the copy in the database, the key made current there, as its current
+        key; its file's key stays in the ring, opening what it sealed. The copy is taken only when it is
+        the database's current key (the one the lookup key is sealed under) and the file's key is one the
+        database registered: a key file from another database is refused as before, never replaced."""
+        shared = await store.shared_dev_key()
+        if shared is None:
+            return
+        key = read_key(shared)
+        if key == self._current:
+            return
+        known = {fp: kid for kid, fp in await store.vault_keys()}
+        lookup = await store.lookup_secret()
+        kid, own = known.get(key_fingerprint(key)), known.get(key_fingerprint(self._current))
+        if lookup is None or kid is None or own is None or lookup[0] != kid:
+            return
+        if self._current not in self._old:
+            self._old.append(self._current)
+        self._current = key
+        log.warning("identity key: %s holds key id %d, which a rotation replaced; this node uses the development "
+                    "service's current key (id %d), kept in the database, and the file's key only opens what it "
+                    "sealed", self._file, own, kid)
+
+    async def _dev_key_change(self, store: Store, current: bytes) -> tuple[bytes | None, bool]:
+        """What the :class:`SaveVault` making ``current`` the current key does to a development key's copy
+        in the database (its ``dev_key`` and ``drop_dev_key``): nothing where there is none or it is
+        ``current`` already; replaced by ``current`` where this vault shares its key; else dropped (a
+        configured key is never copied, and a copy of one no longer current would start nodes on it)."""
+        shared = await store.shared_dev_key()
+        if shared is None or read_key(shared) == current:
+            return None, False
+        if self._share:
+            return current.hex().encode() + b"\n", False
+        return None, True
 
     async def _bind_once(self, store: Store, now_ms: int, registered: list[tuple[int, str]]) -> None:
         known = {fp: kid for kid, fp in registered}
@@ -482,12 +529,16 @@ class IdentityVault:
             lookup = _legacy_lookup_key(ring[1]) if has_users and 1 in ring else secrets.token_bytes(32)
             reseal = True
         self._keys, self.key_id, self._lookup_key = sealers, cur_id, lookup
-        if register or reseal:
-            await store.apply(self._save(cur_id, cur_fp if register else None, now_ms))
+        # (also a copy of a development key left stale, as rotations before the copy followed them left it)
+        dev_key, drop = await self._dev_key_change(store, self._current)
+        if register or reseal or dev_key is not None or drop:
+            await store.apply(self._save(cur_id, cur_fp if register else None, now_ms, dev_key, drop))
 
-    def _save(self, key_id: int, new_fp: str | None, now_ms: int) -> SaveVault:
-        """Register ``new_fp`` under ``key_id`` (when given) and store the lookup key sealed under the current key."""
-        return SaveVault(key_id, new_fp, self.seal_bytes(self._lookup_key), now_ms)
+    def _save(self, key_id: int, new_fp: str | None, now_ms: int, dev_key: bytes | None = None,
+              drop_dev_key: bool = False) -> SaveVault:
+        """Register ``new_fp`` under ``key_id`` (when given) and store the lookup key sealed under the current
+        key; ``dev_key``, ``drop_dev_key``: what becomes of a development key's copy (:meth:`_dev_key_change`)."""
+        return SaveVault(key_id, new_fp, self.seal_bytes(self._lookup_key), now_ms, dev_key, drop_dev_key)
 
     async def rotate(self, store: Store, new_key: bytes, now_ms: int,
                      record: Callable[[int, bool], Audit] | None = None) -> tuple[int, bool]:
@@ -495,7 +546,10 @@ class IdentityVault:
 
         Values sealed before stay readable (their keys stay in the ring) until
         :meth:`reseal` has moved them; the lookup key is re-sealed at once. ``record(key id, new)``:
-        the enforcement-record entry written in the same transaction as the switch.
+        the enforcement-record entry written in the same transaction as the switch. A development
+        service's copy of its key in the database is replaced by ``new_key`` in that transaction too (or
+        dropped, when this vault's key is a configured one: :meth:`_dev_key_change`), so that no node
+        takes the key rotated away from (:meth:`bind`).
         """
         if len(new_key) != 32:
             raise ValueError("an identity key must be 32 bytes")
@@ -505,11 +559,12 @@ class IdentityVault:
         kid = known[fp] if not is_new else max(known.values(), default=0) + 1
         if kid > 255:
             raise ValueError("identity keys: all 255 key ids are used")
+        dev_key, drop = await self._dev_key_change(store, new_key)
         self._keys[kid] = _sealer(new_key)
         old_current = self.key_id
         self.key_id = kid
         try:
-            await store.apply(self._save(kid, fp if is_new else None, now_ms),
+            await store.apply(self._save(kid, fp if is_new else None, now_ms, dev_key, drop),
                               audit=record(kid, is_new) if record is not None else None)
         except BaseException:
             self.key_id = old_current

@@ -218,11 +218,20 @@ async def rotate_key(app: Context, args: dict[str, Any]) -> Result:
         left = await app.store.accounts_not_under_key(key_id)
         await apply(app, audit=audit(app, "rotate_key_done", reason, key_id=key_id, values=values,
                                      accounts=accounts, accounts_left=left))
+    keep = ("the database needs the old key no more once no account holds its values, but the backups made before "
+            "now do: keep it (for identity.old_key_files at a restore) as long as you keep them")
+    if app.vault.shares_dev_key and await app.store.shared_dev_key() is not None:
+        # (a development service on PostgreSQL: its copy of the key in the database is the new key now)
+        after_this = ("the development key kept in the database is this key now: every node without a configured "
+                      "key takes it at its next start, or when it becomes the home, and its own identity.key (the "
+                      f"old key) opens only what that key sealed; back up \"{path}\" as you back up the database; "
+                      + keep)
+    else:
+        after_this = (f"before the next restart set identity.key_file = \"{path}\" (or put the key in "
+                      "identity.key_env); " + keep)
     lines = [
         f"identity key id {key_id} is now current" + ("" if is_new else " (it was already registered)"),
         f"re-sealed {values} values in {accounts} accounts; {left} accounts still hold another key's values",
-        (f"before the next restart set identity.key_file = \"{path}\" (or put the key in identity.key_env); "
-         "the database needs the old key no more once no account holds its values, but the backups made before "
-         "now do: keep it (for identity.old_key_files at a restore) as long as you keep them"),
+        after_this,
     ]
     return Result(lines)

@@ -1113,12 +1113,19 @@ class SealRecord(Change):
 # -- identity keys -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SaveVault(Change):
-    """Register an identity key's fingerprint (when ``fingerprint`` is set) and store the sealed lookup key."""
+    """Register an identity key's fingerprint (when ``fingerprint`` is set) and store the sealed lookup key.
+
+    A development service's copy of its key (:class:`ShareDevKey`), where the database keeps one, follows
+    the key made current here: ``dev_key`` replaces it (the content of a key file), ``drop_dev_key``
+    deletes it (the new current key is a configured one, which is never copied), so that the copy is
+    never a key the service has rotated away from."""
 
     key_id: int
     fingerprint: str | None
     sealed_lookup_key: bytes
     added_at: int
+    dev_key: bytes | None = None
+    drop_dev_key: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -932,6 +932,10 @@ async def _save_vault(db: aiosqlite.Connection, v: c.SaveVault) -> None:
         " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         (v.sealed_lookup_key,),
     )
+    if v.dev_key is not None:  # (replaced where there is a copy: a rotation makes none)
+        await db.execute("UPDATE vault_secrets SET value = ? WHERE name = 'dev_identity_key'", (v.dev_key,))
+    elif v.drop_dev_key:
+        await db.execute("DELETE FROM vault_secrets WHERE name = 'dev_identity_key'")
 
 
 @applies(c.ResealBatch)

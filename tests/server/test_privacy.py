@@ -15,6 +15,7 @@ from cryptography.exceptions import InvalidTag
 
 from governance.identity import id_check_char
 from server.security import LEGACY_DEV_KEY, IdentityVault, key_fingerprint, read_key
+from server.storage.changes import ResealBatch
 from server.storage.sqlite import SqliteStore
 from tests.e2e.harness import ROOT, ServerProcess, open_group
 
@@ -379,4 +380,80 @@ async def test_an_install_from_before_key_files_starts_with_a_new_key_and_opens_
     with caplog.at_level(logging.WARNING, "qunguan"):
         await again.bind(store, 2)
     assert "development key" not in caplog.text
+    await store.close()
+
+
+async def test_a_development_keys_copy_in_the_database_follows_the_current_key(tmp_path):
+    """identity.dev_mode with no key configured on PostgreSQL keeps a copy of the key in the database for
+    the nodes of a development service (vault_secrets, dev_identity_key). rotate-key left that copy, and
+    each node's own identity.key, holding the key it rotated away from: every node then refused to start
+    or to become the home. The copy now follows each switch; a node whose own file holds the key rotated
+    away takes the copy; a configured key is never copied, and a copy it would leave stale is dropped.
+    (The store here is SQLite's, which has the same table; the server shares the key on PostgreSQL only.)"""
+    store = await open_store(tmp_path / "dev.db")
+
+    def node(folder: str) -> IdentityVault:
+        return IdentityVault.from_config(None, "", dev_mode=True, default_key_file=tmp_path / folder / "identity.key",
+                                         share_dev_key=True)
+
+    async def copy() -> bytes | None:
+        raw = await store.shared_dev_key()
+        return None if raw is None else read_key(raw)
+
+    async def set_copy(key: bytes) -> None:
+        async def fn(db):
+            await db.execute("UPDATE vault_secrets SET value = ? WHERE name = 'dev_identity_key'",
+                             (key.hex().encode(),))
+        await store.run_in_batch(fn)
+
+    first = node("a")
+    await first.bind(store, 0)
+    k1 = read_key((tmp_path / "a" / "identity.key").read_bytes())
+    assert await copy() == k1
+    await add_user(store, first, "u1", "13800000001")
+    k2 = secrets.token_bytes(32)
+    assert await first.rotate(store, k2, 1) == (2, True)
+    assert await copy() == k2  # in the switch's transaction
+    await add_user(store, first, "u2", "13800000002")
+
+    # The node that made k1, started again on its file: k2 is current, k1 still opens what it sealed.
+    again = node("a")
+    await again.bind(store, 2)
+    assert again.key_id == 2 and read_key((tmp_path / "a" / "identity.key").read_bytes()) == k1
+    rows = await store._fetchall("SELECT phone_enc FROM users ORDER BY user_id")
+    assert [again.open(bytes(r[0])) for r in rows] == ["13800000001", "13800000002"]
+    assert bytes(again.seal("x"))[0] == 2
+    # A fresh node takes the copy, k2, into its own file; while the rotation has not re-sealed everything
+    # it cannot open what k1 still seals (it never had k1): refused, it starts once the rotation is done.
+    with pytest.raises(ValueError, match="key id 1"):
+        await node("b").bind(store, 3)
+    (batch,) = await store.apply(ResealBatch("", 100, first.reseal))
+    assert batch[0] is None
+    fresh = node("b")
+    await fresh.bind(store, 3)
+    assert fresh.key_id == 2 and read_key((tmp_path / "b" / "identity.key").read_bytes()) == k2
+    # A key file from elsewhere is refused as before, not replaced by the copy.
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "identity.key").write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="key id"):
+        await node("c").bind(store, 4)
+    assert await copy() == k2
+
+    # A copy left stale by a rotation before the copy followed: the node with the old file cannot know
+    # the new key (refused, as before); one whose file holds the current key puts the copy right.
+    await set_copy(k1)
+    with pytest.raises(ValueError, match="key id 2"):
+        await node("a").bind(store, 5)
+    await node("b").bind(store, 6)
+    assert await copy() == k2
+    await node("a").bind(store, 7)
+
+    # A configured key (never copied): binding with the current one leaves the copy; making another
+    # current drops it, so that no node starts on a key the service no longer seals with.
+    await IdentityVault(k2).bind(store, 8)
+    assert await copy() == k2
+    k3 = secrets.token_bytes(32)
+    await IdentityVault(k3, old_keys=[k2]).bind(store, 9)
+    assert await copy() is None
+    assert first.shares_dev_key and not IdentityVault(k3).shares_dev_key
     await store.close()
