@@ -21,10 +21,30 @@ _USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{2,31}")
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS = "10X98765432"
-_ID_PROVINCES = frozenset(
-    [*range(11, 16), *range(21, 24), *range(31, 38), *range(41, 47), *range(50, 55),
-     *range(61, 66), 71, 81, 82, 83, 91]
+# The province-level codes of GB/T 2260 on the mainland: a resident ID number's first two digits.
+_MAINLAND_PROVINCES = frozenset(
+    [*range(11, 16), *range(21, 24), *range(31, 38), *range(41, 47), *range(50, 55), *range(61, 66)]
 )
+# ... with 71 (GB/T 2260's code for Taiwan), and 81, 82, 83: the numbers of the residence permits of
+# Hong Kong, Macao and Taiwan residents (810000, 820000, 830000 and the birth date, issued since 2018).
+_ID_PROVINCES = _MAINLAND_PROVINCES | {71, 81, 82, 83}
+# A foreign permanent resident ID card since its 2023 version carries an 18-digit number of the same
+# form (birth date in the same place, the same MOD 11-2 check digit): "9", the province-level code of
+# where it was first issued, the country's 3-digit ISO 3166 code, ... So its first two digits are 91 to
+# 96, and its second and third a mainland province's code (the country's code is not checked). (91 alone
+# was accepted as a region code before, of whatever followed it, and 92 to 96 were refused: a card issued
+# in Shanghai, 931..., could not be verified.) The 2017 version's number, 3 letters and 12 digits, is not
+# an id_number here.
+_FOREIGN_PERMANENT_RESIDENT = "9"
+
+
+def _known_region(body: str) -> bool:
+    """Whether ``body`` (17 ASCII digits) starts as a resident ID number or a residence permit's, or a
+    foreign permanent resident ID card's, can."""
+    if body[0] == _FOREIGN_PERMANENT_RESIDENT:
+        return int(body[1:3]) in _MAINLAND_PROVINCES
+    return int(body[:2]) in _ID_PROVINCES
+
 
 # The middle dot between the parts of a name (阿依古丽·买买提), as input methods type it: · • ‧, the
 # katakana ・ and the full-width ． some of them give, ∙ and ⋅. Each is written as the register's "·".
@@ -134,14 +154,16 @@ def id_check_char(first17: str) -> str:
 
 
 def validate_id_number(raw: str, today: datetime.date) -> str:
-    """18-character resident ID number (GB 11643-1999); returns it with an uppercase X."""
+    """18-character resident ID number (GB 11643-1999), or a number of its form: a residence permit's of
+    Hong Kong, Macao and Taiwan residents, a foreign permanent resident ID card's (:func:`_known_region`);
+    returns it with an uppercase X."""
     s = _require_str(raw, "id_number").strip().upper()
     if len(s) != 18:
         raise names.bad_field("id_number", "id_number must be 18 characters")
     body, check = s[:17], s[17]
     if not (body.isascii() and body.isdigit()) or check not in "0123456789X":
         raise names.bad_field("id_number", "id_number must be 17 digits followed by a digit or X")
-    if int(body[:2]) not in _ID_PROVINCES:
+    if not _known_region(body):
         raise names.bad_field("id_number", "id_number has an unknown region code")
     try:
         birth = datetime.date(int(body[6:10]), int(body[10:12]), int(body[12:14]))

@@ -202,7 +202,7 @@ def test_independent_check_char_agrees_with_example():
         ("110105", "19900307", "123"),
         ("440301", "20000229", "456"),
         ("650102", "19000101", "001"),
-        ("910000", "19851111", "998"),
+        ("911840", "19851111", "998"),  # a foreign permanent resident ID card issued in Beijing (840: USA)
         ("830000", "20240601", "000"),  # born today
         ("710000", "19700101", "777"),
     ],
@@ -254,9 +254,53 @@ def test_birth_before_1900():
 
 
 @pytest.mark.parametrize("region", ["000000", "100000", "160000", "240000", "380000", "470000",
-                                    "550000", "660000", "720000", "800000", "840000", "990000"])
+                                    "550000", "660000", "720000", "800000", "840000", "990000",
+                                    "910000", "916840", "971840", "981840", "900840"])
 def test_bad_province(region):
     assert "region" in bad_request(validate_id_number, make_id(region=region), TODAY)
+
+
+# The province-level codes of GB/T 2260 (名称 as the standard has them), a resident ID number's first two digits.
+MAINLAND = {
+    11: "北京", 12: "天津", 13: "河北", 14: "山西", 15: "内蒙古",
+    21: "辽宁", 22: "吉林", 23: "黑龙江",
+    31: "上海", 32: "江苏", 33: "浙江", 34: "安徽", 35: "福建", 36: "江西", 37: "山东",
+    41: "河南", 42: "湖北", 43: "湖南", 44: "广东", 45: "广西", 46: "海南",
+    50: "重庆", 51: "四川", 52: "贵州", 53: "云南", 54: "西藏",
+    61: "陕西", 62: "甘肃", 63: "青海", 64: "宁夏", 65: "新疆",
+}
+# 71: GB/T 2260's Taiwan; 81, 82, 83: the residence permits of Hong Kong, Macao and Taiwan residents
+# (810000, 820000, 830000).
+BEYOND_THE_MAINLAND = {71: "台湾", 81: "香港", 82: "澳门", 83: "台湾居民居住证"}
+
+
+@pytest.mark.parametrize("first_two", range(90))
+def test_the_first_two_digits_are_a_province_level_code_or_a_residence_permits(first_two):
+    """Every first two digits but 9x: accepted exactly when GB/T 2260 names a province there, or a
+    residence permit's number starts so (the rest of the address code is not checked)."""
+    n = make_id(region=f"{first_two:02d}0101")
+    if first_two in MAINLAND or first_two in BEYOND_THE_MAINLAND:
+        assert validate_id_number(n, TODAY) == n
+    else:
+        assert bad_request(validate_id_number, n, TODAY) == "id_number has an unknown region code"
+
+
+@pytest.mark.parametrize("province", range(100))
+def test_a_foreign_permanent_resident_card_number_names_a_mainland_province_after_its_9(province):
+    """The 2023 foreign permanent resident ID card: "9", the province-level code of where it was first
+    issued, the country's ISO 3166 numeric code (not checked), then the birth date and check digit as a
+    resident ID number has them. 91 was accepted whatever
+    followed it, 92 to 96 never: a card issued in Shanghai (93...) or Guangdong (944...) was refused."""
+    n = make_id(region=f"9{province:02d}840")
+    if province in MAINLAND:
+        assert validate_id_number(n, TODAY) == n
+    else:
+        assert bad_request(validate_id_number, n, TODAY) == "id_number has an unknown region code"
+
+
+def test_the_2017_foreign_permanent_resident_number_is_not_an_id_number():
+    """Its 15 characters (3 letters of the country, 12 digits) are not of GB 11643's form at all."""
+    assert "18 characters" in bad_request(validate_id_number, "USA110080011520", TODAY)
 
 
 @pytest.mark.parametrize("raw", ["", "11010519491231002", "11010519491231002XX", "110105194912310"])
