@@ -60,11 +60,12 @@ makes the server write, into a new (or empty) folder DIR:
 
 The store's records are read from one snapshot (``Store.export_snapshot``): a purge or a send
 committing meanwhile shows in none of the files, so they agree with each other. The messages (a
-group's by seq, a user's by (ts, group_id, seq): keyset pages) and the logs (membership, network
-log, record: one statement each, read by a cursor) are read :data:`MESSAGES_PER_READ` rows at a
-time within that snapshot, each page written before the next is read: an export holds a page of
-them, never all (tests/server/test_export_bounded.py). Being of one snapshot, the pages need no
-bound taken at the start to agree with each other.
+group's by seq, a user's by (ts, group_id, seq): keyset pages), the logs (membership, network
+log, record: one statement each, read by a cursor), an address's network-log rows and an account's
+comments (the same) are read :data:`MESSAGES_PER_READ` rows at a time within that snapshot, each page
+written before the next is read: an export holds a page of them, never all
+(tests/server/test_export_bounded.py). Being of one snapshot, the pages need no bound taken at the
+start to agree with each other.
 
 One JSON object per line, UTF-8, keys sorted; times are epoch milliseconds
 with an ISO 8601 twin in platform time (UTC+8). The range is ``since <= ts <
@@ -133,7 +134,8 @@ LINES_PER_CHUNK = 5_000
 @dataclass(frozen=True, slots=True)
 class Written:
     """A file of the export written already, a page at a time (the messages: :func:`_stream_messages`; the
-    logs: :func:`_stream_log`, :func:`_stream_netlog`): its manifest entry."""
+    logs: :func:`_stream_log`, :func:`_stream_netlog`, an address's: :func:`_address_files`; an account's
+    comments: :func:`_stream_comments`): its manifest entry."""
 
     entry: dict[str, Any]
 
@@ -432,7 +434,7 @@ async def _gather(app: Context, target: dict[str, Any], lo: int, hi: int, out: O
     attachments media.jsonl lists."""
     async with app.store.export_snapshot() as reads:  # every file from the same moment of the store
         if target["type"] == "address":
-            return await _address_files(app, reads, target["address"], lo, hi), ([], [])
+            return await _address_files(app, reads, out, target["address"], lo, hi), ([], [])
         files, items = await _gather_from(app, reads, target, lo, hi, out)
         kind = target["type"]
         files["reports.jsonl"] = _reports(app, await reads.reports_for(kind, target[f"{kind}_id"], lo, hi))
@@ -486,23 +488,36 @@ def _spellings(address: str) -> list[str]:
     return [address, f"::ffff:{address}"] if "." in address else [address]
 
 
-async def _address_files(app: Context, reads: ExportReads, address: str, lo: int, hi: int) -> dict[str, Any]:
-    """netlog.jsonl: every network-log row written from ``address`` in the range (logins, connections,
-    code requests, refusals, connections that never logged in), whoever they name; users.jsonl: each
-    user those rows name, with their username and display name, their first and last row from it and
-    how many. No identity (phone, legal name, ID number): an address may be shared by many people (a
-    carrier's NAT, a campus); one person's is in their own export (``--user``)."""
-    rows = await reads.export_address(_spellings(address), lo, hi)
-    seen: dict[str, list[int]] = {}  # user id -> [first ts, last ts, rows], in the order first seen
+def _tallied(seen: dict[str, list[int]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """netlog.jsonl's lines of a page of an address's rows, each user they name counted into ``seen``
+    (user id -> [first ts, last ts, rows], in the order first seen)."""
     for r in rows:
         if r["user_id"]:
             span = seen.setdefault(r["user_id"], [r["ts"], r["ts"], 0])
             span[0], span[1], span[2] = min(span[0], r["ts"]), max(span[1], r["ts"]), span[2] + 1
+    return _netlog(rows)
+
+
+async def _address_files(app: Context, reads: ExportReads, out: OutDir, address: str, lo: int, hi: int
+                         ) -> dict[str, Any]:
+    """netlog.jsonl: every network-log row written from ``address`` in the range (logins, connections,
+    code requests, refusals, connections that never logged in), whoever they name; users.jsonl: each
+    user those rows name, with their username and display name, their first and last row from it and
+    how many. No identity (phone, legal name, ID number): an address may be shared by many people (a
+    carrier's NAT, a campus); one person's is in their own export (``--user``). The rows are read by one
+    cursor of the snapshot and written :data:`MESSAGES_PER_READ` at a time, the users counted as they
+    pass: behind a carrier's shared address, the hours asked about are millions of rows, once held whole."""
+    seen: dict[str, list[int]] = {}
+
+    async def pages() -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in reads.export_address(_spellings(address), lo, hi, MESSAGES_PER_READ):
+            yield await asyncio.to_thread(_tallied, seen, rows)
+
+    netlog = await _write_pages(out, "netlog.jsonl", pages())
     users = app.state.users
     people = [{"user_id": uid, "username": u.username if (u := users.get(uid)) else None,
                "display_name": u.display_name if u else None, "first_ts": first, "last_ts": last, "rows": n}
               for uid, (first, last, n) in seen.items()]
-    netlog = await asyncio.to_thread(_netlog, rows)
     return {"netlog.jsonl": netlog, "users.jsonl": _with_times(people, "first_ts", "last_ts")}
 
 
@@ -515,12 +530,14 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
     files: dict[str, Any]
     if target["type"] == "account":
         aid = target["account_id"]
-        records = await reads.export_account(aid, lo, hi)
+        records = await reads.export_account(aid, lo, hi, paged=True)
         posts = [{**p, "account_id": aid} for p in records["posts"]]  # (the posts carry the attachments here)
         account = records["account"]
-        names = _usernames(app, (p["author_id"] for p in records["posts"]), (c["user_id"] for c in records["comments"]),
+        names = _usernames(app, (p["author_id"] for p in records["posts"]),
                            (e["user_id"] for e in records["editors"]), [account["owner_id"] if account else None])
-        return await asyncio.to_thread(account_files, names, records), ([], posts)
+        files = await asyncio.to_thread(account_files, names, records)
+        files["comments.jsonl"] = await _stream_comments(app, reads, out, aid, lo, hi)  # (in its place)
+        return files, ([], posts)
     # The messages and the logs are each read and written a page at a time, in their places in the
     # manifest (messages, membership, netlog, audit, measures, ...): all from the snapshot's moment.
     if target["type"] == "group":
@@ -585,19 +602,36 @@ def account_files(names: Names, records: dict[str, Any]) -> dict[str, Any]:
         p["attachments"] = json.loads(p["attachments"]) if p["attachments"] else []
         p["author_username"] = username(p["author_id"])
         p["held"] = bool(p["held"])
-    comments = records["comments"]
-    for c in comments:
-        c["username"] = username(c["user_id"])
     for e in records["editors"]:
         e["username"] = username(e["user_id"])
     return {
         "account.json": row,
         "posts.jsonl": _with_times(posts, "ts", "deleted_at", "removed_at"),
-        "comments.jsonl": _with_times(comments, "ts", "moderated_at"),
+        "comments.jsonl": _comments(names, records["comments"]),
         "editors.jsonl": _with_times(records["editors"], "added_at"),
         "measures.jsonl": _measures(records["sanctions"]),
         "audit.jsonl": _with_times(_decode_detail(records["audit"]), "ts"),
     }
+
+
+def _comments(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An account export's comments.jsonl lines of the comments ``rows``: each with its writer's username."""
+    for c in rows:
+        c["username"] = names.get(c["user_id"]) if c["user_id"] else None
+    return _with_times(rows, "ts", "moderated_at")
+
+
+async def _stream_comments(app: Context, reads: ExportReads, out: OutDir, account_id: str, lo: int, hi: int
+                           ) -> Written:
+    """comments.jsonl of an account's export, read by one cursor of the snapshot and written
+    :data:`MESSAGES_PER_READ` at a time: posts are held to the publishing limits, comments to none (a
+    popular account's years of them were held whole, twice: as rows, then as lines)."""
+    async def pages() -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in reads.export_account_comments(account_id, lo, hi, MESSAGES_PER_READ):
+            names = _usernames(app, (c["user_id"] for c in rows))
+            yield await asyncio.to_thread(_comments, names, rows)
+
+    return await _write_pages(out, "comments.jsonl", pages())
 
 
 def public_content_files(names: Names, records: dict[str, Any]) -> dict[str, Any]:

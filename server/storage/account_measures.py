@@ -25,6 +25,12 @@ COMMENT_COLS = ("comment_id", "post_id", "user_id", "text", "reply_to", "ts", "s
 EXPORTED_POST = ("((ts >= ? AND ts < ?) OR (deleted_at >= ? AND deleted_at < ?)"
                  " OR (removed_at >= ? AND removed_at < ?))")
 EXPORTED_COMMENT = "((c.ts >= ? AND c.ts < ?) OR (c.moderated_at >= ? AND c.moderated_at < ?))"
+# The comments an account's export holds (``?``: the account, then since, until twice), by id: read
+# whole by ``export_account``, or by a cursor of the export's snapshot a page at a time
+# (``ExportReads.export_account_comments``).
+ACCOUNT_EXPORT_COMMENTS = ("SELECT " + ", ".join("c." + col for col in COMMENT_COLS) +
+                           " FROM comments c JOIN posts p ON p.post_id = c.post_id"
+                           " WHERE p.account_id = ? AND " + EXPORTED_COMMENT + " ORDER BY c.comment_id")
 
 
 # The pages ``remove-term`` scans (``?`` placeholders, both backends): shown posts (neither held, deleted
@@ -97,9 +103,11 @@ class AccountMeasureReads(Protocol):
         ones ``remove-comment`` takes), by ``comment_id`` after ``after``."""
         ...
 
-    async def export_account(self, account_id: str, since: int, until: int) -> dict[str, Any]:
+    async def export_account(self, account_id: str, since: int, until: int, paged: bool = False
+                             ) -> dict[str, Any]:
         """An account's records with ``since <= ts < until``: ``posts`` (deleted, removed and held ones
-        included; ``POST_COLS``), ``comments`` on them (``COMMENT_COLS``), ``editors`` (user_id,
+        included; ``POST_COLS``), ``comments`` on them (``COMMENT_COLS``; empty when ``paged``, the
+        caller reading them a page at a time: ``ExportReads.export_account_comments``), ``editors`` (user_id,
         added_at), ``sanctions`` on the account (the keys of ``sanctions``), ``audit`` entries naming
         it (as ``target_id``, or as ``account_id`` in their detail: the content filter's hits on its
         posts and comments, recorded against their author), and ``account`` (its row, or None)."""

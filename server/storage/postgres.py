@@ -47,6 +47,7 @@ import asyncpg
 
 from server.config import url_without_password
 from server.storage import activity, search_fold
+from server.storage.account_measures import COMMENT_COLS
 from server.storage.base import (
     PROBE,
     BackupUnsupported,
@@ -60,7 +61,7 @@ from server.storage.base import (
 )
 from server.storage.changes import Audit, Change, JobRan
 from server.storage.migrations import checksum, plan_migrations, upgrade_notice
-from server.storage.postgres_account_measures import PostgresAccountMeasureReads
+from server.storage.postgres_account_measures import PG_ACCOUNT_EXPORT_COMMENTS, PostgresAccountMeasureReads
 from server.storage.postgres_changes import LOCK_MIGRATE, append_audit, apply_change
 from server.storage.postgres_cluster import FENCED_SQLSTATE, OUT_OF_REACH, PostgresLeases, server_settings
 from server.storage.postgres_indexing import PostgresSearchIndex
@@ -774,3 +775,9 @@ class _ExportSnapshot(PostgresAccountMeasureReads):
                                   per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
         async for rows in self._log_pages(GROUP_NETLOG, (people, since, until), per_page):
             yield await rows_as_dicts(NETLOG_COLS, rows)
+
+    async def export_account_comments(self, account_id: str, since: int, until: int,
+                                      per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in self._log_pages(PG_ACCOUNT_EXPORT_COMMENTS, (account_id, since, until, since, until),
+                                          per_page):
+            yield await rows_as_dicts(COMMENT_COLS, rows)

@@ -10,10 +10,10 @@ from typing import Any
 from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage.account_measures import (
+    ACCOUNT_EXPORT_COMMENTS,
     ACCOUNT_ROW_COLS,
     COMMENT_COLS,
     ERASED_ACCOUNT_KEYS,
-    EXPORTED_COMMENT,
     EXPORTED_POST,
     LIVE_COMMENTS_PAGE,
     POST_COLS,
@@ -26,6 +26,8 @@ from server.storage.postgres_changes import Conn, applies
 from server.storage.postgres_reads import PostgresReads
 from server.storage.public import CommentRow, PostRow, post_row
 from server.storage.sqlite_records import AUDIT_COLS, MEASURES_IN_RANGE, SANCTION_COLS
+
+PG_ACCOUNT_EXPORT_COMMENTS = numbered(ACCOUNT_EXPORT_COMMENTS)
 
 
 def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
@@ -93,15 +95,14 @@ class PostgresAccountMeasureReads(PostgresReads):
                                     bytes.fromhex(person))
         return [str(r[0]) for r in rows]
 
-    async def export_account(self, account_id: str, since: int, until: int) -> dict[str, Any]:
+    async def export_account(self, account_id: str, since: int, until: int, paged: bool = False
+                             ) -> dict[str, Any]:
         account = await self.account_row(account_id)
         posts = await rows_as_dicts(POST_COLS, await self._fetchall(
             numbered(f"SELECT {_cols(POST_COLS)} FROM posts WHERE account_id = ? AND {EXPORTED_POST} ORDER BY post_id"),
             account_id, since, until, since, until, since, until))
-        comments = await rows_as_dicts(COMMENT_COLS, await self._fetchall(
-            numbered(f"SELECT {_cols(COMMENT_COLS, 'c.')} FROM comments c JOIN posts p ON p.post_id = c.post_id"
-                     f" WHERE p.account_id = ? AND {EXPORTED_COMMENT} ORDER BY c.comment_id"),
-            account_id, since, until, since, until))
+        comments = [] if paged else await rows_as_dicts(COMMENT_COLS, await self._fetchall(
+            PG_ACCOUNT_EXPORT_COMMENTS, account_id, since, until, since, until))
         editors = await rows_as_dicts(("user_id", "added_at"), await self._fetchall(
             "SELECT user_id, added_at FROM account_editors WHERE account_id = $1 ORDER BY added_at, user_id",
             account_id))

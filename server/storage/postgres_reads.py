@@ -37,6 +37,7 @@ from server.storage.media import numbered
 from server.storage.postgres_changes import Conn, _count, append_audit, applies
 from server.storage.sqlite_records import (
     ACCOUNT_COLS,
+    ADDRESS_NETLOG,
     APPEAL_COLS,
     APPEAL_LIFTED,
     APPEALS_FOR,
@@ -458,10 +459,10 @@ class PostgresReads:
         async for rows in self._log_pages(sql, export_log_params(log, target_id, since, until, phone), per_page):
             yield await rows_as_dicts(cols, rows)
 
-    async def export_address(self, addresses: list[str], since: int, until: int) -> list[dict[str, Any]]:
-        return await rows_as_dicts(NETLOG_COLS, await self._fetchall(
-            f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE ts >= $1 AND ts < $2 AND ip = ANY($3::text[])"
-            " ORDER BY id", since, until, addresses))
+    async def export_address(self, addresses: list[str], since: int, until: int,
+                             per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in self._log_pages(ADDRESS_NETLOG, (since, until, addresses), per_page):
+            yield await rows_as_dicts(NETLOG_COLS, rows)
 
     async def export_user(self, user_id: str, since: int, until: int, paged: bool = False) -> dict[str, Any]:
         account = _dict(ACCOUNT_COLS, await self._fetchone(

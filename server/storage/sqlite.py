@@ -36,6 +36,7 @@ import aiosqlite
 
 from server.logs import Repeats
 from server.storage import activity, search_fold
+from server.storage.account_measures import ACCOUNT_EXPORT_COMMENTS, COMMENT_COLS
 from server.storage.base import (
     PROBE,
     BackupNoRoom,
@@ -1037,6 +1038,11 @@ class _ExportSnapshot(SqliteRecordReads, SqliteAccountMeasureReads):
                                   per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
         async for rows in self._log_pages(SQLITE_GROUP_NETLOG, (json.dumps(people), since, until), per_page):
             yield await rows_as_dicts(NETLOG_COLS, rows)
+
+    async def export_account_comments(self, account_id: str, since: int, until: int,
+                                      per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in self._log_pages(ACCOUNT_EXPORT_COMMENTS, (account_id, since, until, since, until), per_page):
+            yield await rows_as_dicts(COMMENT_COLS, rows)
 
 
 class _CommitFailed(Exception):

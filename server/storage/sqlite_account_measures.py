@@ -11,10 +11,10 @@ import aiosqlite
 from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage.account_measures import (
+    ACCOUNT_EXPORT_COMMENTS,
     ACCOUNT_ROW_COLS,
     COMMENT_COLS,
     ERASED_ACCOUNT_KEYS,
-    EXPORTED_COMMENT,
     EXPORTED_POST,
     LIVE_COMMENTS_PAGE,
     POST_COLS,
@@ -95,15 +95,15 @@ class SqliteAccountMeasureReads(SqliteReader):
                                     (bytes.fromhex(person),))
         return [str(r[0]) for r in rows]
 
-    async def export_account(self, account_id: str, since: int, until: int) -> dict[str, Any]:
+    async def export_account(self, account_id: str, since: int, until: int, paged: bool = False
+                             ) -> dict[str, Any]:
         rng = (since, until)
         account = await self.account_row(account_id)
         posts = await rows_as_dicts(POST_COLS, await self._fetchall(
             f"SELECT {_cols(POST_COLS)} FROM posts WHERE account_id = ? AND {EXPORTED_POST} ORDER BY post_id",
             (account_id, *rng, *rng, *rng)))
-        comments = await rows_as_dicts(COMMENT_COLS, await self._fetchall(
-            f"SELECT {_cols(COMMENT_COLS, 'c.')} FROM comments c JOIN posts p ON p.post_id = c.post_id"
-            f" WHERE p.account_id = ? AND {EXPORTED_COMMENT} ORDER BY c.comment_id", (account_id, *rng, *rng)))
+        comments = [] if paged else await rows_as_dicts(COMMENT_COLS, await self._fetchall(
+            ACCOUNT_EXPORT_COMMENTS, (account_id, *rng, *rng)))
         editors = await rows_as_dicts(("user_id", "added_at"), await self._fetchall(
             "SELECT user_id, added_at FROM account_editors WHERE account_id = ? ORDER BY added_at, user_id",
             (account_id,)))

@@ -213,6 +213,11 @@ _SQLITE_USER_EXPORT_MESSAGES = USER_EXPORT_MESSAGES.replace("$", "?")
 _SQLITE_USER_EXPORT_FIRST_PAGE = USER_EXPORT_FIRST_PAGE.replace("$", "?")
 _SQLITE_USER_EXPORT_PAGE = USER_EXPORT_PAGE.replace("$", "?")
 _SQLITE_MEMBERSHIP_ACTORS = MEMBERSHIP_ACTORS.replace("$", "?")
+# The network-log rows an address's export holds ($1, $2: the range; $3: the address's spellings), by id.
+ADDRESS_NETLOG = (f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE ts >= $1 AND ts < $2 AND ip = ANY($3::text[])"
+                  " ORDER BY id")
+_SQLITE_ADDRESS_NETLOG = (f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE ts >= ? AND ts < ?"
+                          " AND ip IN (SELECT value FROM json_each(?)) ORDER BY id")
 
 
 def export_log_params(log: str, target_id: str, since: int, until: int, phone_hmac: str | None
@@ -398,13 +403,14 @@ class SqliteRecordReads(SqliteReader):
         async for rows in self._log_pages(sql, export_log_params(log, target_id, since, until, phone), per_page):
             yield await rows_as_dicts(cols, rows)
 
-    async def export_address(self, addresses: list[str], since: int, until: int) -> list[dict[str, Any]]:
+    async def export_address(self, addresses: list[str], since: int, until: int,
+                             per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
         """The network-log rows written from any of ``addresses`` (the spellings of one address) with
-        ``since <= ts < until``, by id. Read through the time index: no index by address (one would hold
-        every batch of messages while it builds on a large service, for a rare operator command)."""
-        return await rows_as_dicts(NETLOG_COLS, await self._fetchall(
-            f"SELECT {_cols(NETLOG_COLS)} FROM netlog WHERE ts >= ? AND ts < ?"
-            " AND ip IN (SELECT value FROM json_each(?)) ORDER BY id", (since, until, json.dumps(addresses))))
+        ``since <= ts < until``, by id, ``per_page`` at a time (``_log_pages``). Read through the time
+        index: no index by address (one would hold every batch of messages while it builds on a large
+        service, for a rare operator command)."""
+        async for rows in self._log_pages(_SQLITE_ADDRESS_NETLOG, (since, until, json.dumps(addresses)), per_page):
+            yield await rows_as_dicts(NETLOG_COLS, rows)
 
     async def export_user(self, user_id: str, since: int, until: int, paged: bool = False) -> dict[str, Any]:
         """A user's records with ``since <= ts < until``.

@@ -1,7 +1,8 @@
-"""A user's export, and a group's, read their rows a page at a time and write each page before reading
-the next: no read of the export returns more than a page of rows, and the export's memory stays far
-below that of the rows it writes. Read whole, a user's million messages (or a large group's record and
-membership log) grew the server's memory without bound. Both backends; the rows are written straight
+"""A user's export, a group's, an address's and a public account's read their rows a page at a time and
+write each page before reading the next: no read of the export returns more than a page of rows, and the
+export's memory stays far below that of the rows it writes. Read whole, a user's million messages (or a
+large group's record and membership log, the network log behind a carrier's shared address, a popular
+account's comments) grew the server's memory without bound. Both backends; the rows are written straight
 into the store (20,000 messages), not sent through the wire."""
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ MESSAGES = 20_000  # (a tenth of them another user's, in the same groups and tim
 PER_PAGE = 1_000
 LOGS = 2_500  # the user's network-log rows; the group's membership-log rows
 AUDITS = 300  # record entries about the user, in the group
+SHARED = 600  # network-log rows from the user's address spelled inside IPv6, half of them bob's, half no one's
+COMMENTS = 2_500  # comments on the public account's posts, by bob and by a user not in memory
 TS = 1_700_000_000_000
 GID = "900000001"
+AID = "700000001"
 GROUPS = (GID, "900000002", "900000003")
 TEXT = "这是一条很长的消息，" * 20  # (200 characters)
 
@@ -45,6 +49,22 @@ _FILL = [
      " FROM n"), LOGS),
     (("INSERT INTO membership_log (group_id, user_id, action, ts, actor_id)"
      " SELECT '900000001', 'm' || i, 'join', {ts} + i, NULL FROM n"), LOGS),
+    # The address 10.0.0.1 (u1's above) spelled as a listener on both IP versions gives it, and another
+    # address: none of the latter's rows in its export.
+    (("INSERT INTO netlog (ts, kind, user_id, ip, detail) SELECT {ts} + i,"
+      " CASE WHEN i % 2 = 0 THEN 'login' ELSE 'unauthenticated' END, CASE WHEN i % 2 = 0 THEN 'u2' END,"
+      " CASE WHEN i % 7 = 0 THEN '10.0.0.2' ELSE '::ffff:10.0.0.1' END, '{{\"n\": ' || i || '}}' FROM n"),
+     SHARED * 7 // 6),
+    # A public account of u1's: three posts, their comments (every fifth hidden by the account's editor).
+    (("INSERT INTO accounts (account_id, name, name_key, category, subject_type, subject_key, owner_id,"
+      " credit_score, created_at) SELECT '700000001', 'a', 'a', 'culture', 'individual', 'k', 'u1', 100, {ts}"
+      " FROM n"), 1),
+    (("INSERT INTO posts (post_id, account_id, author_id, title, body, comments_mode, ts)"
+      " SELECT i, '700000001', 'u1', 't' || i, 'b', 'open', {ts} + i FROM n"), 3),
+    (("INSERT INTO comments (post_id, user_id, text, ts, status, moderated_by, moderated_at)"
+      " SELECT 1 + i % 3, CASE WHEN i % 2 = 0 THEN 'u2' ELSE 'u3' END, '{text}' || i, {ts} + i,"
+      " CASE WHEN i % 5 = 0 THEN 'hidden' ELSE 'visible' END, CASE WHEN i % 5 = 0 THEN 'u1' END,"
+      " CASE WHEN i % 5 = 0 THEN {ts} + i + 1 END FROM n"), COMMENTS),
 ]
 
 
@@ -222,3 +242,42 @@ async def test_a_groups_export_reads_its_membership_log_and_record_a_page_at_a_t
     lines = {f["name"]: f["lines"] for f in paged["files"]}
     assert lines["membership.jsonl"] == LOGS and lines["audit.jsonl"] == AUDITS + 1, lines
     assert 0 < max(spy.most.values()) <= 100, spy.most
+
+
+async def test_an_address_export_reads_its_network_log_a_page_at_a_time(
+        filled: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = filled
+    monkeypatch.setattr(export, "MESSAGES_PER_READ", 10**6)
+    whole = await _export(app, tmp_path / "whole", address="10.0.0.1")  # (one page: as read whole before)
+    spy = _spied(app)
+    monkeypatch.setattr(export, "MESSAGES_PER_READ", 100)
+    out = tmp_path / "paged"
+    paged = await _export(app, out, address="10.0.0.1")
+    assert paged["files"] == whole["files"]  # the same files, byte for byte (an address's has no audit.jsonl)
+    lines = {f["name"]: f["lines"] for f in paged["files"]}
+    assert lines == {"netlog.jsonl": LOGS + SHARED, "users.jsonl": 2}, lines
+    ids = [row["id"] for row in map(json.loads, (out / "netlog.jsonl").open())]
+    assert ids == sorted(set(ids))  # (every row once, in order)
+    users = [json.loads(line) for line in (out / "users.jsonl").open()]
+    assert [(u["username"], u["rows"], u["first_ts"]) for u in users] == [
+        ("alice", LOGS, TS + 1), ("bob", SHARED // 2, TS + 2)], users  # (counted across pages, in first-seen order)
+    assert spy.most == {"export_address": 100}, spy.most
+
+
+async def test_an_accounts_export_reads_its_comments_a_page_at_a_time(
+        filled: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = filled
+    monkeypatch.setattr(export, "MESSAGES_PER_READ", 10**6)
+    whole = await _export(app, tmp_path / "whole", account_id=AID)
+    spy = _spied(app)
+    monkeypatch.setattr(export, "MESSAGES_PER_READ", 100)
+    out = tmp_path / "paged"
+    paged = await _export(app, out, account_id=AID)
+    assert _files(paged) == _files(whole)  # the same files, byte for byte, in the same order
+    lines = {f["name"]: f["lines"] for f in paged["files"]}
+    assert lines["comments.jsonl"] == COMMENTS and lines["posts.jsonl"] == 3, lines
+    comments = [json.loads(line) for line in (out / "comments.jsonl").open()]
+    assert [c["comment_id"] for c in comments] == sorted({c["comment_id"] for c in comments})
+    assert {(c["user_id"], c["username"]) for c in comments} == {("u2", "bob"), ("u3", None)}
+    assert 0 < max(spy.most.values()) <= 100, spy.most
+    assert spy.most["export_account_comments"] == 100, spy.most
