@@ -24,6 +24,7 @@ from server.handlers.common import (
     announce_rename,
     check_agreement,
     commit,
+    member_in_store,
     membership_claimed,
     membership_decided,
     membership_in_flight,
@@ -815,7 +816,8 @@ async def delete_account(ctx: Context, sess: Session, req: rq.DeleteAccount, enc
         user.deleted = False
         requested.undo()  # (the memberships: decided, after this)
         for gid, by in invited.items():
-            if (g := groups.get(gid)) is not None and g.alive:  # (one ended meanwhile lapsed its invitations)
+            # (one ended meanwhile lapsed its invitations; a join stored meanwhile used it up)
+            if (g := groups.get(gid)) is not None and g.alive and not member_in_store(g, uid):
                 g.invited.setdefault(uid, by)
 
     def decided(stored: bool) -> None:

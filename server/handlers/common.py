@@ -285,7 +285,8 @@ def lapse_requests(users: dict[str, User], g: Group, cause: JoinEndCause) -> Non
     """Once a group's end is stored (with :class:`DropGroupRequests`): its pending join requests and
     invitations go from memory, and each requester learns that theirs will never be decided (a
     client showed it pending for good; the managers who would have decided it are gone)."""
-    requesters = list(g.join_requests)
+    # (Not one whose join is still in flight: stored, it used the request up; its answer tells them.)
+    requesters = [uid for uid in g.join_requests if uid not in g.members]
     g.join_requests.clear()
     g.invited.clear()
     for uid in requesters:
@@ -429,6 +430,16 @@ def banned_now(ctx: Context, g: Group, uid: str) -> bool:
     invitation then: the ban's write removed them from the store (a ban claimed after the op)."""
     ban = g.bans.get(uid)
     return ban is not None and moderation.ban_in_force(ban.until, ctx.now_ms())
+
+
+def member_in_store(g: Group, uid: str) -> bool:
+    """Whether the store holds ``uid``'s membership of ``g`` as of the writes decided so far (memory's,
+    when none about it is in flight; else :attr:`MembershipWrites.stored`). For the undo of a write that
+    took ``uid``'s join request or invitation out of memory: a join stored meanwhile dropped them from
+    the store (``AddMember``), and put back they would be a member's, which no write would ever take
+    out (nor does the store hold one for a member: an invitation or a request is made for a non-member)."""
+    writes = g.membership_writes.get(uid) if g.membership_writes is not None else None
+    return (writes.stored is not None) if writes is not None else uid in g.members
 
 
 def level_of(ctx: Context, user: User) -> int:

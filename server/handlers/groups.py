@@ -18,7 +18,6 @@ from protocol.errors import ContractError
 from server.fanout import publish, publish_elsewhere
 from server.handlers import handler, screening
 from server.handlers.common import (
-    banned_now,
     caps_of,
     check_agreement,
     check_not_banned,
@@ -28,6 +27,7 @@ from server.handlers.common import (
     joining,
     level_of,
     live_group,
+    member_in_store,
     member_of,
     membership_claimed,
     membership_decided,
@@ -259,12 +259,13 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
     g.joined_high = max(g.joined_high, g.last_seq)
     admission = Admission(joined)
     user.add_group(g.group_id)
-    requested = g.join_requests.pop(uid, None)
-    # The invitation stays until the join is stored (``stored``, below): one refused left it standing
-    # in the store, and taken out of memory here it was gone for good whenever the undo could not put
-    # it back (a ban claimed meanwhile, which the store then refused too), or when it was stored while
-    # this join was in flight (invite's ``stored`` saw them a member). Nobody else uses it meanwhile:
-    # another join of theirs waits for this one (settled_member), an invite of them too.
+    # Their invitation and join request stay until the join is stored (``stored``, below): one refused
+    # left them standing in the store, and taken out of memory here they were gone for good whenever
+    # the undo could not put them back (a ban claimed meanwhile, which the store then refused too), or
+    # when one was stored while this join was in flight (invite's ``stored`` saw them a member), and a
+    # request whose own write the store refused meanwhile came back with this join's undo. Nobody else
+    # uses them meanwhile: another join of theirs waits for this one (settled_member), an invite of
+    # them too, and an approval or a rejection of the request (listed meanwhile: the store holds it).
     if rider is not None:
         rider.claim()
 
@@ -273,16 +274,18 @@ async def admit(ctx: Context, g: Group, user: User, action: str, actor: str | No
         # group's with this claim: membership_decided, after this.)
         if before is not None:
             g.departed.setdefault(uid, before)
-        if not banned_now(ctx, g, uid) and requested is not None:  # (a ban meanwhile removed it from the store)
-            g.join_requests.setdefault(uid, requested)
         if rider is not None:
             rider.undo()
         if counted_at is not None:  # a join refused joined nothing: it counts against no limit
             ctx.joins_per_user.take_back(uid, counted_at)
 
+    requested: int | None = None  # the join request the stored join used up
+
     def stored(done: bool) -> None:
-        if done:  # AddMember dropped their invitation (any stored before it: an invite of a joining user waits)
+        nonlocal requested
+        if done:  # AddMember dropped their invitation and request (any stored before it, as above)
             g.invited.pop(uid, None)
+            requested = g.join_requests.pop(uid, None)
         membership_decided(g, user, writes, done, joined)
 
     # check_room's, decided again by the store
@@ -568,8 +571,8 @@ class ClosedRequests:
         for gid, ts in self.asked.items():
             g = self.ctx.state.groups.get(gid)
             # (a group ended meanwhile lapsed its requests: lapse_requests, with its end's write; it may
-            # have left memory since, State.retire)
-            if g is not None and g.alive:
+            # have left memory since, State.retire. A join of theirs stored meanwhile used it up.)
+            if g is not None and g.alive and not member_in_store(g, self.uid):
                 g.join_requests.setdefault(self.uid, ts)
 
     def drops(self) -> list[ch.Change]:

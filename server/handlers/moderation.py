@@ -27,6 +27,7 @@ from server.handlers.common import (
     banned_now,
     commit,
     live_group,
+    member_in_store,
     member_of,
     membership_claimed,
     membership_decided,
@@ -125,7 +126,8 @@ async def ban(ctx: Context, sess: Session, req: rq.Ban, enc: Encoding) -> None:
                 g.bans[uid] = earlier
             else:
                 del g.bans[uid]
-        if not banned_now(ctx, g, uid):
+        # (Not what a join of theirs stored meanwhile used up: its undo had left them to be dropped then.)
+        if not banned_now(ctx, g, uid) and not member_in_store(g, uid):
             if requested is not None:
                 g.join_requests.setdefault(uid, requested)
             if invited_by is not None:
