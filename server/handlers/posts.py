@@ -35,6 +35,7 @@ from server.handlers.accounts import message_bucket
 from server.handlers.common import check_agreement, commit, still_active
 from server.handlers.media import attachments_for, mark_attached, signed_url
 from server.handlers.public_accounts import (
+    account_audience,
     audit,
     find_account,
     level_of,
@@ -118,8 +119,8 @@ def announce_post(ctx: Context, a: Account, post_id: int, title: str, ts: int) -
     """``post``: a post is published (``publish``, or the platform's release of a held one). To the
     account's subscribers online and to its owner's and editors' connections, each once: the
     managers' open list shows a new post, or a held one as released, without asking again."""
-    audience = set(a.online).union(manager_sessions(ctx, a))
-    publish_many(audience, ev.PostEvent(account_id=a.account_id, post_id=str(post_id), title=title, ts=ts))
+    publish_many(account_audience(ctx, a),
+                 ev.PostEvent(account_id=a.account_id, post_id=str(post_id), title=title, ts=ts))
 
 
 def announce_post_gone(ctx: Context, a: Account, post_id: int, held: bool) -> None:
@@ -128,8 +129,8 @@ def announce_post_gone(ctx: Context, a: Account, post_id: int, held: bool) -> No
     online, who got its ``post`` event (through the same queue, so never before it), and to its owner's
     and editors' connections, each once; for a post still held only to these: nobody else was ever
     told it exists."""
-    audience = set(manager_sessions(ctx, a)) if held else set(a.online).union(manager_sessions(ctx, a))
-    publish_many(audience, ev.PostDeleted(account_id=a.account_id, post_id=str(post_id)))
+    publish_many(account_audience(ctx, a, managers_only=held),
+                 ev.PostDeleted(account_id=a.account_id, post_id=str(post_id)))
 
 
 def announce_comment_gone(ctx: Context, a: Account, post: PostRow | None, comment_id: int, author_id: str,
@@ -417,8 +418,8 @@ async def set_post_comments(ctx: Context, sess: Session, req: rq.SetPostComments
         modes[post_id] = mode.value  # (no await since the write)
     fields = _mode_fields(ctx, a, mode)
     # To whom the post went (see announce_post_gone); the caller's other connections too.
-    audience = set(manager_sessions(ctx, a)) if held else set(a.online).union(manager_sessions(ctx, a))
-    publish_many(audience, ev.PostComments(account_id=a.account_id, post_id=str(post_id), **fields))
+    publish_many(account_audience(ctx, a, managers_only=held),
+                 ev.PostComments(account_id=a.account_id, post_id=str(post_id), **fields))
     return fields
 
 

@@ -91,6 +91,14 @@ def manager_sessions(ctx: Context, a: Account) -> list[Session]:
     return [s for uid in (a.owner_id, *a.editors) if uid in users for s in users[uid].sessions]
 
 
+def account_audience(ctx: Context, a: Account, *, managers_only: bool = False) -> set[Session]:
+    """Who is told of what account ``a`` shows (a post, its end, a comment mode, its name): its
+    subscribers online and its owner's and editors' connections, each once; with ``managers_only``
+    (a post still held: nobody else was told it exists) the latter alone."""
+    managers = set(manager_sessions(ctx, a))
+    return managers if managers_only else managers.union(a.online)
+
+
 def announce_account(ctx: Context, a: Account, *, name: str | None = None, intro: str | None = None) -> None:
     """[ext] ``account_updated``: account ``a`` shows a new ``name`` or ``intro`` (the ones given), once
     stored. To its subscribers online (their lists and an open page or post of the account name it) and
@@ -98,8 +106,7 @@ def announce_account(ctx: Context, a: Account, *, name: str | None = None, intro
     held for review: only what the account shows."""
     if name is None and intro is None:
         return
-    audience = set(a.online).union(manager_sessions(ctx, a))
-    publish_many(audience, ev.AccountUpdated(account_id=a.account_id, name=name, intro=intro))
+    publish_many(account_audience(ctx, a), ev.AccountUpdated(account_id=a.account_id, name=name, intro=intro))
 
 
 def audit(ctx: Context, user: User, action: str, a: Account, /, **detail: Any) -> ch.Audit:
