@@ -25,8 +25,8 @@ def test_two_browsers_register_and_chat_live(browser: Any, server: ServerProcess
     bob = new_page(browser, server)
     assert alice.locator("#login-form").is_visible()  # the app opens on the login screen, in Chinese
     assert alice.inner_text("#login-submit") == "登录"
-    register(alice, server, display="Alice")
-    register(bob, server, display="Bob")
+    register(alice, server, display="Alice", form=True)
+    register(bob, server, display="Bob", form=True)
     gid = create_group(alice, "茶话会")
     join_group(bob, gid)
     bob.wait_for_selector(f'.group-item[data-gid="{gid}"]')
