@@ -113,7 +113,11 @@ class PagePool:
     def _reset(page: Any) -> bool:
         """The page at ``about:blank`` with nothing kept of the sites it was at; False if that failed."""
         try:
-            page.goto("about:blank", timeout=5000)
+            # Navigated by the page itself, not page.goto: the server's pages are sent with
+            # Cross-Origin-Opener-Policy: same-origin, and a browser-initiated about:blank (no COOP)
+            # swapped the page into a new renderer process, and the next test's page into another.
+            with page.expect_navigation(url="about:blank", timeout=5000):
+                page.evaluate("() => { location.href = 'about:blank'; }")
             for origin in page._qg_origins:
                 _clear(page, origin)
             page._qg_origins.clear()
