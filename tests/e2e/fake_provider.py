@@ -119,8 +119,12 @@ class FakeProvider:
         self._server.server_close()
 
     def config(self, *, sms: bool = False, id_verifier: bool = False, trust: bool = True,
-               timeout: float = 1.0, retries: int = 2) -> str:
-        """The ``[identity]`` keys (appended to the harness's section) that point at this fake."""
+               timeout: float = 5.0, retries: int = 2) -> str:
+        """The ``[identity]`` keys (appended to the harness's section) that point at this fake. The
+        timeout bounds each whole attempt (a new TLS connection to this fake, in the test's process):
+        tests of timing pass their own; at 1 s, the default until 2026-12-07, an attempt meant to
+        succeed timed out under a full suite's load (``test_http_sms_retries_with_the_same_request_id_then_succeeds``
+        failed once with "the SMS service is unavailable")."""
         lines = [f"provider_timeout_seconds = {timeout}", f"provider_retries = {retries}"]
         if trust:
             lines.append(f'provider_ca_file = "{self.ca_file}"')

@@ -139,7 +139,7 @@ async def test_http_id_verifier_match_verifies(fake, start):
 async def test_an_account_cancelled_while_its_number_is_checked_is_not_verified(fake, start):
     """The outside register answers slowly; meanwhile another connection cancels the account. No name
     and number are sealed into the cancelled account (it would count against the number's cap)."""
-    srv = start(fake.config(id_verifier=True))
+    srv = start(fake.config(id_verifier=True, timeout=1.0))
     fake.default = Answer(200, {"result": "match"}, delay=0.6)  # (within the verifier's 1 s timeout)
     c = await _registered(srv)
     username = (await c.request("me"))["username"]
