@@ -250,18 +250,22 @@ class ServerProcess:
     async def client(self, encoding: str = "msgpack") -> Client:
         return await Client.connect(self.url, encoding=encoding)
 
+    async def register(self, c: Client, name: str, display_name: str) -> str:
+        """Register ``name`` (password ``password123``) on connection ``c`` with a new phone and the
+        code sent to it, as the registration form does; the phone."""
+        phone = new_phone()
+        await c.request("request_code", phone=phone)
+        await c.request("register", username=name, password="password123", phone=phone,
+                        code=self.last_code(phone), display_name=display_name)
+        return phone
+
     async def user(self, name: str | None = None, *, verify_id: bool = False,
                    encoding: str = "msgpack") -> Client:
         """A registered, logged-in client (optionally with a verified identity)."""
         n = next(_ids)
         name = name or f"user{n}"
-        phone = new_phone()
         c = await self.client(encoding)
-        await c.request("request_code", phone=phone)
-        await c.request(
-            "register", username=name, password="password123", phone=phone,
-            code=self.last_code(phone), display_name=name.title(),
-        )
+        phone = await self.register(c, name, name.title())
         await c.login(name, "password123")
         c.username = name  # type: ignore[attr-defined]
         c.phone = phone  # type: ignore[attr-defined]

@@ -233,12 +233,9 @@ def register(page: Any, srv: ServerProcess, name: str | None = None, display: st
 
 
 async def _register_by_client(srv: ServerProcess, name: str, display: str) -> None:
-    phone = new_phone()
     client = await srv.client()
     try:
-        await client.request("request_code", phone=phone)
-        await client.request("register", username=name, password="password123", phone=phone,
-                             code=srv.last_code(phone), display_name=display)
+        await srv.register(client, name, display)
     finally:
         await client.close()
 
