@@ -139,23 +139,28 @@ async def test_http_id_verifier_match_verifies(fake, start):
 async def test_an_account_cancelled_while_its_number_is_checked_is_not_verified(fake, start):
     """The outside register answers slowly; meanwhile another connection cancels the account. No name
     and number are sealed into the cancelled account (it would count against the number's cap)."""
-    srv = start(fake.config(id_verifier=True, timeout=1.0))
-    fake.default = Answer(200, {"result": "match"}, delay=0.6)  # (within the verifier's 1 s timeout)
+    # The answer comes 1.5 s after the request arrives, well within the verifier's 5 s: on a loaded
+    # machine the request itself (a new TLS connection to a fake served by this busy process) can
+    # take a second to arrive, and the cancellation must land while the answer is still pending.
+    srv = start(fake.config(id_verifier=True, timeout=5.0))
+    fake.default = Answer(200, {"result": "match"}, delay=1.5)
     c = await _registered(srv)
     username = (await c.request("me"))["username"]
     other = await srv.client()
     await other.login(username, "password123")
     verifying = asyncio.ensure_future(c.call("verify_identity", legal_name="张三", id_number=new_id_number()))
-    for _ in range(50):
+    for _ in range(200):
         if fake.seen:
             break
         await asyncio.sleep(0.02)
     assert fake.seen
+    answered_at = asyncio.get_running_loop().time() + 1.5
     assert (await other.call("delete_account", password="password123"))["ok"]
     # (the cancellation closes that connection too: its answer may never come)
     [answer] = await asyncio.gather(verifying, return_exceptions=True)
     assert isinstance(answer, ConnectionError) or answer["code"] == "unauthenticated", answer
-    await asyncio.sleep(1.0)  # past the register's answer, and a write it would have queued
+    # past the register's answer, and a write it would have queued
+    await asyncio.sleep(max(0.0, answered_at - asyncio.get_running_loop().time()) + 1.0)
     assert srv.db_rows("SELECT id_verified_at FROM users WHERE username = ?", username) == [(None,)]
 
 
