@@ -136,7 +136,7 @@ class App:
         self.job_ended = asyncio.Event()  # a background job ended unexpectedly: run() stops the server
         self.job_ended_why = ""
         self._record_open = False
-        self.monitor = LoopMonitor(STALL_LOG_MS, self.store.in_flight)
+        self.monitor = LoopMonitor(STALL_LOG_MS, self.store.in_flight, cfg.server.loop_monitor_tick_ms / 1000)
         self.quiet_connections = netlog.QuietConnections()
         self.purge_refused: str | None = None
         self.purges_by_hand = 0

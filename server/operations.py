@@ -45,7 +45,8 @@ access_log = logging.getLogger("qunguan.access")
 RESTART_KEYS = (
     "server.host", "server.port", "server.listen_backlog", "server.handshake_timeout_seconds",
     "server.max_frame_bytes", "server.max_frame_bytes_before_login", "server.compression",
-    "server.log_json", "server.tls_cert", "server.tls_key",  # TLS on/off; a new certificate is reloaded
+    "server.log_json", "server.loop_monitor_tick_ms",
+    "server.tls_cert", "server.tls_key",  # TLS on/off; a new certificate is reloaded
     "storage.url", "storage.command_timeout_seconds", "storage.lock_timeout_seconds",
     "cluster.broker_url", "cluster.node_id", "cluster.name", "cluster.lease_seconds", "cluster.request_timeout_seconds",
     "groups.activity_window_days",

@@ -89,3 +89,32 @@ def test_a_collection_on_another_thread_while_a_verdict_reads_the_passes_fails_n
         stop.set()
         worker.join()
         sys.setswitchinterval(interval)
+
+
+async def test_a_coarser_tick_wakes_the_loop_less_and_still_logs_a_long_stall(caplog):
+    """``server.loop_monitor_tick_ms``: ten ticks a second at 100 ms, not a hundred; a stall longer
+    than the threshold plus a tick is logged all the same."""
+    mon = LoopMonitor(threshold_ms=50, tick_s=0.1)
+    mon.start()
+    try:
+        await asyncio.sleep(0.55)
+        assert 3 <= len(mon.lag_samples) <= 6, len(mon.lag_samples)
+        with caplog.at_level(logging.WARNING, logger="qunguan.loop"):
+            time.sleep(0.25)  # holds up the next tick by at least 150 ms
+            await asyncio.sleep(0.15)
+        assert mon.stalls == 1 and mon.max_lag_ms >= 140
+        assert caplog.records[-1].getMessage().startswith("event loop stalled")
+    finally:
+        await mon.stop()
+    ticks = len(mon.lag_samples)
+    await asyncio.sleep(0.25)
+    assert len(mon.lag_samples) == ticks  # stopped: no tick after stop()
+
+
+def test_the_configured_tick_reaches_the_servers_monitor(tmp_path):
+    from server.app import App
+    from server.config import load_config
+
+    path = tmp_path / "q.toml"
+    path.write_text(f'[server]\nloop_monitor_tick_ms = 250\n[storage]\nurl = "sqlite:///{tmp_path}/q.db"\n')
+    assert App(load_config(path)).monitor.tick_s == 0.25
