@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
+
+import pytest
 
 PYCACHE = Path(tempfile.gettempdir()) / "qunguan-test-pycache"
 
@@ -35,3 +38,18 @@ def _hypothesis_without_deadlines() -> None:
 
 
 _hypothesis_without_deadlines()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before a test that does not use the browser, close the one the browser tests before it left open
+    (tests/web/browser.py: shared_browser): Playwright's sync API holds this thread's event loop as
+    running, and the asyncio tests and ``asyncio.run`` need the thread's loop for their own."""
+    web = sys.modules.get("tests.web.browser")
+    if web is not None and not set(web.BROWSER_FIXTURES) & set(getattr(item, "fixturenames", ())):
+        web.close_shared_browser()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    web = sys.modules.get("tests.web.browser")
+    if web is not None:
+        web.close_shared_browser()

@@ -6,17 +6,31 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import threading
 import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 from client_demo.client import Client
 from tests.e2e.harness import ServerProcess, new_phone, open_group
 from tests.web.pool import PagePool
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium, in two packages built from one source (one version, the same Blink and V8):
+# ``chromium``, the browser people run, and ``chromium-headless-shell``, the same engine without the
+# browser's own layer (windows, profile services, its UI), which is what Playwright itself runs for
+# headless tests. The browser tests run in the shell where it is installed (.ci/run installs both):
+# the 305 browser tests took 40 % less CPU in it than in the full browser (measured 2026-12-08,
+# ``pytest -n 4 tests/web``: 285 against 491 CPU-seconds, all passing in both). The full browser
+# still runs the chat end to end (tests/web/test_chat.py, ``full_browser``), and all of them with
+# ``QUNGUAN_TEST_CHROMIUM=/usr/bin/chromium``.
+FULL_CHROMIUM = "/usr/bin/chromium"
+HEADLESS_SHELL = "/usr/lib/chromium/chromium-headless-shell"
+CHROMIUM = os.environ.get("QUNGUAN_TEST_CHROMIUM") or (
+    HEADLESS_SHELL if Path(HEADLESS_SHELL).exists() else FULL_CHROMIUM)
+BROWSER_FIXTURES = ("browser", "full_browser")  # the tests that use the shared Playwright (conftest.py)
 # Beside headless and no sandbox (root): Chromium's services a test never uses, and fewer processes
 # (no site isolation: one test's pages are all at one origin; the GPU work in the browser process, and
 # no GPU compositing, which is software here anyway). Chromium spends about 40 % of the whole suite's
@@ -152,8 +166,67 @@ def admin_ok(srv: ServerProcess, *args: str) -> str:
     return out
 
 
-def launch(pw: Any) -> Any:
-    return pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+def launch(pw: Any, executable: str = CHROMIUM) -> Any:
+    return pw.chromium.launch(executable_path=executable, args=ARGS)
+
+
+# The browser the browser tests of this process share: (Playwright, its browser), or None.
+_shared: tuple[Any, Any] | None = None
+
+
+def shared_browser() -> Any:
+    """This process's browser, launched by the first test that asks and kept for the next ones.
+
+    A launch and close cost Chromium and Playwright's driver about two CPU-seconds (measured
+    2026-12-08), once per test module and process when each module had a browser of its own. It is
+    closed by :func:`close_shared_browser` before any test that does not ask for it (tests/conftest.py):
+    Playwright's sync API holds the thread's asyncio loop as running, so neither an asyncio test nor
+    ``asyncio.run`` could run beside it."""
+    global _shared
+    if _shared is not None and _shared[1].is_connected():
+        return _shared[1]
+    close_shared_browser()  # (one that crashed, if any)
+    from playwright.sync_api import sync_playwright
+
+    from tests.web.pool import PagePool
+
+    pw = sync_playwright().start()
+    try:
+        b = launch(pw)
+    except BaseException:
+        pw.stop()
+        raise
+    b.pool = PagePool()
+    _shared = (pw, b)
+    return b
+
+
+def launch_full_browser() -> Any:
+    """Debian's full Chromium, driven by the shared browser's Playwright (one sync Playwright a
+    thread); its pages are not pooled, and the caller closes it."""
+    shared_browser()
+    assert _shared is not None
+    return launch(_shared[0], FULL_CHROMIUM)
+
+
+def give_back_pages() -> None:
+    """At a test's end: its pages closed, or given back to the shared browser's pool (tests/web/pool.py)."""
+    if _shared is not None:
+        _shared[1].pool.give_back_or_close(_shared[1])
+
+
+def close_shared_browser() -> None:
+    """Close the shared browser, if one is open, and the Playwright that drove it."""
+    global _shared
+    if _shared is None:
+        return
+    pw, b = _shared
+    _shared = None
+    try:
+        with contextlib.suppress(Exception):  # (a browser that already went away)
+            b.close()
+    finally:
+        pw.stop()
 
 
 def new_page(browser: Any, srv: ServerProcess, *, width: int = 1200, height: int = 800, lang: str = "zh-CN",

@@ -1,4 +1,5 @@
-"""Browser tests: one headless Debian Chromium per module, a fresh context (own storage) per user."""
+"""Browser tests: one headless Debian Chromium per test process, shared by the browser tests that
+run one after another, a fresh context (own storage) per user."""
 
 from __future__ import annotations
 
@@ -8,22 +9,29 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import ServerProcess
-from tests.web.browser import CHROMIUM, Background, launch
-from tests.web.pool import PagePool, track_changes
+from tests.web.browser import CHROMIUM, FULL_CHROMIUM, Background, give_back_pages, launch_full_browser, shared_browser
+from tests.web.pool import track_changes
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 track_changes()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+@pytest.fixture
+def browser() -> object:
+    """The process's shared browser (tests/web/browser.py: shared_browser), launched if none is open."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (.ci/run installs Debian's chromium)")
-    with playwright_api.sync_playwright() as pw:
-        b = launch(pw)
-        b.pool = PagePool()
-        yield b
-        b.close()
+        pytest.skip(f"{CHROMIUM} is missing (.ci/run installs Debian's chromium and chromium-headless-shell)")
+    return shared_browser()
+
+
+@pytest.fixture
+def full_browser() -> Iterator[object]:
+    """Debian's full Chromium (/usr/bin/chromium), for the tests that run in the browser people use."""
+    if not Path(FULL_CHROMIUM).exists():
+        pytest.skip(f"{FULL_CHROMIUM} is missing (.ci/run installs Debian's chromium)")
+    b = launch_full_browser()
+    yield b
+    b.close()
 
 
 @pytest.fixture(autouse=True)
@@ -34,8 +42,7 @@ def _pages_closed_after_each_test(request: pytest.FixtureRequest) -> Iterator[No
     server: about a tenth of a core for 16 of them (measured on 2026-12-05)."""
     yield
     if "browser" in request.fixturenames:
-        b = request.getfixturevalue("browser")
-        b.pool.give_back_or_close(b)
+        give_back_pages()
 
 
 @pytest.fixture

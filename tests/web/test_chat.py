@@ -21,6 +21,16 @@ from tests.web.browser import (
 
 
 def test_two_browsers_register_and_chat_live(browser: Any, server: ServerProcess) -> None:
+    _register_and_chat(browser, server)
+
+
+def test_two_people_register_and_chat_live_in_the_full_browser(full_browser: Any, server: ServerProcess) -> None:
+    """The same in Debian's full Chromium, the browser people run (the other tests use its headless
+    shell: tests/web/browser.py, CHROMIUM)."""
+    _register_and_chat(full_browser, server)
+
+
+def _register_and_chat(browser: Any, server: ServerProcess) -> None:
     alice = new_page(browser, server)
     bob = new_page(browser, server)
     assert alice.locator("#login-form").is_visible()  # the app opens on the login screen, in Chinese

@@ -72,6 +72,8 @@ def test_text_typed_in_the_settings_survives_live_redraws(browser: Any, server: 
     assert page.input_value("#announcement-text") == "今晚七点开会"
     # ... and saved, the field follows the group again
     page.click("#announcement-save")
+    # (the save's own event came: dave's change goes after it, not before it at the server)
+    expect(lines).to_have_count(said + 2)
     expect(page.locator("#announcement-text")).to_have_value("今晚七点开会")
     bg.run(dave.request("set_announcement", group_id=gid, text="戴夫又改了"))
     expect(page.locator("#announcement-text")).to_have_value("戴夫又改了")
