@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import signal
 import sys
 
 
+@functools.cache
 def _build_parser() -> argparse.ArgumentParser:
+    """The command line's parser, built once a process (argparse looks up a translation for each
+    help text: some 9 ms of a test server's start, each built again in every fork of the tests' zygote)."""
     p = argparse.ArgumentParser(prog="qunguan", description="qunguan group-chat server")
     sub = p.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="start the server (the default)")

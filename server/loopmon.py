@@ -40,7 +40,7 @@ log = logging.getLogger("qunguan.loop")
 
 TICK = 0.01  # seconds between ticks, by default
 KEEP_GC = 64  # recent GC passes remembered
-STEAL_EVERY = 100  # default ticks (a second) between readings of the machine's steal time
+STEAL_EVERY_S = 1.0  # seconds between readings of the machine's steal time
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -177,7 +177,7 @@ class LoopMonitor:
                 self.last_verdict += f"; machine steal {stolen_ms:.0f} ms in the last {now - self._steal_at:.1f} s"
             self._steal, self._steal_at, self._ticks = steal_now, now, 0
             log.warning("event loop stalled %.0f ms: %s", lag_ms, self.last_verdict)
-        elif self._ticks * self.tick_s >= STEAL_EVERY * TICK:
+        elif self._ticks * self.tick_s >= STEAL_EVERY_S:
             self._steal, self._steal_at, self._ticks = _steal(), now, 0
 
     def verdict(self, lag_ms: float, window_s: float) -> str:

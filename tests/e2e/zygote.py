@@ -61,6 +61,11 @@ def _preload() -> None:
     from server.storage import search_fold
 
     search_fold.fold_table()  # (each store's open builds it once a process: before the forks, here)
+    from server.cli import _build_parser
+    from server.config import load_config
+
+    _build_parser()  # (cached: a fork parses its argv with it)
+    load_config(None)  # (compiles the settings' patterns into re's cache, which a fork inherits)
     import encodings.idna  # noqa: F401 - (what the server's first lookup of a host name imports)
 
     import uvloop  # noqa: F401
