@@ -17,7 +17,7 @@ default, ``server.loop_monitor_tick_ms``; with one ``pread`` of the thread's sch
 /proc/stat once a second) and a GC callback that only reads a clock. The tick is a plain timer
 callback, not a task sleeping in a loop: a wake-up of the loop is most of its cost (on a VM,
 measured 2026-12-08 with ``perf stat``: a task's tick cost 0.21 ms of CPU, about 2 % of a core
-for an idle server; the callback about a third less). A coarser tick costs less and misses more:
+for an idle server; the callback about a quarter less). A coarser tick costs less and misses more:
 a stall is seen only when it holds up a tick, and its lag is counted from the tick's due time, so
 a stall up to one tick longer than the threshold may go unlogged.
 """
@@ -84,7 +84,7 @@ class LoopMonitor:
         self.in_flight = in_flight  # what the store is doing right now, in words
         self.stalls = 0
         self.max_lag_ms = 0.0
-        self.lag_samples: deque[float] = deque(maxlen=6000)  # the last minute of tick lags, ms
+        self.lag_samples: deque[float] = deque(maxlen=6000)  # the last 6,000 ticks' lags, ms (a minute at 10 ms)
         self.last_verdict = ""
         self._gc: deque[tuple[float, int, float]] = deque(maxlen=KEEP_GC)  # (ended at, generation, pause s)
         self._gc_start = 0.0

@@ -23,7 +23,7 @@ from tests.web.pool import PagePool
 # browser's own layer (windows, profile services, its UI), which is what Playwright itself runs for
 # headless tests. The browser tests run in the shell where it is installed (.ci/run installs both):
 # the 305 browser tests took 40 % less CPU in it than in the full browser (measured 2026-12-08,
-# ``pytest -n 4 tests/web``: 285 against 491 CPU-seconds, all passing in both). The full browser
+# ``pytest -n 4 tests/web``: 281 against 491 CPU-seconds, 265 s against 454 s). The full browser
 # still runs the chat end to end (tests/web/test_chat.py, ``full_browser``), and all of them with
 # ``QUNGUAN_TEST_CHROMIUM=/usr/bin/chromium``.
 FULL_CHROMIUM = "/usr/bin/chromium"
@@ -187,8 +187,6 @@ def shared_browser() -> Any:
         return _shared[1]
     close_shared_browser()  # (one that crashed, if any)
     from playwright.sync_api import sync_playwright
-
-    from tests.web.pool import PagePool
 
     pw = sync_playwright().start()
     try:
