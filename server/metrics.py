@@ -95,7 +95,7 @@ class Metrics:
         self.commit_seconds = Histogram("qunguan_commit_seconds", "Duration of one group commit (BEGIN to COMMIT)",
                                         buckets=LATENCY_BUCKETS, registry=r)
         self.commit_failures = Counter("qunguan_commit_failures", "Group commits that failed as a whole", registry=r)
-        self.loop_lag = Histogram("qunguan_loop_lag_seconds", "How late the event loop's 10 ms tick ran (its lag)",
+        self.loop_lag = Histogram("qunguan_loop_lag_seconds", "How late the loop monitor's tick ran (its lag)",
                                   buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=r)
         self.loop_stalls = Counter("qunguan_loop_stalls", "Event-loop iterations over 50 ms (each logged with why)",
                                    registry=r)
