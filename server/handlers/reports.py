@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from protocol.codec import Encoding
     from server.context import Context
     from server.session import Session
-    from server.state import Group, User
+    from server.state import Account, Group, User
 
 MAX_REASON_CHARS = 200
 MAX_DETAIL_CHARS = 2000
@@ -185,6 +185,17 @@ _TARGET_KEYS = ("group_id", "seq", "user_id", "account_id", "post_id", "comment_
 _OWNER_HIDDEN = frozenset({"account", "post"})
 
 
+def _post_title(user: User, a: Account, r: dict[str, Any]) -> str | None:
+    """[ext] The title of the post report ``r`` names (a post, or the one a comment is on), only while
+    ``user`` may read it (``read_post``): not once it is deleted or removed, nor while it is held for
+    review unless they manage account ``a`` now, nor once the account is closed (nobody reads its posts)."""
+    if r["post_title"] is None or r["post_gone"] or a.closed_at is not None:
+        return None
+    if r["post_held"] and a.role_of(user.user_id) is None:
+        return None
+    return str(r["post_title"])
+
+
 @handler("my_reports")
 async def my_reports(ctx: Context, sess: Session, req: rq.MyReports, enc: Encoding) -> dict[str, Any]:
     """The caller's reports, newest first: what they named, the status, and once resolved the outcome,
@@ -206,6 +217,8 @@ async def my_reports(ctx: Context, sess: Session, req: rq.MyReports, enc: Encodi
         a = ctx.state.accounts.get(r["account_id"]) if r["account_id"] is not None else None
         if a is not None:
             item["account_name"] = a.name
+            if (title := _post_title(sess.me, a, r)) is not None:
+                item["post_title"] = title
         if r["status"] != "open":
             item.update(outcome=r["outcome"], note=r["note"], resolved_at=r["resolved_at"])
         out.append(item)

@@ -386,7 +386,10 @@ class RecordReads(Protocol):
         ...
 
     async def reports_by(self, reporter_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
-        """One reporter's reports (the keys of :meth:`reports`), newest first, with ``report_id < before``."""
+        """One reporter's reports (the keys of :meth:`reports`), newest first, with ``report_id < before``;
+        each also with the post it names (a post's, or the one a comment is on) as it is now:
+        ``post_title``, ``post_held`` (0 shown, 1 held for review, 2 rejected) and ``post_gone``
+        (deleted or removed), all None when it names no post or the post is no longer stored."""
         ...
 
     async def report_durations(self) -> list[tuple[str, str | None, int, int | None]]:

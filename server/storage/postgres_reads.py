@@ -74,6 +74,8 @@ from server.storage.sqlite_records import (
     QUEUE_ITEM_COLS,
     QUEUE_SELECT,
     REPORT_COLS,
+    REPORTER_COLS,
+    REPORTS_BY_SELECT,
     REPORTS_FOR,
     SANCTION_COLS,
     SEALED_COLS,
@@ -371,9 +373,9 @@ class PostgresReads:
             f"SELECT {_cols(REPORT_COLS)} FROM reports WHERE report_id = $1", report_id))
 
     async def reports_by(self, reporter_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
-        return _dicts(REPORT_COLS, await self._fetchall(
-            f"SELECT {_cols(REPORT_COLS)} FROM reports WHERE reporter_id = $1 AND ($2::bigint IS NULL"
-            " OR report_id < $2) ORDER BY report_id DESC LIMIT $3", reporter_id, before, limit))
+        return _dicts(REPORTER_COLS, await self._fetchall(
+            f"{REPORTS_BY_SELECT} WHERE r.reporter_id = $1 AND ($2::bigint IS NULL"
+            " OR r.report_id < $2) ORDER BY r.report_id DESC LIMIT $3", reporter_id, before, limit))
 
     async def report_durations(self) -> list[tuple[str, str | None, int, int | None]]:
         rows = await self._fetchall("SELECT status, outcome, created_at, resolved_at FROM reports")

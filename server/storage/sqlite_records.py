@@ -93,6 +93,16 @@ def _cols(cols: Iterable[str], prefix: str = "") -> str:
     return ", ".join(prefix + col for col in cols)
 
 
+# A reporter's own reports (reports_by): the report's columns, then the post it names (a post's, or
+# the one a comment is on) as it is now: its title, held (0 shown, 1 held for review, 2 rejected) and
+# whether it is gone (deleted or removed); the three NULL for a report naming no post, or one no
+# longer stored. The caller decides what the reporter may see of it (handlers/reports.py).
+REPORTER_COLS = (*REPORT_COLS, "post_title", "post_held", "post_gone")
+REPORTS_BY_SELECT = (f"SELECT {_cols(REPORT_COLS, 'r.')}, p.title, p.held,"
+                     " CASE WHEN p.post_id IS NOT NULL THEN (p.deleted_at IS NOT NULL OR p.removed_at IS NOT NULL) END"
+                     " FROM reports r LEFT JOIN posts p ON p.post_id = r.post_id")
+
+
 # The membership log's actions that end a membership, and those that change a member's role (the
 # others start one).
 MEMBERSHIP_ENDS = frozenset({"leave", "kick", "ban", "account_deleted"})
@@ -296,11 +306,10 @@ class SqliteRecordReads(SqliteReader):
         return int(row[0]), int(row[1]), int(row[2])
 
     async def reports_by(self, reporter_id: str, before: int | None, limit: int) -> list[dict[str, Any]]:
-        below = " AND report_id < ?" if before is not None else ""
+        below = " AND r.report_id < ?" if before is not None else ""
         params = (reporter_id, before, limit) if before is not None else (reporter_id, limit)
-        return _dicts(REPORT_COLS, await self._fetchall(
-            f"SELECT {_cols(REPORT_COLS)} FROM reports WHERE reporter_id = ?{below} ORDER BY report_id DESC LIMIT ?",
-            params))
+        return _dicts(REPORTER_COLS, await self._fetchall(
+            f"{REPORTS_BY_SELECT} WHERE r.reporter_id = ?{below} ORDER BY r.report_id DESC LIMIT ?", params))
 
     async def report_durations(self) -> list[tuple[str, str | None, int, int | None]]:
         rows = await self._fetchall("SELECT status, outcome, created_at, resolved_at FROM reports")

@@ -860,3 +860,39 @@ async def test_reports_on_public_accounts_get_the_feedback_and_limits_of_g12(mak
     tenth = await busy.call("report", target_type="post", reason="spam", post_id=posts[9])
     assert tenth["code"] == "rate_limited", tenth
     await close_all(owner, reporter, busy)
+
+
+async def test_my_reports_give_a_reported_posts_title_while_the_reporter_may_read_it(srv):
+    """[ext] ``post_title`` in ``my_reports``: the title of the post a report names (the post reported,
+    or the one a reported comment is on), only while the reporter may read that post (``read_post``):
+    a held post's to an editor who reported it, and no more once they edit no longer; none for a post
+    the platform removed, none once the account is closed (its name stays, as account_info gives it)."""
+    owner, editor = await srv.user(verify_id=True), await srv.user(verify_id=True)
+    reader = await srv.user()
+    aid = await new_account(owner, "Titled")
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=True)
+    shown = (await owner.request("publish", account_id=aid, title="书单", body="b"))["post_id"]
+    removed = (await owner.request("publish", account_id=aid, title="旧闻", body="b"))["post_id"]
+    held = await owner.request("publish", account_id=aid, title="周末", body="有人组织集会")
+    assert held["held"] is True
+    cmt = (await owner.request("comment", post_id=shown, text="c"))["comment_id"]
+    assert code(await reader.call("report", target_type="post", reason="spam", post_id=held["post_id"])) == "not_found"
+    for args in ({"target_type": "comment", "comment_id": cmt}, {"target_type": "post", "post_id": shown},
+                 {"target_type": "post", "post_id": removed}):
+        await reader.request("report", reason="spam", **args)
+    await editor.request("report", target_type="post", reason="spam", post_id=held["post_id"])
+    await admin(srv, "remove-post", removed)
+
+    async def titles(client):
+        return [(r["target_type"], r.get("post_id"), r.get("post_title"))
+                for r in (await client.request("my_reports"))["reports"]]
+
+    assert await titles(reader) == [("post", removed, None), ("post", shown, "书单"), ("comment", shown, "书单")]
+    assert await titles(editor) == [("post", held["post_id"], "周末")]   # (a manager reads it)
+    await owner.request("set_editor", account_id=aid, user_id=editor.user_id, on=False)
+    assert await titles(editor) == [("post", held["post_id"], None)]   # (to them it does not exist now)
+    await owner.request("close_account", account_id=aid)
+    mine = (await reader.request("my_reports"))["reports"]
+    assert [r.get("post_title") for r in mine] == [None, None, None], mine
+    assert {r["account_name"] for r in mine} == {"Titled"}
+    await close_all(owner, editor, reader)

@@ -294,3 +294,46 @@ def test_a_measure_on_ones_public_account_is_named_by_the_account(browser: Any, 
         assert page.errors == []
     finally:
         bg.close()
+
+
+def test_my_reports_name_the_reported_post_by_its_title_as_the_reporter_may_see_it(
+        browser: Any, review_server: ServerProcess, bg: Background) -> None:
+    """我的举报与申诉 said "公众号「茶馆周报」的文章" for every post reported: which one, the reporter could
+    not tell. A post, and the post a reported comment is on, are named by their title ([ext] post_title)
+    while the reporter may read it; a post deleted since by its account only as "a post", its title
+    left out as it is for everyone; an account whose name is held for review by the stand-in it shows
+    everyone, never the name held."""
+    server = review_server
+    owner, other = (bg.run(server.user(verify_id=True)) for _ in range(2))
+    reporter = bg.run(server.user())
+    aid = bg.run(owner.request("create_account", name="茶馆周报", category="culture", intro="",
+                               subject_type="individual"))["account_id"]
+    kept = bg.run(owner.request("publish", account_id=aid, title="本周书单", body="正文"))["post_id"]
+    gone = bg.run(owner.request("publish", account_id=aid, title="旧闻回顾", body="正文"))["post_id"]
+    cmt = bg.run(owner.request("comment", post_id=kept, text="欢迎留言"))["comment_id"]
+    held = bg.run(other.request("create_account", name="集会周报", category="culture", intro="",
+                                subject_type="individual"))["account_id"]   # (its name held: a stand-in shown)
+    for args in ({"target_type": "comment", "comment_id": cmt}, {"target_type": "post", "post_id": kept},
+                 {"target_type": "post", "post_id": gone}, {"target_type": "account", "account_id": held}):
+        bg.run(reporter.request("report", reason="fraud", **args))
+    bg.run(owner.request("delete_post", post_id=gone))
+    page = new_page(browser, server)
+    login(page, reporter.username)
+    page.click("#btn-profile")
+    page.click("#btn-my-reports")
+    items = page.locator("#my-report-list li[data-report-id]")
+    expect(items).to_have_count(4)
+    expect(items.nth(0)).to_contain_text(f"举报公众号「公众号 {held}」：")
+    expect(items.nth(1)).to_contain_text("举报公众号「茶馆周报」的文章：")
+    expect(items.nth(2)).to_contain_text("举报公众号「茶馆周报」的文章《本周书单》：")
+    expect(items.nth(3)).to_contain_text("举报公众号「茶馆周报」文章《本周书单》下的评论：")
+    text = page.inner_text("#my-report-list")
+    assert "旧闻回顾" not in text and "集会" not in text and owner.phone not in text and "张三" not in text, text
+
+    close_dialogs(page)
+    page.click("#lang-btn")
+    page.click("#btn-profile")
+    page.click("#btn-my-reports")
+    expect(items.nth(2)).to_contain_text("Report on the post “本周书单” of public account “茶馆周报”:")
+    expect(items.nth(3)).to_contain_text("a comment on the post “本周书单” of public account “茶馆周报”")
+    assert page.errors == []

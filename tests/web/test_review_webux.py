@@ -1,6 +1,7 @@
-"""Three gaps of the web client, each test failing before its fix: the group list's last line named no
-sender (in a group, another member's message read like one's own); "my reports" named a reported
-public account by its number; a rename did not reach the names of an open post's comments."""
+"""Gaps of the web client, each test failing before its fix: the group list's last line named no
+sender (in a group, another member's message read like one's own; then one's own read as nobody's);
+"my reports" named a reported public account by its number; a rename did not reach the names of an
+open post's comments."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.e2e.harness import ServerProcess
-from tests.web.browser import Background, find_account, login, new_page, open_post, tea_room
+from tests.web.browser import Background, find_account, login, new_page, open_post, send, tea_room
 
 
 def test_the_group_lists_last_line_names_another_members_sender(
@@ -27,8 +28,32 @@ def test_the_group_lists_last_line_names_another_members_sender(
     expect(item.locator(".preview")).to_have_text("老王：开会了")
     page.click("#lang-btn")
     expect(item.locator(".preview")).to_have_text("老王: 开会了")
-    bg.run(bob.request("send", group_id=gid, text="收到"))   # his own (from his phone): no name
-    expect(item.locator(".preview")).to_have_text("收到")
+    bg.run(bob.request("send", group_id=gid, text="收到"))   # his own (from his phone): as "You"
+    expect(item.locator(".preview")).to_have_text("You: 收到")
+    assert page.errors == []
+
+
+def test_the_group_lists_last_line_names_the_users_own_message_as_theirs(
+        browser: Any, server: ServerProcess, bg: Background) -> None:
+    """The list named another member's sender but left one's own line bare: beside named lines it read
+    as nobody's. One's own says 你 / You, sent from this page or another device; a recall, a notice
+    that names who did it itself, and another's message after it, as before."""
+    owner, bob, gid = tea_room(bg, server)
+    page = new_page(browser, server)
+    login(page, bob.username)
+    item = page.locator(f"#group-list [data-gid='{gid}']")
+    page.click(f"#group-list [data-gid='{gid}']")
+    send(page, "我到了")
+    expect(item.locator(".preview")).to_have_text("你：我到了")
+    expect(item).to_have_attribute("aria-label", re.compile("你：我到了$"))   # said as shown
+    seq = bg.run(bob.request("send", group_id=gid, text="手机上发的"))["seq"]
+    expect(item.locator(".preview")).to_have_text("你：手机上发的")
+    page.click("#lang-btn")
+    expect(item.locator(".preview")).to_have_text("You: 手机上发的")
+    bg.run(bob.request("delete_message", group_id=gid, seq=seq))
+    expect(item.locator(".preview")).to_have_text("You recalled a message")
+    bg.run(owner.request("send", group_id=gid, text="好的"))
+    expect(item.locator(".preview")).to_have_text(f"{owner.username.title()}: 好的")
     assert page.errors == []
 
 

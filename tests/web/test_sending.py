@@ -435,7 +435,7 @@ def test_what_is_typed_stays_with_its_group_across_switches_and_a_reload(
     page.press("#composer-text", "Enter")
     page.wait_for_selector("#messages .msg .text:has-text('写了一半的')")
     page.click(f"#group-list [data-gid='{second}']")
-    expect(item).to_have_text("写了一半的")  # the message sent, no draft left
+    expect(item).to_have_text("你：写了一半的")  # the message sent, no draft left
     assert page.evaluate(f"() => localStorage.getItem('qg.drafts.{alice.user_id}')") is None
 
     page.click(f"#group-list [data-gid='{first}']")

@@ -971,14 +971,15 @@ function groupItem(g) {
     req, badge);
 }
 function lastTs(g) { const m = g.msgs.get(g.lastSeq); return m ? m.ts : 0; }
-// The group list's line for its last message m: another member's says who sent it ("name：text"), as
-// chat apps do (without it, in a group, another's message read like one's own); one's own, and a
-// deleted one (whose text names who: "X 撤回了一条消息"), as they are. The name is the sender's as
-// held (renamed() changes it there, and draws the list again).
+// The group list's line for its last message m says who sent it ("name：text"), as chat apps do
+// (without it, in a group, another's message read like one's own): another member by the name the
+// chat shows them by, the user as 你 / You (sent from this page or another device alike); a deleted
+// one (a notice whose text names who: "X 撤回了一条消息") as it is. The name is the sender's as held
+// (renamed() changes it there, and draws the list again).
 function listLine(m) {
   const text = previewText(m);
-  if (m.deleted || !m.sender || isMine(m)) return text;
-  return t("message_said", { name: m.sender.display_name || t("unknown_user"), text });
+  if (m.deleted || !m.sender) return text;
+  return t("message_said", { name: isMine(m) ? t("list_me") : m.sender.display_name || t("unknown_user"), text });
 }
 
 // ------------------------------------------------------------------ chat pane

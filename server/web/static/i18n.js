@@ -78,6 +78,7 @@ const zh = {
   handled_note: "{time} 处理：{note}", appeal_lifted: "处罚已撤销。", appeal_ended: "申诉成立，处罚此前已结束。", appeal_stands: "处罚维持。",
   rt_message: "群「{group}」的第 {seq} 条消息", rt_user: "用户 {user}", rt_group: "群「{group}」",
   rt_account: "公众号「{account}」", rt_post: "公众号「{account}」的文章", rt_comment: "公众号「{account}」的评论",
+  rt_post_titled: "公众号「{account}」的文章《{title}》", rt_comment_titled: "公众号「{account}」文章《{title}》下的评论",
   n_outcomes_since: "你上次查看之后，平台处理了你的 {n} 项举报或申诉",
   n_platform_since: "你不在线时平台发布了 {n} 条公告，见通知列表",
   n_sanction_lifted: "平台已撤销处罚（编号 {sid}）：{text}", n_sanction_lifted_group: "平台已撤销对群「{group}」的处罚（编号 {sid}）：{text}",
@@ -109,7 +110,7 @@ const zh = {
   e_blacklisted: "账号已被平台封禁", e_content_blocked: "内容包含违规信息，未发送", e_content_blocked_unsaved: "内容包含违规信息，未保存", e_rate_limited: "操作太频繁，请 {s} 秒后再试", e_rate_limited_until: "操作太频繁，请在 {until} 之后再试", e_request_rejected: "群管理员拒绝了你的入群申请，{until} 后可以再次申请（也可以请管理员邀请你）",
   media_after_review: "审核通过后可查看", e_too_large: "内容过长或文件过大", e_field_too_long: "{what}最多 {max} 个字", e_text_too_long: "文字最多 {max} 个字", e_file_too_large: "文件不能超过 {size}", e_storage_quota_reached: "你上传的文件已达存储上限，暂时不能再上传", e_internal: "服务器错误，请重试", e_banned: "你已被禁止加入这个群", e_banned_until: "你已被禁止加入这个群，至 {until}",
   e_generic: "操作失败：{reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
-  message: "消息", message_menu: "消息操作", message_menu_of: "{name} {time} 的消息的操作", messages_of: "{name} 的消息", message_label: "{name} {time}", mentions_you_said: "（提到了你）", message_said: "{name}：{text}", messages_said: "{n} 条新消息，最新一条：{last}",
+  message: "消息", message_menu: "消息操作", message_menu_of: "{name} {time} 的消息的操作", messages_of: "{name} 的消息", message_label: "{name} {time}", mentions_you_said: "（提到了你）", message_said: "{name}：{text}", list_me: "你", messages_said: "{n} 条新消息，最新一条：{last}",
   notices_new: "通知（{n} 条新）", cancel_file: "取消 {name}", reply: "回复", replying_to: "回复 {name}：", edit: "编辑", edited: "已编辑", react_toggle: "点一下加上或取消", react_blocked: "现在不能发言，也就不能加上或取消表情回应",
   attach: "发送图片或文件", too_many_files: "一条消息最多 {n} 个附件", upload_failed: "「{name}」上传失败：{reason}", download: "下载",
   upload_paused: "已暂停，连上后继续", upload_attach_again: "页面重新打开后文件已不在，请点“编辑”重新添加",
@@ -365,6 +366,7 @@ const en = {
   handled_note: "Handled {time}: {note}", appeal_lifted: "The sanction was lifted.", appeal_ended: "Upheld; the sanction had already ended.", appeal_stands: "The sanction stands.",
   rt_message: "message {seq} in group “{group}”", rt_user: "user {user}", rt_group: "group “{group}”",
   rt_account: "public account “{account}”", rt_post: "a post of public account “{account}”", rt_comment: "a comment on public account “{account}”",
+  rt_post_titled: "the post “{title}” of public account “{account}”", rt_comment_titled: "a comment on the post “{title}” of public account “{account}”",
   n_outcomes_since: "{n} of your reports and appeals were handled since you last looked",
   n_platform_since: "The platform sent {n} notices while you were away: see the notices",
   n_sanction_lifted: "The platform lifted sanction {sid}: {text}", n_sanction_lifted_group: "The platform lifted sanction {sid} on group “{group}”: {text}",
@@ -397,7 +399,7 @@ const en = {
   e_blacklisted: "The platform closed this account", e_content_blocked: "The text contains prohibited content; not sent", e_content_blocked_unsaved: "The text contains prohibited content; not saved", e_rate_limited: "Too fast; try again in {s} s", e_rate_limited_until: "Too many for now; try again after {until}", e_request_rejected: "The group's managers declined your request; you may ask again after {until} (or be invited)",
   media_after_review: "viewable once released", e_too_large: "Too long or too large", e_field_too_long: "{what}: at most {max} characters", e_text_too_long: "At most {max} characters", e_file_too_large: "Files may be at most {size}", e_storage_quota_reached: "Your uploads have reached your storage limit; no more can be uploaded for now", e_internal: "Server error; please retry", e_banned: "You are banned from this group", e_banned_until: "You are banned from this group until {until}",
   e_generic: "Failed: {reason}",  // v2: richer messages, media, read state, bans, slow mode, invite links, the moderation log
-  message: "Message", message_menu: "Message actions", message_menu_of: "Actions for the message of {name} at {time}", messages_of: "Messages of {name}", message_label: "{name} at {time}", mentions_you_said: " (mentions you)", message_said: "{name}: {text}", messages_said: "{n} new messages, the last: {last}",
+  message: "Message", message_menu: "Message actions", message_menu_of: "Actions for the message of {name} at {time}", messages_of: "Messages of {name}", message_label: "{name} at {time}", mentions_you_said: " (mentions you)", message_said: "{name}: {text}", list_me: "You", messages_said: "{n} new messages, the last: {last}",
   notices_new: "Notices ({n} new)", cancel_file: "Cancel {name}", reply: "Reply", replying_to: "Replying to {name}:", edit: "Edit", edited: "edited", react_toggle: "Click to add or take back", react_blocked: "You cannot post now, so you cannot add or take back reactions either",
   attach: "Send a picture or file", too_many_files: "At most {n} attachments per message", upload_failed: "Uploading “{name}” failed: {reason}", download: "Download",
   upload_paused: "paused, goes on once reconnected", upload_attach_again: "the page was reopened and no longer has the file: use Edit to attach it again",

@@ -168,6 +168,14 @@ function accountName(r) {
   return r.account_name || (known && known.name) || r.account_id || "";
 }
 
+// A reported post, or the post of a reported comment, by its title while the reporter may read it
+// ([ext] post_title: none for a post deleted or removed since, or one only its managers see), else
+// as "a post of the account".
+function postTarget(r, untitled, titled) {
+  const account = accountName(r);
+  return r.post_title ? t(titled, { account, title: r.post_title }) : t(untitled, { account });
+}
+
 function reportTarget(r) {
   const g = r.group_id ? S.groups.get(r.group_id) : null;
   const group = g ? g.name : r.group_id;
@@ -176,8 +184,8 @@ function reportTarget(r) {
     case "user": return t("rt_user", { user: S.names.get(r.user_id) || r.user_id });
     case "group": return t("rt_group", { group });
     case "account": return t("rt_account", { account: accountName(r) });
-    case "post": return t("rt_post", { account: accountName(r) });
-    case "comment": return t("rt_comment", { account: accountName(r) });
+    case "post": return postTarget(r, "rt_post", "rt_post_titled");
+    case "comment": return postTarget(r, "rt_comment", "rt_comment_titled");
     default: return r.target_type;
   }
 }
