@@ -418,14 +418,16 @@ def format_group_suspended(ev: dict[str, Any]) -> str:
 
 
 def format_account_updated(ev: dict[str, Any], names: Names) -> str:
-    """``account_updated``: a public account one follows or runs shows a new name or intro. Said under
-    the name known so far, then the new name is learnt (as ``user_renamed``)."""
+    """``account_updated``: a public account one follows, runs or last read shows a new name, intro or
+    organisation name. Said under the name known so far, then the new name is learnt (as ``user_renamed``)."""
     aid = ev.get("account_id")
     said = []
     if isinstance(ev.get("name"), str):
         said.append(f"is now called {clean(ev['name'])}")
     if isinstance(ev.get("intro"), str):
         said.append(f"has a new introduction: {clean(ev['intro'])}" if ev["intro"] else "has no introduction now")
+    if isinstance(ev.get("org_name"), str):
+        said.append(f"is run by {clean(ev['org_name'])} now")
     line = f"* public account {names.account(aid)} " + (" and ".join(said) or "changed")
     if aid and isinstance(ev.get("name"), str):
         names.learn_account({"account_id": aid, "name": ev["name"]})

@@ -7,14 +7,18 @@ Signatures (callers rely on these; keyword arguments with defaults may be added)
   Only the canonical form passes (upper case, no spaces), so a key derived from an accepted
   code is one per organisation.
 - ``normalize_name(name: str) -> str``: NFKC + casefold, whitespace and invisible format
-  characters removed: the key under which two account names are "the same name".
+  characters removed: the plain key under which two account names are "the same name" (and
+  so are two that share one of their :func:`name_readings`).
 - ``is_stand_in_name(name: str) -> bool``: whether ``name`` reads as the ``公众号 <id>``
   an account shows while its own name is held (not available to anyone).
 - ``reserved_hit(name: str, reserved: Iterable[str]) -> str | None``: the first reserved
   name that equals or is contained in ``name`` (both normalized), else ``None``.
 - ``lookalike_names(name: str) -> tuple[str, ...]``: the keys of ``name`` with letters of other
   scripts that pass for Latin ones read as those (Cyrillic ``Аpple`` as ``apple``): what the two
-  checks above compare besides the plain key; the unique key is never folded.
+  checks above compare besides the plain key.
+- ``name_readings(name: str) -> frozenset[str]``: the readings an account's name holds among the
+  names in use beside its plain key (its :func:`lookalike_names`, one or two): no two accounts share
+  one, so ``Аpple`` is no new name beside ``Apple`` (the plain key itself is never folded).
 - ``account_level(score: int, levels: Sequence[AccountLevel] = DEFAULT_ACCOUNT_LEVELS) -> int``:
   1-based credit level, computed by the user credit machinery (``governance.tiers``).
 - ``publish_interval_seconds(level: int, levels=DEFAULT_ACCOUNT_LEVELS) -> int``: the least
@@ -71,6 +75,7 @@ __all__ = [
     "level_for",
     "lookalike_names",
     "may_open_comments",
+    "name_readings",
     "normalize_name",
     "org_check_char",
     "publish_interval_seconds",
@@ -157,9 +162,22 @@ def normalize_name(name: str) -> str:
 def lookalike_names(name: str) -> tuple[str, ...]:
     """The keys (as :func:`normalize_name` makes them) of each reading of ``name`` with letters of
     other scripts that pass for Latin letters or digits read as those (``governance.names.
-    fold_lookalikes``: ``Аpple`` with a Cyrillic А reads as ``apple``). For the reserved names and the
-    stand-in, never for the unique key: accounts' stored ``name_key`` stay as they were."""
+    fold_lookalikes``: ``Аpple`` with a Cyrillic А reads as ``apple``): one, or two when ``name`` holds
+    something that passes for I and l alike (``AppIe``: ``appie`` and ``apple``). For the reserved
+    names, the stand-in and :func:`name_readings`; accounts' stored ``name_key`` stay unfolded."""
     return tuple(normalize_name(s) for s in fold_lookalikes(unicodedata.normalize("NFKC", name)))
+
+
+def name_readings(name: str) -> frozenset[str]:
+    """The readings account name ``name`` holds among the names in use (:func:`lookalike_names`), besides
+    its plain key (:func:`normalize_name`): two names are one when they share a reading, so that no
+    account takes a name that reads as another's (``Аpple`` with a Cyrillic А beside ``Apple``,
+    ``AppIe`` with a capital I beside ``Apple`` or ``Appie``: P7's review of account names, against
+    impersonation). A set and not one key, since sharing a reading is no equivalence (``Apple`` and
+    ``Appie`` are two names, ``AppIe`` reads as both): the store keeps one account per reading
+    (``account_name_readings``). A name without such letters (a Chinese one) reads as its plain key
+    alone. Never empty: every visible character keeps something in the key."""
+    return frozenset(lookalike_names(name))
 
 
 def is_stand_in_name(name: str) -> bool:

@@ -579,14 +579,17 @@ class CommentEvent(EventBase, tag="comment", kw_only=True, frozen=True):
 
 
 class AccountUpdated(EventBase, tag="account_updated", kw_only=True, frozen=True):
-    """[ext] A public account shows a new name or intro (its owner's ``update_account``, the platform's
-    ``grant-name``, a held one released, a flagged or illegal one removed): only the fields that changed
-    are present, as they are shown now (never a text still held for review). To the account's
-    subscribers online and its owner's and editors' connections, each once."""
+    """[ext] A public account shows a new name, intro or organisation name (its owner's
+    ``update_account``, the platform's ``grant-name``, a held one released, a flagged or illegal one
+    removed): only the fields that changed are present, as they are shown now (never a text still held
+    for review); ``org_name`` as ``account_info`` shows it (an organisation's account). To the account's
+    subscribers online, its owner's and editors' connections, and the connections that have it open
+    (the last account they read with ``account_info``, ``posts`` or ``read_post``), each once."""
 
     account_id: str
     name: str | None = None
     intro: str | None = None
+    org_name: str | None = None
 
 
 class EditorChanged(EventBase, tag="editor_changed", kw_only=True, frozen=True):

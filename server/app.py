@@ -660,6 +660,7 @@ class App:
             a = accounts.get(aid)
             if a is not None:
                 a.online.discard(sess)
+        self.state.leaves_account(sess)
         sess.user = None
         sess.token_hash = None
         sess.identity_changed()

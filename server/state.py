@@ -315,6 +315,10 @@ class Account:
     editors: set[str] = field(default_factory=set)
     subscribers: set[str] = field(default_factory=set)
     online: set[Session] = field(default_factory=set)
+    # [ext] The connections that have it open: its information, its posts or one of its posts was the
+    # last account they read (``State.reads_account``), followers or not. Told of what it shows anew
+    # (account_updated) beside ``online`` and its managers' connections.
+    readers: set[Session] = field(default_factory=set)
     # How many account_credit notices its managers were sent: points given back after one went out
     # while they were claimed are told again (operator/public_accounts.py: give_back_account_credit).
     credit_told: int = 0
@@ -422,6 +426,9 @@ class State:
         self.blocked_sends: OrderedDict[tuple[str, str, str, int], int] = OrderedDict()
         self.accounts: dict[str, Account] = {}
         self.account_names: dict[str, str] = {}  # name_key -> account_id, closed accounts included
+        # A lookalike reading of an account's name -> that account, closed ones included: one account per
+        # reading (governance.public_accounts.name_readings; the store's account_name_readings).
+        self.account_readings: dict[str, str] = {}
         self.barred_subjects: set[str] = set()  # subject keys barred from running accounts (P13)
         self.carried_by: dict[int, set[str]] = {}  # a suspension's sanction id -> the accounts carrying it
         # Account suspensions lifted since start: an account whose insert read one standing just before
@@ -431,6 +438,8 @@ class State:
         # memory (and puts back if the store refuses it); only while it is in flight
         self.editor_seats_leaving: dict[str, set[str]] = {}
         self.account_category_frozen_until: dict[str, int] = {}  # public-account category -> end (P5)
+        # [ext] A logged-in connection -> the account it read last (``Account.readers``): one each at most
+        self.account_open: dict[Session, Account] = {}
         self.media = MediaIndex()  # finished uploads (server/media/index.py)
         # SHA-256s of the files the platform took down with what carried them (release-file lets one go)
         self.taken_down: set[str] = set()
@@ -479,6 +488,28 @@ class State:
         if g.closed_at is None or g.dissolved_at is not None:  # (a dissolved group's are as unknown as it)
             for code in g.invite_links:
                 self.invite_links.pop(code, None)
+
+    def reads_account(self, sess: Session, user: User, a: Account) -> None:
+        """[ext] Connection ``sess``, logged in as ``user``, read account ``a`` (``account_info``,
+        ``posts``, ``read_post``): it has that account open now, and the one it read before no more (a
+        client shows one account's page or post at a time; the last read is the one shown). Until it
+        reads another or its login ends (:meth:`leaves_account`). One whose login ended (or changed)
+        while its read awaited is left out: that end has taken it out of everything already."""
+        if sess.user is not user or sess.closing:
+            return
+        was = self.account_open.get(sess)
+        if was is a:
+            return
+        if was is not None:
+            was.readers.discard(sess)
+        self.account_open[sess] = a
+        a.readers.add(sess)
+
+    def leaves_account(self, sess: Session) -> None:
+        """``sess``'s login ended (a logout, a cancellation, the connection closed): it has no account open."""
+        was = self.account_open.pop(sess, None)
+        if was is not None:
+            was.readers.discard(sess)
 
     def carry(self, a: Account, carried: Iterable[tuple[int, str, int]]) -> None:
         """``a`` carries these suspensions (sanction id, the account it stands on, its end)."""

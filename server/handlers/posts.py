@@ -338,12 +338,14 @@ async def posts(ctx: Context, sess: Session, req: rq.Posts, enc: Encoding) -> di
     a = find_account(ctx, req.account_id)
     if a.closed_at is not None:
         raise ContractError("forbidden", f"public account {a.account_id} is closed")
-    manager = a.role_of(sess.me.user_id) is not None
+    user = sess.me
+    manager = a.role_of(user.user_id) is not None
     before, limit = _before(req.before), _limit(req.limit, POSTS_DEFAULT, POSTS_MAX)
     rows = await ctx.store.account_posts(a.account_id, before, limit, include_held=manager)
-    if not _manages_still(a, sess.me, manager):  # (told editor_changed meanwhile: read again as a reader)
+    if not _manages_still(a, user, manager):  # (told editor_changed meanwhile: read again as a reader)
         rows = await ctx.store.account_posts(a.account_id, before, limit, include_held=False)
-        _manages_still(a, sess.me, False)
+        _manages_still(a, user, False)
+    ctx.state.reads_account(sess, user, a)  # [ext] its posts are open: account_updated reaches them
     return {"posts": [post_obj(ctx, r, a) for r in rows]}
 
 
@@ -351,6 +353,7 @@ async def posts(ctx: Context, sess: Session, req: rq.Posts, enc: Encoding) -> di
 async def read_post(ctx: Context, sess: Session, req: rq.ReadPost, enc: Encoding) -> dict[str, Any]:
     user = sess.me
     row, a, _ = await _readable_post(ctx, user, req.post_id)
+    ctx.state.reads_account(sess, user, a)  # [ext] one of its posts is open: account_updated reaches it
     if row.held:  # (its managers reading it before the platform decides: no reader counted yet)
         return post_obj(ctx, row, a)
     # Awaited since the read: a post deleted meanwhile still gets this read counted, harmlessly.

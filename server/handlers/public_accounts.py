@@ -10,6 +10,15 @@ transaction (``InsertAccount``), so concurrent creates from several user
 accounts of one person cannot overshoot, and typing new organisation codes
 opens no more accounts than the cap. Everything else is checked and
 claimed in memory first, like the group handlers (docs/architecture.md).
+
+A name is taken when another account, open or closed, has its plain key
+(``policy.normalize_name``: case, width and spaces aside) or one of its lookalike
+readings (``policy.name_readings``: Cyrillic ``Аpple`` reads as ``Apple``):
+checked and claimed in memory with no await in between (:func:`name_holder`,
+:class:`AccountClaim`, ``state.account_names`` and ``state.account_readings``) on
+every path that names an account (create, rename, the platform's grant, release
+and removal), and by the database's unique keys (``accounts.name_key``,
+``account_name_readings``) in the same write.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from server.handlers.screening import (
 )
 from server.state import Account, Closing, User
 from server.storage import changes as ch
+from server.storage.public import READING_TAKEN
 
 if TYPE_CHECKING:
     from governance.content import Verdict
@@ -46,6 +56,7 @@ if TYPE_CHECKING:
     from protocol.codec import Encoding
     from server.context import Context
     from server.session import Session
+    from server.state import State
 
 log = logging.getLogger("qunguan.public_accounts")
 
@@ -85,6 +96,33 @@ def level_of(ctx: Context, a: Account) -> int:
     return policy.account_level(a.credit_score, ctx.cfg.public_accounts.levels)
 
 
+NAME_TAKEN = "that account name is taken"
+
+
+def name_holder(state: State, name: str, key: str, a: Account | None = None) -> tuple[str, str] | None:
+    """(the account, the reason) when an account other than ``a`` holds ``name``'s plain key ``key``
+    or one of its lookalike readings (``policy.name_readings``), open or closed; None when it is free
+    for ``a`` (a new account: None). The name ``a`` shows now, restated, holds what it holds: an
+    account whose name read as an older one's before the rule existed keeps it (storage: the readings
+    the upgrade left to the older)."""
+    aid = a.account_id if a is not None else None
+    holder = state.account_names.get(key)
+    if holder is not None and holder != aid:
+        return holder, NAME_TAKEN
+    if a is not None and name == a.name:
+        return None
+    readings = state.account_readings
+    holder = next((h for r in policy.name_readings(name) if (h := readings.get(r)) is not None and h != aid), None)
+    return (holder, READING_TAKEN) if holder is not None else None
+
+
+def check_name_free(state: State, name: str, key: str, a: Account | None = None) -> None:
+    """``conflict`` when another account holds the name (:func:`name_holder`)."""
+    taken = name_holder(state, name, key, a)
+    if taken is not None:
+        raise ContractError("conflict", taken[1])
+
+
 def manager_sessions(ctx: Context, a: Account) -> list[Session]:
     """The connections of the account's owner and editors."""
     users = ctx.state.users
@@ -99,14 +137,17 @@ def account_audience(ctx: Context, a: Account, *, managers_only: bool = False) -
     return managers if managers_only else managers.union(a.online)
 
 
-def announce_account(ctx: Context, a: Account, *, name: str | None = None, intro: str | None = None) -> None:
-    """[ext] ``account_updated``: account ``a`` shows a new ``name`` or ``intro`` (the ones given), once
-    stored. To its subscribers online (their lists and an open page or post of the account name it) and
-    its owner's and editors' connections, each once: the audience of ``post_deleted``. Never a text
-    held for review: only what the account shows."""
-    if name is None and intro is None:
+def announce_account(ctx: Context, a: Account, *, name: str | None = None, intro: str | None = None,
+                     org_name: str | None = None) -> None:
+    """[ext] ``account_updated``: account ``a`` shows a new ``name``, ``intro`` or ``org_name`` (the ones
+    given), once stored. To its subscribers online (their lists and an open page or post of the account
+    name it), its owner's and editors' connections (the audience of ``post_deleted``), and the
+    connections that have it open without following it (``Account.readers``: its page or one of its
+    posts shows it), each once. Never a text held for review: only what the account shows."""
+    if name is None and intro is None and org_name is None:
         return
-    publish_many(account_audience(ctx, a), ev.AccountUpdated(account_id=a.account_id, name=name, intro=intro))
+    publish_many(account_audience(ctx, a).union(a.readers),
+                 ev.AccountUpdated(account_id=a.account_id, name=name, intro=intro, org_name=org_name))
 
 
 def audit(ctx: Context, user: User, action: str, a: Account, /, **detail: Any) -> ch.Audit:
@@ -303,8 +344,7 @@ def _create_checks(ctx: Context, req: rq.CreateAccount, hits: Hits) -> tuple[
     if subject_key is not None and subject_key in ctx.state.barred_subjects:
         raise ContractError("blacklisted", "this organisation is barred from running public accounts")
     policy.check_category_open(category, ctx.state.account_category_frozen_until.get(category, 0), ctx.now_ms())
-    if key in ctx.state.account_names:  # (in the pass before the word lists too: a taken name costs no credit)
-        raise ContractError("conflict", "that account name is taken")
+    check_name_free(ctx.state, name, key)  # (in the pass before the word lists too: a taken name costs no credit)
     return name, key, category, intro, subject_key, org_name, org_code
 
 
@@ -320,12 +360,12 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
     cfg = ctx.cfg.public_accounts
     state = ctx.state
     for _ in range(ACCOUNT_ID_TRIES):
-        # The name is claimed in memory with no await since the check, so a concurrent create
-        # with the same name is refused at once; the database's UNIQUE has the last word. A name
-        # held for review is refused when taken too, but the account opens under its neutral name
-        # (which needs the id drawn below) and holds the neutral name's key until it is released.
-        if key in state.account_names:
-            raise ContractError("conflict", "that account name is taken")
+        # The name (its key and lookalike readings) is claimed in memory with no await since the
+        # check, so a concurrent create with the same name, or one that reads as it, is refused at
+        # once; the database's unique keys have the last word. A name held for review is refused when
+        # taken too, but the account opens under its neutral name (which needs the id drawn below)
+        # and holds the neutral name's key and reading until it is released.
+        check_name_free(state, name, key)
         aid = new_account_id(ctx.randbelow)
         while aid in state.accounts:
             aid = new_account_id(ctx.randbelow)
@@ -336,10 +376,13 @@ async def create_account(ctx: Context, sess: Session, req: rq.CreateAccount, enc
         shown_key = shown_text.neutral_name_key(aid) if screened["name"].held else key
         shown_intro = screened["intro"].shown("")
         state.account_names[shown_key] = aid
+        readings = policy.name_readings(shown_name)
+        state.account_readings.update(dict.fromkeys(readings, aid))
 
-        def undo(aid: str = aid, shown_key: str = shown_key) -> None:
-            if state.account_names.get(shown_key) == aid:
-                del state.account_names[shown_key]
+        def undo(aid: str = aid, shown_key: str = shown_key, readings: frozenset[str] = readings) -> None:
+            for held, k in ((state.account_names, shown_key), *((state.account_readings, r) for r in readings)):
+                if held.get(k) == aid:
+                    del held[k]
 
         now = ctx.now_ms()
         change = ch.InsertAccount(aid, shown_name, shown_key, category, shown_intro, req.subject_type.value,
@@ -454,7 +497,9 @@ def info(ctx: Context, a: Account) -> dict[str, Any]:
 
 @handler("account_info")
 async def account_info(ctx: Context, sess: Session, req: rq.AccountInfo, enc: Encoding) -> dict[str, Any]:
-    return info(ctx, find_account(ctx, req.account_id))
+    a = find_account(ctx, req.account_id)
+    ctx.state.reads_account(sess, sess.me, a)  # [ext] its page is open: account_updated reaches it
+    return info(ctx, a)
 
 
 @handler("update_account")
@@ -478,8 +523,7 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
     expect: dict[str, str] = {}
     if req.name is not None:
         name, key = _name(ctx, req.name, hits, current=a.name)
-        if key != a.name_key and key in ctx.state.account_names:
-            raise ContractError("conflict", "that account name is taken")
+        check_name_free(ctx.state, name, key, a)
         s = hits.screened(name, "name", a.name)
         if name != a.name:  # (restating the name shown queues nothing)
             screened["name"], expect["name"] = s, s.shown(a.name)
@@ -502,7 +546,7 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
               *([ch.SetAccountFields(a.account_id, fields)] if fields else []), *queued.values()]
     # Shown anew, not restated (read before the claim sets the fields in memory).
     shown_now = {f: fields[f] for f in ("name", "intro") if f in fields and fields[f] != getattr(a, f)}
-    claim = AccountClaim(ctx.state.account_names, a, fields) if fields else None
+    claim = AccountClaim(ctx.state, a, fields) if fields else None
     results = await commit(ctx, *writes, claim=claim, audit=audit(
         ctx, user, "update_account", a, **{k: v for k, v in fields.items() if k != "name_key"}, **held))
     for kind, closed in zip(supersede, results, strict=False):
@@ -517,35 +561,52 @@ async def update_account(ctx: Context, sess: Session, req: rq.UpdateAccount, enc
 
 class AccountClaim:
     """Fields of account ``a`` set in memory now (a :class:`FieldClaim`), with a new ``name_key``
-    taken in ``names`` (the account names in use) at once; the old name stays taken until the
-    write is stored. :meth:`settle` frees the name that the write's outcome leaves unused: the
-    one it replaced once stored, its own when refused.
+    taken in ``state.account_names`` (the account names in use) at once, and a new name's lookalike
+    readings in ``state.account_readings`` (a name restated keeps what it holds, as the store does);
+    the old name's stay taken until the write is stored. :meth:`settle` frees what the write's
+    outcome leaves unused: what it replaced once stored, its own when refused.
 
     Renames of one account may overlap (an owner's ``update_account`` and the platform's
-    ``grant-name``): a name is freed only when neither the account nor a rename still in flight
-    stands on it or sets it."""
+    ``grant-name``): a key or reading is freed only when neither the account nor a rename still in
+    flight stands on it or sets it."""
 
-    __slots__ = ("_names", "_account", "_key", "_fields")
+    __slots__ = ("_state", "_account", "_key", "_name", "_fields")
 
-    def __init__(self, names: dict[str, str], a: Account, fields: dict[str, Any]) -> None:
-        self._names, self._account = names, a
+    def __init__(self, state: State, a: Account, fields: dict[str, Any]) -> None:
+        self._state, self._account = state, a
         self._key: str | None = fields.get("name_key")
+        self._name: str | None = fields.get("name")
+        renamed = self._name is not None and self._name != a.name
         self._fields = FieldClaim(a, fields)
         if self._key is not None:
-            names[self._key] = a.account_id
+            state.account_names[self._key] = a.account_id
+        if renamed:
+            assert self._name is not None
+            state.account_readings.update(dict.fromkeys(policy.name_readings(self._name), a.account_id))
 
     def settle(self, stored: bool) -> None:
         stood_on = self._fields.settle(stored)
         if self._key is not None and "name_key" in stood_on:
-            self._free(stood_on["name_key"] if stored else self._key)
+            self._free_key(stood_on["name_key"] if stored else self._key)
+        if self._name is not None and "name" in stood_on:
+            self._free_readings(stood_on["name"] if stored else self._name)
 
-    def _free(self, key: str) -> None:
-        a = self._account
+    def _free_key(self, key: str) -> None:
+        a, names = self._account, self._state.account_names
         held = {a.name_key}
         for before, value in FieldClaim.in_flight(a, "name_key"):
             held.update((before, value))
-        if key not in held and self._names.get(key) == a.account_id:
-            del self._names[key]
+        if key not in held and names.get(key) == a.account_id:
+            del names[key]
+
+    def _free_readings(self, name: str) -> None:
+        a, readings = self._account, self._state.account_readings
+        held = set(policy.name_readings(a.name))
+        for before, value in FieldClaim.in_flight(a, "name"):
+            held.update(policy.name_readings(before), policy.name_readings(value))
+        for r in policy.name_readings(name) - held:
+            if readings.get(r) == a.account_id:
+                del readings[r]
 
 
 @handler("set_editor")

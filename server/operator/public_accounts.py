@@ -61,9 +61,11 @@ from server.handlers.posts import announce_comment_gone, announce_post_gone
 from server.handlers.public_accounts import (
     MAX_NAME_CHARS,
     MAX_ORG_NAME_CHARS,
+    NAME_TAKEN,
     AccountClaim,
     announce_account,
     frozen_meanwhile,
+    name_holder,
     screened_text,
 )
 from server.operator.channel import OperatorError, Result, command
@@ -423,12 +425,13 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
     if raw_name is None and raw_org is None:
         raise OperatorError("give --name, --org-name or both")
     fields: dict[str, Any] = {}
-    names = app.state.account_names
     if raw_name is not None:
         name = _granted_text(app, raw_name, "name", MAX_NAME_CHARS)  # something visible: a non-empty key
         key = normalize_name(name)
-        if names.get(key, a.account_id) != a.account_id:
-            raise OperatorError(f"the name {name!r} is taken by account {names[key]}")
+        taken = name_holder(app.state, name, key, a)
+        if taken is not None:
+            how = "taken by" if taken[1] == NAME_TAKEN else "read as the name of"
+            raise OperatorError(f"the name {name!r} is {how} account {taken[0]}")
         fields.update(name=name)
         if key != a.name_key:
             fields.update(name_key=key)
@@ -440,14 +443,14 @@ async def grant_name(app: Context, args: dict[str, Any]) -> Result:
     if not any(reserved_hit(str(v), reserved) for k, v in fields.items() if k in ("name", "org_name")):
         raise OperatorError("none of the names given is on the reserved list: the owner sets other names "
                             "with update_account")
-    renamed = fields.get("name", a.name) != a.name  # (read before the claim sets it in memory)
-    claim = AccountClaim(names, a, fields)
+    # (read before the claim sets them in memory)
+    shown_anew = {k: v for k, v in fields.items() if k in ("name", "org_name") and v != getattr(a, k)}
+    claim = AccountClaim(app.state, a, fields)
     shown = {k: v for k, v in fields.items() if k != "name_key"}
     await apply(app, SetAccountFields(a.account_id, fields),
                 audit=_record(app, "grant_name", reason, a, **shown), claim=claim,
                 conflict="that name was taken meanwhile")
-    if renamed:  # [ext] its readers see the name it shows now
-        announce_account(app, a, name=shown["name"])
+    announce_account(app, a, **shown_anew)  # [ext] its readers see the names it shows now
     what = " and ".join(f"{'name' if k == 'name' else 'organisation name'} {v!r}" for k, v in shown.items())
     _tell(app, a, ev.Notice(kind="account_name_granted", account_id=a.account_id, by=operator_name(),
                             text=f"the platform granted this account the {what}: {reason}", reason=reason))

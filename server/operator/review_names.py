@@ -11,8 +11,9 @@ stays shown (``governance/shown_text.py``). ``decide ITEM_ID --decision ...`` se
   after its id, no announcement, the username (or ``用户 USER_ID`` when the word lists hold the
   username), an account called after its id, no introduction).
 
-An account's name is unique: a released name another account took meanwhile is not applied, as a
-name changed since; the account's name key moves with its name (``AccountClaim``).
+An account's name is unique: a released name another account took meanwhile (its key, or one of its
+lookalike readings: ``server.handlers.public_accounts.name_holder``) is not applied, as a name changed
+since; the account's name key and readings move with its name (``AccountClaim``).
 
 Either change is made only if the field still shows what the item expects (what it showed when the
 text was held, or the flagged text): a later change by the group's managers or the user is never
@@ -42,7 +43,7 @@ from server.claims import FieldClaim
 from server.fanout import publish
 from server.handlers import screening
 from server.handlers.common import announce_rename, can_post
-from server.handlers.public_accounts import AccountClaim, announce_account
+from server.handlers.public_accounts import AccountClaim, announce_account, name_holder
 from server.operator.channel import OperatorError, Result
 from server.operator.common import apply, audit, changes, operator_name, penalty, tell_penalty
 from server.state import Account, Group
@@ -65,7 +66,7 @@ def claim_shown(app: Context, kind: str, target: Group | User | Account, target_
     """The claim in memory and the compare-and-set in the store that set a shown text of ``target`` to
     ``value`` if it still shows ``guard`` (an account's name with the key it takes among the names)."""
     if kind == "account_name":
-        return (AccountClaim(app.state.account_names, target, {"name": value, "name_key": name_key}),  # type: ignore[arg-type]
+        return (AccountClaim(app.state, target, {"name": value, "name_key": name_key}),  # type: ignore[arg-type]
                 SetShownText(kind, target_id, value, guard, name_key=name_key))
     return FieldClaim(target, {FIELDS[kind]: value}), SetShownText(kind, target_id, value, guard)
 
@@ -176,7 +177,7 @@ async def decide_shown(app: Context, item: dict[str, Any], decision: str, note: 
                 assert aid is not None
                 # The neutral name holds a key no chosen name can have; a released one its own, if free.
                 key = shown_text.neutral_name_key(aid) if decision == "remove" else normalize_name(value)
-                taken = app.state.account_names.get(key, aid) != aid
+                taken = name_holder(app.state, value, key, target) is not None  # type: ignore[arg-type]
                 if not taken:
                     claim, change = claim_shown(app, kind, target, aid, value, guard, key)
                     writes.append(change)

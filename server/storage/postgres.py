@@ -67,7 +67,7 @@ from server.storage.postgres_cluster import FENCED_SQLSTATE, OUT_OF_REACH, Postg
 from server.storage.postgres_indexing import PostgresSearchIndex
 from server.storage.postgres_media import PostgresMediaReads
 from server.storage.postgres_moderation import PostgresModerationReads
-from server.storage.postgres_public import PostgresPublicReads
+from server.storage.postgres_public import PostgresPublicReads, fill_name_readings
 from server.storage.postgres_reads import GROUP_NETLOG, PostgresReads
 from server.storage.postgres_schema import MIGRATIONS
 from server.storage.postgres_search import PostgresSearchReads
@@ -79,6 +79,10 @@ if TYPE_CHECKING:
     from server.config import Config
 
 log = logging.getLogger("qunguan.store")
+
+# Migrations whose new rows are filled by code after their script, in their transaction (as SQLite's
+# FILLS): version -> the fill.
+FILLS: dict[int, Callable[[asyncpg.Connection], Awaitable[None]]] = {57: fill_name_readings}
 
 WriteFn = Callable[[asyncpg.Connection], Awaitable[Any]]
 
@@ -397,6 +401,8 @@ class PostgresStore(WriteQueue, PostgresLeases, PostgresSearchIndex, PostgresPub
             for version, script in plan.to_apply:
                 async with db.transaction():
                     await db.execute(script)
+                    if version in FILLS:
+                        await FILLS[version](db)
                     await db.execute("INSERT INTO schema_migrations VALUES ($1, $2, $3)",
                                      version, int(time.time() * 1000), checksum(script))
                 log.info("applied PostgreSQL schema migration %d", version)

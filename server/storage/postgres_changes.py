@@ -44,6 +44,7 @@ from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage import moderation
 from server.storage.media import numbered
+from server.storage.public import DROP_READINGS, HOLD_READING, READING_TAKEN, reading_rows
 from server.storage.record_chain import chain_of, next_entry
 
 C = TypeVar("C", bound=c.Change)
@@ -172,6 +173,20 @@ def _set_clause(fields: Mapping[str, Any], allowed: frozenset[str], first: int =
         raise ValueError(f"cannot set {sorted(unknown) or 'nothing'}")
     sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(fields, first))
     return sets, [int(v) if isinstance(v, bool) else v for v in fields.values()]
+
+
+_DROP_READINGS, _HOLD_READING = numbered(DROP_READINGS), numbered(HOLD_READING)
+
+
+async def hold_readings(db: Conn, account_id: str, name: str) -> None:
+    """Account ``account_id`` is named ``name`` now: it holds that name's lookalike readings and no
+    others (server/storage/public.py: ``READING_TAKEN``); ``conflict`` when another account holds one
+    (one still being written by another writer is waited for, then decides)."""
+    await db.execute(_DROP_READINGS, account_id)
+    try:
+        await db.executemany(_HOLD_READING, reading_rows(account_id, name))
+    except asyncpg.UniqueViolationError:
+        raise ContractError("conflict", READING_TAKEN) from None
 
 
 # -- accounts -------------------------------------------------------------------------
@@ -656,6 +671,8 @@ async def _set_shown_text(db: Conn, s: c.SetShownText) -> None:
         raise ContractError("conflict", "that account name is taken") from None
     if n != 1:
         raise ContractError("conflict", f"the {s.kind.replace('_', ' ')} changed meanwhile")
+    if s.kind == "account_name" and s.value != s.expect:
+        await hold_readings(db, s.target_id, s.value)
 
 
 @applies(c.EditMessage)

@@ -21,13 +21,15 @@ from governance.public_accounts import starting_standing
 from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage.media import numbered
-from server.storage.postgres_changes import Conn, _count, _set_clause, applies
+from server.storage.postgres_changes import Conn, _count, _set_clause, applies, hold_readings
 from server.storage.postgres_reads import PostgresReads
 from server.storage.public import (
     COMMENT_SELECT,
+    HOLD_READING,
     MANAGER,
     MODERATED_COMMENT,
     MODERATED_POST,
+    NAMES_OLDEST_FIRST,
     POST_SELECT,
     REJECTED_PREFIX,
     RELEASE_COMMENT,
@@ -39,6 +41,7 @@ from server.storage.public import (
     cap_refusal,
     comments_query,
     counted,
+    first_readings,
     moderation_refusal,
     not_a_manager,
     post_row,
@@ -121,7 +124,15 @@ async def _insert_account(db: Conn, a: c.InsertAccount) -> c.OpenedAccount:
         if exc.constraint_name == "accounts_name_key":
             raise ContractError("conflict", "that account name is taken") from None
         raise c.AccountIdTaken(a.account_id) from None
+    await hold_readings(db, a.account_id, a.name)
     return c.OpenedAccount(key, person, credit, restricted, carried)
+
+
+async def fill_name_readings(db: Conn) -> None:
+    """The upgrade that made ``account_name_readings`` (57): the readings of the names already there,
+    each to the oldest account whose name has it (server/storage/public.py: ``first_readings``)."""
+    names = await db.fetch(NAMES_OLDEST_FIRST)
+    await db.executemany(numbered(HOLD_READING), first_readings((str(r[0]), str(r[1])) for r in names))
 
 
 @applies(c.AccountsClosed)
@@ -135,10 +146,16 @@ async def _accounts_closed(db: Conn, a: c.AccountsClosed) -> None:
 @applies(c.SetAccountFields)
 async def _set_account_fields(db: Conn, s: c.SetAccountFields) -> None:
     sets, values = _set_clause(s.fields, c.ACCOUNT_FIELDS)
+    name = s.fields.get("name")
+    # (FOR UPDATE: a rename of the account by another writer is waited for, and this one compares with it)
+    was = (await db.fetchval("SELECT name FROM accounts WHERE account_id = $1 FOR UPDATE", s.account_id)
+           if name else None)
     try:
         await db.execute(f"UPDATE accounts SET {sets} WHERE account_id = ${len(values) + 1}", *values, s.account_id)
     except asyncpg.UniqueViolationError:
         raise ContractError("conflict", "that account name is taken") from None
+    if name is not None and was is not None and was != name:  # (a name restated keeps what it holds)
+        await hold_readings(db, s.account_id, name)
 
 
 @applies(c.AddAccountCredit)

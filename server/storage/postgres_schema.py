@@ -1204,4 +1204,20 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX audit_post ON audit(((detail::jsonb) ->> 'post_id'));
         """,
     ),
+    (
+        57,
+        """
+        -- As SQLite's 59: one public account per lookalike reading of its name (filled by the
+        -- migration's code, oldest account first). A dump of a version before it, restored with
+        -- pg_restore --clean into a database this version upgraded, leaves this table behind (the
+        -- dump does not name it) with the readings of accounts the dump does not have: made anew.
+        DROP TABLE IF EXISTS account_name_readings;
+        CREATE TABLE account_name_readings (
+            reading    TEXT NOT NULL,
+            account_id TEXT NOT NULL,
+            CONSTRAINT account_name_readings_reading PRIMARY KEY (reading)
+        );
+        CREATE INDEX account_name_readings_account ON account_name_readings(account_id);
+        """,
+    ),
 ]

@@ -6,9 +6,10 @@ accounts into memory at start (called by :func:`server.storage.loading.load_stat
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from governance.public_accounts import name_readings
 from protocol.errors import ContractError
 from server.state import Account
 from server.storage import changes as c
@@ -200,6 +201,37 @@ LAST_POSTS = "SELECT account_id, MAX(ts) FROM posts GROUP BY account_id"
 EDITORS = "SELECT account_id, user_id FROM account_editors"
 SUBSCRIPTIONS = "SELECT account_id, user_id FROM subscriptions"
 BARRED = "SELECT subject_key FROM barred_subjects"
+READINGS = "SELECT reading, account_id FROM account_name_readings"
+
+# Every account's lookalike readings of its name (``account_name_readings``: one account per reading,
+# governance.public_accounts.name_readings) follow its name: each change that sets a name sets them
+# (``InsertAccount``; ``SetAccountFields`` and ``SetShownText`` when the name changes, so restating it
+# never meets a reading held by another), refused ``conflict`` with this reason when another account
+# holds one. The plain key (``name_key``, unique too) is refused as ``that account name is taken``.
+READING_TAKEN = "that account name reads as the name of another account"
+DROP_READINGS = "DELETE FROM account_name_readings WHERE account_id = ?"
+HOLD_READING = "INSERT INTO account_name_readings (reading, account_id) VALUES (?, ?)"
+# The names already there when account_name_readings was made (SQLite 59, PostgreSQL 57), oldest first.
+NAMES_OLDEST_FIRST = "SELECT account_id, name FROM accounts ORDER BY created_at, account_id"
+
+
+def reading_rows(account_id: str, name: str) -> list[tuple[str, str]]:
+    """The rows of ``account_name_readings`` that account ``account_id`` named ``name`` holds, in one
+    order (two writers holding readings of the same names take their keys in the same order)."""
+    return [(r, account_id) for r in sorted(name_readings(name))]
+
+
+def first_readings(names: Iterable[Sequence[str]]) -> list[tuple[str, str]]:
+    """The rows the upgrade that made ``account_name_readings`` fills it with, from the accounts already
+    there (account id, name; oldest first): each reading goes to the first account whose name has it.
+    Of two accounts whose names read alike before the rule existed, both keep their names, and the
+    later does not hold the reading they share, so no third can take it and the later cannot come
+    back to it: a rename of its to another name holds the new name's readings, if free."""
+    held: dict[str, str] = {}
+    for aid, name in names:
+        for reading, _ in reading_rows(aid, name):
+            held.setdefault(reading, aid)
+    return list(held.items())
 
 
 async def load_accounts(fetch: Fetch, state: State) -> None:
@@ -234,3 +266,4 @@ async def load_accounts(fetch: Fetch, state: State) -> None:
         if uid in users:
             users[uid].add_subscription(aid)
     state.barred_subjects.update(key for (key,) in await fetch(BARRED))
+    state.account_readings.update((str(r), str(aid)) for r, aid in await fetch(READINGS))

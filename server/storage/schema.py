@@ -1314,4 +1314,21 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX audit_post ON audit(CAST(json_extract(detail, '$.post_id') AS TEXT));
         """,
     ),
+    (
+        59,
+        """
+        -- The readings of each public account's name with letters of other scripts that pass for Latin
+        -- ones read as those (governance.public_accounts.name_readings: Cyrillic Аpple reads as apple;
+        -- one or two a name): one account per reading, as name_key is one account per plain key, so that
+        -- nobody takes a name that reads as another account's. Rows change with the name (the store's
+        -- account changes). This upgrade fills it from the names already there, oldest account first
+        -- (server/storage/public.py: first_readings, run by the migration's code): of two accounts whose
+        -- names read alike already, the later keeps its name but not the reading they share.
+        CREATE TABLE account_name_readings (
+            reading    TEXT PRIMARY KEY,
+            account_id TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX account_name_readings_account ON account_name_readings(account_id);
+        """,
+    ),
 ]

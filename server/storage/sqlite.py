@@ -57,7 +57,7 @@ from server.storage.sqlite_account_measures import SqliteAccountMeasureReads
 from server.storage.sqlite_changes import append_audit, apply_change
 from server.storage.sqlite_media import SqliteMediaReads
 from server.storage.sqlite_moderation import SqliteModerationReads
-from server.storage.sqlite_public import SqlitePublicReads
+from server.storage.sqlite_public import SqlitePublicReads, fill_name_readings
 from server.storage.sqlite_reads import SqliteReads
 from server.storage.sqlite_records import (
     NETLOG_COLS,
@@ -72,6 +72,11 @@ if TYPE_CHECKING:
     from server.config import Config
 
 log = logging.getLogger("qunguan.store")
+
+# Migrations whose new rows are filled by code after their script, in their transaction (what SQL
+# cannot compute: a name's lookalike readings are Python's Unicode): version -> the fill.
+FILLS: dict[int, Callable[[aiosqlite.Connection], Awaitable[None]]] = {59: fill_name_readings}
+
 # A batch that could not start (the database locked past the busy timeout, the file unreadable): an
 # outage, logged without a traceback and at most once every 30 s (the readiness probe's own write
 # fails every 2 s while it lasts), as PostgreSQL's out-of-reach warnings are.
@@ -738,6 +743,8 @@ class SqliteStore(WriteQueue, SqliteReads, SqliteRecordReads, SqliteSanctionRead
             try:
                 for stmt in statements:
                     await db.execute(stmt)
+                if version in FILLS:
+                    await FILLS[version](db)
                 await db.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                     (version, int(time.time() * 1000), checksum(script)),

@@ -20,6 +20,7 @@ from governance.message_rules import check_pin_room
 from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage import moderation
+from server.storage.public import DROP_READINGS, HOLD_READING, READING_TAKEN, reading_rows
 from server.storage.record_chain import chain_of, next_entry
 
 C = TypeVar("C", bound=c.Change)
@@ -133,6 +134,16 @@ def _set_clause(fields: Mapping[str, Any], allowed: frozenset[str]) -> tuple[str
 async def _rowcount(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> int:
     cur = await db.execute(sql, params)
     return cur.rowcount
+
+
+async def hold_readings(db: aiosqlite.Connection, account_id: str, name: str) -> None:
+    """Account ``account_id`` is named ``name`` now: it holds that name's lookalike readings and no
+    others (server/storage/public.py: ``READING_TAKEN``); ``conflict`` when another account holds one."""
+    await db.execute(DROP_READINGS, (account_id,))
+    try:
+        await db.executemany(HOLD_READING, reading_rows(account_id, name))
+    except sqlite3.IntegrityError:
+        raise ContractError("conflict", READING_TAKEN) from None
 
 
 # -- accounts -------------------------------------------------------------------------
@@ -593,6 +604,8 @@ async def _set_shown_text(db: aiosqlite.Connection, s: c.SetShownText) -> None:
         raise ContractError("conflict", "that account name is taken") from None
     if n != 1:
         raise ContractError("conflict", f"the {s.kind.replace('_', ' ')} changed meanwhile")
+    if s.kind == "account_name" and s.value != s.expect:
+        await hold_readings(db, s.target_id, s.value)
 
 
 @applies(c.EditMessage)

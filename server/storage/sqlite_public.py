@@ -21,9 +21,11 @@ from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage.public import (
     COMMENT_SELECT,
+    HOLD_READING,
     MANAGER,
     MODERATED_COMMENT,
     MODERATED_POST,
+    NAMES_OLDEST_FIRST,
     POST_SELECT,
     REJECTED_PREFIX,
     RELEASE_COMMENT,
@@ -35,11 +37,12 @@ from server.storage.public import (
     cap_refusal,
     comments_query,
     counted,
+    first_readings,
     moderation_refusal,
     not_a_manager,
     post_row,
 )
-from server.storage.sqlite_changes import _rowcount, _set_clause, applies
+from server.storage.sqlite_changes import _rowcount, _set_clause, applies, hold_readings
 from server.storage.sqlite_reads import SqliteReader
 
 
@@ -102,7 +105,15 @@ async def _insert_account(db: aiosqlite.Connection, a: c.InsertAccount) -> c.Ope
         if "name_key" in str(exc):
             raise ContractError("conflict", "that account name is taken") from None
         raise c.AccountIdTaken(a.account_id) from None
+    await hold_readings(db, a.account_id, a.name)
     return c.OpenedAccount(key, person, credit, restricted, carried)
+
+
+async def fill_name_readings(db: aiosqlite.Connection) -> None:
+    """The upgrade that made ``account_name_readings`` (59): the readings of the names already there,
+    each to the oldest account whose name has it (server/storage/public.py: ``first_readings``)."""
+    names = await db.execute_fetchall(NAMES_OLDEST_FIRST)
+    await db.executemany(HOLD_READING, first_readings((str(aid), str(name)) for aid, name in names))
 
 
 @applies(c.AccountsClosed)
@@ -116,10 +127,14 @@ async def _accounts_closed(db: aiosqlite.Connection, a: c.AccountsClosed) -> Non
 @applies(c.SetAccountFields)
 async def _set_account_fields(db: aiosqlite.Connection, s: c.SetAccountFields) -> None:
     sets, values = _set_clause(s.fields, c.ACCOUNT_FIELDS)
+    name = s.fields.get("name")
+    was = await _one(db, "SELECT name FROM accounts WHERE account_id = ?", (s.account_id,)) if name else None
     try:
         await db.execute(f"UPDATE accounts SET {sets} WHERE account_id = ?", (*values, s.account_id))
     except sqlite3.IntegrityError:
         raise ContractError("conflict", "that account name is taken") from None
+    if name is not None and was is not None and was[0] != name:  # (a name restated keeps what it holds)
+        await hold_readings(db, s.account_id, name)
 
 
 @applies(c.AddAccountCredit)

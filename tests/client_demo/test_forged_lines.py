@@ -133,7 +133,7 @@ EVENTS = [
     {"ev": "post_deleted", "account_id": AID, "post_id": "1"},
     {"ev": "comment_deleted", "account_id": AID, "post_id": "1", "comment_id": "2"},
     {"ev": "editor_changed", "account_id": AID, "user_id": "u2", "on": True, "name": "n"},
-    {"ev": "account_updated", "account_id": AID, "name": "n", "intro": "i"},
+    {"ev": "account_updated", "account_id": AID, "name": "n", "intro": "i", "org_name": "o"},
     {"ev": "invited", "group_id": GID, "by": USER, "name": "n"},
     {"ev": "join_result", "group_id": GID, "status": "approved", "name": "n"},
     {"ev": "join_result", "group_id": GID, "status": "rejected"},

@@ -346,6 +346,8 @@ def test_a_public_account_renamed_is_said_under_its_old_name_and_then_learnt():
     assert line == f"* public account 茶馆日报 (123456789) has a new introduction: 每日\n{INDENT}一茶"
     line = format_event({"ev": "account_updated", "account_id": "123456789", "name": "x", "intro": ""}, n)
     assert line == "* public account 茶馆日报 (123456789) is now called x and has no introduction now"
+    line = format_event({"ev": "account_updated", "account_id": "123456789", "org_name": "茶馆文化有限公司"}, n)
+    assert line == "* public account x (123456789) is run by 茶馆文化有限公司 now"
 
 
 def test_a_rename_is_said_under_the_old_name_and_then_learnt():

@@ -123,6 +123,15 @@ async def test_a_held_name_another_account_took_meanwhile_is_not_applied(make_se
     assert (await settled(first))["applied"] is False
     assert (await first.request("account_info", account_id=a))["name"] == f"公众号 {a}"
     assert (await first.request("account_info", account_id=b))["name"] == "刷 单 返 利 号"
+    # the same for a name that reads as the one another account took meanwhile (a Cyrillic А for the A)
+    c = (await create(first, "刷单返利 Apple"))["account_id"]
+    d = (await create(second, "刷单返利 \u0410pple"))["account_id"]
+    item_c, item_d = await open_items(srv)
+    assert "(applied)" in await decide(srv, item_d, "release")
+    assert "not applied" in await decide(srv, item_c, "release")
+    assert (await settled(first))["applied"] is False
+    assert (await first.request("account_info", account_id=c))["name"] == f"公众号 {c}"
+    assert (await first.request("account_info", account_id=d))["name"] == "刷单返利 \u0410pple"
     # and a name changed since it was held is not overwritten: the newer name closes the held one
     r = await first.request("update_account", account_id=a, name="刷单返利三号")
     assert r["held"] is True

@@ -1,15 +1,18 @@
 """Lookalike letters of other scripts, through a real server on both backends: a public account
 named, renamed or with an organisation name that is a reserved name written with Cyrillic or Greek
 letters (``Аpple``, ``ССТV``) is refused as the plain name is (``forbidden``), and so is the stand-in
-``公众号 <id>`` written with them; a display name or group name that is the cancelled-account label or
-a stand-in written with them is ``bad_request`` with its field. Russian and Greek names are still
-names like any other."""
+``公众号 <id>`` written with them; a public account named or renamed so that it reads as another
+account's name (``Аpple`` beside an account ``Apple``) is refused as a taken name is (``conflict``); a
+display name or group name that is the cancelled-account label or a stand-in written with them is
+``bad_request`` with its field. Russian and Greek names are still names like any other."""
 
 from __future__ import annotations
 
 import pytest
 
 from governance.public_accounts import org_check_char
+from server.storage.public import READING_TAKEN
+from tests.e2e.admin_helpers import admin_ok, admin_refused
 from tests.e2e.harness import close_all
 
 CONFIG = """
@@ -63,6 +66,48 @@ async def test_a_reserved_name_in_lookalike_letters_is_refused_as_the_name_itsel
     assert code(refused) == "forbidden" and "under review" in refused["reason"], refused
     assert (await owner.request("account_info", account_id=aid))["name"] == "Новости Москвы"
     assert code(await create(owner, "Ελληνικά νέα")) == "ok"
+    await close_all(owner)
+
+
+async def test_a_name_that_reads_as_another_accounts_is_taken(server):
+    """Account ``Apple`` exists: ``Аpple`` with a Cyrillic А (and the other forms that read as it) is
+    refused to anyone else as ``APPLE`` is, on create and on rename, by the same code (``conflict``);
+    once ``Apple`` is renamed, what it read as is free. A Russian name beside it is a name of its own."""
+    owner, other = await server.user(verify_id=True), await server.user(verify_id=True)
+    made = await create(owner, "Apple")
+    assert code(made) == "ok", made
+    apple = made["account_id"]
+    plain = await create(other, "APPLE")
+    assert (code(plain), plain["reason"]) == ("conflict", "that account name is taken"), plain
+    for name in ("\u0410pple", "\u0410\u0420\u0420LE", "\u0391\u03a1\u03a1LE", "AppIe", "App\u04cfe"):
+        refused = await create(other, name)
+        assert (code(refused), refused["reason"]) == ("conflict", READING_TAKEN), (ascii(name), refused)
+    made = await create(other, "Новости")
+    assert code(made) == "ok", made
+    theirs = made["account_id"]
+    refused = await other.call("update_account", account_id=theirs, name="\u0410pple")
+    assert (code(refused), refused["reason"]) == ("conflict", READING_TAKEN), refused
+    assert (await other.request("account_info", account_id=theirs))["name"] == "Новости"
+    # the owner restates its name beside a new intro: no new choice, nothing refused
+    assert code(await owner.call("update_account", account_id=apple, name="Apple", intro="水果")) == "ok"
+    # renamed, Apple frees what it read as
+    assert code(await owner.call("update_account", account_id=apple, name="Apple Pie")) == "ok"
+    assert code(await other.call("update_account", account_id=theirs, name="\u0410pple")) == "ok"
+    refused = await create(owner, "Apple")  # now it is the other account that reads as apple
+    assert (code(refused), refused["reason"]) == ("conflict", READING_TAKEN), refused
+    await close_all(owner, other)
+
+
+async def test_the_platform_grants_no_name_that_reads_as_another_accounts(srv):
+    """``grant-name`` gives a reserved name to the account entitled to it, under the same uniqueness:
+    ``Аpple`` with a Cyrillic А is refused once another account holds ``Apple``, naming that account."""
+    owner = await srv.user(verify_id=True)
+    first = (await create(owner, "某科技号"))["account_id"]
+    second = (await create(owner, "某科技二号"))["account_id"]
+    await admin_ok(srv, "grant-name", first, "--name", "Apple", "--reason", "已核对商标")
+    refused = await admin_refused(srv, "grant-name", second, "--name", "\u0410pple", "--reason", "已核对商标")
+    assert f"read as the name of account {first}" in refused, refused
+    assert (await owner.request("account_info", account_id=second))["name"] == "某科技二号"
     await close_all(owner)
 
 

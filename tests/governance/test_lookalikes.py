@@ -11,7 +11,7 @@ import pytest
 
 from governance import names
 from governance.identity import validate_display_name, validate_username
-from governance.public_accounts import is_stand_in_name, normalize_name, reserved_hit
+from governance.public_accounts import is_stand_in_name, name_readings, normalize_name, reserved_hit
 from protocol.errors import ContractError
 from server.handlers.groups import validate_group_name
 
@@ -64,10 +64,57 @@ def test_names_that_only_start_like_the_stand_in_are_fine(name: str) -> None:
 
 
 def test_the_unique_key_of_an_account_name_is_unchanged() -> None:
-    """The comparison key stored for every account (``accounts.name_key``, unique) is not folded: a
-    Russian name and a Latin one stay two names, and no stored key changes meaning."""
+    """The plain comparison key stored for every account (``accounts.name_key``, unique) is not folded:
+    no stored key changes meaning. The lookalike readings are kept beside it (``name_readings``)."""
     assert normalize_name("Сбербанк") == "сбербанк"
     assert normalize_name("\u0410pple") != normalize_name("Apple")
+
+
+def _alike(a: str, b: str) -> bool:
+    """Whether two account names are one name under the readings (they share one)."""
+    return bool(name_readings(a) & name_readings(b))
+
+
+@pytest.mark.parametrize("name", [
+    "\u0410pple",                    # Cyrillic А
+    "\u0430pple",                    # Cyrillic а
+    "\u0391\u03a1\u03a1LE",          # Greek Α Ρ Ρ
+    "App\u04cfe",                    # Cyrillic palochka for the l
+    "AppIe",                         # a Latin capital I for the l
+    "Ａ\u0440ple",                   # full width and Cyrillic mixed
+    " a p p l e ",                   # case, spaces (the plain key already)
+])
+def test_a_name_in_lookalike_letters_reads_as_the_latin_name(name: str) -> None:
+    """An account named ``Apple`` keeps every other account from a name that reads as it: the readings
+    of both share ``apple``."""
+    assert "apple" in name_readings(name)
+    assert _alike(name, "Apple") and _alike("Apple", name)
+
+
+def test_a_capital_i_reads_as_i_and_as_l_so_it_is_taken_by_either() -> None:
+    """``AppIe`` (a Latin capital I) reads as ``appie`` and as ``apple``: taken when either exists, while
+    ``Apple`` and ``Appie`` stay two names (sharing a reading is no equivalence: the store keeps a
+    row per reading, not one folded key per name)."""
+    assert name_readings("AppIe") == {"appie", "apple"}
+    assert name_readings("\u0399BM") == {"ibm", "lbm"}  # Greek Iota
+    assert _alike("AppIe", "Apple") and _alike("AppIe", "Appie")
+    assert not _alike("Apple", "Appie")
+    assert _alike("lntel", "Intel") and not _alike("lntel", "intel")
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Сбербанк", "Сбер"), ("Новости Москвы", "Новости Питера"), ("Ελένη", "Αθήνα"), ("Алексей", "Alex"),
+    ("新华书店", "新华日报"), ("Applied", "Apple"), ("Сбербанк", "Cбepбahk"), ("Tea House", "Tea Horse"),
+])
+def test_different_names_stay_apart_under_the_readings(a: str, b: str) -> None:
+    """Two different names stay two names under the readings, in any script (``Cбepбahk``, Latin letters
+    with Cyrillic б, is no ``Сбербанк``: Cyrillic н and к pass for no Latin letter)."""
+    assert not _alike(a, b)
+
+
+def test_a_name_without_lookalike_letters_reads_as_its_plain_key() -> None:
+    for name in ("新华书店", "Tea House", "ＴＥＡ ＨＯＵＳＥ", "人民 日子 2024"):
+        assert name_readings(name) == {normalize_name(name)}
 
 
 CANCELLED = [

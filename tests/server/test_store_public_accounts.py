@@ -9,8 +9,10 @@ import pytest
 
 from protocol.errors import ContractError
 from server.storage import changes as ch
+from server.storage.public import READING_TAKEN, first_readings
 from server.storage.sqlite import SqliteStore
 from tests import pgtools
+from tests.server.upgrade_backend import account_before_upgrade
 
 ID = b"I" * 32
 
@@ -229,6 +231,56 @@ async def test_names_barred_subjects_and_verification(open_store):
     assert state.account_names == {"tea": "100000001", "org a": "100000003", "person b": "100000004"}
     assert state.barred_subjects == {"ab" * 32, ID.hex()}
     assert state.users["u0"].managed == {"100000001", "100000003"}
+
+
+async def test_a_name_that_reads_as_another_accounts_is_taken(open_store):
+    """An account's name holds its lookalike readings (letters of other scripts read as the Latin ones
+    they pass for) in the database, beside its plain key: an insert, a rename (``SetAccountFields``)
+    and the platform's compare-and-set (``SetShownText``) to a name that reads as another account's are
+    ``conflict``; restating a name keeps what it holds, and a rename frees the old name's readings."""
+    store = await open_store()
+    await _people(store, 1)
+    await store.apply(_account("100000001", "u0", "Apple", cap=9))
+    for name in ("\u0410pple", "\u0391\u03a1\u03a1LE", "AppIe", "App\u04cfe"):  # Cyrillic А, Greek, Latin I, palochka
+        with pytest.raises(ContractError) as err:
+            await store.apply(_account("100000002", "u0", name, cap=9))
+        assert (err.value.code, err.value.reason) == ("conflict", READING_TAKEN), ascii(name)
+    await store.apply(_account("100000002", "u0", "Appie", cap=9))  # another name (reads as appie alone)
+    with pytest.raises(ContractError) as err:  # reads as both
+        await store.apply(_account("100000003", "u0", "APPIE!", cap=9), _account("100000004", "u0", "AppIe", cap=9))
+    assert err.value.code == "conflict"
+    with pytest.raises(ContractError) as err:
+        await store.apply(ch.SetAccountFields("100000002", {"name": "\u0410PPLE", "name_key": "\u0430pple"}))
+    assert (err.value.code, err.value.reason) == ("conflict", READING_TAKEN)
+    with pytest.raises(ContractError) as err:
+        await store.apply(ch.SetShownText("account_name", "100000002", "AppIe", "Appie", name_key="appie!"))
+    assert (err.value.code, err.value.reason) == ("conflict", READING_TAKEN)
+    await store.apply(ch.SetAccountFields("100000002", {"name": "Appie", "intro": "restated"}))
+    # Apple renamed: what it read as is free for the next account, and it holds the new name's reading
+    await store.apply(ch.SetAccountFields("100000001", {"name": "Pear", "name_key": "pear"}))
+    await store.apply(_account("100000005", "u0", "\u0410pple", cap=9))
+    with pytest.raises(ContractError):
+        await store.apply(ch.SetShownText("account_name", "100000002", "\u0420ear", "Appie", name_key="\u0440ear"))
+    await store.apply(ch.SetShownText("account_name", "100000002", "公众号 100000002", "Appie",
+                                      name_key="公众号 100000002"))  # (the stand-in a removal leaves)
+    state = await store.load_state(10, 7)
+    assert state.account_readings == {"pear": "100000001", "apple": "100000005", "公众号100000002": "100000002"}
+    assert {aid: a.name for aid, a in state.accounts.items()} == {
+        "100000001": "Pear", "100000002": "公众号 100000002", "100000005": "\u0410pple"}
+
+
+async def test_two_writers_naming_accounts_alike_at_once_open_one(open_store):
+    """``Tesla`` and ``Теsla`` (Cyrillic Т е) created at once, on PostgreSQL by two writers sharing the
+    database as two nodes would: the database's key on the readings lets one through."""
+    a = await open_store()
+    await _people(a, 2)
+    b = await open_store() if "Postgres" in type(a).__name__ else a
+    for round_, names in enumerate((("Tesla", "\u0422\u0435sla"), ("Opel", "\u039fpel"), ("Kia", "\u041a\u0456a"))):
+        results = await asyncio.gather(*(w.apply(_account(f"1000000{round_}{i}", f"u{i}", n, cap=9))
+                                         for i, (w, n) in enumerate(zip((a, b), names, strict=True))),
+                                       return_exceptions=True)
+        assert sum(isinstance(r, list) for r in results) == 1, results
+        assert [r.code for r in results if isinstance(r, ContractError)] == ["conflict"]
 
 
 async def test_a_blacklisted_user_account_bars_the_person(open_store):
@@ -470,7 +522,7 @@ async def test_the_upgrade_settles_the_review_items_of_held_posts_deleted_before
     db = before_withdrawing
     store = await db.open(upgraded=False)
     await _people(store, 1)
-    await store.apply(_account("100000001", "u0", "One"))
+    account_before_upgrade(store, name="One")  # (today's InsertAccount holds readings it has no table for)
     [gone] = await store.apply(ch.InsertPost("100000001", "u0", "gone", "b", "[]", (), "open", 10, 1, "rumour", "x"))
     [waiting] = await store.apply(ch.InsertPost("100000001", "u0", "wait", "b", "[]", (), "open", 11, 1, "rumour", "x"))
     await store.close()
@@ -538,3 +590,51 @@ async def test_two_writers_commenting_on_one_post_wait_for_each_other_without_de
     other = asyncio.ensure_future(second.apply(ch.InsertComment(post, "u0", "also shown", None, 13, "visible", None)))
     await asyncio.wait_for(asyncio.gather(one, other), 10)  # (FOR SHARE: DeadlockDetectedError on one)
     assert pgtools.query(first.url, "SELECT visible_comments FROM posts WHERE post_id = ?", post) == [(2,)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def before_readings(request: pytest.FixtureRequest, tmp_path):
+    """A database at the schema before the names' lookalike readings were kept (SQLite 59, PostgreSQL 57)."""
+    from tests.server.upgrade_backend import backend
+
+    async for opened in backend(request, tmp_path, (59, 57)):
+        yield opened
+
+
+async def test_the_upgrade_gives_each_reading_to_the_oldest_account_and_keeps_every_name(before_readings) -> None:
+    """Accounts already named alike when the readings came (``Apple``, then ``Аpple`` with a Cyrillic А,
+    then ``AppIe`` with a capital I) do not stop the upgrade: each reading goes to the oldest account
+    whose name has it, every account keeps its name, and no new name can read as any of them. The
+    later one keeps its own name when restated, and cannot be renamed to another form of the older's."""
+    db = before_readings
+    store = await db.open(upgraded=False)
+    await _people(store, 1)
+    await store.close()
+    db.stores.remove(store)
+    for aid, name, created in (("100000002", "\u0410pple", 2), ("100000001", "Apple", 1), ("100000003", "AppIe", 3),
+                               ("100000004", "Pear", 4)):
+        db.sql("INSERT INTO accounts (account_id, name, name_key, category, subject_type, subject_key, owner_id,"
+               " credit_score, created_at, opener_key) VALUES (?, ?, ?, 'culture', 'individual', ?, 'u0', 100, ?, ?)",
+               aid, name, name.lower(), ID.hex(), created, ID.hex())
+    store = await db.open(upgraded=True)
+    assert sorted(db.sql("SELECT reading, account_id FROM account_name_readings")) == [
+        ("appie", "100000003"), ("apple", "100000001"), ("pear", "100000004")]
+    state = await store.load_state(10, 7)
+    assert {aid: a.name for aid, a in state.accounts.items()} == {
+        "100000001": "Apple", "100000002": "\u0410pple", "100000003": "AppIe", "100000004": "Pear"}
+    for name in ("\u0391pple", "App\u0456e", "App\u04cfe"):  # Greek Α; Cyrillic і, as the third; a palochka
+        with pytest.raises(ContractError) as err:
+            await store.apply(_account("100000005", "u0", name, cap=9))
+        assert (err.value.code, err.value.reason) == ("conflict", READING_TAKEN), ascii(name)
+    await store.apply(ch.SetAccountFields("100000002", {"name": "\u0410pple", "intro": "restated"}))
+    with pytest.raises(ContractError) as err:
+        await store.apply(ch.SetAccountFields("100000002", {"name": "\u0410PPLE"}))
+    assert err.value.code == "conflict"
+    await store.apply(ch.SetAccountFields("100000002", {"name": "Plum", "name_key": "plum"}))
+    assert sorted(db.sql("SELECT reading, account_id FROM account_name_readings WHERE account_id = '100000002'")) == [
+        ("plum", "100000002")]
+
+
+def test_the_upgrade_fills_the_readings_oldest_first() -> None:
+    assert first_readings([("1", "Apple"), ("2", "\u0410pple"), ("3", "AppIe"), ("4", "Appie")]) == [
+        ("apple", "1"), ("appie", "3")]

@@ -208,3 +208,32 @@ def test_an_open_account_page_and_post_show_a_new_name_at_once(
     expect(fan.locator("#post-account-name")).to_have_text("周末集会")
     expect(listed).to_have_text("周末集会")
     assert fan.errors == []
+
+
+def test_a_reader_with_the_page_open_sees_a_new_name_and_organisation_without_following(
+        browser: Any, tmp_path: Any, bg: Background) -> None:
+    """[ext] ``account_updated`` also reaches a reader who opened the account without following it: its
+    open page shows the owner's new name and the organisation name the platform grants at once. Before,
+    such a page kept the old names until it was opened again (only followers and managers were told)."""
+    from governance.public_accounts import org_check_char
+
+    (tmp_path / "reserved.txt").write_text("新华\n", encoding="utf-8")
+    server = ServerProcess(tmp_path, '[public_accounts]\nreserved_names = "reserved.txt"\n').start()
+    try:
+        owner = bg.run(server.user(verify_id=True))
+        first17 = "91310115MA1K4A0X3"
+        aid = bg.run(owner.request("create_account", name="茶话", category="culture", intro="",
+                                   subject_type="organization", org_name="茶话文化有限公司",
+                                   org_code=first17 + org_check_char(first17)))["account_id"]
+        reader = new_page(browser, server)
+        register(reader, server, display="Reader")
+        find_account(reader, aid)
+        expect(reader.locator("#account-subject")).to_contain_text("茶话文化有限公司")
+        expect(reader.locator("#btn-follow")).to_be_visible()  # (not following it)
+        bg.run(owner.request("update_account", account_id=aid, name="茶话日报"))
+        expect(reader.locator("#account-name")).to_have_text("茶话日报")
+        admin_ok(server, "grant-name", aid, "--org-name", "新华茶话有限公司", "--reason", "已核对")
+        expect(reader.locator("#account-subject")).to_contain_text("新华茶话有限公司")
+        assert reader.errors == []
+    finally:
+        server.stop()

@@ -12,6 +12,7 @@ from governance import identity, message_rules, moderation, permissions, posting
 from protocol.errors import ContractError
 from protocol.requests import parse_request
 from server.handlers import groups, public_accounts
+from server.storage.public import READING_TAKEN
 from tests.e2e.harness import ServerProcess
 from tests.web.browser import new_page, register, submit_registration
 
@@ -134,6 +135,7 @@ REASONS = [
     ("forbidden", _said_by("server/handlers/groups.py", "this group is joined by invitation only"),
      "该群仅限邀请加入，请联系群主或管理员邀请你"),
     ("conflict", _reason(lambda: message_rules.check_pin_room(10, 10)), "一个群最多置顶 10 条消息，请先取消一条置顶"),
+    ("conflict", READING_TAKEN, "这个名称与其他公众号的名称形近（其中有形似拉丁字母的其他文字字母），不能使用"),
     ("conflict", _said_by("server/handlers/accounts.py", "that phone number belongs to a cancelled account until "
                           "its records' retention period ends"), "该手机号属于已注销的账号，记录保存期满前不能再注册"),
 ]

@@ -633,11 +633,12 @@ export function onEditorChanged(ev) {
   return t(ev.on ? "n_editor_on" : "n_editor_off", { name: ev.name });
 }
 
-// `account_updated` [ext]: an account this user follows or runs shows a new name or intro (its
-// owner's change, or the platform's: a name granted, a held one released, one removed): its items in
-// the lists, its open page and its open post say so at once. Only the fields the event carries
-// changed; the owner's settings dialog, open, keeps what is typed in it and shows the new name or
-// intro in a field left as it was (its save sends only what the owner changed: manageDialog).
+// `account_updated` [ext]: an account this user follows or runs, or has open, shows a new name, intro
+// or organisation name (its owner's change, or the platform's: a name granted, a held one released,
+// one removed): its items in the lists, its open page and its open post say so at once. Only the
+// fields the event carries changed; the owner's settings dialog, open, keeps what is typed in it and
+// shows the new name or intro in a field left as it was (its save sends only what the owner changed:
+// manageDialog).
 export function onAccountUpdated(ev) {
   const named = typeof ev.name === "string";
   if (named) {
@@ -650,6 +651,7 @@ export function onAccountUpdated(ev) {
   if (v && v.aid === ev.account_id && v.info) {
     if (named) v.info.name = ev.name;
     if (typeof ev.intro === "string") v.info.intro = ev.intro;
+    if (typeof ev.org_name === "string") v.info.org_name = ev.org_name;
     renderPane();
     if (followShown) followShown(ev.account_id);
   }

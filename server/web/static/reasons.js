@@ -58,6 +58,7 @@ const ZH = [
   [/^close the public accounts you own first: (.*)$/, (m) => `请先注销你运营的公众号：${m[1]}`],
   [/^that is not the current version/, () => "平台规则已更新，请重新阅读后再同意"],
   [/^that account name is taken$/, () => "这个名称已被其他公众号使用"],
+  [/^that account name reads as the name of another account$/, () => "这个名称与其他公众号的名称形近（其中有形似拉丁字母的其他文字字母），不能使用"],
   [/^an account has at most (\d+) editors$/, (m) => `一个公众号最多 ${m[1]} 名编辑`],
   [/^a group may have at most (\d+) invite links that are not revoked, expired or used up \(also those of former managers, which work again if they manage it again\); revoke one first$/, (m) => `一个群最多 ${m[1]} 个未撤销、未过期、未用完的邀请链接（包括已不再管理本群的人创建的链接：他们重新成为管理员后链接会恢复），请先撤销一个`],
   [/^that user is already a member$/, () => "该用户已是群成员"],
