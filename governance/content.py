@@ -39,6 +39,23 @@ through :func:`normalize`, and matching is a plain substring search
    ``賭場`` → ``赌场``, ``乾燥`` → ``干燥``), only when non-ASCII text is left;
    it runs after the separators are gone, so ``乾 燥`` converts like ``乾燥``.
 
+A message is matched in that form and in two more ways:
+
+- **Capitals whose small letter looks like no Latin one** (Cyrillic ``Н В К М
+  Т``, Greek ``Η Β Κ Μ Τ Ν Χ``..., ``_CAPITAL_LOOKALIKES``) are read as the
+  Latin letter they look like in a **second reading** of a message that holds
+  one (:func:`match_text`): ``НТТР`` (Cyrillic) is read as ``нттp`` and as
+  ``http``. Not in place: that would fold their small letters too (case is
+  ignored, and the terms are folded alike), turning ``норма`` into ``hopma`` and
+  a Russian term into one that no longer matches its small letters. The table
+  of step 1 marks such a capital, so a message without one costs a search for
+  the mark; one with one is normalised twice.
+- **``rn`` for ``m``**: a term with an ``m`` (of 4 or more characters) is also
+  looked for with ``rn`` in its place (:func:`rn_spellings`: ``rnail`` for
+  ``mail``), added to the automaton when the filter is built, so it costs a
+  message nothing. A term's own ``rn`` is never read as ``m``: ``porn`` matches
+  ``porn``, not ``pom``.
+
 Together 1-2 amount to NFKC with the combining marks removed and the
 look-alikes folded (decomposing per character and re-composing after the marks
 are gone keeps it
@@ -57,11 +74,21 @@ messages/s on one core), of which normalisation is ~16 us (translate ~9,
 OpenCC ~5); pure-ASCII messages ~4 us; an empty filter returns at once
 (~0.07 us) without normalising. The character table grows with the distinct
 characters seen (at most ~147k entries, ~11 MB, if every assigned character
-is sent; unassigned and private-use code points are never stored). The
-look-alike fold is part of that table, so it costs a message nothing: timed
+is sent; unassigned and private-use code points are never stored; the table
+of the second reading below grows alike, with the characters of the texts that
+need one). The look-alike fold is part of that table, so it costs a message nothing: timed
 before and after it was added (~400 terms, 100-character Chinese, English,
 mixed and Russian messages, interleaved rounds), ``check`` and ``normalize``
-took the same time within noise (e.g. Chinese ~17 us, English ~2 us).
+took the same time within noise (e.g. Chinese ~17 us, English ~2 us). The
+second reading of capitals and the ``rn`` spellings, timed before and after
+they were added (10,000 terms as the bench makes them, ``check``, best of 60
+interleaved rounds): a 100-character Chinese message 16.5 -> 16.9 us (the
+search for the mark, ~0.1 us; the rest is noise), a 1,000-character English one
+12.0 us both (ASCII, the fast path) and 54.3 -> 54.6 us with curly quotes and
+an accent; a 100-character Russian message holding a capital such as ``В``
+11.7 -> 23.6 us (it is normalised twice). The ``rn`` spellings cost a message
+nothing: they are ~9% more keys in the automaton (857 for 10,000 terms, 30%
+Latin), built in the same time.
 
 Known limits
 ------------
@@ -82,23 +109,28 @@ Known limits
 - OpenCC converts by phrases: a term is converted on its own and the message in
   context, so in rare cases a traditional character is converted differently
   inside a longer phrase than in the term. Simplified terms are the safe choice.
-- **Look-alike letters are folded after case folding**, so a capital counts as
-  its small letter: ``Р`` is ``р`` is ``p``, but ``Н``, ``В``, ``К``, ``М``,
-  ``Т`` (Cyrillic) and ``Β``, ``Ε``, ``Η``, ``Κ``, ``Μ``, ``Τ``, ``Χ``, ``Ζ``
-  (Greek), whose small letters look like no ASCII letter, stay as they are, and
-  Greek ``Ν`` reads as ``ν``, that is ``v``: an all-capitals spelling such as
-  ``НТТР`` is not caught. Folding those capitals would fold their small letters
-  too (case is ignored) and turn everyday Russian or Greek into Latin strings.
-  Even so, a Russian or Greek word made only of look-alikes reads as Latin
-  (``сор`` as ``cop``): a Latin term of 4+ letters rarely is one.
+- **A Russian or Greek word made only of look-alikes reads as Latin** (``сор``
+  as ``cop``), and in capitals more of them do, since the second reading reads
+  ``Н В К М Т`` too (``ВОТ`` as ``bot``, ``НЕТ`` as ``het``): a Latin term of 4+
+  letters rarely is one. The second reading reads every such capital of the
+  message as Latin and the first none, so a term spelt with one such capital
+  meant as Latin and another meant as its small letter is missed (Greek ``Υ``
+  reads as ``u`` first, ``y`` second); nobody reads such a mix as one word.
+- **``rn`` is read as ``m`` wherever a text has it**, across words too, as
+  separators are removed: a listed ``mail`` also matches ``her nails``
+  (``hernails``), and a listed ``bums`` matches ``burns``. Terms of fewer than
+  4 characters get no ``rn`` spelling (``bum`` would match every ``burn``).
 - Not handled: homophones and pinyin (``du bo`` for 赌博), split characters
   (``弓长`` for 张), look-alikes outside Cyrillic, Greek, Armenian and Cherokee
-  letters (Latin ``rn`` for ``m``, mathematical or symbol letters NFKD does not
-  fold), digits written as words, text in images.
+  letters (mathematical or symbol letters NFKD does not fold, Coptic), Latin
+  letters or pairs that pass for another one other than ``rn`` for ``m``
+  (``vv`` for ``w``, ``cl`` for ``d``, a capital ``I`` for ``l``: case folding
+  makes it ``i``), digits written as words, text in images.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -116,7 +148,9 @@ __all__ = [
     "ContentFilter",
     "Verdict",
     "load_terms",
+    "match_text",
     "normalize",
+    "rn_spellings",
     "shown_term",
 ]
 
@@ -181,7 +215,8 @@ _UNCACHED = frozenset(("Cn", "Co"))
 # fold (Cherokee folds to its capitals) and whose prototype is one ASCII letter or digit, taken as
 # the lower-case letter. Applied after case folding, so a capital counts as its small letter: ``Р``
 # is ``р`` is ``p``, while ``Н`` (looks like ``H``) is ``н``, which looks like no ASCII letter and
-# stays. No Latin, CJK, kana or Hangul character is in the table.
+# stays (``_CAPITAL_LOOKALIKES`` reads it as ``h`` in a second reading). No Latin, CJK, kana or
+# Hangul character is in the table.
 _LOOKALIKES: dict[int, str] = str.maketrans({
     # Cyrillic
     "б": "6", "а": "a", "с": "c", "ԁ": "d", "е": "e", "ҽ": "e", "һ": "h", "і": "i", "ꙇ": "i",
@@ -200,14 +235,46 @@ _LOOKALIKES: dict[int, str] = str.maketrans({
     "Ꭹ": "y", "Ꮍ": "y", "Ꮓ": "z",
 })
 
+# Capitals of those scripts that look like an ASCII letter or digit while their small letter (their
+# case fold) looks like another one or like none: Cyrillic ``Н`` looks like ``H``, ``н`` like nothing
+# Latin; Greek ``Ν`` like ``N``, ``ν`` like ``v``. Case folding first reads them by their small letter,
+# so they are read as the letter they look like in a second reading of a text that holds one
+# (:func:`match_text`), never in place: folded in place they would fold their small letters too (the
+# terms are folded alike and case is ignored) and turn ``норма`` into ``hopma``. The Cyrillic, Greek
+# and Armenian capitals of ``governance.names``' table of what passes for Latin (UTS #39 confusables,
+# case kept) whose reading there differs from their small letter's in ``_LOOKALIKES``
+# (tests/governance/test_content.py checks the two agree).
+_CAPITAL_LOOKALIKES: dict[str, str] = {
+    # Cyrillic
+    "В": "b", "Ь": "b", "Ԍ": "g", "Н": "h", "К": "k", "М": "m", "Т": "t", "З": "3", "Ӡ": "3", "Ꙅ": "2",
+    # Greek
+    "Β": "b", "Ε": "e", "Ϝ": "f", "Η": "h", "Κ": "k", "Μ": "m", "Ϻ": "m", "Ν": "n", "Τ": "t", "Χ": "x",
+    "Υ": "y", "Ζ": "z",
+    # Armenian
+    "Տ": "s",
+}
+# What the table of normalize() writes after a character that is one of them, or that NFKD makes one of
+# (``Ή`` with its accent, ``Ќ``, the mathematical ``𝚮``): a text holding one is read a second time
+# only then, at the cost of a search for this character in the first reading (removed from it after).
+# Any control character is dropped by the table, so a text's own never reaches the reading.
+_CAPITAL_MARK = "\0"
 
-def _map_char(ch: str, fold: bool = True) -> str:
+
+def _is_capital_lookalike(ch: str) -> bool:
+    return bool(d := unicodedata.normalize("NFKD", ch)) and d[0] in _CAPITAL_LOOKALIKES
+
+
+def _map_char(ch: str, fold: bool = True, capitals: bool = False) -> str:
     """NFKD, casefold, NFKD again, keep only letters and digits (no marks); a decimal digit of any
     script as the ASCII digit of its value (NFKD folds only compatibility forms such as ``８``, not
     ``٨`` or ``८``); a CJK radical as the ideograph it looks like (``⻩`` as ``黄``: NFKD folds the
     Kangxi radicals, not those of the supplement, which would be dropped as symbols); with ``fold``,
-    a letter of ``_LOOKALIKES`` as the ASCII letter or digit it looks like (``р`` as ``p``)."""
+    a letter of ``_LOOKALIKES`` as the ASCII letter or digit it looks like (``р`` as ``p``); with
+    ``capitals`` also, before case folding, a capital of ``_CAPITAL_LOOKALIKES`` (``Н`` as ``h``)."""
     ch = EQUIVALENT_IDEOGRAPH.get(ch, ch)
+    if capitals and _is_capital_lookalike(ch):
+        d = unicodedata.normalize("NFKD", ch)
+        return _CAPITAL_LOOKALIKES[d[0]] + "".join(_map_char(c) for c in d[1:])
     if fold and len(cf := ch.casefold()) == 1 and ord(cf) in _LOOKALIKES:
         return _LOOKALIKES[ord(cf)]
     s = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", ch).casefold())
@@ -218,11 +285,16 @@ def _map_char(ch: str, fold: bool = True) -> str:
 
 class _CharTable(dict[int, str | int | None]):
     """``str.translate`` table: code point -> replacement, filled on first sight; ``fold``: whether
-    look-alike letters are folded (the table of :func:`normalize`) or not (that of the terms shown)."""
+    look-alike letters are folded (the table of :func:`normalize`) or not (that of the terms shown);
+    ``capitals``: whether the capitals of ``_CAPITAL_LOOKALIKES`` are read as Latin too (the second
+    reading of :func:`match_text`); ``mark``: whether such a capital is followed by ``_CAPITAL_MARK``
+    (the table of :func:`normalize`, which takes it out again)."""
 
-    def __init__(self, fold: bool) -> None:
+    def __init__(self, fold: bool, capitals: bool = False, mark: bool = False) -> None:
         super().__init__()
         self.fold = fold
+        self.capitals = capitals
+        self.mark = mark
 
     def __missing__(self, cp: int) -> str | int | None:
         ch = chr(cp)
@@ -232,18 +304,22 @@ class _CharTable(dict[int, str | int | None]):
         if cat == "Cs":  # lone surrogate (e.g. from a JSON "\ud800" escape)
             value: str | int | None = None
         else:
-            out = _map_char(ch, self.fold)
+            out = _map_char(ch, self.fold, self.capitals)
+            if self.mark and _is_capital_lookalike(ch):
+                out += _CAPITAL_MARK
             value = cp if out == ch else (out or None)
         self[cp] = value
         return value
 
 
-_TABLE = _CharTable(fold=True)
+_TABLE = _CharTable(fold=True, mark=True)
 for _cp in range(128):  # warm the ASCII range
     _TABLE[_cp]
 del _cp
 # Only for the terms a filter reports (built once per filter, not per message): it stays small.
 _SHOWN_TABLE = _CharTable(fold=False)
+# Only for texts that hold a capital of _CAPITAL_LOOKALIKES.
+_CAPITALS_TABLE = _CharTable(fold=True, capitals=True)
 
 # ASCII fast path: one bytes.translate lower-cases and deletes non-alphanumerics.
 _ASCII_LOWER = bytes.maketrans(
@@ -280,7 +356,51 @@ def normalize(text: str) -> str:
     """The form terms and messages are matched in (see the module docstring)."""
     if text.isascii():
         return text.encode("ascii").translate(_ASCII_LOWER, _ASCII_DROP).decode("ascii")
-    return _composed(text.translate(_TABLE))
+    return _first_reading(text)[0]
+
+
+def _first_reading(text: str) -> tuple[str, bool]:
+    """:func:`normalize` of non-ASCII ``text``, and whether it holds a capital of
+    ``_CAPITAL_LOOKALIKES`` (the table marks them)."""
+    s = text.translate(_TABLE)
+    if _CAPITAL_MARK in s:
+        return _composed(s.replace(_CAPITAL_MARK, "")), True
+    return _composed(s), False
+
+
+def match_text(text: str) -> str:
+    """What a filter looks for its terms in (:meth:`ContentFilter.check`): :func:`normalize` of
+    ``text``, and when ``text`` holds a capital that looks like a Latin letter its small letter does
+    not (``_CAPITAL_LOOKALIKES``: ``НТТР``), a NUL and a second reading with those capitals read as
+    that letter (``http``). No term holds a NUL, so no match spans the two."""
+    if text.isascii():
+        return normalize(text)
+    norm, capitals = _first_reading(text)
+    if not capitals:
+        return norm
+    other = _composed(text.translate(_CAPITALS_TABLE))
+    return norm if other == norm else f"{norm}\0{other}"
+
+
+def rn_spellings(term: str) -> tuple[str, ...]:
+    """The spellings of ``term`` (normalised) with ``rn`` written for its ``m`` (``rnail`` for
+    ``mail``), which a filter matches as ``term``: every choice of ``m`` or ``rn`` for each ``m`` up to
+    4 of them; beyond, each ``m`` alone as ``rn``, and all of them. None for a term of fewer than 4
+    characters: ``bum`` would match ``burn``. A term that has ``rn`` itself keeps it: ``porn`` is not
+    read as ``pom``, so ``pompom`` does not match it (only an ``rn`` of the text is read as ``m``)."""
+    if len(term) < _RN_MIN_TERM or "m" not in term:
+        return ()
+    parts = term.split("m")
+    k = len(parts) - 1
+    if k <= _RN_ALL_CHOICES:
+        choices: Iterable[Sequence[str]] = itertools.islice(itertools.product(("m", "rn"), repeat=k), 1, None)
+    else:
+        choices = [*(["m"] * i + ["rn"] + ["m"] * (k - i - 1) for i in range(k)), ["rn"] * k]
+    return tuple(parts[0] + "".join(c + p for c, p in zip(choice, parts[1:], strict=True)) for choice in choices)
+
+
+_RN_MIN_TERM = 4
+_RN_ALL_CHOICES = 4
 
 
 def shown_term(text: str) -> str:
@@ -394,11 +514,19 @@ class ContentFilter:
         if not entries:
             self._automaton = None
             return
-        automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY, ahocorasick.KEY_STRING)
+        # key looked for -> (term reported, its pairs) of each term it spells: the term itself, then
+        # the terms it is an rn spelling of (``rnail`` of ``mail``, which may be listed too)
+        keys: dict[str, list[tuple[str, tuple[tuple[str, Action], ...]]]] = {}
         for term, pairs in entries.items():
             # Most severe first; config order among equals (sort is stable).
             pairs.sort(key=lambda p: -p[1].severity)
-            automaton.add_word(_bytewise(term), (shown[term], tuple(pairs)))
+            keys[term] = [(shown[term], tuple(pairs))]
+        for term in entries:
+            for spelling in rn_spellings(term):
+                keys.setdefault(spelling, []).append(keys[term][0])
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY, ahocorasick.KEY_STRING)
+        for key, hits in keys.items():
+            automaton.add_word(_bytewise(key), tuple(hits))
         automaton.make_automaton()
         self._automaton = automaton
 
@@ -417,17 +545,19 @@ class ContentFilter:
         """``None`` when ``text`` is clean, else the :class:`Verdict`."""
         if self._automaton is None:
             return None
-        return self.check_normalized(normalize(text))
+        return self.check_normalized(match_text(text))
 
     def check_normalized(self, norm: str) -> Verdict | None:
-        """:meth:`check` for text already passed through :func:`normalize`."""
+        """:meth:`check` for text already passed through :func:`match_text` (or :func:`normalize`,
+        which leaves out the reading of capitals such as ``НТТР``)."""
         automaton = self._automaton
         if automaton is None or not norm:
             return None
         found: dict[str, tuple[tuple[str, Action], ...]] = {}
-        for _end, (term, pairs) in automaton.iter(_bytewise(norm)):
-            if term not in found:
-                found[term] = pairs
+        for _end, hits in automaton.iter(_bytewise(norm)):
+            for term, pairs in hits:
+                if term not in found:
+                    found[term] = pairs
         if not found:
             return None
         # (category, action, term) in order of first occurrence, then most

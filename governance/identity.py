@@ -14,6 +14,7 @@ import re
 import unicodedata
 
 from governance import names
+from governance.countries import ISO_3166_NUMERIC
 from protocol.errors import BLANK_CHARS
 
 _PHONE = re.compile(r"(?:\+86|0086|86)?(1[3-9][0-9]{9})")
@@ -25,24 +26,30 @@ _ID_CHECK_CHARS = "10X98765432"
 _MAINLAND_PROVINCES = frozenset(
     [*range(11, 16), *range(21, 24), *range(31, 38), *range(41, 47), *range(50, 55), *range(61, 66)]
 )
-# ... with 71 (GB/T 2260's code for Taiwan), and 81, 82, 83: the numbers of the residence permits of
-# Hong Kong, Macao and Taiwan residents (810000, 820000, 830000 and the birth date, issued since 2018).
-_ID_PROVINCES = _MAINLAND_PROVINCES | {71, 81, 82, 83}
+# ... with 81, 82, 83: the numbers of the residence permits of Hong Kong, Macao and Taiwan residents
+# (810000, 820000, 830000 and the birth date, issued since 2018). Not 71, GB/T 2260's code for Taiwan:
+# no resident ID card is issued with it (a Taiwan resident living on the mainland holds the residence
+# permit, 83...).
+_ID_PROVINCES = _MAINLAND_PROVINCES | {81, 82, 83}
 # A foreign permanent resident ID card since its 2023 version carries an 18-digit number of the same
 # form (birth date in the same place, the same MOD 11-2 check digit): "9", the province-level code of
-# where it was first issued, the country's 3-digit ISO 3166 code, ... So its first two digits are 91 to
-# 96, and its second and third a mainland province's code (the country's code is not checked). (91 alone
-# was accepted as a region code before, of whatever followed it, and 92 to 96 were refused: a card issued
-# in Shanghai, 931..., could not be verified.) The 2017 version's number, 3 letters and 12 digits, is not
-# an id_number here.
+# where it was first issued, the holder's country by its 3-digit ISO 3166-1 numeric code (as GB/T 2659
+# gives it), ... So its first two digits are 91 to 96, its second and third a mainland province's code
+# and its fourth to sixth a country's code. (91 alone was accepted as a region code before, of whatever
+# followed it, and 92 to 96 were refused: a card issued in Shanghai, 931..., could not be verified.) The
+# 2017 version's number, 3 letters and 12 digits, is not an id_number here.
 _FOREIGN_PERMANENT_RESIDENT = "9"
+# The countries such a card can name: every code of ISO 3166-1 (governance/countries.py) but China's own
+# and those of Hong Kong, Macao and Taiwan, whose residents hold no foreign permanent resident card.
+_NOT_FOREIGN = frozenset({156, 344, 446, 158})  # CHN, HKG, MAC, TWN
+_FOREIGN_COUNTRIES = frozenset(ISO_3166_NUMERIC) - _NOT_FOREIGN
 
 
 def _known_region(body: str) -> bool:
     """Whether ``body`` (17 ASCII digits) starts as a resident ID number or a residence permit's, or a
     foreign permanent resident ID card's, can."""
     if body[0] == _FOREIGN_PERMANENT_RESIDENT:
-        return int(body[1:3]) in _MAINLAND_PROVINCES
+        return int(body[1:3]) in _MAINLAND_PROVINCES and int(body[3:6]) in _FOREIGN_COUNTRIES
     return int(body[:2]) in _ID_PROVINCES
 
 

@@ -110,7 +110,12 @@ def fold_lookalikes(text: str) -> tuple[str, ...]:
     letter or digit written as that one (``Аpple``, Cyrillic А, as ``Apple``; ``ССТV`` as ``CCTV``), in
     the spirit of UTS #39's skeletons, and nothing else changed: one reading, or two when it holds
     something that passes for I and l alike (the I reading first). The checks that keep a reserved
-    name or the platform's own names from users compare these readings; no stored key does."""
+    name or the platform's own names from users compare these readings, and so do the public accounts'
+    names (``governance.public_accounts.name_readings``, stored one account a reading). Folded
+    before case folding, so a capital reads as the capital it passes for (Cyrillic ``НТТР`` as
+    ``HTTP``), its small letter as its own. Latin ``rn`` for ``m`` is no reading here (an ASCII letter
+    never becomes another): neither the label nor a stand-in has an ``m``, and the reserved names
+    read it where they are compared (``governance.public_accounts.reserved_hit``)."""
     s = unicodedata.normalize("NFD", text)  # (an accent on a lookalike, Cyrillic ё, comes off it)
     as_i = s.translate(_AS_I)
     if not any(ch in _I_LIKE for ch in s):

@@ -12,7 +12,8 @@ Signatures (callers rely on these; keyword arguments with defaults may be added)
 - ``is_stand_in_name(name: str) -> bool``: whether ``name`` reads as the ``公众号 <id>``
   an account shows while its own name is held (not available to anyone).
 - ``reserved_hit(name: str, reserved: Iterable[str]) -> str | None``: the first reserved
-  name that equals or is contained in ``name`` (both normalized), else ``None``.
+  name that equals or is contained in ``name`` (both normalized, also with look-alike letters
+  read as Latin and an ``rn`` of ``name`` as ``m``), else ``None``.
 - ``lookalike_names(name: str) -> tuple[str, ...]``: the keys of ``name`` with letters of other
   scripts that pass for Latin ones read as those (Cyrillic ``Аpple`` as ``apple``): what the two
   checks above compare besides the plain key.
@@ -204,12 +205,15 @@ def reserved_hit(name: str, reserved: Iterable[str]) -> str | None:
     lists match (traditional characters as simplified, punctuation left out: ``新華社`` and
     ``新-华社`` are ``新华社``), and with letters of other scripts that pass for Latin letters or
     digits read as those, in either (``Аpple`` and ``ССТV`` with Cyrillic letters are ``Apple`` and
-    ``CCTV``: :func:`lookalike_names`), since a reserved name is kept from whoever would pose as its
-    holder."""
+    ``CCTV``: :func:`lookalike_names`), and with an ``rn`` of ``name`` read as ``m`` (``Rnicrosoft`` is
+    ``Microsoft``) as the word lists read it (``governance.content.rn_spellings``: an ``m`` of the
+    entry spelt ``rn``, never an ``rn`` of the entry read as ``m``, so ``Corning`` reserves no
+    ``coming``), since a reserved name is kept from whoever would pose as its holder."""
     keys = {normalize_name(name), *lookalike_names(name)}
     loose = {content.normalize(k) for k in keys}
     for entry in reserved:
         forms = {normalize_name(entry), *lookalike_names(entry)} - {""}
+        forms |= {spelling for form in forms for spelling in content.rn_spellings(form)}
         if any(r in k for r in forms for k in keys):
             return entry
         if any(rl in lk for rl in {content.normalize(r) for r in forms} - {""} for lk in loose):

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from governance import shown_text
-from governance.content import normalize, shown_term
+from governance.content import ContentFilter, normalize, shown_term
 from protocol import events as ev
 from protocol.errors import ContractError
 from server.claims import message_turn
@@ -55,7 +55,7 @@ from server.storage.changes import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable
 
     from server.context import Context
     from server.storage.public import CommentRow, PostRow
@@ -419,16 +419,23 @@ async def _freeze(app: Context, category: str, reason: str, seconds: int, now: i
 
 @command("remove-term")
 async def remove_term(app: Context, args: dict[str, Any]) -> Result:
-    """Take down everything stored that contains the term (normalised like the filter), keeping it for
-    the record: every group message (hidden), and every shown post and live comment of public accounts
-    (P5 with G5: the emergency tool reaches them too), each as ``remove-post`` and ``remove-comment``
-    take one down (:func:`~server.operator.public_accounts.take_post_down`, ``take_comment_down``)."""
+    """Take down everything stored that contains the term (matched as the word lists match it), keeping
+    it for the record: every group message (hidden), and every shown post and live comment of public
+    accounts (P5 with G5: the emergency tool reaches them too), each as ``remove-post`` and
+    ``remove-comment`` take one down (:func:`~server.operator.public_accounts.take_post_down`,
+    ``take_comment_down``)."""
     raw = str(args.get("term") or "")
-    key = normalize(raw)  # what is matched; ``term``, what is recorded and told: look-alike letters as given
-    term = shown_term(raw)
-    if len(key) < 2:
+    term = shown_term(raw)  # what is recorded and told: look-alike letters as given
+    if len(normalize(raw)) < 2:
         raise OperatorError("the term must have at least 2 letters or digits")
-    found_posts, found_comments = await _find_public(app, key)
+    # one list of this term: a text holds it as a list holding it would find it (capitals such as
+    # НТТР, rn for m), not only where its normal form holds the term's
+    only = ContentFilter([("remove-term", "block", [raw])])
+
+    def holds(text: str) -> bool:
+        return only.check(text) is not None
+
+    found_posts, found_comments = await _find_public(app, holds)
     hits: list[tuple[str, int, int]] = []  # (group id, seq, held as the scan read it)
     senders: set[str] = set()
     last = ("", -1)
@@ -437,7 +444,7 @@ async def remove_term(app: Context, args: dict[str, Any]) -> Result:
         if not rows:
             break
         for gid, seq, text, held, sender in rows:
-            if key in normalize(text):
+            if holds(text):
                 hits.append((gid, seq, held))
                 senders.add(sender)
         last = (rows[-1][0], rows[-1][1])
@@ -518,17 +525,17 @@ async def _remove_hits(app: Context, hits: list[tuple[str, int, int]], term: str
     return delivered
 
 
-async def _find_public(app: Context, term: str) -> tuple[list[PostRow], list[CommentRow]]:
-    """The shown posts (title or body) and the live comments containing ``term``."""
+async def _find_public(app: Context, holds: Callable[[str], bool]) -> tuple[list[PostRow], list[CommentRow]]:
+    """The shown posts (title or body) and the live comments that hold the term (``holds``)."""
     found_posts: list[PostRow] = []
     after = 0
     while rows := await app.store.shown_posts_page(after, REMOVE_TERM_PAGE):
-        found_posts += [r for r in rows if term in normalize(r.title) or term in normalize(r.body)]
+        found_posts += [r for r in rows if holds(r.title) or holds(r.body)]
         after = rows[-1].post_id
     found_comments: list[CommentRow] = []
     after = 0
     while comment_rows := await app.store.live_comments_page(after, REMOVE_TERM_PAGE):
-        found_comments += [r for r in comment_rows if term in normalize(r.text)]
+        found_comments += [r for r in comment_rows if holds(r.text)]
         after = comment_rows[-1].comment_id
     return found_posts, found_comments
 

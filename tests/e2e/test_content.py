@@ -73,25 +73,28 @@ async def test_a_listed_latin_term_in_lookalike_letters_is_refused_like_its_plai
     """A group message spelling a listed ``block`` term with Cyrillic, Greek or Armenian letters that
     look like its Latin ones (``vрn翻墙``, U+0440) was delivered: the filter folded width, case,
     traditional forms and separators, not look-alikes. Refused like ``vpn翻墙``, recorded with the
-    term as listed; Russian text with no listed term is delivered."""
+    term as listed; Russian text with no listed term is delivered. So are capitals that look like Latin
+    ones while their small letters do not (Greek ``Ν``, read as ``v`` by case folding, in ``VРΝ``), and
+    ``rn`` written for ``m`` (``rnahjong``)."""
     d = tmp_path / "srv"
     d.mkdir(exist_ok=True)
-    (d / "gambling.txt").write_text("赌博\nvpn翻墙\ncasino\n", encoding="utf-8")
+    (d / "gambling.txt").write_text("赌博\nvpn翻墙\ncasino\nmahjong\n", encoding="utf-8")
     (d / "fraud.txt").write_text("刷单返利\n", encoding="utf-8")
     (d / "porn.txt").write_text("色情\n", encoding="utf-8")
     srv = make_server(WORDS)
     owner, member, gid = await group(srv)
-    texts = ["vpn翻墙", "用 vрn 翻墙", "VРN翻牆", "ѵрո翻墙", "ϲаѕіnо 888"]
+    texts = ["vpn翻墙", "用 vрn 翻墙", "VРN翻牆", "ѵрո翻墙", "ϲаѕіnо 888", "VРΝ翻墙", "САЅІΝО 888", "rnahjong"]
     for i, text in enumerate(texts):
         r = await member.call("send", group_id=gid, text=text, client_msg_id=f"c-look-{i}")
         assert r.get("code") == "content_blocked", (text, r)
-    plain = "Привет всем! Встреча завтра в три часа."
-    assert (await member.call("send", group_id=gid, text=plain, client_msg_id="c-ru"))["ok"]
+    plain = ["Привет всем! Встреча завтра в три часа.", "ПРИВЕТ ВСЕМ! ВСТРЕЧА ЗАВТРА."]
+    for i, text in enumerate(plain):
+        assert (await member.call("send", group_id=gid, text=text, client_msg_id=f"c-ru-{i}"))["ok"]
     rows = srv.db_rows("SELECT reason, detail FROM audit WHERE action = 'content_blocked'")
-    assert sorted(json.loads(r[1])["term"] for r in rows) == ["casino"] + ["vpn翻墙"] * 4
+    assert sorted(json.loads(r[1])["term"] for r in rows) == ["casino"] * 2 + ["mahjong"] + ["vpn翻墙"] * 5
     assert {r[0] for r in rows} == {"pyramid_gambling"}
     await asyncio.sleep(0.2)
-    assert [m["text"] for m in (await owner.request("history", group_id=gid))["messages"]] == [plain]
+    assert [m["text"] for m in (await owner.request("history", group_id=gid))["messages"]] == plain
 
 
 async def test_review_holds_then_operator_releases_or_rejects(make_server, tmp_path):
@@ -648,6 +651,16 @@ async def test_platform_notice_freeze_and_remove_term(server):
     assert (await other_owner.next_event("message_deleted", timeout=2))["seq"] == s1
     hist = {m["seq"]: m for m in (await other_owner.request("history", group_id=g2))["messages"]}
     assert hist[s1].get("deleted") is True and hist[s2]["text"] == "正常消息"
+
+    # the term is found as the word lists find it: in Cyrillic capitals (Н Т Т Р), rn for m
+    s3 = (await other_owner.send(g2, "看 НТТР 链接"))["seq"]
+    s4 = (await other_owner.send(g2, "rnail me"))["seq"]
+    s5 = (await other_owner.send(g2, "нттр"))["seq"]  # (small Cyrillic н т pass for no Latin letter)
+    for term in ("http", "mail"):
+        rc, out, _ = await server.admin("remove-term", term, "--reason", "spam")
+        assert rc == 0 and out.startswith("removed 1 messages"), out
+    hist = {m["seq"]: m for m in (await other_owner.request("history", group_id=g2))["messages"]}
+    assert hist[s3].get("deleted") is True and hist[s4].get("deleted") is True and hist[s5]["text"] == "нттр"
 
 
 async def test_a_frozen_category_cannot_be_escaped_by_a_new_or_moved_group(server):

@@ -10,7 +10,9 @@ from governance.content import (
     ContentFilter,
     Verdict,
     load_terms,
+    match_text,
     normalize,
+    rn_spellings,
     shown_term,
 )
 
@@ -355,21 +357,23 @@ def test_normalize_idempotent_and_total(text):
 
 # --- property: the automaton agrees with a plain substring search --------------------------
 
-ORACLE_CHARS = "ab01øæðþß一丁七万丈三上下赌博賭場ÿĀ丂äöАбвγδ가각ㄱㅏ"
+ORACLE_CHARS = "ab01øæðþß一丁七万丈三上下赌博賭場ÿĀ丂äöАбвγδ가각ㄱㅏmrnНнΝ"
 
 
 @settings(max_examples=300)
 @given(
-    terms=st.lists(st.text(ORACLE_CHARS, min_size=1, max_size=3), min_size=1, max_size=6),
+    terms=st.lists(st.text(ORACLE_CHARS, min_size=1, max_size=5), min_size=1, max_size=6),
     text=st.text(ORACLE_CHARS + " .\u200b", max_size=40),
 )
 def test_matches_agree_with_substring_search(terms, text):
+    """A term is found exactly where it, or one of its rn spellings, is a substring of a reading of the
+    text (:func:`match_text`)."""
     f = ContentFilter([("c", "flag", terms)])
-    norm = normalize(text)
+    norm = match_text(text)
     shown: dict[str, str] = {}  # each normalised term reported as the first listed of its spellings
     for t in terms:
         shown.setdefault(normalize(t), shown_term(t))
-    expected = {shown[k] for k in shown if k and k in norm}
+    expected = {shown[k] for k in shown if k and any(s in norm for s in (k, *rn_spellings(k)))}
     v = f.check(text)
     got = {t for _c, _a, t in v.matches} if v else set()
     if len(expected) <= MAX_MATCHES:
@@ -467,3 +471,132 @@ def test_chinese_terms_and_text_are_unaffected_by_the_lookalike_fold():
     v = f.check("用vрn翻牆，不要賭博")
     assert v is not None and {t for _c, _a, t in v.matches} == {"vpn翻墙", "翻墙", "赌博"}
     assert f.check("今天天气不错，我们去公园吧！") is None
+
+
+# --- capitals that pass for Latin ones, and rn for m ------------------------------------------
+
+@pytest.mark.parametrize(
+    "text, term",
+    [
+        ("НТТР://", "http"),  # Cyrillic capitals En, Te, Te, Er
+        ("Н Т Т Р", "http"),  # and separators
+        ("Нttр", "http"),  # one capital En among Latin letters and a small er
+        ("ΗΤΤΡ", "http"),  # Greek capitals Eta, Tau, Tau, Rho
+        ("Ήttp", "http"),  # Eta with tonos (NFKD: Eta and the accent)
+        ("𝚮𝚻𝚻𝚸", "http"),  # mathematical bold capital Greek Eta, Tau, Rho (NFKD: Greek capitals)
+        ("ѴРΝ翻牆", "vpn翻墙"),  # Cyrillic Izhitsa and Er, Greek Nu (which case folds to the v-like ν)
+        ("ΒΕΤ365", "bet365"),  # Greek Beta, Epsilon, Tau
+        ("ВЕТ365", "bet365"),  # Cyrillic Ve, Ie, Te
+        ("ЕЅСОRТ", "escort"),  # Cyrillic Ie, Dze, Es, O, Te
+        ("РОКЕR", "poker"),  # Cyrillic Er, O, Ka, Ie
+        ("CΑЅΙΝΟ", "casino"),  # Greek Alpha, Iota, Nu, Omicron; Cyrillic Dze
+        ("快来 НТТР 看看", "http"),  # in a Chinese message
+        ("ЅЕХ", "sex"),  # (capitals whose small letters pass for Latin ones: the first reading)
+    ],
+)
+def test_a_latin_term_in_capitals_of_other_scripts_is_caught(text, term):
+    """A capital that looks like a Latin letter while its small letter does not (Cyrillic ``Н``, ``Т``,
+    ``В``, ``М``, ``К``; Greek ``Η``, ``Τ``, ``Β``, ``Μ``, ``Κ``, ``Ν``...) passed: case folding came
+    first and read it as its small letter (``НТТР`` as ``нттp``). A text holding one is read a second
+    time with those capitals read as Latin."""
+    v = ContentFilter([("c", "block", LATIN_TERMS)]).check(text)
+    assert v is not None and v.term == term, (text, match_text(text), v)
+
+
+@pytest.mark.parametrize("text", ["НОРМА", "норма", "Норма", "нОрМа", "ГЕРОИН", "Героин", "героин", "ΝΟΡΜΑ"])
+def test_terms_of_other_scripts_still_match_in_any_case(text):
+    """The capitals are read as Latin only in a second reading, never in place: a Russian (or Greek) term
+    matches its capitals and its small letters alike, as before."""
+    f = ContentFilter([("c", "review", ["норма", "героин", "νορμα"])])
+    v = f.check(text)
+    assert v is not None and v.term in ("норма", "героин", "νορμα"), (text, match_text(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ПРИВЕТ ВСЕМ! ВСТРЕЧА ПЕРЕНОСИТСЯ НА ЗАВТРА.",
+        "МОСКВА ТЕКСТ КОНТРАКТ ТОКЕН",
+        "ΚΑΛΗΜΕΡΑ ΣΕ ΟΛΟΥΣ, ΤΑ ΛΕΜΕ ΑΥΡΙΟ.",
+        "ЕСКОРТ",  # the Russian word, in capitals: eckopt, not escort
+        "Встреча в Москве, Новости",
+    ],
+)
+def test_capitals_of_other_scripts_without_a_listed_term_pass(text):
+    assert ContentFilter([("c", "block", LATIN_TERMS)]).check(text) is None, match_text(text)
+
+
+def test_the_second_reading_is_only_made_for_a_text_with_such_a_capital():
+    assert match_text("НТТР") == "нттp\0http"
+    assert normalize("НТТР") == "нттp"  # normalize has the first reading only, without its mark
+    for text in ("нттр", "赌 博", "Привет всем", "ΡΟRN", "vpn", "Straße"):
+        assert match_text(text) == normalize(text) and "\0" not in normalize(text), text
+    assert match_text("a\0b НТТР") == "abнттp\0abhttp"  # a text's own NUL is dropped like any control
+    f = ContentFilter([("c", "block", ["http"])])
+    assert f.check_normalized(match_text("НТТР")) == f.check("НТТР") is not None
+
+
+def test_the_capitals_are_those_the_names_read_as_latin():
+    """``_CAPITAL_LOOKALIKES`` holds the Cyrillic, Greek and Armenian capitals of the names' table of
+    what passes for Latin (governance.names, case kept) whose small letter reads otherwise here."""
+    from governance.content import _CAPITAL_LOOKALIKES, _map_char
+    from governance.names import _PASSES_FOR
+
+    derived = {
+        ch: latin.lower()
+        for latin, chars in _PASSES_FOR.items()
+        for ch in chars
+        if unicodedata.name(ch).split()[0] in ("CYRILLIC", "GREEK", "ARMENIAN")
+        and ch != ch.casefold() and _map_char(ch) != latin.lower()
+    }
+    assert _CAPITAL_LOOKALIKES == derived
+
+
+@pytest.mark.parametrize(
+    "term, spellings",
+    [
+        ("mail", ("rnail",)),
+        ("mama", ("marna", "rnama", "rnarna")),
+        ("mahjong赌博", ("rnahjong赌博",)),
+        ("porn", ()),  # no m: its rn stays as it is
+        ("bum", ()),  # under 4 characters: bum would match burn
+        ("赌博", ()),
+        ("mmmmm", ("rnmmmm", "mrnmmm", "mmrnmm", "mmmrnm", "mmmmrn", "rnrnrnrnrn")),  # 5 m's: each, and all
+    ],
+)
+def test_rn_spellings(term, spellings):
+    assert rn_spellings(term) == spellings
+    assert len(rn_spellings("m" * 4)) == 2 ** 4 - 1  # up to 4 m's, every choice
+
+
+@pytest.mark.parametrize(
+    "text, term",
+    [
+        ("rnail", "mail"),
+        ("RNAIL", "mail"),
+        ("r n a i l", "mail"),
+        ("гnail", "mail"),  # Cyrillic ge (as r) and n
+        ("rnahjong", "mahjong"),
+        ("rnahjonq", None),
+        ("porn", "porn"),  # a term's own rn matches as it is
+        ("pom", None),  # and no m of the text is read as it
+        ("pompom", None),
+        ("burn", None),  # bum: too short for an rn spelling
+        ("burns", "bums"),  # (bums is not: the price, see the module's known limits)
+        ("her nails", "mail"),  # (across words too, as separators are dropped)
+        ("МАНJОNG", "mahjong"),  # capitals of the second reading: Cyrillic Em, A, En, O
+        ("RNАНJОNG", "mahjong"),  # and rn
+    ],
+)
+def test_rn_written_for_m_is_read_as_m(text, term):
+    """``rn`` passes for ``m`` (``rnail``): a term with an ``m`` is also looked for with ``rn`` there."""
+    v = ContentFilter([("c", "flag", ["mail", "mahjong", "porn", "bum", "bums"])]).check(text)
+    assert (v.term if v else None) == term, (text, v)
+
+
+def test_a_listed_rn_spelling_and_its_m_term_are_both_reported():
+    f = ContentFilter([("a", "flag", ["mail"]), ("b", "block", ["rnail"])])
+    assert len(f) == 2
+    v = f.check("rnail")
+    assert v is not None and set(v.matches) == {("a", Action.FLAG, "mail"), ("b", Action.BLOCK, "rnail")}
+    assert f.check("mail").matches == (("a", Action.FLAG, "mail"),)

@@ -203,8 +203,10 @@ def test_independent_check_char_agrees_with_example():
         ("440301", "20000229", "456"),
         ("650102", "19000101", "001"),
         ("911840", "19851111", "998"),  # a foreign permanent resident ID card issued in Beijing (840: USA)
+        ("931250", "19770520", "034"),  # ... in Shanghai (250: France)
+        ("944004", "20010101", "120"),  # ... in Guangdong (004: Afghanistan, the first code)
         ("830000", "20240601", "000"),  # born today
-        ("710000", "19700101", "777"),
+        ("810000", "19700101", "777"),
     ],
 )
 def test_valid_numbers(region, birth, seq):
@@ -254,8 +256,8 @@ def test_birth_before_1900():
 
 
 @pytest.mark.parametrize("region", ["000000", "100000", "160000", "240000", "380000", "470000",
-                                    "550000", "660000", "720000", "800000", "840000", "990000",
-                                    "910000", "916840", "971840", "981840", "900840"])
+                                    "550000", "660000", "710000", "711234", "720000", "800000", "840000",
+                                    "990000", "910000", "916840", "971840", "981840", "900840", "911156"])
 def test_bad_province(region):
     assert "region" in bad_request(validate_id_number, make_id(region=region), TODAY)
 
@@ -269,15 +271,17 @@ MAINLAND = {
     50: "重庆", 51: "四川", 52: "贵州", 53: "云南", 54: "西藏",
     61: "陕西", 62: "甘肃", 63: "青海", 64: "宁夏", 65: "新疆",
 }
-# 71: GB/T 2260's Taiwan; 81, 82, 83: the residence permits of Hong Kong, Macao and Taiwan residents
-# (810000, 820000, 830000).
-BEYOND_THE_MAINLAND = {71: "台湾", 81: "香港", 82: "澳门", 83: "台湾居民居住证"}
+# 81, 82, 83: the residence permits of Hong Kong, Macao and Taiwan residents (810000, 820000, 830000).
+# Not 71, GB/T 2260's Taiwan: no resident ID card is issued with it.
+BEYOND_THE_MAINLAND = {81: "香港居民居住证", 82: "澳门居民居住证", 83: "台湾居民居住证"}
 
 
 @pytest.mark.parametrize("first_two", range(90))
 def test_the_first_two_digits_are_a_province_level_code_or_a_residence_permits(first_two):
-    """Every first two digits but 9x: accepted exactly when GB/T 2260 names a province there, or a
-    residence permit's number starts so (the rest of the address code is not checked)."""
+    """Every first two digits but 9x: accepted exactly when GB/T 2260 names a mainland province there, or a
+    residence permit's number starts so (the rest of the address code is not checked). 71 (Taiwan in
+    GB/T 2260) was accepted, though no resident ID card carries it: a Taiwan resident living on the
+    mainland holds a residence permit, 83...."""
     n = make_id(region=f"{first_two:02d}0101")
     if first_two in MAINLAND or first_two in BEYOND_THE_MAINLAND:
         assert validate_id_number(n, TODAY) == n
@@ -288,7 +292,7 @@ def test_the_first_two_digits_are_a_province_level_code_or_a_residence_permits(f
 @pytest.mark.parametrize("province", range(100))
 def test_a_foreign_permanent_resident_card_number_names_a_mainland_province_after_its_9(province):
     """The 2023 foreign permanent resident ID card: "9", the province-level code of where it was first
-    issued, the country's ISO 3166 numeric code (not checked), then the birth date and check digit as a
+    issued, the country's ISO 3166-1 numeric code (below), then the birth date and check digit as a
     resident ID number has them. 91 was accepted whatever
     followed it, 92 to 96 never: a card issued in Shanghai (93...) or Guangdong (944...) was refused."""
     n = make_id(region=f"9{province:02d}840")
@@ -296,6 +300,69 @@ def test_a_foreign_permanent_resident_card_number_names_a_mainland_province_afte
         assert validate_id_number(n, TODAY) == n
     else:
         assert bad_request(validate_id_number, n, TODAY) == "id_number has an unknown region code"
+
+
+@pytest.mark.parametrize(
+    "country,accepted",
+    [
+        ("840", True),  # USA
+        ("826", True),  # United Kingdom
+        ("276", True),  # Germany
+        ("392", True),  # Japan
+        ("410", True),  # Korea
+        ("643", True),  # Russia
+        ("704", True),  # Viet Nam
+        ("004", True),  # Afghanistan: the least code
+        ("894", True),  # Zambia: the greatest
+        ("728", True),  # South Sudan (2011)
+        ("531", True),  # Curaçao (2010)
+        ("156", False),  # China: its citizens hold resident ID cards
+        ("344", False),  # Hong Kong, Macao and Taiwan: their residents hold residence permits (81, 82, 83)
+        ("446", False),
+        ("158", False),
+        ("000", False),  # no country
+        ("001", False),
+        ("999", False),
+        ("900", False),
+        ("810", False),  # the USSR: withdrawn
+        ("891", False),  # Serbia and Montenegro: withdrawn
+        ("530", False),  # Netherlands Antilles: withdrawn
+        ("736", False),  # Sudan before 2011 (729 since)
+        ("280", False),  # West Germany: withdrawn
+        ("841", False),  # between two codes
+    ],
+)
+def test_a_foreign_permanent_resident_card_number_names_a_country_after_its_province(country, accepted):
+    """The card's fourth to sixth digits are the holder's country, as ISO 3166-1 numbers it (GB/T 2659
+    takes its codes): a code no country has, or China's, Hong Kong's, Macao's or Taiwan's, whose people
+    get no such card, is no card's. The country was not checked before."""
+    for province in ("11", "31", "44", "65"):
+        n = make_id(region=f"9{province}{country}")
+        if accepted:
+            assert validate_id_number(n, TODAY) == n
+        else:
+            assert bad_request(validate_id_number, n, TODAY) == "id_number has an unknown region code"
+
+
+def test_every_country_code_of_iso_3166_1_but_chinas_hong_kongs_macaos_and_taiwans_is_a_cards():
+    """All 1,000 three-digit codes: accepted exactly when ISO 3166-1 assigns it (governance/countries.py,
+    249 codes) and it is not 156, 344, 446 or 158."""
+    from governance.countries import ISO_3166_NUMERIC
+
+    assert len(ISO_3166_NUMERIC) == 249
+    assert {156: "CHN", 344: "HKG", 446: "MAC", 158: "TWN", 840: "USA"}.items() <= ISO_3166_NUMERIC.items()
+    assert len(set(ISO_3166_NUMERIC.values())) == 249
+    assert all(0 < code < 1000 and len(a3) == 3 and a3.isupper() for code, a3 in ISO_3166_NUMERIC.items())
+    accepted = set()
+    for code in range(1000):
+        n = make_id(region=f"911{code:03d}")
+        try:
+            validate_id_number(n, TODAY)
+        except ContractError:
+            continue
+        accepted.add(code)
+    assert accepted == set(ISO_3166_NUMERIC) - {156, 344, 446, 158}
+    assert len(accepted) == 245
 
 
 def test_the_2017_foreign_permanent_resident_number_is_not_an_id_number():

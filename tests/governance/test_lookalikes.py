@@ -47,6 +47,40 @@ def test_names_in_their_own_script_are_not_reserved(name: str) -> None:
     assert reserved_hit(name, RESERVED) is None
 
 
+@pytest.mark.parametrize("text,readings", [
+    ("\u041d\u0422\u0422\u0420", ("HTTP",)),           # Cyrillic capitals Н Т Т Р
+    ("\u0397\u03a4\u03a4\u03a1", ("HTTP",)),           # Greek capitals Η Τ Τ Ρ
+    ("\u0412\u041c\u041a", ("BMK",)),                  # Cyrillic В М К
+    ("\u039d\u0392\u0391", ("NBA",)),                  # Greek Ν Β Α: Ν is N, not the v its ν is
+    ("\u043d\u0442\u0442\u0440", ("\u043d\u0442\u0442p",)),  # small н т pass for nothing, р for p
+])
+def test_capitals_read_as_the_capitals_they_pass_for(text: str, readings: tuple[str, ...]) -> None:
+    """The names' fold reads a letter before case folding, so an all-capital spelling (``НТТР``) reads as
+    the Latin capitals it imitates while the small letters keep their own reading (what the word lists
+    needed a second reading for: governance/content.py ``_CAPITAL_LOOKALIKES``)."""
+    assert names.fold_lookalikes(text) == readings
+
+
+RN_RESERVED = ["Microsoft", "Tmall", "Corning", "Apple"]
+
+
+@pytest.mark.parametrize("name,hit", [
+    ("Rnicrosoft", "Microsoft"),                   # rn for the m
+    ("rnicro soft 官方", "Microsoft"),
+    ("\u0433nicrosoft", "Microsoft"),              # Cyrillic г for the r of the rn
+    ("\u041c\u0406\u0421R\u041e\u0405\u041eF\u0422", "Microsoft"),  # all capitals: Cyrillic М І С О Ѕ О Т
+    ("Trnall", "Tmall"),
+    ("Corning Glass", "Corning"),                  # an entry's own rn is as it is
+    ("Coming soon", None),                         # ... and not read as an m: Corning reserves no coming
+    ("Modern Apparel", None),                      # an rn that spells no entry
+    ("Mirror", None),
+])
+def test_rn_written_for_m_reads_as_m_in_a_reserved_name(name: str, hit: str | None) -> None:
+    """``rn`` passes for ``m`` (``rnicrosoft``): a name's ``rn`` is read as ``m`` against the reserved
+    names, as the word lists read it (``governance.content.rn_spellings``)."""
+    assert reserved_hit(name, RN_RESERVED) == hit
+
+
 @pytest.mark.parametrize("name", [
     "公众号 1234\u041e",      # Cyrillic О for the 0
     "公众号 12\u03bf4",       # Greek ο
