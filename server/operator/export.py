@@ -61,10 +61,12 @@ makes the server write, into a new (or empty) folder DIR:
 The store's records are read from one snapshot (``Store.export_snapshot``): a purge or a send
 committing meanwhile shows in none of the files, so they agree with each other. The messages (a
 group's by seq, a user's by (ts, group_id, seq): keyset pages), the logs (membership, network
-log, record: one statement each, read by a cursor), an address's network-log rows and an account's
-comments (the same) are read :data:`MESSAGES_PER_READ` rows at a time within that snapshot, each page
-written before the next is read: an export holds a page of them, never all
-(tests/server/test_export_bounded.py). Being of one snapshot, the pages need no bound taken at the
+log, record: one statement each, read by a cursor), an address's network-log rows, complaints,
+appeals, a user's reactions, posts and comments, an account's posts, comments and record (the same)
+are read :data:`MESSAGES_PER_READ` rows at a time within that snapshot, each page written before the
+next is read: an export holds a page of them, never all (tests/server/test_export_bounded.py). Read
+whole are only what is small by rule: a target's measures, an account's editors, its row, a person's
+identity. Being of one snapshot, the pages need no bound taken at the
 start to agree with each other.
 
 One JSON object per line, UTF-8, keys sorted; times are epoch milliseconds
@@ -134,8 +136,8 @@ LINES_PER_CHUNK = 5_000
 @dataclass(frozen=True, slots=True)
 class Written:
     """A file of the export written already, a page at a time (the messages: :func:`_stream_messages`; the
-    logs: :func:`_stream_log`, :func:`_stream_netlog`, an address's: :func:`_address_files`; an account's
-    comments: :func:`_stream_comments`): its manifest entry."""
+    logs: :func:`_stream_log`, :func:`_stream_netlog`, an address's: :func:`_address_files`; the rest:
+    :func:`_stream_rows`): its manifest entry."""
 
     entry: dict[str, Any]
 
@@ -436,16 +438,19 @@ async def _gather(app: Context, target: dict[str, Any], lo: int, hi: int, out: O
         if target["type"] == "address":
             return await _address_files(app, reads, out, target["address"], lo, hi), ([], [])
         files, items = await _gather_from(app, reads, target, lo, hi, out)
-        kind = target["type"]
-        files["reports.jsonl"] = _reports(app, await reads.reports_for(kind, target[f"{kind}_id"], lo, hi))
-        files["appeals.jsonl"] = _appeals(app, await reads.appeals_for(kind, target[f"{kind}_id"], lo, hi))
+        kind, target_id = target["type"], target[f"{target['type']}_id"]
+        files["reports.jsonl"] = await _stream_rows(
+            app, out, "reports.jsonl", reads.export_reports(kind, target_id, lo, hi, MESSAGES_PER_READ), _reports,
+            "reporter_id", "user_id")
+        files["appeals.jsonl"] = await _stream_rows(
+            app, out, "appeals.jsonl", reads.export_appeals(kind, target_id, lo, hi, MESSAGES_PER_READ), _appeals,
+            "user_id")
         return files, items
 
 
-def _reports(app: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _reports(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """reports.jsonl (G12): the complaints themselves, who made each and about whom, its reason and
     detail, its outcome, the operator's note and who resolved it; open ones too."""
-    names = _usernames(app, (r["reporter_id"] for r in rows), (r["user_id"] for r in rows))
     for r in rows:
         r["report_id"] = str(r["report_id"])
         r["reporter_username"] = names.get(r["reporter_id"])
@@ -453,10 +458,9 @@ def _reports(app: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return _with_times(rows, "created_at", "resolved_at")
 
 
-def _appeals(app: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _appeals(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """appeals.jsonl (Art. 11): the appeals themselves, kept for good with the measures they contest:
     who appealed, what they wrote, the measure, the decision, the operator's note and who decided."""
-    names = _usernames(app, (r["user_id"] for r in rows))
     for r in rows:
         r["appeal_id"], r["sanction_id"] = str(r["appeal_id"]), str(r["sanction_id"])
         r["username"] = names.get(r["user_id"])
@@ -531,13 +535,20 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
     if target["type"] == "account":
         aid = target["account_id"]
         records = await reads.export_account(aid, lo, hi, paged=True)
-        posts = [{**p, "account_id": aid} for p in records["posts"]]  # (the posts carry the attachments here)
         account = records["account"]
-        names = _usernames(app, (p["author_id"] for p in records["posts"]),
-                           (e["user_id"] for e in records["editors"]), [account["owner_id"] if account else None])
+        names = _usernames(app, (e["user_id"] for e in records["editors"]), [account["owner_id"] if account else None])
         files = await asyncio.to_thread(account_files, names, records)
-        files["comments.jsonl"] = await _stream_comments(app, reads, out, aid, lo, hi)  # (in its place)
-        return files, ([], posts)
+        # (in their places: posts, comments and the record are read and written a page at a time)
+        carrying_posts: list[dict[str, Any]] = []  # (the posts carry the attachments here)
+        files["posts.jsonl"] = await _stream_rows(
+            app, out, "posts.jsonl", reads.export_posts("account", aid, lo, hi, MESSAGES_PER_READ),
+            _carrying(_posts, carrying_posts), "author_id")
+        files["comments.jsonl"] = await _stream_rows(
+            app, out, "comments.jsonl", reads.export_account_comments(aid, lo, hi, MESSAGES_PER_READ), _comments,
+            "user_id")
+        files["audit.jsonl"] = await _stream_rows(
+            app, out, "audit.jsonl", reads.export_account_audit(aid, lo, hi, MESSAGES_PER_READ), _named_audit)
+        return files, ([], carrying_posts)
     # The messages and the logs are each read and written a page at a time, in their places in the
     # manifest (messages, membership, netlog, audit, measures, ...): all from the snapshot's moment.
     if target["type"] == "group":
@@ -564,19 +575,73 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
     files = {"messages.jsonl": written}
     for log in ("membership", "netlog", "audit"):
         files[f"{log}.jsonl"] = await _stream_log(reads, out, "user", uid, log, lo, hi)
+    files["measures.jsonl"] = await asyncio.to_thread(_measures, records["measures"])
     # (the reactions they left anywhere: on others' messages too)
-    reactions = await reads.reactions_by(uid, lo, hi)
-    names = _usernames(app, (p["author_id"] for p in records["posts"]))
-    files |= await asyncio.to_thread(_user_files, names, records, reactions)
+    files["reactions.jsonl"] = await _stream_rows(
+        app, out, "reactions.jsonl", reads.export_reactions(uid, lo, hi, MESSAGES_PER_READ), _reactions)
     files["identity.json"] = identity_record(app, uid, records["account"])
-    return files, (carrying, records["posts"])  # (their posts carry attachments too)
+    # What they wrote on public accounts (P10-P11, G13), as author of posts (owner or editor) and as
+    # commenter, whatever became of it; their posts carry attachments too.
+    their_posts: list[dict[str, Any]] = []
+    files["posts.jsonl"] = await _stream_rows(
+        app, out, "posts.jsonl", reads.export_posts("user", uid, lo, hi, MESSAGES_PER_READ),
+        _carrying(_posts, their_posts), "author_id")
+    files["comments.jsonl"] = await _stream_rows(
+        app, out, "comments.jsonl", reads.export_user_comments(uid, lo, hi, MESSAGES_PER_READ), _own_comments)
+    return files, (carrying, their_posts)
 
 
-def _user_files(names: Names, records: dict[str, Any], reactions: list[dict[str, Any]]) -> dict[str, Any]:
-    """A user export's files after its messages and logs (written already), identity.json but a place
-    kept for it (the files' order is the manifest's)."""
-    return {"measures.jsonl": _measures(records["measures"]), "reactions.jsonl": _with_times(reactions, "ts"),
-            "identity.json": None, **public_content_files(names, records)}
+def _reactions(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """reactions.jsonl's lines of a user's reactions ``rows``: their times written out."""
+    return _with_times(rows, "ts")
+
+
+def _named_audit(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """audit.jsonl's lines of an account's record entries ``rows`` (:func:`_audit`)."""
+    return _audit(rows)
+
+
+def _posts(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """posts.jsonl's lines of the post rows ``rows``: attachments decoded, the author's username."""
+    for p in rows:
+        p["attachments"] = json.loads(p["attachments"]) if p["attachments"] else []
+        p["author_username"] = names.get(p["author_id"])
+        p["held"] = bool(p["held"])
+    return _with_times(rows, "ts", "deleted_at", "removed_at")
+
+
+def _own_comments(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A user export's comments.jsonl lines of their comments ``rows`` (each with its post's account)."""
+    return _with_times(rows, "ts", "moderated_at")
+
+
+Shape = Callable[[Names, list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+def _carrying(shape: Shape, carriers: list[dict[str, Any]]) -> Shape:
+    """``shape`` of post rows, keeping in ``carriers`` the key and attachments of each post that has
+    any (media.jsonl lists what they carry): not the posts themselves, which would hold them all."""
+    def shaped(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        lines = shape(names, rows)
+        carriers.extend({"account_id": p["account_id"], "post_id": p["post_id"], "attachments": p["attachments"]}
+                        for p in lines if p["attachments"])
+        return lines
+    return shaped
+
+
+async def _stream_rows(app: Context, out: OutDir, name: str, pages: AsyncIterator[list[dict[str, Any]]],
+                       shape: Shape, *named: str) -> Written:
+    """The export's file ``name``, written a page at a time from ``pages`` (one statement read by a
+    cursor of the snapshot), each page shaped by ``shape`` in a worker thread with the usernames of the
+    user ids its rows hold under the keys ``named`` (taken on the event loop): a large group's
+    complaints, a prolific user's reactions and comments, a busy account's posts and record are never
+    held at once."""
+    async def lines() -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in pages:
+            names = _usernames(app, *[[r[key] for r in rows] for key in named])
+            yield await asyncio.to_thread(shape, names, rows)
+
+    return await _write_pages(out, name, lines())
 
 
 def account_files(names: Names, records: dict[str, Any]) -> dict[str, Any]:
@@ -597,20 +662,15 @@ def account_files(names: Names, records: dict[str, Any]) -> dict[str, Any]:
                            for sid, src, until in json.loads(row["carried"])],
                "suspended_until": row["suspended_until"] or None}  # (0: never suspended, not 1970)
         row = _with_times([row], "created_at", "closed_at", "suspended_until")[0]
-    posts = records["posts"]
-    for p in posts:
-        p["attachments"] = json.loads(p["attachments"]) if p["attachments"] else []
-        p["author_username"] = username(p["author_id"])
-        p["held"] = bool(p["held"])
     for e in records["editors"]:
         e["username"] = username(e["user_id"])
     return {
         "account.json": row,
-        "posts.jsonl": _with_times(posts, "ts", "deleted_at", "removed_at"),
-        "comments.jsonl": _comments(names, records["comments"]),
+        "posts.jsonl": None,  # (places kept: the caller writes them a page at a time)
+        "comments.jsonl": None,
         "editors.jsonl": _with_times(records["editors"], "added_at"),
         "measures.jsonl": _measures(records["sanctions"]),
-        "audit.jsonl": _with_times(_decode_detail(records["audit"]), "ts"),
+        "audit.jsonl": None,
     }
 
 
@@ -619,31 +679,6 @@ def _comments(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for c in rows:
         c["username"] = names.get(c["user_id"]) if c["user_id"] else None
     return _with_times(rows, "ts", "moderated_at")
-
-
-async def _stream_comments(app: Context, reads: ExportReads, out: OutDir, account_id: str, lo: int, hi: int
-                           ) -> Written:
-    """comments.jsonl of an account's export, read by one cursor of the snapshot and written
-    :data:`MESSAGES_PER_READ` at a time: posts are held to the publishing limits, comments to none (a
-    popular account's years of them were held whole, twice: as rows, then as lines)."""
-    async def pages() -> AsyncIterator[list[dict[str, Any]]]:
-        async for rows in reads.export_account_comments(account_id, lo, hi, MESSAGES_PER_READ):
-            names = _usernames(app, (c["user_id"] for c in rows))
-            yield await asyncio.to_thread(_comments, names, rows)
-
-    return await _write_pages(out, "comments.jsonl", pages())
-
-
-def public_content_files(names: Names, records: dict[str, Any]) -> dict[str, Any]:
-    """A user export's posts.jsonl and comments.jsonl (P10-P11, G13): what the user wrote on public
-    accounts, as author of posts (owner or editor) and as commenter, whatever became of it."""
-    posts = [{**p, "attachments": json.loads(p["attachments"]) if p["attachments"] else [], "held": bool(p["held"]),
-              "author_username": names.get(p["author_id"])}
-             for p in records["posts"]]
-    return {
-        "posts.jsonl": _with_times(posts, "ts", "deleted_at", "removed_at"),
-        "comments.jsonl": _with_times([dict(c) for c in records["comments"]], "ts", "moderated_at"),
-    }
 
 
 def identity_record(app: Context, uid: str, account: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,17 @@ EXPORTED_COMMENT = "((c.ts >= ? AND c.ts < ?) OR (c.moderated_at >= ? AND c.mode
 ACCOUNT_EXPORT_COMMENTS = ("SELECT " + ", ".join("c." + col for col in COMMENT_COLS) +
                            " FROM comments c JOIN posts p ON p.post_id = c.post_id"
                            " WHERE p.account_id = ? AND " + EXPORTED_COMMENT + " ORDER BY c.comment_id")
+# The posts an account's export holds (``?``: the account, then since, until three times), by id: read
+# whole by ``export_account``, or a page at a time (``ExportReads.export_posts``).
+ACCOUNT_EXPORT_POSTS = ("SELECT " + ", ".join(POST_COLS) + " FROM posts WHERE account_id = ? AND " + EXPORTED_POST
+                        + " ORDER BY post_id")
+# The posts a user wrote in a range (``?``: the user, since, until), as author (owner or editor), by id.
+USER_EXPORT_POSTS = ("SELECT " + ", ".join(POST_COLS) + " FROM posts WHERE author_id = ? AND ts >= ? AND ts < ?"
+                     " ORDER BY post_id")
+# The comments a user wrote in a range (``?``: the user, since, until), each with its post's account, by id.
+USER_EXPORT_COMMENTS = ("SELECT " + ", ".join("c." + col for col in COMMENT_COLS) + ", p.account_id"
+                        " FROM comments c JOIN posts p ON p.post_id = c.post_id"
+                        " WHERE c.user_id = ? AND c.ts >= ? AND c.ts < ? ORDER BY c.comment_id")
 
 
 # The pages ``remove-term`` scans (``?`` placeholders, both backends): shown posts (neither held, deleted
@@ -106,9 +117,10 @@ class AccountMeasureReads(Protocol):
     async def export_account(self, account_id: str, since: int, until: int, paged: bool = False
                              ) -> dict[str, Any]:
         """An account's records with ``since <= ts < until``: ``posts`` (deleted, removed and held ones
-        included; ``POST_COLS``), ``comments`` on them (``COMMENT_COLS``; empty when ``paged``, the
-        caller reading them a page at a time: ``ExportReads.export_account_comments``), ``editors`` (user_id,
+        included; ``POST_COLS``), ``comments`` on them (``COMMENT_COLS``), ``editors`` (user_id,
         added_at), ``sanctions`` on the account (the keys of ``sanctions``), ``audit`` entries naming
         it (as ``target_id``, or as ``account_id`` in their detail: the content filter's hits on its
-        posts and comments, recorded against their author), and ``account`` (its row, or None)."""
+        posts and comments, recorded against their author), and ``account`` (its row, or None).
+        ``paged``: ``posts``, ``comments`` and ``audit`` are empty, the caller reading them a page at a
+        time (``ExportReads.export_posts``, ``export_account_comments``, ``export_account_audit``)."""
         ...

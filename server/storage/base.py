@@ -452,8 +452,9 @@ class RecordReads(Protocol):
     async def export_user(self, user_id: str, since: int, until: int, paged: bool = False) -> dict[str, Any]:
         """{"messages", "membership", "netlog", "audit", "posts" (they wrote), "comments" (theirs, with the
         post's account_id): row dicts, "account": the account's row (identity fields still sealed) or None}.
-        ``paged``: "messages", "membership", "netlog" and "audit" are empty, the caller reading them by
-        pages (:meth:`user_export_messages`, :meth:`ExportReads.export_log`)."""
+        ``paged``: "messages", "membership", "netlog", "audit", "posts" and "comments" are empty, the
+        caller reading them by pages (:meth:`user_export_messages`, :meth:`ExportReads.export_log`,
+        :meth:`ExportReads.export_posts`, :meth:`ExportReads.export_user_comments`)."""
         ...
 
     async def message_versions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
@@ -473,10 +474,6 @@ class RecordReads(Protocol):
     async def reaction_logs(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
         """Every reaction left on or taken back from these messages, by (group id, seq):
         ``{user_id, emoji, added, ts}`` in the order they happened."""
-        ...
-
-    async def reactions_by(self, user_id: str, since: int, until: int) -> list[dict[str, Any]]:
-        """Every reaction the user left or took back in ``[since, until)``: ``{group_id, seq, emoji, added, ts}``."""
         ...
 
     # the identity vault (Art. 6)
@@ -619,16 +616,44 @@ class ExportReads(Protocol):
         ...
     async def message_versions(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]: ...
     async def reaction_logs(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]: ...
-    async def reactions_by(self, user_id: str, since: int, until: int) -> list[dict[str, Any]]: ...
-    async def reports_for(self, target: str, target_id: str, since: int, until: int) -> list[dict[str, Any]]:
-        """The complaints an export of ``target`` (``group``, ``user``, ``account``) ``target_id`` holds
-        (sqlite_records.REPORTS_FOR), made or resolved in the range, with who resolved each."""
+    def export_account_audit(self, account_id: str, since: int, until: int,
+                             per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """The record entries an account's export holds (``export_account``'s ``audit``): about the account
+        or naming it in their detail, by id, ``per_page`` at a time (one statement, one cursor)."""
         ...
 
-    async def appeals_for(self, target: str, target_id: str, since: int, until: int) -> list[dict[str, Any]]:
+    def export_posts(self, target: Literal["user", "account"], target_id: str, since: int, until: int,
+                     per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """The posts (``account_measures.POST_COLS``) a user's export holds (those they wrote in the range)
+        or an account's (``account_measures.EXPORTED_POST``), by id, ``per_page`` at a time: one statement
+        read by a cursor of the snapshot."""
+        ...
+
+    def export_user_comments(self, user_id: str, since: int, until: int,
+                             per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """The comments a user wrote in the range (``USER_COMMENT_COLS``: with the post's account), by id,
+        ``per_page`` at a time (a prolific commenter's years of them are never held at once)."""
+        ...
+
+    def export_reactions(self, user_id: str, since: int, until: int,
+                         per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every reaction ``user_id`` added or took back in the range, anywhere (``group_id``, ``seq``,
+        ``emoji``, ``added``, ``ts``), by time, ``per_page`` at a time."""
+        ...
+
+    def export_reports(self, target: str, target_id: str, since: int, until: int,
+                       per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """The complaints an export of ``target`` (``group``, ``user``, ``account``) ``target_id`` holds
+        (sqlite_records.REPORTS_FOR), made or resolved in the range, with who resolved each, by id,
+        ``per_page`` at a time (a large public group's complaints are never held at once)."""
+        ...
+
+    def export_appeals(self, target: str, target_id: str, since: int, until: int,
+                       per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
         """The appeals an export of ``target`` holds (sqlite_records.APPEALS_FOR): a user's own, or those
         against a group's or an account's measures, made or decided in the range, with the text, the
-        decision, who decided it, the ``measure`` appealed and ``lifted`` (as :meth:`appeals_by`)."""
+        decision, who decided it, the ``measure`` appealed and ``lifted`` (as :meth:`appeals_by`), by id,
+        ``per_page`` at a time."""
         ...
 
 

@@ -61,7 +61,11 @@ from server.storage.base import (
 )
 from server.storage.changes import Audit, Change, JobRan
 from server.storage.migrations import checksum, plan_migrations, upgrade_notice
-from server.storage.postgres_account_measures import PG_ACCOUNT_EXPORT_COMMENTS, PostgresAccountMeasureReads
+from server.storage.postgres_account_measures import (
+    PG_ACCOUNT_EXPORT_AUDIT,
+    PG_ACCOUNT_EXPORT_COMMENTS,
+    PostgresAccountMeasureReads,
+)
 from server.storage.postgres_changes import LOCK_MIGRATE, append_audit, apply_change
 from server.storage.postgres_cluster import FENCED_SQLSTATE, OUT_OF_REACH, PostgresLeases, server_settings
 from server.storage.postgres_indexing import PostgresSearchIndex
@@ -73,7 +77,7 @@ from server.storage.postgres_schema import MIGRATIONS
 from server.storage.postgres_search import PostgresSearchReads
 from server.storage.queue import EXIT_OUTCOME_UNKNOWN, Op, WriteQueue
 from server.storage.record_chain import RecordChain, attach, chain_of, detach
-from server.storage.sqlite_records import NETLOG_COLS
+from server.storage.sqlite_records import AUDIT_COLS, NETLOG_COLS
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -787,3 +791,8 @@ class _ExportSnapshot(PostgresAccountMeasureReads):
         async for rows in self._log_pages(PG_ACCOUNT_EXPORT_COMMENTS, (account_id, since, until, since, until),
                                           per_page):
             yield await rows_as_dicts(COMMENT_COLS, rows)
+
+    async def export_account_audit(self, account_id: str, since: int, until: int,
+                                   per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in self._log_pages(PG_ACCOUNT_EXPORT_AUDIT, (account_id, since, until), per_page):
+            yield await rows_as_dicts(AUDIT_COLS, rows)

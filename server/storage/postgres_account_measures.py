@@ -11,10 +11,10 @@ from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage.account_measures import (
     ACCOUNT_EXPORT_COMMENTS,
+    ACCOUNT_EXPORT_POSTS,
     ACCOUNT_ROW_COLS,
     COMMENT_COLS,
     ERASED_ACCOUNT_KEYS,
-    EXPORTED_POST,
     LIVE_COMMENTS_PAGE,
     POST_COLS,
     SHOWN_POSTS_PAGE,
@@ -28,6 +28,10 @@ from server.storage.public import CommentRow, PostRow, post_row
 from server.storage.sqlite_records import AUDIT_COLS, MEASURES_IN_RANGE, SANCTION_COLS
 
 PG_ACCOUNT_EXPORT_COMMENTS = numbered(ACCOUNT_EXPORT_COMMENTS)
+# The record entries an account's export holds ($1 the account, $2 since, $3 until): those about the account,
+# and those naming it in their detail (a post or comment of it taken down), by id.
+PG_ACCOUNT_EXPORT_AUDIT = (f"SELECT {', '.join(AUDIT_COLS)} FROM audit WHERE ((target_id = $1 AND group_id IS NULL)"
+                           " OR ((detail::jsonb) ->> 'account_id') = $1) AND ts >= $2 AND ts < $3 ORDER BY id")
 
 
 def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
@@ -98,9 +102,8 @@ class PostgresAccountMeasureReads(PostgresReads):
     async def export_account(self, account_id: str, since: int, until: int, paged: bool = False
                              ) -> dict[str, Any]:
         account = await self.account_row(account_id)
-        posts = await rows_as_dicts(POST_COLS, await self._fetchall(
-            numbered(f"SELECT {_cols(POST_COLS)} FROM posts WHERE account_id = ? AND {EXPORTED_POST} ORDER BY post_id"),
-            account_id, since, until, since, until, since, until))
+        posts = [] if paged else await rows_as_dicts(POST_COLS, await self._fetchall(
+            numbered(ACCOUNT_EXPORT_POSTS), account_id, since, until, since, until, since, until))
         comments = [] if paged else await rows_as_dicts(COMMENT_COLS, await self._fetchall(
             PG_ACCOUNT_EXPORT_COMMENTS, account_id, since, until, since, until))
         editors = await rows_as_dicts(("user_id", "added_at"), await self._fetchall(
@@ -108,9 +111,7 @@ class PostgresAccountMeasureReads(PostgresReads):
             account_id))
         sanctions = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
             MEASURES_IN_RANGE, "account", account_id, since, until))
-        audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
-            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE ((target_id = $1 AND group_id IS NULL)"
-            " OR ((detail::jsonb) ->> 'account_id') = $1)"
-            " AND ts >= $2 AND ts < $3 ORDER BY id", account_id, since, until))
+        audit = [] if paged else await rows_as_dicts(AUDIT_COLS, await self._fetchall(
+            PG_ACCOUNT_EXPORT_AUDIT, account_id, since, until))
         return {"account": account, "posts": posts, "comments": comments, "editors": editors,
                 "sanctions": sanctions, "audit": audit}

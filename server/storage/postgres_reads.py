@@ -17,7 +17,12 @@ import asyncpg
 from server.state import Agreement, Group, State
 from server.storage import activity, loading
 from server.storage import changes as c
-from server.storage.account_measures import COMMENT_COLS, POST_COLS
+from server.storage.account_measures import (
+    ACCOUNT_EXPORT_POSTS,
+    POST_COLS,
+    USER_EXPORT_COMMENTS,
+    USER_EXPORT_POSTS,
+)
 from server.storage.base import (
     ALL_ITEMS,
     CHANGES_HEAD,
@@ -95,6 +100,11 @@ from server.storage.sqlite_records import (
     phone_key,
     queue_item,
 )
+
+# The posts and comments of an export read a page at a time (``account_measures``'s, numbered).
+PG_ACCOUNT_EXPORT_POSTS = numbered(ACCOUNT_EXPORT_POSTS)
+PG_USER_EXPORT_POSTS = numbered(USER_EXPORT_POSTS)
+PG_USER_EXPORT_COMMENTS = numbered(USER_EXPORT_COMMENTS)
 
 
 def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
@@ -356,17 +366,21 @@ class PostgresReads:
         row = await self._fetchone(PG_QUEUE_DEPTHS, overdue_before)
         return int(row[0]), int(row[1]), int(row[2])
 
-    async def reports_for(self, target: str, target_id: str, since: int, until: int) -> list[dict[str, Any]]:
+    async def export_reports(self, target: str, target_id: str, since: int, until: int,
+                             per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
         n = 2 if target == "user" else 1
         ids = (target_id, target_id) if target == "user" else (target_id,)
-        return _dicts(EXPORT_REPORT_COLS, await self._fetchall(
-            f"SELECT {_cols(EXPORT_REPORT_COLS)} FROM reports WHERE {REPORTS_FOR[target]} AND (created_at >= ${n + 1}"
-            f" AND created_at < ${n + 2} OR resolved_at >= ${n + 1} AND resolved_at < ${n + 2}) ORDER BY report_id",
-            *ids, since, until))
+        sql = (f"SELECT {_cols(EXPORT_REPORT_COLS)} FROM reports WHERE {REPORTS_FOR[target]}"
+               f" AND (created_at >= ${n + 1} AND created_at < ${n + 2}"
+               f" OR resolved_at >= ${n + 1} AND resolved_at < ${n + 2}) ORDER BY report_id")
+        async for rows in self._log_pages(sql, (*ids, since, until), per_page):
+            yield await rows_as_dicts(EXPORT_REPORT_COLS, rows)
 
-    async def appeals_for(self, target: str, target_id: str, since: int, until: int) -> list[dict[str, Any]]:
-        return _dicts(EXPORT_APPEAL_COLS, await self._fetchall(
-            APPEALS_SELECT.format(where=APPEALS_FOR[target], lifted=APPEAL_LIFTED), target_id, since, until))
+    async def export_appeals(self, target: str, target_id: str, since: int, until: int,
+                             per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in self._log_pages(APPEALS_SELECT.format(where=APPEALS_FOR[target], lifted=APPEAL_LIFTED),
+                                          (target_id, since, until), per_page):
+            yield await rows_as_dicts(EXPORT_APPEAL_COLS, rows)
 
     async def report(self, report_id: int) -> dict[str, Any] | None:
         return _dict(REPORT_COLS, await self._fetchone(
@@ -478,12 +492,12 @@ class PostgresReads:
                 cols, sql = EXPORT_LOGS["user", log]
                 logs[log] = await rows_as_dicts(cols, await self._fetchall(
                     sql, *export_log_params(log, user_id, since, until, phone_hmac)))
-        posts = await rows_as_dicts(POST_COLS, await self._fetchall(
-            f"SELECT {_cols(POST_COLS)} FROM posts WHERE author_id = $1 AND ts >= $2 AND ts < $3 ORDER BY post_id",
-            user_id, since, until))
-        comments = await rows_as_dicts(USER_COMMENT_COLS, await self._fetchall(
-            f"SELECT {_cols(COMMENT_COLS, 'c.')}, p.account_id FROM comments c JOIN posts p ON p.post_id = c.post_id"
-            " WHERE c.user_id = $1 AND c.ts >= $2 AND c.ts < $3 ORDER BY c.comment_id", user_id, since, until))
+        posts: list[dict[str, Any]] = []
+        comments: list[dict[str, Any]] = []
+        if not paged:
+            posts = await rows_as_dicts(POST_COLS, await self._fetchall(PG_USER_EXPORT_POSTS, user_id, since, until))
+            comments = await rows_as_dicts(USER_COMMENT_COLS, await self._fetchall(
+                PG_USER_EXPORT_COMMENTS, user_id, since, until))
         measures = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
             MEASURES_IN_RANGE, "user", user_id, since, until))
         return {**logs, "account": account, "posts": posts, "comments": comments, "measures": measures}
@@ -521,11 +535,25 @@ class PostgresReads:
             out.setdefault((gid, seq), []).append({"user_id": uid, "emoji": emoji, "added": bool(added), "ts": ts})
         return out
 
-    async def reactions_by(self, user_id: str, since: int, until: int) -> list[dict[str, Any]]:
-        rows = await self._fetchall(
-            "SELECT group_id, seq, emoji, added, ts FROM reaction_log WHERE user_id = $1 AND ts >= $2 AND ts < $3"
-            " ORDER BY ts, ctid", user_id, since, until)
-        return [{"group_id": g, "seq": s, "emoji": e, "added": bool(a), "ts": t} for g, s, e, a, t in rows]
+    async def export_reactions(self, user_id: str, since: int, until: int,
+                               per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in self._log_pages(
+                "SELECT group_id, seq, emoji, added, ts FROM reaction_log WHERE user_id = $1 AND ts >= $2 AND ts < $3"
+                " ORDER BY ts, ctid", (user_id, since, until), per_page):
+            yield [{"group_id": g, "seq": s, "emoji": e, "added": bool(a), "ts": t} for g, s, e, a, t in rows]
+
+    async def export_posts(self, target: str, target_id: str, since: int, until: int,
+                           per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        params = (target_id, since, until, since, until, since, until) if target == "account" else (
+            target_id, since, until)
+        async for rows in self._log_pages(PG_ACCOUNT_EXPORT_POSTS if target == "account" else PG_USER_EXPORT_POSTS,
+                                          params, per_page):
+            yield await rows_as_dicts(POST_COLS, rows)
+
+    async def export_user_comments(self, user_id: str, since: int, until: int,
+                                   per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in self._log_pages(PG_USER_EXPORT_COMMENTS, (user_id, since, until), per_page):
+            yield await rows_as_dicts(USER_COMMENT_COLS, rows)
 
     # -- the identity vault (Art. 6) ----------------------------------------------------------------
     async def vault_keys(self) -> list[tuple[int, str]]:

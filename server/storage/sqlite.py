@@ -53,13 +53,14 @@ from server.storage.migrations import checksum, plan_migrations, upgrade_notice
 from server.storage.queue import Op, WriteQueue
 from server.storage.record_chain import RecordChain, attach, chain_of, detach
 from server.storage.schema import MIGRATIONS
-from server.storage.sqlite_account_measures import SqliteAccountMeasureReads
+from server.storage.sqlite_account_measures import SQLITE_ACCOUNT_EXPORT_AUDIT, SqliteAccountMeasureReads
 from server.storage.sqlite_changes import append_audit, apply_change
 from server.storage.sqlite_media import SqliteMediaReads
 from server.storage.sqlite_moderation import SqliteModerationReads
 from server.storage.sqlite_public import SqlitePublicReads, fill_name_readings
 from server.storage.sqlite_reads import SqliteReads
 from server.storage.sqlite_records import (
+    AUDIT_COLS,
     NETLOG_COLS,
     SQLITE_GROUP_NETLOG,
     SqliteRecordReads,
@@ -1050,6 +1051,12 @@ class _ExportSnapshot(SqliteRecordReads, SqliteAccountMeasureReads):
                                       per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
         async for rows in self._log_pages(ACCOUNT_EXPORT_COMMENTS, (account_id, since, until, since, until), per_page):
             yield await rows_as_dicts(COMMENT_COLS, rows)
+
+    async def export_account_audit(self, account_id: str, since: int, until: int,
+                                   per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in self._log_pages(SQLITE_ACCOUNT_EXPORT_AUDIT, (account_id, account_id, since, until),
+                                          per_page):
+            yield await rows_as_dicts(AUDIT_COLS, rows)
 
 
 class _CommitFailed(Exception):

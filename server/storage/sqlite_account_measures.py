@@ -12,10 +12,10 @@ from protocol.errors import ContractError
 from server.storage import changes as c
 from server.storage.account_measures import (
     ACCOUNT_EXPORT_COMMENTS,
+    ACCOUNT_EXPORT_POSTS,
     ACCOUNT_ROW_COLS,
     COMMENT_COLS,
     ERASED_ACCOUNT_KEYS,
-    EXPORTED_POST,
     LIVE_COMMENTS_PAGE,
     POST_COLS,
     SHOWN_POSTS_PAGE,
@@ -30,6 +30,12 @@ from server.storage.sqlite_records import AUDIT_COLS, SANCTION_COLS, SQLITE_MEAS
 
 def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
     return ", ".join(prefix + col for col in cols)
+
+
+# The record entries an account's export holds (``?``: the account twice, since, until): those about the
+# account, and those naming it in their detail (a post or comment of it taken down), by id.
+SQLITE_ACCOUNT_EXPORT_AUDIT = (f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE ((target_id = ? AND group_id IS NULL)"
+                               " OR json_extract(detail, '$.account_id') = ?) AND ts >= ? AND ts < ? ORDER BY id")
 
 
 @applies(c.RemovePost)
@@ -99,9 +105,8 @@ class SqliteAccountMeasureReads(SqliteReader):
                              ) -> dict[str, Any]:
         rng = (since, until)
         account = await self.account_row(account_id)
-        posts = await rows_as_dicts(POST_COLS, await self._fetchall(
-            f"SELECT {_cols(POST_COLS)} FROM posts WHERE account_id = ? AND {EXPORTED_POST} ORDER BY post_id",
-            (account_id, *rng, *rng, *rng)))
+        posts = [] if paged else await rows_as_dicts(POST_COLS, await self._fetchall(
+            ACCOUNT_EXPORT_POSTS, (account_id, *rng, *rng, *rng)))
         comments = [] if paged else await rows_as_dicts(COMMENT_COLS, await self._fetchall(
             ACCOUNT_EXPORT_COMMENTS, (account_id, *rng, *rng)))
         editors = await rows_as_dicts(("user_id", "added_at"), await self._fetchall(
@@ -109,9 +114,7 @@ class SqliteAccountMeasureReads(SqliteReader):
             (account_id,)))
         sanctions = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
             SQLITE_MEASURES_IN_RANGE, ("account", account_id, *rng)))
-        audit = await rows_as_dicts(AUDIT_COLS, await self._fetchall(
-            f"SELECT {_cols(AUDIT_COLS)} FROM audit WHERE ((target_id = ? AND group_id IS NULL)"
-            " OR json_extract(detail, '$.account_id') = ?)"
-            " AND ts >= ? AND ts < ? ORDER BY id", (account_id, account_id, *rng)))
+        audit = [] if paged else await rows_as_dicts(AUDIT_COLS, await self._fetchall(
+            SQLITE_ACCOUNT_EXPORT_AUDIT, (account_id, account_id, *rng)))
         return {"account": account, "posts": posts, "comments": comments, "editors": editors,
                 "sanctions": sanctions, "audit": audit}

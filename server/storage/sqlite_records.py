@@ -18,7 +18,13 @@ import aiosqlite
 from governance.shown_text import ACCOUNT_KINDS
 from server.storage import activity
 from server.storage import changes as c
-from server.storage.account_measures import COMMENT_COLS, POST_COLS
+from server.storage.account_measures import (
+    ACCOUNT_EXPORT_POSTS,
+    COMMENT_COLS,
+    POST_COLS,
+    USER_EXPORT_COMMENTS,
+    USER_EXPORT_POSTS,
+)
 from server.storage.base import ALL_ITEMS, ReviewPage, distinct_values, rows_as_dicts
 from server.storage.freezes import FREEZE_MISSES
 from server.storage.sqlite_changes import append_audit, applies
@@ -284,18 +290,23 @@ class SqliteRecordReads(SqliteReader):
         return _dicts(REPORT_COLS, await self._fetchall(
             f"SELECT {_cols(REPORT_COLS)} FROM reports{where} ORDER BY report_id"))
 
-    async def reports_for(self, target: str, target_id: str, since: int, until: int) -> list[dict[str, Any]]:
+    async def export_reports(self, target: str, target_id: str, since: int, until: int,
+                             per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
         where = REPORTS_FOR[target].replace("$1", "?").replace("$2", "?")
         ids = (target_id, target_id) if target == "user" else (target_id,)
-        return _dicts(EXPORT_REPORT_COLS, await self._fetchall(
-            f"SELECT {_cols(EXPORT_REPORT_COLS)} FROM reports WHERE {where} AND (created_at >= ? AND created_at < ?"
-            " OR resolved_at >= ? AND resolved_at < ?) ORDER BY report_id", (*ids, since, until, since, until)))
+        async for rows in self._log_pages(
+                f"SELECT {_cols(EXPORT_REPORT_COLS)} FROM reports WHERE {where} AND (created_at >= ? AND created_at < ?"
+                " OR resolved_at >= ? AND resolved_at < ?) ORDER BY report_id", (*ids, since, until, since, until),
+                per_page):
+            yield await rows_as_dicts(EXPORT_REPORT_COLS, rows)
 
-    async def appeals_for(self, target: str, target_id: str, since: int, until: int) -> list[dict[str, Any]]:
+    async def export_appeals(self, target: str, target_id: str, since: int, until: int,
+                             per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
         sql = APPEALS_SELECT.format(where=APPEALS_FOR[target], lifted=APPEAL_LIFTED)
         for n in (1, 2, 3):
             sql = sql.replace(f"${n}", f"?{n}")
-        return _dicts(EXPORT_APPEAL_COLS, await self._fetchall(sql, (target_id, since, until)))
+        async for rows in self._log_pages(sql, (target_id, since, until), per_page):
+            yield await rows_as_dicts(EXPORT_APPEAL_COLS, rows)
 
     async def report(self, report_id: int) -> dict[str, Any] | None:
         row = await self._fetchone(f"SELECT {_cols(REPORT_COLS)} FROM reports WHERE report_id = ?", (report_id,))
@@ -433,8 +444,8 @@ class SqliteRecordReads(SqliteReader):
         ``posts`` they wrote on public accounts (``POST_COLS``) and their
         ``comments`` (``USER_COMMENT_COLS``: with the post's account), whatever
         became of them (deleted, removed, held, hidden). ``paged``: ``messages``, ``membership``,
-        ``netlog`` and ``audit`` are empty, the caller reading them a page at a time
-        (:meth:`user_export_messages`, ``export_log``).
+        ``netlog``, ``audit``, ``posts`` and ``comments`` are empty, the caller reading them a page at a
+        time (:meth:`user_export_messages`, ``export_log``, ``export_posts``, ``export_user_comments``).
         """
         rng = (since, until)
         row = await self._fetchone(f"SELECT {_cols(ACCOUNT_COLS)} FROM users WHERE user_id = ?", (user_id,))
@@ -448,12 +459,12 @@ class SqliteRecordReads(SqliteReader):
                 cols, sql = SQLITE_EXPORT_LOGS["user", log]
                 logs[log] = await rows_as_dicts(cols, await self._fetchall(
                     sql, export_log_params(log, user_id, since, until, phone_hmac)))
-        posts = await rows_as_dicts(POST_COLS, await self._fetchall(
-            f"SELECT {_cols(POST_COLS)} FROM posts WHERE author_id = ? AND ts >= ? AND ts < ? ORDER BY post_id",
-            (user_id, *rng)))
-        comments = await rows_as_dicts(USER_COMMENT_COLS, await self._fetchall(
-            f"SELECT {_cols(COMMENT_COLS, 'c.')}, p.account_id FROM comments c JOIN posts p ON p.post_id = c.post_id"
-            " WHERE c.user_id = ? AND c.ts >= ? AND c.ts < ? ORDER BY c.comment_id", (user_id, *rng)))
+        posts: list[dict[str, Any]] = []
+        comments: list[dict[str, Any]] = []
+        if not paged:
+            posts = await rows_as_dicts(POST_COLS, await self._fetchall(USER_EXPORT_POSTS, (user_id, *rng)))
+            comments = await rows_as_dicts(USER_COMMENT_COLS, await self._fetchall(USER_EXPORT_COMMENTS,
+                                                                                   (user_id, *rng)))
         measures = await rows_as_dicts(SANCTION_COLS, await self._fetchall(
             SQLITE_MEASURES_IN_RANGE, ("user", user_id, *rng)))
         return {**logs, "account": account, "posts": posts, "comments": comments, "measures": measures}
@@ -492,11 +503,25 @@ class SqliteRecordReads(SqliteReader):
             out.setdefault((gid, seq), []).append({"user_id": uid, "emoji": emoji, "added": bool(added), "ts": ts})
         return out
 
-    async def reactions_by(self, user_id: str, since: int, until: int) -> list[dict[str, Any]]:
-        rows = await self._fetchall(
-            "SELECT group_id, seq, emoji, added, ts FROM reaction_log WHERE user_id = ? AND ts >= ? AND ts < ?"
-            " ORDER BY ts, rowid", (user_id, since, until))
-        return [{"group_id": g, "seq": s, "emoji": e, "added": bool(a), "ts": t} for g, s, e, a, t in rows]
+    async def export_reactions(self, user_id: str, since: int, until: int,
+                               per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in self._log_pages(
+                "SELECT group_id, seq, emoji, added, ts FROM reaction_log WHERE user_id = ? AND ts >= ? AND ts < ?"
+                " ORDER BY ts, rowid", (user_id, since, until), per_page):
+            yield [{"group_id": g, "seq": s, "emoji": e, "added": bool(a), "ts": t} for g, s, e, a, t in rows]
+
+    async def export_posts(self, target: str, target_id: str, since: int, until: int,
+                           per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        params = (target_id, since, until, since, until, since, until) if target == "account" else (
+            target_id, since, until)
+        async for rows in self._log_pages(ACCOUNT_EXPORT_POSTS if target == "account" else USER_EXPORT_POSTS,
+                                          params, per_page):
+            yield await rows_as_dicts(POST_COLS, rows)
+
+    async def export_user_comments(self, user_id: str, since: int, until: int,
+                                   per_page: int) -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in self._log_pages(USER_EXPORT_COMMENTS, (user_id, since, until), per_page):
+            yield await rows_as_dicts(USER_COMMENT_COLS, rows)
 
     # -- the identity vault (Art. 6) ----------------------------------------------------------------
     async def vault_keys(self) -> list[tuple[int, str]]:

@@ -28,7 +28,12 @@ PER_PAGE = 1_000
 LOGS = 2_500  # the user's network-log rows; the group's membership-log rows
 AUDITS = 300  # record entries about the user, in the group
 SHARED = 600  # network-log rows from the user's address spelled inside IPv6, half of them bob's, half no one's
-COMMENTS = 2_500  # comments on the public account's posts, by bob and by a user not in memory
+COMMENTS = 2_500  # comments on the public account's posts, by alice and by a user not in memory
+POSTS = 1_500  # the public account's posts, by alice
+REACTIONS = 2_500  # alice's reactions (left and taken back)
+REPORTS = 2_500  # complaints by bob about alice in the group (resolved)
+APPEALS = 1_500  # alice's appeals (decided)
+ACCOUNT_AUDITS = 150  # record entries about the public account
 TS = 1_700_000_000_000
 GID = "900000001"
 AID = "700000001"
@@ -60,11 +65,20 @@ _FILL = [
       " credit_score, created_at) SELECT '700000001', 'a', 'a', 'culture', 'individual', 'k', 'u1', 100, {ts}"
       " FROM n"), 1),
     (("INSERT INTO posts (post_id, account_id, author_id, title, body, comments_mode, ts)"
-      " SELECT i, '700000001', 'u1', 't' || i, 'b', 'open', {ts} + i FROM n"), 3),
+      " SELECT i, '700000001', 'u1', 't' || i, 'b', 'open', {ts} + i FROM n"), POSTS),
     (("INSERT INTO comments (post_id, user_id, text, ts, status, moderated_by, moderated_at)"
-      " SELECT 1 + i % 3, CASE WHEN i % 2 = 0 THEN 'u2' ELSE 'u3' END, '{text}' || i, {ts} + i,"
+      " SELECT 1 + i % 3, CASE WHEN i % 2 = 0 THEN 'u1' ELSE 'u3' END, '{text}' || i, {ts} + i,"
       " CASE WHEN i % 5 = 0 THEN 'hidden' ELSE 'visible' END, CASE WHEN i % 5 = 0 THEN 'u1' END,"
       " CASE WHEN i % 5 = 0 THEN {ts} + i + 1 END FROM n"), COMMENTS),
+    # What an export held whole before: alice's reactions (in a group of none of the messages exported, whose
+    # page they would weigh), the complaints about her in the group, her appeals.
+    (("INSERT INTO reaction_log (group_id, seq, user_id, emoji, added, ts)"
+      " SELECT '900000009', i, 'u1', '👍', i % 2 = 0, {ts} + i FROM n"), REACTIONS),  # (not on messages exported)
+    (("INSERT INTO reports (reporter_id, target_type, group_id, user_id, reason, detail, created_at, status,"
+      " outcome, resolved_at, resolved_by) SELECT 'u2', 'user', '900000001', 'u1', 'spam', 'r' || i, {ts} + i,"
+      " 'resolved', 'dismissed', {ts} + i + 1, 'op' FROM n"), REPORTS),
+    (("INSERT INTO appeals (sanction_id, user_id, text, created_at, status, outcome, decided_at, decided_by)"
+      " SELECT i, 'u1', 'a' || i, {ts} + i, 'decided', 'rejected', {ts} + i + 1, 'op' FROM n"), APPEALS),
 ]
 
 
@@ -98,6 +112,9 @@ async def filled(request: Any, tmp_path: Path) -> AsyncIterator[App]:
         await store.run_in_batch(fill)
         await asyncio.gather(*(first.store.apply(audit=ch.Audit(
             TS + i, "operator", "op", "warn", GID, "u1", "a warning", {"n": i})) for i in range(AUDITS)))
+        await asyncio.gather(*(first.store.apply(audit=ch.Audit(
+            TS + i, "operator", "op", "account_warn", None, AID, "a warning", {"n": i}))
+            for i in range(ACCOUNT_AUDITS)))
     finally:
         await first.stop()
     app = App(parse_config(settings, tmp_path))
@@ -207,6 +224,20 @@ async def test_a_users_export_reads_its_messages_and_logs_a_page_at_a_time(
     assert keys == sorted(keys) and len(set(keys)) == len(keys)  # (every one of them, each once, in order)
     assert 0 < max(spy.most.values()) <= PER_PAGE, spy.most
     assert spy.most["user_export_messages"] == PER_PAGE and spy.most["export_log"] == PER_PAGE, spy.most
+    # What was read whole before: her reactions, the complaints by and about her, her appeals, her posts
+    # and comments on public accounts. Each file holds every row, in order, each once.
+    assert (lines["reactions.jsonl"], lines["reports.jsonl"], lines["appeals.jsonl"], lines["posts.jsonl"],
+            lines["comments.jsonl"]) == (REACTIONS, REPORTS, APPEALS, POSTS, COMMENTS // 2), lines
+    for read in ("export_reactions", "export_reports", "export_appeals", "export_posts", "export_user_comments"):
+        assert spy.most[read] == PER_PAGE, (read, spy.most)
+    for name, key in (("reports.jsonl", "report_id"), ("appeals.jsonl", "appeal_id"), ("posts.jsonl", "post_id"),
+                      ("comments.jsonl", "comment_id")):
+        ids = [int(row[key]) for row in map(json.loads, (out / name).open())]
+        assert ids == sorted(set(ids)), name
+    reported = [json.loads(line) for line in (out / "reports.jsonl").open()]
+    assert {(r["reporter_username"], r["username"]) for r in reported} == {("bob", "alice")}  # (named on each page)
+    media = json.loads((out / "manifest.json").read_text())["media"]
+    assert media == whole["media"]
 
 
 async def test_a_users_export_holds_a_page_of_its_messages_not_all_of_them(
@@ -241,6 +272,7 @@ async def test_a_groups_export_reads_its_membership_log_and_record_a_page_at_a_t
     assert _files(paged) == _files(whole)
     lines = {f["name"]: f["lines"] for f in paged["files"]}
     assert lines["membership.jsonl"] == LOGS and lines["audit.jsonl"] == AUDITS + 1, lines
+    assert lines["reports.jsonl"] == REPORTS and spy.most["export_reports"] == 100, (lines, spy.most)
     assert 0 < max(spy.most.values()) <= 100, spy.most
 
 
@@ -275,9 +307,14 @@ async def test_an_accounts_export_reads_its_comments_a_page_at_a_time(
     paged = await _export(app, out, account_id=AID)
     assert _files(paged) == _files(whole)  # the same files, byte for byte, in the same order
     lines = {f["name"]: f["lines"] for f in paged["files"]}
-    assert lines["comments.jsonl"] == COMMENTS and lines["posts.jsonl"] == 3, lines
+    assert lines["comments.jsonl"] == COMMENTS and lines["posts.jsonl"] == POSTS, lines
+    assert lines["audit.jsonl"] == ACCOUNT_AUDITS + 1, lines  # (and the first export's own entry)
     comments = [json.loads(line) for line in (out / "comments.jsonl").open()]
     assert [c["comment_id"] for c in comments] == sorted({c["comment_id"] for c in comments})
-    assert {(c["user_id"], c["username"]) for c in comments} == {("u2", "bob"), ("u3", None)}
+    assert {(c["user_id"], c["username"]) for c in comments} == {("u1", "alice"), ("u3", None)}
     assert 0 < max(spy.most.values()) <= 100, spy.most
     assert spy.most["export_account_comments"] == 100, spy.most
+    assert spy.most["export_posts"] == 100 and spy.most["export_account_audit"] == 100, spy.most
+    posts = [json.loads(line) for line in (out / "posts.jsonl").open()]
+    assert [p["post_id"] for p in posts] == list(range(1, POSTS + 1))
+    assert {p["author_username"] for p in posts} == {"alice"}
