@@ -633,6 +633,9 @@ class ClusterConfig:
     name: str = setting("qunguan", matches(r"[A-Za-z0-9_-]{1,32}", "1-32 letters, digits, _ or -"))
     lease_seconds: float = setting(3.0, between(1, 60), kind=FLOAT)
     request_timeout_seconds: float = setting(10.0, between(1, 300), kind=FLOAT)
+    # The memory a gateway keeps the files it relays from the home in, for 10 minutes each at most
+    # (server/cluster/relay_cache.py); 0: none kept. Used only where [media] path is the node's own.
+    media_cache_mb: int = setting(64, between(0, 65536))
 
     @property
     def enabled(self) -> bool:

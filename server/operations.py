@@ -49,6 +49,7 @@ RESTART_KEYS = (
     "server.tls_cert", "server.tls_key",  # TLS on/off; a new certificate is reloaded
     "storage.url", "storage.command_timeout_seconds", "storage.lock_timeout_seconds",
     "cluster.broker_url", "cluster.node_id", "cluster.name", "cluster.lease_seconds", "cluster.request_timeout_seconds",
+    "cluster.media_cache_mb",
     "groups.activity_window_days",
     "rate_limits.ipv6_prefix_length",  # the windows counted so far are keyed by it; a restart counts them again
     "identity.sms_provider", "identity.sms_outbox", "identity.sms_url", "identity.sms_secret_file",

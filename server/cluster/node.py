@@ -28,6 +28,7 @@ from server.cluster import settings, wire
 from server.cluster.ahead import LoadAhead
 from server.cluster.gateway import STARTING, Gateway, answer_here, previous_lost, resync_notice
 from server.cluster.home import MEDIA_PIECE_MAX, Home, Tail
+from server.cluster.relay_cache import RelayCache
 from server.cluster.remote import HomeUnreachable
 from server.config import url_without_password
 from server.logs import Repeats
@@ -173,6 +174,7 @@ class ClusterNode:
         self._brokers = ", ".join(shown_url(url) for url in c.broker_urls)  # (for the log: no credentials)
         self._broker_errors = Repeats(BROKER_ERRORS_EVERY)
         self._skew_errors = Repeats(BROKER_ERRORS_EVERY)
+        self.relayed = RelayCache(c.media_cache_mb * 1024 * 1024)  # (the files this gateway relayed: media_bytes)
         self._settings_errors = Repeats(SETTINGS_ERRORS_EVERY)
 
     @property
@@ -432,11 +434,17 @@ class ClusterNode:
 
     async def media_bytes(self, sha256: str, size: int) -> bytes | None:
         """A stored file the home has and this gateway's ``[media] path`` does not (each node's folder is
-        its own unless shared storage is mounted there), read from the home in pieces of half a NATS
-        message, never over the MEDIA_PIECE_MAX the home answers (it sends nothing for a larger one,
-        which read as the file missing on a broker whose limit is over 16 MiB); None when the home has
-        it not either. :class:`HomeUnreachable` when no home answered. Not kept here: the home's folder
-        is the one its cleanup sweeps."""
+        its own unless shared storage is mounted there): kept in this gateway's memory for a while, and
+        read from the home once for all the downloads that want it at the same moment
+        (server/cluster/relay_cache.py); None when the home has it not either. :class:`HomeUnreachable`
+        when no home answered. Never written to this node's disk: the home's folder is the one its
+        cleanup sweeps."""
+        return await self.relayed.read(sha256, size, lambda: self._media_from_home(sha256, size))
+
+    async def _media_from_home(self, sha256: str, size: int) -> bytes | None:
+        """The file's bytes read from the home in pieces of half a NATS message, never over the
+        MEDIA_PIECE_MAX the home answers (it sends nothing for a larger one, which read as the file
+        missing on a broker whose limit is over 16 MiB)."""
         assert self.nc is not None
         piece = max(1, min(self.nc.max_payload // 2, MEDIA_PIECE_MAX))
         body = bytearray()
@@ -922,6 +930,7 @@ class ClusterNode:
         self.home = home
         self.heard_own = time.monotonic()
         self.is_home = True
+        self.relayed.clear()  # (a home relays nothing: its downloads read its own folder)
         await self.nc.subscribe(self.subjects.home_in, cb=_logged(home.on_message))
         await self.nc.subscribe(self.subjects.admin, cb=_logged(home.on_admin))
         await self.nc.subscribe(self.subjects.info, cb=_logged(home.on_info))
@@ -989,6 +998,7 @@ class ClusterNode:
                                                            name="cluster-give-up"))
             elif self.gateway is not None:
                 self.gateway.check()
+                self.relayed.sweep()  # (a file past its time leaves memory though nobody asks for it)
                 if n % 2 == 0:
                     self.gateway.alive()
 

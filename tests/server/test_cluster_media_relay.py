@@ -70,12 +70,82 @@ async def test_the_home_reads_one_relayed_piece_at_a_time_however_many_gateways_
 
     monkeypatch.setattr(home_module, "_piece", piece)
     node, _, nc = await _relay(app, BROKER)
+    gateways = [node] + [_gateway_beside(node) for _ in range(23)]  # (each keeps what it relays: one download each)
     try:
-        bodies = await asyncio.gather(*(node.media_bytes(sha, len(data)) for _ in range(24)))
+        bodies = await asyncio.gather(*(gateway.media_bytes(sha, len(data)) for gateway in gateways))
     finally:
         await nc.close()
     assert all(b == data for b in bodies)
     assert most == 1, f"the home read {most} relayed pieces at once"
+
+
+def _gateway_beside(node: ClusterNode) -> ClusterNode:
+    """Another gateway on ``node``'s NATS connection (its own memory of relayed files)."""
+    other = ClusterNode(node.app)
+    other.subjects, other.nc = node.subjects, node.nc
+    return other
+
+
+def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The offsets of the pieces the home reads from now on."""
+    offsets: list[int] = []
+    real_piece = home_module._piece
+
+    def piece(path: Path, offset: int, length: int) -> bytes:
+        offsets.append(offset)
+        time.sleep(0.005)  # (the downloads asking meanwhile find the read under way)
+        return real_piece(path, offset, length)
+
+    monkeypatch.setattr(home_module, "_piece", piece)
+    return offsets
+
+
+async def test_downloads_of_one_file_at_once_read_it_from_the_home_once_and_later_ones_from_memory(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A picture just posted in a large group is downloaded by many members at once through each
+    gateway: every download read the whole file from the home again, the home answering one piece at
+    a time for all of them. Now a gateway reads it once for the downloads at that moment, keeps it in
+    memory (never on its disk), and serves the later ones from there."""
+    data = secrets.token_bytes(1_500_000)  # (three pieces on a broker of 1 MiB messages)
+    sha = _store(app, data)
+    offsets = _counting_reads(monkeypatch)
+    node, _, nc = await _relay(app, BROKER)
+    try:
+        bodies = await asyncio.gather(*(node.media_bytes(sha, len(data)) for _ in range(30)))
+        assert all(b == data for b in bodies)
+        read_once = sorted(offsets)
+        assert read_once[0] == 0 and len(read_once) == len(set(read_once)) == 3, read_once  # (each piece once)
+        assert await node.media_bytes(sha, len(data)) == data
+        assert len(offsets) == 3, "a later download read the file from the home again"
+        assert node.relayed.size == len(data) and node.relayed.hits == 30
+        other = _gateway_beside(node)  # (another gateway: its own memory, its own first read)
+        assert await other.media_bytes(sha, len(data)) == data and len(offsets) == 6
+    finally:
+        await nc.close()
+
+
+async def test_a_gateway_given_no_memory_for_relayed_files_reads_each_download_from_the_home(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``[cluster] media_cache_mb = 0``: nothing kept, each download (one after the other) read again."""
+    from server.config import parse_config
+
+    app = App(parse_config({"server": {"port": 0}, "cluster": {"media_cache_mb": 0},
+                            "identity": {"sms_provider": "file", "argon2_time_cost": 1, "argon2_memory_kib": 1024}},
+                           tmp_path))
+    await app.start()
+    try:
+        data = secrets.token_bytes(200_000)
+        sha = _store(app, data)
+        offsets = _counting_reads(monkeypatch)
+        node, _, nc = await _relay(app, BROKER)
+        try:
+            for _ in range(3):
+                assert await node.media_bytes(sha, len(data)) == data
+        finally:
+            await nc.close()
+        assert offsets == [0, 0, 0] and node.relayed.size == 0
+    finally:
+        await app.stop()
 
 
 async def test_an_empty_file_is_relayed_as_empty(app: App) -> None:
