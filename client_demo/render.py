@@ -654,7 +654,15 @@ def _report_target(r: dict[str, Any], names: Names) -> str:
     if kind == "group":
         return f"group {clean(r.get('group_id'))}"
     if kind in _TARGET_WORDS:
-        return f"{kind} {clean(r.get(_TARGET_WORDS[kind]))}"
+        # ``account 700000001 (茶馆周报)``, ``post 12 《本周书单》 of 茶馆周报``, ``comment 5 on 《本周书单》 of
+        # 茶馆周报``: the name the account shows now and the post's title while the reporter may read it
+        # (none once the post is gone; the server leaves them out then).
+        line = f"{kind} {clean(r.get(_TARGET_WORDS[kind]))}"
+        if kind == "account":
+            return line + (f" ({clean(r['account_name'])})" if r.get("account_name") else "")
+        if r.get("post_title"):
+            line += f"{' on' if kind == 'comment' else ''} 《{clean(r['post_title'])}》"
+        return line + (f" of {clean(r['account_name'])}" if r.get("account_name") else "")
     return clean(kind)
 
 

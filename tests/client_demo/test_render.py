@@ -21,6 +21,7 @@ from client_demo.render import (
     format_event,
     format_log_entry,
     format_message,
+    format_my_report,
     format_my_sanction,
     format_reactions,
     hhmm,
@@ -581,3 +582,21 @@ def test_a_measure_on_ones_public_account_is_named_by_the_account() -> None:
     group = format_my_sanction({"sanction_id": "3", "measure": "warning", "group_id": GID, "group_name": "茶话",
                                 "starts_at": NOW_MS, "deadline": None, "status": "in_force", "reason": "r"})
     assert group.startswith(f"  #3 warning to group {GID} (茶话)")
+
+
+@pytest.mark.parametrize(("report", "target"), [
+    ({"target_type": "post", "post_id": 12, "post_title": "本周\x1b[2J书单", "account_name": "茶馆周报"},
+     "post 12 《本周\\x1b[2J书单》 of 茶馆周报"),  # (an escape shown, not run)
+    ({"target_type": "comment", "comment_id": 5, "post_id": 12, "post_title": "本周书单", "account_name": "茶馆周报"},
+     "comment 5 on 《本周书单》 of 茶馆周报"),
+    ({"target_type": "post", "post_id": 13, "account_name": "公众号 700000001"}, "post 13 of 公众号 700000001"),
+    ({"target_type": "account", "account_id": "700000001", "account_name": "茶馆周报"}, "account 700000001 (茶馆周报)"),
+    ({"target_type": "post", "post_id": 14}, "post 14"),
+])
+def test_my_reports_name_the_account_and_the_posts_title_as_the_server_gives_them(report: dict[str, Any],
+                                                                                  target: str) -> None:
+    """my_reports carries account_name (as the account shows now) and post_title (while the reporter may
+    read the post): /reports says which post and account a report was about, not only their numbers."""
+    line = format_my_report({"report_id": "7", "created_at": NOW_MS, "reason": "spam", "status": "open", **report},
+                            names())
+    assert line == f"  #7 {NOW} {target}: spam  -> open"
