@@ -415,7 +415,9 @@ async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict
         user = await _token_user(ctx, sess, hashed)
     seen = ctx.state.revocations.count  # (the lookup found the token good as of now: no await since)
     if user.blacklisted or user.reopening:
-        netlog.session(ctx, sess, "auth_refused", user.user_id, why="blacklisted")
+        # (its row stored before the answer, as auth_ok's: a refused sign-in is in the network log too,
+        # also when the process is killed right after answering)
+        await netlog.session_kept(ctx, sess, "auth_refused", user.user_id, why="blacklisted")
         raise ContractError("blacklisted", "this account is closed by the platform")
     check_connection_slot(ctx, sess, user)
     # The sign-in's row, stored before the answer and before the connection is signed in, as login's
@@ -426,7 +428,7 @@ async def auth(ctx: Context, sess: Session, req: rq.Auth, enc: Encoding) -> dict
     ended = _ended_meanwhile(ctx, sess, user, hashed, seen)
     if ended is not None:
         why, err = ended
-        netlog.session(ctx, sess, "auth_refused", user.user_id, why=why)
+        await netlog.session_kept(ctx, sess, "auth_refused", user.user_id, why=why)  # (not signed in: no await matters)
         if why == "ended":  # (why, as a refused lookup says it: its cause is stored once its write is)
             cause = await ctx.store.login_end_cause(hashed, ctx.now_ms())
             if cause in LOGIN_ENDED:

@@ -291,6 +291,30 @@ async def test_a_sign_in_by_token_is_answered_only_once_its_network_log_row_is_s
     assert rows == [(1,)], f"a sign-in by token answered ok, {rows[0][0]} in the network log"
 
 
+async def test_a_sign_in_by_token_refused_is_answered_only_once_its_network_log_row_is_stored(server):
+    """G13 / Art. 13: an ``auth`` refused (a token of an account the platform closed) is in the network
+    log as ``auth_refused``, as one signed in is as ``auth_ok``: its answer went out before its row was
+    stored, and a process killed right then left no trace of the attempt. Now the answer waits for the
+    row: while its insert is held, no answer; once stored, ``blacklisted``, and a kill -9 keeps the row."""
+    from tests.e2e.store_hold import writes_held
+
+    srv = server
+    bad = await srv.user("closed")
+    await srv.admin("blacklist", bad.username, "--reason", "fraud")
+    await asyncio.sleep(0.5)  # (the blacklisting's rows stored)
+    n = await srv.client()
+    async with writes_held(srv, "netlog"):
+        answer = asyncio.create_task(n.call("auth", token=bad.token))
+        await asyncio.sleep(1.0)
+        assert not answer.done(), f"answered while its network-log row was not stored: {answer.result()}"
+    reply = await asyncio.wait_for(answer, 10)
+    assert reply.get("code") == "blacklisted", reply
+    srv.kill9()
+    srv.start()
+    rows = srv.db_rows("SELECT detail FROM netlog WHERE kind = 'auth_refused' AND user_id = ?", bad.user_id)
+    assert [json.loads(d)["why"] for (d,) in rows] == ["blacklisted"], rows
+
+
 async def test_a_sign_in_by_token_ended_while_its_row_is_stored_is_refused_and_logged_so(server):
     """``auth`` keeps its ``auth_ok`` row before it signs the connection in, then checks again what may
     have ended the login meanwhile, as ``login`` does: a logout everywhere while the row was being stored
