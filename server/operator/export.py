@@ -601,11 +601,18 @@ def _named_audit(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any
     return _audit(rows)
 
 
+# A post's review as the store keeps it (posts.held): 0 none or released, 1 held, 2 rejected.
+_POST_REVIEW = {1: "held", 2: "rejected"}
+
+
 def _posts(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """posts.jsonl's lines of the post rows ``rows``: attachments decoded, the author's username."""
+    """posts.jsonl's lines of the post rows ``rows``: attachments decoded, the author's username, and
+    ``review`` beside ``held`` (which says only whether it was ever held back: a post rejected in review
+    and one still waiting were both ``true``)."""
     for p in rows:
         p["attachments"] = json.loads(p["attachments"]) if p["attachments"] else []
         p["author_username"] = names.get(p["author_id"])
+        p["review"] = _POST_REVIEW.get(p["held"])
         p["held"] = bool(p["held"])
     return _with_times(rows, "ts", "deleted_at", "removed_at")
 

@@ -395,3 +395,25 @@ async def test_a_released_post_is_announced_to_the_accounts_managers_too(start):
     assert not [e for e in owner.drain_events() if e.get("ev") == "post"]  # (once)
     shown = await owner.request("publish", account_id=aid, title="日常", body="天气不错")  # not held
     assert (await owner.next_event("post", timeout=2))["post_id"] == str(shown["post_id"])
+
+
+async def test_an_accounts_export_tells_a_post_waiting_for_review_from_one_rejected(start, tmp_path):
+    """posts.jsonl said ``held: true`` of a post still waiting for review and of one the platform
+    rejected alike (the store keeps 1 and 2): ``review`` says which (``held``, ``rejected``, null for a
+    post never held or released), ``held`` staying what it was."""
+    srv = start()
+    owner = await srv.user(verify_id=True)
+    aid = await new_account(owner, "审过号")
+    waiting = await owner.request("publish", account_id=aid, title="周末", body="有人组织集会")
+    rejected = await owner.request("publish", account_id=aid, title="周日", body="有人组织集会")
+    shown = await owner.request("publish", account_id=aid, title="日常", body="天气不错")
+    items = [json.loads(x) for x in (await admin_ok(srv, "review-queue", "--open")).splitlines()]
+    [item] = [i for i in items if str(i["post_id"]) == str(rejected["post_id"])]
+    await admin_ok(srv, "decide", str(item["item_id"]), "--decision", "reject", "--note", "不实")
+    out = tmp_path / "export"
+    await admin_ok(srv, "export", "--account", aid, "--out", str(out))
+    posts = {str(p["post_id"]): p for p in map(json.loads, (out / "posts.jsonl").read_text().splitlines())}
+    assert {pid: (posts[str(pid)]["held"], posts[str(pid)]["review"]) for pid in (
+        waiting["post_id"], rejected["post_id"], shown["post_id"])} == {
+        waiting["post_id"]: (True, "held"), rejected["post_id"]: (True, "rejected"), shown["post_id"]: (False, None)}
+    await close_all(owner)
