@@ -1007,21 +1007,25 @@ async def test_a_token_from_before_a_blacklisting_never_logs_in_while_its_lift_i
     """The lift reopened the account in memory before its write (which also revokes the account's
     old tokens) was stored: meanwhile an ``auth`` with a token from before the blacklisting (a stolen
     one, say) found the token still good in the database and logged in, and stayed logged in after
-    the lift committed. Until the write settles the account answers as closed."""
+    the lift committed. Until the write settles the account answers as closed. (The refused ``auth``
+    is answered once its ``auth_refused`` row is stored, which waits behind the held write: its answer
+    is awaited after the hold.)"""
     bob = await server.user()
     old_token = bob.token
     rc, _, err = await server.admin("blacklist", bob.username, "--reason", "fraud")
     assert rc == 0, err
     row = await one_sanction(server, "blacklist", "--user", bob.username)
-    c = await server.client()
+    c, other = await server.client(), await server.client()
     async with writes_held(server, "sanctions"):
         lifting = asyncio.ensure_future(server.admin("lift", row["id"], "--reason", "误判"))
         await until_write_waits(server, "sanctions")  # the reopening is claimed; its write waits
-        assert (await c.call("auth", token=old_token))["code"] == "blacklisted"
-        assert (await c.call("login", username=bob.username, password="password123"))["code"] == "blacklisted"
+        signing_in = asyncio.ensure_future(c.call("auth", token=old_token))
+        assert (await other.call("login", username=bob.username, password="password123"))["code"] == "blacklisted"
         assert not lifting.done()
     rc, out, err = await lifting
     assert rc == 0 and "open again" in out, err
+    assert (await asyncio.wait_for(signing_in, 10))["code"] == "blacklisted"  # (decided before the lift stored)
+    assert (await c.call("my_groups"))["code"] == "unauthenticated"  # (and not signed in)
     assert (await c.call("auth", token=old_token))["code"] == "unauthenticated"
     assert (await c.call("login", username=bob.username, password="password123"))["ok"]
 
