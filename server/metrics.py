@@ -131,6 +131,14 @@ class Metrics:
                                          "1 while the last orphan sweep removed nothing: the media folder "
                                          "is not (or cannot be) bound to this database", registry=r)
         self.internal_errors = Counter("qunguan_internal_errors", "Requests answered with internal", registry=r)
+        # A gateway without shared media storage (server/cluster/relay_cache.py)
+        self._media_relayed = Counter("qunguan_media_relayed", "Downloads a gateway relayed from the home's media "
+                                      "folder, by where their bytes came from: memory, or a read from the home",
+                                      ["source"], registry=r)
+        self.media_relay_kept = Gauge("qunguan_media_relay_kept_bytes",
+                                      "Bytes of relayed files a gateway keeps in memory", registry=r)
+        self.relayed_from_memory = self._media_relayed.labels("memory")
+        self.relayed_from_home = self._media_relayed.labels("home")
         self._http: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 

@@ -23,6 +23,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
+from server.metrics import METRICS
+
 # How long a relayed file is kept at most: long enough for a group's members to download a new
 # picture (they do within minutes of its message), short enough that a file the service removed
 # is gone from every gateway's memory soon after.
@@ -62,16 +64,20 @@ class RelayCache:
         self.size += len(data)
         while self.size > self.max_bytes:
             self._drop_oldest()
+        METRICS.media_relay_kept.set(self.size)
 
     def sweep(self) -> None:
         """Let go of the files past their time (the oldest first: all were kept for as long)."""
         now = self._clock()
-        while self._files and next(iter(self._files.values()))[0] <= now:
-            self._drop_oldest()
+        if self._files and next(iter(self._files.values()))[0] <= now:
+            while self._files and next(iter(self._files.values()))[0] <= now:
+                self._drop_oldest()
+            METRICS.media_relay_kept.set(self.size)
 
     def clear(self) -> None:
         self._files.clear()
         self.size = 0
+        METRICS.media_relay_kept.set(0)
 
     async def read(self, sha256: str, size: int, read_from_home: Callable[[], Awaitable[bytes | None]]
                    ) -> bytes | None:
@@ -82,14 +88,17 @@ class RelayCache:
         kept = self.get(sha256)
         if kept is not None and len(kept) == size:
             self.hits += 1
+            METRICS.relayed_from_memory.inc()
             return kept
         under_way = self._reading.get(sha256)
         if under_way is not None:
             self.hits += 1
+            METRICS.relayed_from_memory.inc()
             # (shielded: a download given up cancels its own wait, not the read the others wait for)
             return await asyncio.shield(under_way)
         reading: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
         self._reading[sha256] = reading
+        METRICS.relayed_from_home.inc()
         try:
             data = await read_from_home()
         except BaseException as e:

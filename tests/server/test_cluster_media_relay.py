@@ -79,6 +79,17 @@ async def test_the_home_reads_one_relayed_piece_at_a_time_however_many_gateways_
     assert most == 1, f"the home read {most} relayed pieces at once"
 
 
+def _relayed() -> tuple[float, float, float]:
+    """This process's qunguan_media_relayed_total from memory and from the home, and its kept bytes."""
+    from server.metrics import METRICS
+
+    def value(name: str, **labels: str) -> float:
+        return METRICS.registry.get_sample_value(name, labels) or 0.0
+
+    return (value("qunguan_media_relayed_total", source="memory"), value("qunguan_media_relayed_total", source="home"),
+            value("qunguan_media_relay_kept_bytes"))
+
+
 def _gateway_beside(node: ClusterNode) -> ClusterNode:
     """Another gateway on ``node``'s NATS connection (its own memory of relayed files)."""
     other = ClusterNode(node.app)
@@ -110,6 +121,7 @@ async def test_downloads_of_one_file_at_once_read_it_from_the_home_once_and_late
     sha = _store(app, data)
     offsets = _counting_reads(monkeypatch)
     node, _, nc = await _relay(app, BROKER)
+    before = _relayed()
     try:
         bodies = await asyncio.gather(*(node.media_bytes(sha, len(data)) for _ in range(30)))
         assert all(b == data for b in bodies)
@@ -118,6 +130,8 @@ async def test_downloads_of_one_file_at_once_read_it_from_the_home_once_and_late
         assert await node.media_bytes(sha, len(data)) == data
         assert len(offsets) == 3, "a later download read the file from the home again"
         assert node.relayed.size == len(data) and node.relayed.hits == 30
+        after = _relayed()  # (what an operator sees: qunguan_media_relayed_total, ..._kept_bytes)
+        assert (after[0] - before[0], after[1] - before[1], after[2]) == (30, 1, len(data)), (before, after)
         other = _gateway_beside(node)  # (another gateway: its own memory, its own first read)
         assert await other.media_bytes(sha, len(data)) == data and len(offsets) == 6
     finally:
