@@ -998,9 +998,11 @@ class ClusterNode:
                                                            name="cluster-give-up"))
             elif self.gateway is not None:
                 self.gateway.check()
-                self.relayed.sweep()  # (a file past its time leaves memory though nobody asks for it)
                 if n % 2 == 0:
                     self.gateway.alive()
+            # (a relayed file past its time leaves memory though nobody asks for it; on a home too, for
+            # a read that ended after this node took the lease)
+            self.relayed.sweep()
 
 
 def _logged(cb: Callable[[Msg], Awaitable[None]]) -> Callable[[Msg], Awaitable[None]]:

@@ -44,7 +44,7 @@ class RelayCache:
         self.hits = 0  # downloads served from here or from a read another download started
         self._clock = clock
         self._files: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # sha256 -> (until, bytes)
-        self._reading: dict[str, asyncio.Future[bytes | None]] = {}
+        self._reading: dict[str, asyncio.Future[bytes | None]] = {}  # sha256 -> the read from the home
 
     def __len__(self) -> int:
         return len(self._files)
@@ -94,23 +94,23 @@ class RelayCache:
         if under_way is not None:
             self.hits += 1
             METRICS.relayed_from_memory.inc()
-            # (shielded: a download given up cancels its own wait, not the read the others wait for)
-            return await asyncio.shield(under_way)
-        reading: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
-        self._reading[sha256] = reading
-        METRICS.relayed_from_home.inc()
-        try:
-            data = await read_from_home()
-        except BaseException as e:
-            reading.set_exception(e)
-            reading.exception()  # (retrieved: nobody else may be waiting for it)
-            raise
-        finally:
-            del self._reading[sha256]
-        reading.set_result(data)
-        if data is not None and len(data) == size:
-            self.put(sha256, data)
-        return data
+        else:
+            # The read is a task of its own, which every download asking for the file awaits shielded,
+            # the first one too: a download given up (its client gone, the handshake's time up) cancels
+            # its own wait, never the read the others wait for (the first one's cancellation once
+            # reached every other download of the file).
+            under_way = self._reading[sha256] = asyncio.ensure_future(read_from_home())
+            METRICS.relayed_from_home.inc()
+
+            def done(task: asyncio.Future[bytes | None]) -> None:
+                del self._reading[sha256]
+                if not task.cancelled() and task.exception() is None:  # (retrieved: maybe nobody waits)
+                    data = task.result()
+                    if data is not None and len(data) == size:
+                        self.put(sha256, data)
+
+            under_way.add_done_callback(done)
+        return await asyncio.shield(under_way)
 
     def _drop_oldest(self) -> None:
         _, (_, data) = self._files.popitem(last=False)

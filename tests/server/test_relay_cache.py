@@ -94,3 +94,33 @@ async def test_a_failed_read_fails_every_download_waiting_for_it_and_the_next_re
         return None
 
     assert await cache.read("a", 4, missing) is None and cache.get("a") is None  # (nothing kept of a file not there)
+
+
+async def test_the_download_that_started_a_read_giving_up_does_not_fail_the_others() -> None:
+    """The first download of a file ran the read from the home itself: cancelled (its client gone, or
+    the handshake's time up on a large file), it failed every other download waiting for that read
+    with its cancellation. The read is a task of its own now; the others get the bytes, and they are kept."""
+    cache = RelayCache(1 << 20)
+    gate = asyncio.Event()
+    reads = 0
+
+    async def from_home() -> bytes | None:
+        nonlocal reads
+        reads += 1
+        await gate.wait()
+        return b"data"
+
+    first = asyncio.create_task(cache.read("a", 4, from_home))
+    await asyncio.sleep(0.01)
+    others = [asyncio.create_task(cache.read("a", 4, from_home)) for _ in range(4)]
+    timed_out = asyncio.create_task(asyncio.wait_for(cache.read("a", 4, from_home), 0.01))
+    await asyncio.sleep(0.05)
+    first.cancel()
+    await asyncio.sleep(0.01)
+    gate.set()
+    assert await asyncio.gather(*others) == [b"data"] * 4 and reads == 1
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    with pytest.raises(TimeoutError):
+        await timed_out
+    assert cache.get("a") == b"data"
