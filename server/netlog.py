@@ -82,9 +82,10 @@ QUIET_FLUSH_SECONDS = 60.0
 # sign-in, events of the account's groups came before the answer). A sign-in by token (``auth_ok``)
 # keeps its row as a login does: the ``login_ok`` row of the login that made the token names another
 # connection, maybe days before and from another network, and a connection's own rows are written at
-# its close, which a killed process never reaches. A refusal's row does not hold its answer (one whose
-# count matters, a wrong guess, waits where it is written: session_kept), so a store that stalls does
-# not stall the refusals too.
+# its close, which a killed process never reaches. Most refusals' rows do not hold their answer, so a
+# store that stalls does not stall them too; those of a sign-in do (a wrong guess, whose count matters,
+# and a token refused, auth_failed and auth_refused: waited where they are written, session_kept), so a
+# process killed right after answering leaves the attempt in the log.
 ANSWERED = frozenset(("register", "profile", "code_request", "account_deleted", "logout", "password_changed",
                       "password_reset"))
 

@@ -601,18 +601,25 @@ def _named_audit(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any
     return _audit(rows)
 
 
-# A post's review as the store keeps it (posts.held): 0 none or released, 1 held, 2 rejected.
-_POST_REVIEW = {1: "held", 2: "rejected"}
+def _review(p: dict[str, Any]) -> str | None:
+    """Where a post stands in review, from the store's ``posts.held`` (0 never held or released, 1 held,
+    2 rejected): ``held`` while it still waits, ``withdrawn`` when its account deleted it or the platform
+    took it down while it waited (the row keeps 1: nothing decides it after), ``rejected``, or None."""
+    if p["held"] == 2:
+        return "rejected"
+    if p["held"] == 1:
+        return "withdrawn" if p["deleted_at"] is not None or p["removed_at"] is not None else "held"
+    return None
 
 
 def _posts(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """posts.jsonl's lines of the post rows ``rows``: attachments decoded, the author's username, and
-    ``review`` beside ``held`` (which says only whether it was ever held back: a post rejected in review
-    and one still waiting were both ``true``)."""
+    ``review`` beside ``held`` (held back from readers by review, whether it still waits, was rejected
+    or withdrawn: ``review`` says which)."""
     for p in rows:
         p["attachments"] = json.loads(p["attachments"]) if p["attachments"] else []
         p["author_username"] = names.get(p["author_id"])
-        p["review"] = _POST_REVIEW.get(p["held"])
+        p["review"] = _review(p)
         p["held"] = bool(p["held"])
     return _with_times(rows, "ts", "deleted_at", "removed_at")
 

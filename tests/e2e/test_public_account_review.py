@@ -398,14 +398,16 @@ async def test_a_released_post_is_announced_to_the_accounts_managers_too(start):
 
 
 async def test_an_accounts_export_tells_a_post_waiting_for_review_from_one_rejected(start, tmp_path):
-    """posts.jsonl said ``held: true`` of a post still waiting for review and of one the platform
-    rejected alike (the store keeps 1 and 2): ``review`` says which (``held``, ``rejected``, null for a
-    post never held or released), ``held`` staying what it was."""
+    """posts.jsonl said ``held: true`` of a post still waiting for review, of one the platform rejected
+    and of one its account deleted while it waited alike: ``review`` says which (``held``, ``rejected``,
+    ``withdrawn``, null for a post never held or released), ``held`` staying what it was."""
     srv = start()
     owner = await srv.user(verify_id=True)
     aid = await new_account(owner, "审过号")
     waiting = await owner.request("publish", account_id=aid, title="周末", body="有人组织集会")
     rejected = await owner.request("publish", account_id=aid, title="周日", body="有人组织集会")
+    withdrawn = await owner.request("publish", account_id=aid, title="周一", body="有人组织集会")
+    await owner.request("delete_post", post_id=withdrawn["post_id"])  # (while it waited: the row keeps held 1)
     shown = await owner.request("publish", account_id=aid, title="日常", body="天气不错")
     items = [json.loads(x) for x in (await admin_ok(srv, "review-queue", "--open")).splitlines()]
     [item] = [i for i in items if str(i["post_id"]) == str(rejected["post_id"])]
@@ -414,6 +416,7 @@ async def test_an_accounts_export_tells_a_post_waiting_for_review_from_one_rejec
     await admin_ok(srv, "export", "--account", aid, "--out", str(out))
     posts = {str(p["post_id"]): p for p in map(json.loads, (out / "posts.jsonl").read_text().splitlines())}
     assert {pid: (posts[str(pid)]["held"], posts[str(pid)]["review"]) for pid in (
-        waiting["post_id"], rejected["post_id"], shown["post_id"])} == {
-        waiting["post_id"]: (True, "held"), rejected["post_id"]: (True, "rejected"), shown["post_id"]: (False, None)}
+        waiting["post_id"], rejected["post_id"], withdrawn["post_id"], shown["post_id"])} == {
+        waiting["post_id"]: (True, "held"), rejected["post_id"]: (True, "rejected"),
+        withdrawn["post_id"]: (True, "withdrawn"), shown["post_id"]: (False, None)}
     await close_all(owner)
