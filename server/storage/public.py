@@ -225,8 +225,10 @@ def first_readings(names: Iterable[Sequence[str]]) -> list[tuple[str, str]]:
     """The rows the upgrade that made ``account_name_readings`` fills it with, from the accounts already
     there (account id, name; oldest first): each reading goes to the first account whose name has it.
     Of two accounts whose names read alike before the rule existed, both keep their names, and the
-    later does not hold the reading they share, so no third can take it and the later cannot come
-    back to it: a rename of its to another name holds the new name's readings, if free."""
+    later does not hold the reading they share, so no third can take it while the older keeps its name,
+    and the later cannot come back to it: a rename of its to another name holds the new name's readings,
+    if free. Not yet: when the older is renamed, the reading is freed, not handed to the later, and a
+    third account could then take a name that reads as the later's (docs/protocol.md, ``conflict``)."""
     held: dict[str, str] = {}
     for aid, name in names:
         for reading, _ in reading_rows(aid, name):
