@@ -293,19 +293,17 @@ async def _stream_messages(app: Context, reads: ExportReads, out: OutDir, next_p
     return written, senders, carrying
 
 
-async def _stream_netlog(reads: ExportReads, out: OutDir, people: list[str], lo: int, hi: int) -> Written:
+async def _stream_netlog(app: Context, reads: ExportReads, out: OutDir, people: list[str], lo: int, hi: int
+                         ) -> Written:
     """netlog.jsonl of a group's export, read by one cursor and written :data:`MESSAGES_PER_READ` rows
     at a time: everyone present in six months of a large group logs in, connects and is refused many
     times over; read whole, those were millions of rows in memory at once."""
-    async def pages() -> AsyncIterator[list[dict[str, Any]]]:
-        async for rows in reads.group_export_netlog(people, lo, hi, MESSAGES_PER_READ):
-            yield await asyncio.to_thread(_netlog, rows)
-
-    return await _write_pages(out, "netlog.jsonl", pages())
+    return await _stream_rows(app, out, "netlog.jsonl", reads.group_export_netlog(people, lo, hi, MESSAGES_PER_READ),
+                              _unnamed(_netlog))
 
 
 def _log_lines(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """membership.jsonl's lines of the membership-log rows ``rows``: their times written out."""
+    """membership.jsonl's (and reactions.jsonl's) lines of the rows ``rows``: their times written out."""
     return _with_times(rows, "ts")
 
 
@@ -319,19 +317,15 @@ _LOG_LINES: dict[Literal["membership", "netlog", "audit"], Callable[[list[dict[s
     "membership": _log_lines, "netlog": _netlog, "audit": _audit}
 
 
-async def _stream_log(reads: ExportReads, out: OutDir, target: Literal["group", "user"], target_id: str,
-                      log: Literal["membership", "netlog", "audit"], lo: int, hi: int) -> Written:
+async def _stream_log(app: Context, reads: ExportReads, out: OutDir, target: Literal["group", "user"],
+                      target_id: str, log: Literal["membership", "netlog", "audit"], lo: int, hi: int) -> Written:
     """``{log}.jsonl`` of a group's export (its membership log, its record) or a user's (theirs, their
     network log, their record), read by one cursor of the snapshot and written
     :data:`MESSAGES_PER_READ` rows at a time: a large group's years of joins and of the record, a
     person's years of logins, were held whole before (and twice: as rows, then as lines)."""
-    shape = _LOG_LINES[log]
-
-    async def pages() -> AsyncIterator[list[dict[str, Any]]]:
-        async for rows in reads.export_log(target, target_id, log, lo, hi, MESSAGES_PER_READ):
-            yield await asyncio.to_thread(shape, rows)
-
-    return await _write_pages(out, f"{log}.jsonl", pages())
+    return await _stream_rows(app, out, f"{log}.jsonl",
+                              reads.export_log(target, target_id, log, lo, hi, MESSAGES_PER_READ),
+                              _unnamed(_LOG_LINES[log]))
 
 
 def _members(app: Context, group: Group | None, present: list[str]) -> list[dict[str, Any]]:
@@ -547,7 +541,7 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
             app, out, "comments.jsonl", reads.export_account_comments(aid, lo, hi, MESSAGES_PER_READ), _comments,
             "user_id")
         files["audit.jsonl"] = await _stream_rows(
-            app, out, "audit.jsonl", reads.export_account_audit(aid, lo, hi, MESSAGES_PER_READ), _named_audit)
+            app, out, "audit.jsonl", reads.export_account_audit(aid, lo, hi, MESSAGES_PER_READ), _unnamed(_audit))
         return files, ([], carrying_posts)
     # The messages and the logs are each read and written a page at a time, in their places in the
     # manifest (messages, membership, netlog, audit, measures, ...): all from the snapshot's moment.
@@ -560,9 +554,9 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
         records = await reads.export_group(gid, lo, hi, set(group.members) if group is not None else set(), senders,
                                            paged=True)
         files = {"messages.jsonl": written,
-                 "membership.jsonl": await _stream_log(reads, out, "group", gid, "membership", lo, hi),
-                 "netlog.jsonl": await _stream_netlog(reads, out, records["people"], lo, hi),
-                 "audit.jsonl": await _stream_log(reads, out, "group", gid, "audit", lo, hi),
+                 "membership.jsonl": await _stream_log(app, reads, out, "group", gid, "membership", lo, hi),
+                 "netlog.jsonl": await _stream_netlog(app, reads, out, records["people"], lo, hi),
+                 "audit.jsonl": await _stream_log(app, reads, out, "group", gid, "audit", lo, hi),
                  "measures.jsonl": await asyncio.to_thread(_measures, records["measures"]),
                  "members.jsonl": _members(app, group, records["present"]),
                  "group.json": _with_times([records["group"]], "created_at", "dissolved_at", "closed_at")[0]}
@@ -574,11 +568,11 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
             uid, lo, hi, None if last is None else (last["ts"], last["group_id"], last["seq"]), MESSAGES_PER_READ))
     files = {"messages.jsonl": written}
     for log in ("membership", "netlog", "audit"):
-        files[f"{log}.jsonl"] = await _stream_log(reads, out, "user", uid, log, lo, hi)
+        files[f"{log}.jsonl"] = await _stream_log(app, reads, out, "user", uid, log, lo, hi)
     files["measures.jsonl"] = await asyncio.to_thread(_measures, records["measures"])
     # (the reactions they left anywhere: on others' messages too)
     files["reactions.jsonl"] = await _stream_rows(
-        app, out, "reactions.jsonl", reads.export_reactions(uid, lo, hi, MESSAGES_PER_READ), _reactions)
+        app, out, "reactions.jsonl", reads.export_reactions(uid, lo, hi, MESSAGES_PER_READ), _unnamed(_log_lines))
     files["identity.json"] = identity_record(app, uid, records["account"])
     # What they wrote on public accounts (P10-P11, G13), as author of posts (owner or editor) and as
     # commenter, whatever became of it; their posts carry attachments too.
@@ -589,16 +583,6 @@ async def _gather_from(app: Context, reads: ExportReads, target: dict[str, Any],
     files["comments.jsonl"] = await _stream_rows(
         app, out, "comments.jsonl", reads.export_user_comments(uid, lo, hi, MESSAGES_PER_READ), _own_comments)
     return files, (carrying, their_posts)
-
-
-def _reactions(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """reactions.jsonl's lines of a user's reactions ``rows``: their times written out."""
-    return _with_times(rows, "ts")
-
-
-def _named_audit(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """audit.jsonl's lines of an account's record entries ``rows`` (:func:`_audit`)."""
-    return _audit(rows)
 
 
 def _review(p: dict[str, Any]) -> str | None:
@@ -630,6 +614,11 @@ def _own_comments(names: Names, rows: list[dict[str, Any]]) -> list[dict[str, An
 
 
 Shape = Callable[[Names, list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+def _unnamed(shape: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> Shape:
+    """A shaping of rows that names nobody, as :func:`_stream_rows` calls it."""
+    return lambda _names, rows: shape(rows)
 
 
 def _carrying(shape: Shape, carriers: list[dict[str, Any]]) -> Shape:
